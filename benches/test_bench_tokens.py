@@ -1,0 +1,66 @@
+"""pytest-benchmark comparisons: native vs fallback vs the reference library, on the same cases
+as ``scripts/run_benchmarks.py`` (both read them from ``fast_litellm._bench``).
+
+    pytest benches/ --benchmark-only
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import fast_litellm
+from fast_litellm import _bench, _flags
+
+ENCODINGS = list(_bench.ENCODINGS)
+CASES = list(_bench.texts())
+
+
+def _contender(encoding: str, name: str):
+    contenders = _bench.token_contenders(encoding)
+    if name not in contenders:
+        pytest.skip(f"{name} unavailable")
+    return contenders[name]
+
+
+@pytest.mark.parametrize("contender", ["native", "fallback", "tiktoken"])
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_count_tokens(benchmark, encoding, case, contender):
+    benchmark.group = f"count_tokens {encoding} {case}"
+    fn = _contender(encoding, contender)
+    text = _bench.texts()[case]
+    assert benchmark(fn, text) == _contender(encoding, "fallback")(text)
+
+
+@pytest.mark.parametrize("contender", ["native batch", "single-thread loop", "tiktoken batch"])
+def test_count_tokens_batch(benchmark, contender):
+    benchmark.group = "count_tokens_batch 10,000 x 1 KB"
+    texts = _bench.batch_texts()
+    if contender == "native batch":
+        if _flags.native is None:
+            pytest.skip("native module unavailable")
+        result = benchmark(fast_litellm.count_tokens_batch, texts, encoding="cl100k_base")
+    elif contender == "single-thread loop":
+        result = benchmark(lambda: [fast_litellm.count_tokens(t, encoding="cl100k_base") for t in texts])
+    else:
+        reference = _bench.reference_encoding("cl100k_base")
+        result = benchmark(lambda: [len(t) for t in reference.encode_ordinary_batch(texts)])
+    assert len(result) == len(texts)
+
+
+@pytest.mark.parametrize("contender", ["native", "fallback", "litellm"])
+@pytest.mark.parametrize("size", [None, 50_000], ids=["3-message chat", "50 KB chat"])
+def test_count_message_tokens(benchmark, size, contender):
+    benchmark.group = f"count_message_tokens {'3 messages' if size is None else '50 KB'}"
+    messages = _bench.chat(size)
+    if contender == "litellm":
+        litellm = pytest.importorskip("litellm")
+        benchmark(litellm.token_counter, model="gpt-4o", messages=messages)
+        return
+    if contender == "native" and _flags.native is None:
+        pytest.skip("native module unavailable")
+    fast_litellm.configure("token_counting", rust=contender == "native")
+    try:
+        benchmark(fast_litellm.count_message_tokens, messages, model="gpt-4o")
+    finally:
+        fast_litellm.configure(reload_environment=True)

@@ -1,0 +1,50 @@
+"""fast_litellm: Rust accelerators for LiteLLM's hot paths.
+
+Every feature runs on a native (Rust) path or on a pure-Python fallback that gives the same
+answers; ``get_feature_status()`` says which, and the ``FAST_LITELLM_*`` environment variables
+(see ``fast_litellm._flags``) choose.
+"""
+
+from __future__ import annotations
+
+from . import errors
+from ._flags import configure, get_feature_status, reset_errors
+from .errors import (
+    FastLiteLLMError,
+    NativeError,
+    TokenizerUnavailableError,
+    UnsupportedModelError,
+)
+from .health import health_check
+from .tokens import (
+    SimpleTokenCounter,
+    count_message_tokens,
+    count_tokens,
+    count_tokens_batch,
+    encoding_for_model,
+)
+
+try:
+    from importlib.metadata import PackageNotFoundError, version as _version
+
+    __version__ = _version("fast-litellm")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"
+
+__all__ = [
+    "FastLiteLLMError",
+    "NativeError",
+    "SimpleTokenCounter",
+    "TokenizerUnavailableError",
+    "UnsupportedModelError",
+    "__version__",
+    "configure",
+    "count_message_tokens",
+    "count_tokens",
+    "count_tokens_batch",
+    "encoding_for_model",
+    "errors",
+    "get_feature_status",
+    "health_check",
+    "reset_errors",
+]

@@ -1,0 +1,303 @@
+"""Feature flags: which path (native Rust or the Python fallback) each feature takes.
+
+Resolution order, for each feature: ``configure(...)`` at run time, then the environment, then the
+default. The environment is read once, at import; the hot path reads one precomputed attribute
+(``FeatureState.mode``) and never looks at ``os.environ``.
+
+Environment variables (read at import):
+
+- ``FAST_LITELLM_DISABLE_RUST=1``: every feature runs on the fallback.
+- ``FAST_LITELLM_RUST_<FEATURE>=true|false``: the native path of one feature on or off.
+- ``FAST_LITELLM_<FEATURE>_ROLLOUT=0..100``: the share of calls that take the native path
+  (deterministic per key where the call has one, evenly spread otherwise).
+- ``FAST_LITELLM_MAX_CONSECUTIVE_ERRORS=N``: after N native failures in a row a feature switches
+  itself to the fallback until ``reset_errors()`` (default 5; 0 never switches).
+
+Features: ``TOKEN_COUNTING``, ``RATE_LIMITING``, ``CONNECTION_POOL``, ``ROUTING``, ``HEALTH``,
+``MONITORING``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import zlib
+from typing import Any, Dict, Optional
+
+__all__ = [
+    "FEATURES",
+    "FeatureState",
+    "configure",
+    "feature",
+    "get_feature_status",
+    "native",
+    "native_import_error",
+    "reset_errors",
+]
+
+FEATURES = (
+    "TOKEN_COUNTING",
+    "RATE_LIMITING",
+    "CONNECTION_POOL",
+    "ROUTING",
+    "HEALTH",
+    "MONITORING",
+)
+
+# Where measurement showed no gain the default would be False; every feature built so far is
+# faster on the native path (see BENCHMARKS.md).
+_DEFAULT_ENABLED = {name: True for name in FEATURES}
+_DEFAULT_MAX_CONSECUTIVE_ERRORS = 5
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+# Dispatch modes, precomputed so the per-call check is one attribute read and a comparison.
+FALLBACK = 0
+NATIVE = 1
+PARTIAL = 2
+
+try:  # The extension failing to load is not an error: everything runs on the fallback.
+    from . import _native as native  # type: ignore[attr-defined]
+
+    native_import_error: Optional[str] = None
+except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
+    native = None  # type: ignore[assignment]
+    native_import_error = f"{type(exc).__name__}: {exc}"
+
+
+def _parse_bool(variable: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{variable}={raw!r}: expected one of true/false/1/0/yes/no/on/off")
+
+
+def _parse_rollout(variable: str, raw: str) -> int:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ValueError(f"{variable}={raw!r}: expected a percentage from 0 to 100") from None
+    if not 0 <= value <= 100:
+        raise ValueError(f"{variable}={raw!r}: expected a percentage from 0 to 100")
+    return int(value)
+
+
+def _parse_count(variable: str, raw: str) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ValueError(f"{variable}={raw!r}: expected a whole number >= 0") from None
+    if value < 0:
+        raise ValueError(f"{variable}={raw!r}: expected a whole number >= 0")
+    return value
+
+
+class FeatureState:
+    """The resolved flag of one feature plus its error counters.
+
+    ``mode`` is what dispatch reads on every call; it is recomputed whenever an input changes.
+    Counters are updated under a lock only on the rare paths (failures, fallback decisions), so
+    the native hot path takes no lock.
+    """
+
+    __slots__ = (
+        "name",
+        "enabled",
+        "rollout",
+        "source",
+        "mode",
+        "errors",
+        "consecutive_errors",
+        "tripped",
+        "last_error",
+        "fallback_calls",
+        "_spread",
+        "_lock",
+    )
+
+    def __init__(self, name: str, enabled: bool, rollout: int, source: str) -> None:
+        self.name = name
+        self.enabled = enabled
+        self.rollout = rollout
+        self.source = source
+        self.errors = 0
+        self.consecutive_errors = 0
+        self.tripped = False
+        self.last_error: Optional[str] = None
+        self.fallback_calls = 0
+        self._spread = 0
+        self._lock = threading.Lock()
+        self.mode = FALLBACK
+        self._recompute()
+
+    def _recompute(self) -> None:
+        if native is None or not self.enabled or self.tripped or self.rollout <= 0:
+            self.mode = FALLBACK
+        elif self.rollout >= 100:
+            self.mode = NATIVE
+        else:
+            self.mode = PARTIAL
+
+    def take_native(self, key: Optional[str] = None) -> bool:
+        """For ``mode == PARTIAL``: whether this call takes the native path.
+
+        With a key the answer is a stable hash of the key, so one key always takes the same path;
+        without one, calls are spread evenly (exactly ``rollout`` of every 100 calls).
+        """
+        if key is not None:
+            return zlib.crc32(key.encode("utf-8", "surrogatepass")) % 100 < self.rollout
+        with self._lock:
+            slot = self._spread
+            self._spread = (slot + 1) % 100
+        # Spread the native calls over the cycle instead of bunching them at its start.
+        return (slot * self.rollout) % 100 < self.rollout
+
+    def record_failure(self, exc: BaseException, max_consecutive: int) -> None:
+        with self._lock:
+            self.errors += 1
+            self.consecutive_errors += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            if max_consecutive and self.consecutive_errors >= max_consecutive:
+                self.tripped = True
+                self._recompute()
+
+    def record_success(self) -> None:
+        # Called only after a failure streak has started (see dispatch helpers), not per call.
+        with self._lock:
+            self.consecutive_errors = 0
+
+    def status(self) -> Dict[str, Any]:
+        return {
+            "rust_enabled": self.enabled,
+            "native_available": native is not None,
+            "rollout_percent": self.rollout,
+            "active_path": {FALLBACK: "fallback", NATIVE: "native", PARTIAL: "partial"}[self.mode],
+            "source": self.source,
+            "errors": self.errors,
+            "consecutive_errors": self.consecutive_errors,
+            "switched_to_fallback": self.tripped,
+            "last_error": self.last_error,
+            "fallback_calls": self.fallback_calls,
+        }
+
+
+class _Settings:
+    max_consecutive_errors = _DEFAULT_MAX_CONSECUTIVE_ERRORS
+
+
+settings = _Settings()
+_states: Dict[str, FeatureState] = {}
+
+
+def _load_from_environment(environ: "os._Environ[str] | Dict[str, str]") -> None:
+    disable_all = _parse_bool(
+        "FAST_LITELLM_DISABLE_RUST", environ.get("FAST_LITELLM_DISABLE_RUST", "false")
+    )
+    raw_max = environ.get("FAST_LITELLM_MAX_CONSECUTIVE_ERRORS")
+    settings.max_consecutive_errors = (
+        _parse_count("FAST_LITELLM_MAX_CONSECUTIVE_ERRORS", raw_max)
+        if raw_max is not None
+        else _DEFAULT_MAX_CONSECUTIVE_ERRORS
+    )
+    for name in FEATURES:
+        enabled, source = _DEFAULT_ENABLED[name], "default"
+        variable = f"FAST_LITELLM_RUST_{name}"
+        if variable in environ:
+            enabled, source = _parse_bool(variable, environ[variable]), "env"
+        if disable_all:
+            enabled, source = False, "env:FAST_LITELLM_DISABLE_RUST"
+        rollout_variable = f"FAST_LITELLM_{name}_ROLLOUT"
+        rollout = 100
+        if rollout_variable in environ:
+            rollout = _parse_rollout(rollout_variable, environ[rollout_variable])
+            source = "env" if source == "default" else source
+        state = _states.get(name)
+        if state is None:
+            _states[name] = FeatureState(name, enabled, rollout, source)
+        else:
+            state.enabled, state.rollout, state.source = enabled, rollout, source
+            state._recompute()
+
+
+_load_from_environment(os.environ)
+
+
+def _feature_name(name: str) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"feature must be a str, not {type(name).__name__}")
+    key = name.strip().upper().replace("-", "_")
+    if key not in _states:
+        valid = ", ".join(n.lower() for n in FEATURES)
+        raise ValueError(f"unknown feature {name!r}; valid features: {valid}")
+    return key
+
+
+def feature(name: str) -> FeatureState:
+    """The state object of one feature (dispatch code keeps a reference to it)."""
+    return _states[_feature_name(name)]
+
+
+def configure(
+    feature: Optional[str] = None,
+    *,
+    rust: Optional[bool] = None,
+    rollout: Optional[float] = None,
+    max_consecutive_errors: Optional[int] = None,
+    reload_environment: bool = False,
+) -> None:
+    """Change flags at run time.
+
+    ``configure(rust=False)`` turns the native path off for every feature;
+    ``configure("token_counting", rollout=25)`` sends a quarter of the counting calls to it;
+    ``configure(max_consecutive_errors=10)`` changes when a failing feature switches itself off;
+    ``configure(reload_environment=True)`` reads the ``FAST_LITELLM_*`` variables again.
+    """
+    if reload_environment:
+        _load_from_environment(os.environ)
+    if rust is not None and not isinstance(rust, bool):
+        raise TypeError(f"rust must be True, False or None, not {type(rust).__name__}")
+    if rollout is not None:
+        if isinstance(rollout, bool) or not isinstance(rollout, (int, float)):
+            raise TypeError(f"rollout must be a number from 0 to 100, not {type(rollout).__name__}")
+        if not 0 <= rollout <= 100:
+            raise ValueError(f"rollout must be from 0 to 100, got {rollout!r}")
+    if max_consecutive_errors is not None:
+        if isinstance(max_consecutive_errors, bool) or not isinstance(max_consecutive_errors, int):
+            raise TypeError("max_consecutive_errors must be an int >= 0")
+        if max_consecutive_errors < 0:
+            raise ValueError(f"max_consecutive_errors must be >= 0, got {max_consecutive_errors}")
+        settings.max_consecutive_errors = max_consecutive_errors
+    targets = [_states[_feature_name(feature)]] if feature is not None else list(_states.values())
+    for state in targets:
+        if rust is not None:
+            state.enabled = rust
+            state.source = "configure"
+        if rollout is not None:
+            state.rollout = int(rollout)
+            state.source = "configure"
+        state._recompute()
+
+
+def reset_errors(feature: Optional[str] = None) -> None:
+    """Clear error counters and switch features that turned themselves off back on."""
+    targets = [_states[_feature_name(feature)]] if feature is not None else list(_states.values())
+    for state in targets:
+        with state._lock:
+            state.errors = 0
+            state.consecutive_errors = 0
+            state.tripped = False
+            state.last_error = None
+            state._recompute()
+
+
+def get_feature_status() -> Dict[str, Any]:
+    """Every feature's resolved flag, the path its calls take, and its error counters."""
+    return {
+        "native_available": native is not None,
+        "native_import_error": native_import_error,
+        "max_consecutive_errors": settings.max_consecutive_errors,
+        "features": {name.lower(): state.status() for name, state in _states.items()},
+    }

@@ -1,0 +1,281 @@
+"""Token counting: exact OpenAI BPE counts, on the native path or the fallback.
+
+Every function gives the number Python ``tiktoken`` gives for
+``len(enc.encode(text, disallowed_special=()))`` (special-token text counts as ordinary text, as
+LiteLLM counts it); ``count_message_tokens`` gives the number ``litellm.token_counter`` gives.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+
+from . import _flags
+from ._fallback import tokens as _fallback_tokens
+from ._models import encoding_for_model, tokenizer_for_model
+from ._vocab import ENCODING_NAMES, unknown_encoding, vocabulary_path
+from .errors import UnsupportedModelError
+
+__all__ = [
+    "DEFAULT_ENCODING",
+    "ENCODING_NAMES",
+    "SimpleTokenCounter",
+    "count_message_tokens",
+    "count_tokens",
+    "count_tokens_batch",
+    "encoding_for_model",
+]
+
+# What tiktoken-based callers (and LiteLLM for an unrecognised model) fall back to.
+DEFAULT_ENCODING = "cl100k_base"
+
+_state = _flags.feature("TOKEN_COUNTING")
+_FALLBACK, _NATIVE = _flags.FALLBACK, _flags.NATIVE
+
+
+class _Tokenizer:
+    """One encoding on both paths; each side is loaded on first use, once."""
+
+    __slots__ = ("name", "native", "fallback", "model", "_lock")
+
+    def __init__(self, name: str, model: Optional[str]) -> None:
+        self.name = name
+        self.model = model
+        self.native: Any = None
+        self.fallback: Any = None
+        self._lock = threading.Lock()
+
+    def load_native(self) -> Any:
+        with self._lock:
+            if self.native is None:
+                self.native = _native_encoding(self.name)
+        return self.native
+
+    def load_fallback(self) -> Any:
+        with self._lock:
+            if self.fallback is None:
+                self.fallback = _fallback_tokens.Encoding(self.name)
+        return self.fallback
+
+
+_native_encodings: Dict[str, Any] = {}
+_native_lock = threading.Lock()
+
+
+def _native_encoding(name: str) -> Any:
+    # One native Encoding per vocabulary, shared by every model that maps to it.
+    with _native_lock:
+        encoding = _native_encodings.get(name)
+        if encoding is None:
+            encoding = _flags.native.Encoding.load(name, vocabulary_path(name))
+            _native_encodings[name] = encoding
+        return encoding
+
+
+class _LiteLLMDelegate:
+    """Counts for models LiteLLM tokenizes with something other than OpenAI BPE (Hugging Face
+    tokenizers for Llama, Cohere, ...): the answer is LiteLLM's own, on both paths."""
+
+    __slots__ = ("model",)
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    def count(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"count_tokens() argument 'text' must be str, not {type(text).__name__}")
+        return int(_litellm().token_counter(model=self.model, text=text))
+
+    def count_batch(self, texts: Iterable[str]) -> List[int]:
+        return [self.count(text) for text in _fallback_tokens.batch_texts(texts)]
+
+
+def _litellm() -> Any:
+    import litellm  # imported only for models we cannot count ourselves
+
+    return litellm
+
+
+_by_encoding: Dict[str, _Tokenizer] = {}
+_by_model: Dict[str, Any] = {}
+_resolve_lock = threading.Lock()
+
+
+def _encoding_tokenizer(name: str) -> _Tokenizer:
+    tokenizer = _by_encoding.get(name)
+    if tokenizer is None:
+        if name not in ENCODING_NAMES:
+            raise unknown_encoding(name)
+        with _resolve_lock:
+            tokenizer = _by_encoding.setdefault(name, _Tokenizer(name, None))
+    return tokenizer
+
+
+def _model_tokenizer(model: str) -> Any:
+    tokenizer = _by_model.get(model)
+    if tokenizer is not None:
+        return tokenizer
+    kind, detail = tokenizer_for_model(model)
+    if kind == "tiktoken":
+        tokenizer = _encoding_tokenizer(detail)
+    else:
+        try:
+            _litellm()
+        except ImportError:
+            raise UnsupportedModelError(
+                f"model {model!r} is not counted with an OpenAI encoding ({detail}); install "
+                "litellm to count it with its own tokenizer, or pass encoding=... explicitly"
+            ) from None
+        tokenizer = _LiteLLMDelegate(model)
+    with _resolve_lock:
+        # Model names come from callers; bound the cache so a stream of unique names cannot grow it.
+        if len(_by_model) > 4096:
+            _by_model.clear()
+        _by_model[model] = tokenizer
+    return tokenizer
+
+
+def _tokenizer(model: Optional[str], encoding: Optional[str]) -> Any:
+    if encoding is not None:
+        if not isinstance(encoding, str):
+            raise TypeError(f"encoding must be a str, not {type(encoding).__name__}")
+        return _encoding_tokenizer(encoding)
+    if model is None:
+        return _encoding_tokenizer(DEFAULT_ENCODING)
+    if not isinstance(model, str):
+        raise TypeError(f"model must be a str, not {type(model).__name__}")
+    return _model_tokenizer(model)
+
+
+def _native_failed(exc: BaseException) -> None:
+    _state.record_failure(exc, _flags.settings.max_consecutive_errors)
+
+
+def _pick(tokenizer: Any) -> Any:
+    """The object that runs this call: the native or the fallback side of ``tokenizer``."""
+    if type(tokenizer) is _LiteLLMDelegate:
+        return tokenizer
+    mode = _state.mode
+    if mode == _NATIVE or (mode != _FALLBACK and _state.take_native()):
+        return tokenizer.native or tokenizer.load_native()
+    _state.fallback_calls += 1
+    return tokenizer.fallback or tokenizer.load_fallback()
+
+
+def _run(tokenizer: Any, method: str, *args: Any) -> Any:
+    """Calls ``method`` on the chosen side; a native failure is counted and the call re-run on the
+    fallback (counting has no side effects). Bad input raises the same error on both paths."""
+    side = None
+    try:
+        side = _pick(tokenizer)
+        result = getattr(side, method)(*args)
+    except (TypeError, ValueError):
+        raise
+    except Exception as exc:
+        if type(tokenizer) is _LiteLLMDelegate or (
+            side is not None and side is tokenizer.fallback
+        ):
+            raise
+        _native_failed(exc)
+        _state.fallback_calls += 1
+        side = tokenizer.fallback or tokenizer.load_fallback()
+        return getattr(side, method)(*args)
+    if _state.consecutive_errors and side is not tokenizer.fallback:
+        _state.record_success()
+    return result
+
+
+def count_tokens(text: str, *, model: Optional[str] = None, encoding: Optional[str] = None) -> int:
+    """The number of tokens in ``text``.
+
+    ``encoding`` names an OpenAI encoding (``cl100k_base``, ``o200k_base``, ``p50k_base``,
+    ``r50k_base``); otherwise ``model`` picks it with LiteLLM's rules; with neither,
+    ``cl100k_base``.
+    """
+    if encoding is None and model is None:
+        tokenizer = _by_encoding.get(DEFAULT_ENCODING) or _encoding_tokenizer(DEFAULT_ENCODING)
+    else:
+        tokenizer = _tokenizer(model, encoding)
+    # The hot path, inlined: one attribute read decides, the native count runs, done.
+    native = tokenizer.native if type(tokenizer) is _Tokenizer else None
+    if native is not None and _state.mode == _NATIVE and not _state.consecutive_errors:
+        try:
+            return native.count(text)
+        except (TypeError, ValueError):
+            raise
+        except Exception as exc:
+            _native_failed(exc)
+            _state.fallback_calls += 1
+            return (tokenizer.fallback or tokenizer.load_fallback()).count(text)
+    return _run(tokenizer, "count", text)
+
+
+def count_tokens_batch(
+    texts: Sequence[str], *, model: Optional[str] = None, encoding: Optional[str] = None
+) -> List[int]:
+    """Counts of many texts, in order. The native path counts them in parallel on all cores with
+    the GIL released."""
+    return _run(_tokenizer(model, encoding), "count_batch", texts)
+
+
+def count_message_tokens(
+    messages: Sequence[Mapping[str, Any]],
+    *,
+    model: str,
+    tools: Optional[Sequence[Mapping[str, Any]]] = None,
+    tool_choice: Any = None,
+) -> int:
+    """The number ``litellm.token_counter(model=model, messages=messages, tools=tools,
+    tool_choice=tool_choice)`` returns: message and name overheads, reply priming, tool
+    definitions and tool calls included. One native call counts the whole conversation."""
+    if not isinstance(model, str):
+        raise TypeError(f"model must be a str, not {type(model).__name__}")
+    tokenizer = _model_tokenizer(model)
+    if type(tokenizer) is _LiteLLMDelegate:
+        return int(
+            _litellm().token_counter(
+                model=model, messages=messages, tools=tools, tool_choice=tool_choice
+            )
+        )
+    mode = _state.mode
+    if mode == _NATIVE or (mode != _FALLBACK and _state.take_native()):
+        native = tokenizer.native or tokenizer.load_native()
+        try:
+            result = native.count_messages(messages, model, tools, tool_choice)
+        except (TypeError, ValueError):
+            raise
+        except Exception as exc:
+            _native_failed(exc)
+        else:
+            if _state.consecutive_errors:
+                _state.record_success()
+            return result
+    from ._fallback import messages as fallback_messages
+
+    _state.fallback_calls += 1
+    fallback = tokenizer.fallback or tokenizer.load_fallback()
+    return fallback_messages.count_message_tokens(
+        messages, model=model, tools=tools, tool_choice=tool_choice, count_text=fallback.count
+    )
+
+
+class SimpleTokenCounter:
+    """A token counter bound to one model (or encoding)."""
+
+    __slots__ = ("model", "encoding", "_tokenizer")
+
+    def __init__(self, model: Optional[str] = None, *, encoding: Optional[str] = None) -> None:
+        self._tokenizer = _tokenizer(model, encoding)
+        self.model = model
+        self.encoding = (
+            self._tokenizer.name if isinstance(self._tokenizer, _Tokenizer) else None
+        )
+
+    def count_tokens(self, text: str) -> int:
+        return _run(self._tokenizer, "count", text)
+
+    def count_tokens_batch(self, texts: Sequence[str]) -> List[int]:
+        return _run(self._tokenizer, "count_batch", texts)
+
+    def __repr__(self) -> str:
+        return f"SimpleTokenCounter(model={self.model!r}, encoding={self.encoding!r})"

@@ -1,0 +1,181 @@
+#!/usr/bin/env python
+"""Run every benchmark, print the table and rewrite BENCHMARKS.md.
+
+    python scripts/run_benchmarks.py --iterations 200       # the published numbers
+    python scripts/run_benchmarks.py --quick --no-write      # a smoke run (CI)
+
+Each figure is the median time per call over ``--iterations`` timed batches, all contenders
+measured in the same run on the same machine; ratios compare contenders within that run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from typing import Dict, List, Optional
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import fast_litellm  # noqa: E402
+from fast_litellm import _bench  # noqa: E402
+from fast_litellm._bench import Result, format_seconds  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}"
+
+
+def _versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    parts = [f"Python {platform.python_version()}", f"fast-litellm {fast_litellm.__version__}"]
+    for name in ("tiktoken", "litellm"):
+        try:
+            parts.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            parts.append(f"{name} not installed")
+    return ", ".join(parts)
+
+
+def _subprocess_seconds(code: str, runs: int) -> float:
+    """Median wall time of ``python -c code`` minus that of an empty interpreter."""
+
+    def run(snippet: str) -> float:
+        timer = (
+            "import time, subprocess, sys; t = time.perf_counter(); "
+            f"subprocess.run([sys.executable, '-c', {snippet!r}], check=True); "
+            "print(time.perf_counter() - t)"
+        )
+        out = subprocess.run([sys.executable, "-c", timer], capture_output=True, text=True)
+        out.check_returncode()
+        return float(out.stdout.strip())
+
+    base = statistics.median(run("pass") for _ in range(runs))
+    return max(0.0, statistics.median(run(code) for _ in range(runs)) - base)
+
+
+def startup_results(runs: int) -> List[Result]:
+    results = []
+    imports = Result("start-up", "import fast_litellm", "-")
+    imports.seconds["native"] = _subprocess_seconds("import fast_litellm", runs)
+    imports.seconds["tiktoken"] = _subprocess_seconds("import tiktoken", runs)
+    results.append(imports)
+    for encoding in _bench.ENCODINGS:
+        cold = Result("start-up", "first count, cold encoding", encoding)
+        cold.seconds["native"] = _subprocess_seconds(
+            f"import fast_litellm; fast_litellm.count_tokens('hi', encoding={encoding!r})", runs
+        )
+        cold.seconds["fallback"] = _subprocess_seconds(
+            "from fast_litellm._fallback.tokens import Encoding; "
+            f"Encoding({encoding!r}).count('hi')",
+            runs,
+        )
+        results.append(cold)
+    return results
+
+
+def _ratio(result: Result, reference: str) -> str:
+    ratio = result.ratio("native", reference)
+    return f"**{ratio:.1f}x**" if ratio is not None else "-"
+
+
+def markdown(sections: Dict[str, List[Result]], iterations: int) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `python scripts/run_benchmarks.py --iterations "
+        f"{iterations}`; do not edit by hand. Median time per call over {iterations} timed "
+        "batches; every contender measured in the same run on the same machine, so compare "
+        "ratios, not absolute times, across machines.",
+        "",
+        f"- Machine: {_machine()}",
+        f"- Software: {_versions()}",
+        f"- Date: {datetime.date.today().isoformat()}",
+        "",
+        "`native` is the public API with the Rust path on; `fallback` is the same API on the "
+        "pure-Python path (Python `tiktoken` over the shipped vocabularies); `tiktoken` is "
+        "`len(enc.encode(text, disallowed_special=()))`, what a user would write otherwise; "
+        "`litellm` is `litellm.token_counter(model=..., messages=...)`.",
+        "",
+    ]
+    for title, results in sections.items():
+        if not results:
+            continue
+        contenders: List[str] = []
+        for result in results:
+            contenders += [c for c in result.seconds if c not in contenders]
+        reference = next((c for c in ("tiktoken", "litellm", "single-thread loop") if c in contenders), None)
+        lines += [f"## {title}", ""]
+        header = ["case", "encoding / model", *contenders]
+        if reference:
+            header.append(f"native vs {reference}")
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "---|" * len(header))
+        for result in results:
+            row = [result.case, result.encoding]
+            row += [format_seconds(result.seconds[c]) if c in result.seconds else "-" for c in contenders]
+            if reference:
+                row.append(_ratio(result, reference))
+            lines.append("| " + " | ".join(row) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--iterations", type=int, default=200, help="timed batches per figure")
+    parser.add_argument("--quick", action="store_true", help="small inputs, few iterations: a smoke run")
+    parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
+    parser.add_argument("--output", default=os.path.join(ROOT, "BENCHMARKS.md"))
+    args = parser.parse_args(argv)
+    iterations = 2 if args.quick else args.iterations
+
+    health = fast_litellm.health_check()
+    print(f"fast_litellm {fast_litellm.__version__}: {health['status']}; {_versions()}")
+    if not health["native"]["available"]:
+        print(f"warning: native module unavailable ({health['native']['error']})")
+    sections: Dict[str, List[Result]] = {}
+    sections["count_tokens"] = _bench.run_token_cases(iterations, progress=print)
+    batch = _bench.run_batch_case(iterations, count=500 if args.quick else 10_000)
+    print(_bench.format_row(batch))
+    sections["count_tokens_batch"] = [batch]
+    try:
+        sections["count_message_tokens"] = _bench.run_message_cases(iterations)
+    except Exception as exc:
+        print(f"count_message_tokens skipped: {type(exc).__name__}: {exc}")
+    else:
+        for result in sections["count_message_tokens"]:
+            print(_bench.format_row(result))
+    sections["start-up"] = startup_results(3 if args.quick else 15)
+    for result in sections["start-up"]:
+        print(_bench.format_row(result))
+
+    text = markdown(sections, iterations)
+    print()
+    print(text)
+    if not args.no_write:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

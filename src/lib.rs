@@ -1,0 +1,9 @@
+//! fast_litellm: Rust cores for LiteLLM's hot paths.
+//!
+//! The cores (`tokens`, ...) are plain Rust with no PyO3 in them; `py` is the binding layer and is
+//! compiled only with the `python` feature, which maturin turns on.
+
+pub mod tokens;
+
+#[cfg(feature = "python")]
+mod py;

@@ -1,0 +1,85 @@
+//! The PyO3 binding layer: type conversion, error mapping and GIL release. No algorithms here.
+
+mod tokens;
+
+use std::borrow::Cow;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use pyo3::prelude::*;
+use pyo3::types::PyString;
+
+// The exception classes are defined in Python (`fast_litellm/errors.py`) so that the native path
+// and the fallback raise exactly the same classes.
+pyo3::import_exception!(fast_litellm.errors, NativeError);
+pyo3::import_exception!(fast_litellm.errors, TokenizerUnavailableError);
+
+/// Runs `f`, turning a Rust panic into `fast_litellm.errors.NativeError`.
+///
+/// PyO3 would otherwise raise `pyo3_runtime.PanicException`, which derives from `BaseException`
+/// and escapes ordinary `except Exception` handlers, including the fallback dispatch. Nothing
+/// behind the cores uses poisoning locks, so a panic leaves no broken state behind.
+pub(crate) fn guard<T>(what: &str, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let detail = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic payload".to_owned());
+            Err(NativeError::new_err(format!(
+                "internal error in native {what}: {detail}"
+            )))
+        }
+    }
+}
+
+/// The UTF-8 text of a Python `str` argument, with a `TypeError` naming the argument otherwise.
+///
+/// A `str` holding lone surrogates has no UTF-8 form; tiktoken then counts the text that
+/// `s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")` gives (each lone surrogate
+/// becomes U+FFFD, a valid pair becomes its code point), and so do we.
+pub(crate) fn text_arg<'a>(
+    obj: &'a Bound<'_, PyAny>,
+    function: &str,
+    argument: &str,
+) -> PyResult<Cow<'a, str>> {
+    let Ok(s) = obj.cast::<PyString>() else {
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "{function}() argument '{argument}' must be str, not {}",
+            type_name(obj)
+        )));
+    };
+    match s.to_str() {
+        Ok(text) => Ok(Cow::Borrowed(text)),
+        Err(_) => {
+            let repaired = s
+                .call_method1("encode", ("utf-16", "surrogatepass"))?
+                .call_method1("decode", ("utf-16", "replace"))?;
+            let repaired = repaired.cast_into::<PyString>()?;
+            Ok(Cow::Owned(repaired.to_str()?.to_owned()))
+        }
+    }
+}
+
+pub(crate) fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "object".to_owned())
+}
+
+/// Raises a panic inside the native module, to prove in tests that the error boundary turns it
+/// into `NativeError` and that the module keeps working afterwards. Not part of the public API.
+#[pyfunction]
+fn _testing_panic(message: &str) -> PyResult<()> {
+    guard("test hook", || panic!("{message}"))
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(_testing_panic, m)?)?;
+    tokens::register(m)?;
+    Ok(())
+}

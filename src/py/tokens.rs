@@ -1,0 +1,137 @@
+//! Bindings for `crate::tokens`: `fast_litellm._native.Encoding`.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString};
+
+use super::{guard, text_arg, type_name, TokenizerUnavailableError};
+use crate::tokens::{Encoding, EncodingName, TokenError};
+
+/// Below this many bytes a count runs with the GIL held: releasing and re-taking it costs more
+/// (~0.2 µs) than counting a short text, and a short text blocks no other thread for long.
+const DETACH_MIN_BYTES: usize = 2048;
+
+impl From<TokenError> for PyErr {
+    fn from(err: TokenError) -> PyErr {
+        match err {
+            TokenError::UnknownEncoding { .. } => PyValueError::new_err(err.to_string()),
+            other => TokenizerUnavailableError::new_err(other.to_string()),
+        }
+    }
+}
+
+/// One loaded BPE vocabulary. Immutable and shared: safe to use from many threads at once.
+#[pyclass(module = "fast_litellm._native", name = "Encoding", frozen)]
+pub(crate) struct PyEncoding {
+    inner: Arc<Encoding>,
+}
+
+#[pymethods]
+impl PyEncoding {
+    /// Loads `name` from a `.tiktoken` vocabulary file; reading and parsing run without the GIL.
+    #[staticmethod]
+    fn load(py: Python<'_>, name: &str, path: std::path::PathBuf) -> PyResult<Self> {
+        let encoding_name = EncodingName::parse(name)?;
+        let loaded = py.detach(move || {
+            let data = std::fs::read(&path).map_err(|e| {
+                TokenizerUnavailableError::new_err(format!(
+                    "cannot read the {} vocabulary at {}: {e}",
+                    encoding_name.as_str(),
+                    path.display()
+                ))
+            })?;
+            Encoding::from_tiktoken(encoding_name, &data).map_err(PyErr::from)
+        });
+        Ok(Self {
+            inner: Arc::new(guard("vocabulary loading", || loaded)?),
+        })
+    }
+
+    #[getter]
+    fn name(&self) -> &'static str {
+        self.inner.name().as_str()
+    }
+
+    /// The number of tokens in `text`, special-token text counted as ordinary text.
+    fn count(&self, py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let text = text_arg(text, "count_tokens", "text")?;
+        guard("token counting", || {
+            let encoding = &self.inner;
+            Ok(if text.len() < DETACH_MIN_BYTES {
+                encoding.count(&text)
+            } else {
+                let text: &str = &text;
+                py.detach(|| encoding.count(text))
+            })
+        })
+    }
+
+    /// Counts of many texts, in order; the work is spread over all cores without the GIL.
+    fn count_batch(&self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
+        // The items stay referenced here while the GIL is released, so the UTF-8 buffers borrowed
+        // from them stay valid even if another thread mutates the caller's list meanwhile.
+        let items = batch_items(texts)?;
+        let owned = items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| item_text(item, index))
+            .collect::<PyResult<Vec<_>>>()?;
+        let borrowed: Vec<&str> = owned.iter().map(|t| t.as_ref()).collect();
+        let encoding = &self.inner;
+        guard("batch token counting", || {
+            Ok(py.detach(|| encoding.count_batch(&borrowed)))
+        })
+    }
+
+    /// The token ids of `text` (special-token text encoded as ordinary text).
+    fn encode(&self, py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
+        let text = text_arg(text, "encode", "text")?;
+        let encoding = &self.inner;
+        guard("encoding", || {
+            let text: &str = &text;
+            Ok(py.detach(|| encoding.encode(text)))
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<Encoding {}>", self.inner.name().as_str())
+    }
+}
+
+/// The items of `texts`: any iterable of `str` except a single `str` (or `bytes`), which would
+/// otherwise be taken for a sequence of one-character texts.
+fn batch_items<'py>(texts: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    if texts.is_instance_of::<PyString>() || texts.is_instance_of::<PyBytes>() {
+        return Err(PyTypeError::new_err(format!(
+            "count_tokens_batch() argument 'texts' must be a list of str, not a single {}",
+            type_name(texts)
+        )));
+    }
+    let iter = texts.try_iter().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "count_tokens_batch() argument 'texts' must be an iterable of str, not {}",
+            type_name(texts)
+        ))
+    })?;
+    iter.collect()
+}
+
+fn item_text<'a>(item: &'a Bound<'_, PyAny>, index: usize) -> PyResult<Cow<'a, str>> {
+    if !item.is_instance_of::<PyString>() {
+        return Err(PyTypeError::new_err(format!(
+            "count_tokens_batch() argument 'texts' must hold only str; item {index} is {}",
+            type_name(item)
+        )));
+    }
+    text_arg(item, "count_tokens_batch", "texts")
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyEncoding>()?;
+    let names: Vec<&str> = EncodingName::ALL.iter().map(|n| n.as_str()).collect();
+    m.add("ENCODING_NAMES", names)?;
+    Ok(())
+}

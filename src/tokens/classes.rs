@@ -1,0 +1,178 @@
+//! Character classes used by the pre-tokenizer scanners.
+//!
+//! Every class comes from regex-syntax's Unicode tables, the same tables the `regex` crate (and so
+//! tiktoken's `fancy-regex`) consults, so `\p{L}`, `\p{N}`, `\s` mean exactly what they mean to
+//! tiktoken, down to unassigned and private-use code points.
+//!
+//! Lookup: ASCII goes through a 128-entry table; everything else through a two-level table (the
+//! code point's high bits pick a deduplicated 256-entry block). Most blocks are identical (all
+//! letters, all unassigned, ...), so the whole table is ~100 KB.
+
+use std::sync::OnceLock;
+
+use regex_syntax::hir::{Class, HirKind};
+use rustc_hash::FxHashMap;
+
+/// `\p{L}`
+pub(crate) const L: u8 = 1;
+/// `\p{N}`
+pub(crate) const N: u8 = 2;
+/// `\s` (Unicode White_Space)
+pub(crate) const WS: u8 = 4;
+/// `[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]`, the "upper" class of o200k_base
+pub(crate) const UP: u8 = 8;
+/// `[\p{Ll}\p{Lm}\p{Lo}\p{M}]`, the "lower" class of o200k_base
+pub(crate) const LO: u8 = 16;
+/// `\r` or `\n`
+pub(crate) const NL: u8 = 32;
+
+const BLOCKS: usize = 0x110000 >> 8;
+
+pub(crate) struct Classes {
+    ascii: [u8; 128],
+    /// Block index per 256-code-point page.
+    pages: Vec<u16>,
+    /// Concatenated deduplicated 256-entry blocks.
+    blocks: Vec<u8>,
+}
+
+/// The shared table, built on first use (a few milliseconds).
+pub(crate) fn classes() -> &'static Classes {
+    static TABLE: OnceLock<Classes> = OnceLock::new();
+    TABLE.get_or_init(Classes::build)
+}
+
+/// The code point ranges of a one-class pattern such as `\p{L}`.
+///
+/// The patterns are fixed literals known to parse to a Unicode class; anything else would be a
+/// programming error caught by the unit tests, so it yields an empty set rather than a panic.
+pub(crate) fn unicode_ranges(pattern: &str) -> Vec<(u32, u32)> {
+    match regex_syntax::parse(pattern) {
+        Ok(hir) => match hir.kind() {
+            HirKind::Class(Class::Unicode(class)) => class
+                .ranges()
+                .iter()
+                .map(|r| (r.start() as u32, r.end() as u32))
+                .collect(),
+            HirKind::Literal(lit) => std::str::from_utf8(&lit.0)
+                .ok()
+                .and_then(|s| s.chars().next())
+                .map(|c| vec![(c as u32, c as u32)])
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        },
+        Err(_) => Vec::new(),
+    }
+}
+
+impl Classes {
+    fn build() -> Classes {
+        let mut flat = vec![0u8; 0x110000];
+        let sets: [(&str, u8); 10] = [
+            (r"\p{L}", L),
+            (r"\p{N}", N),
+            (r"\s", WS),
+            (r"\p{Lu}", UP),
+            (r"\p{Lt}", UP),
+            (r"\p{Lm}", UP | LO),
+            (r"\p{Lo}", UP | LO),
+            (r"\p{M}", UP | LO),
+            (r"\p{Ll}", LO),
+            (r"[\r\n]", NL),
+        ];
+        for (pattern, bit) in sets {
+            for (start, end) in unicode_ranges(pattern) {
+                for cp in start..=end {
+                    if let Some(slot) = flat.get_mut(cp as usize) {
+                        *slot |= bit;
+                    }
+                }
+            }
+        }
+        let mut ascii = [0u8; 128];
+        ascii.copy_from_slice(&flat[..128]);
+        let mut seen: FxHashMap<&[u8], u16> = FxHashMap::default();
+        let mut pages = Vec::with_capacity(BLOCKS);
+        let mut blocks = Vec::new();
+        for page in flat.chunks(256) {
+            let next = seen.len() as u16;
+            let index = *seen.entry(page).or_insert_with(|| {
+                blocks.extend_from_slice(page);
+                next
+            });
+            pages.push(index);
+        }
+        Classes {
+            ascii,
+            pages,
+            blocks,
+        }
+    }
+
+    /// Class bits of a code point.
+    #[inline(always)]
+    pub(crate) fn of(&self, cp: u32) -> u8 {
+        let page = self.pages.get((cp >> 8) as usize).copied().unwrap_or(0) as usize;
+        self.blocks
+            .get((page << 8) | (cp as usize & 0xff))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Class bits and byte length of the character starting at `s[i]` (`s` is valid UTF-8 and `i`
+    /// a character boundary).
+    #[inline(always)]
+    pub(crate) fn at(&self, s: &[u8], i: usize) -> (u8, usize) {
+        let b = s[i];
+        if b < 0x80 {
+            (self.ascii[b as usize], 1)
+        } else {
+            let (cp, len) = decode(s, i);
+            (self.of(cp), len)
+        }
+    }
+
+    /// End of the run of characters from `i` whose class has any bit of `want`.
+    #[inline(always)]
+    pub(crate) fn run(&self, s: &[u8], mut i: usize, want: u8) -> usize {
+        while i < s.len() {
+            let (c, len) = self.at(s, i);
+            if c & want == 0 {
+                break;
+            }
+            i += len;
+        }
+        i
+    }
+
+    /// End of the run of characters from `i` whose class has no bit of `avoid`.
+    #[inline(always)]
+    pub(crate) fn run_none(&self, s: &[u8], mut i: usize, avoid: u8) -> usize {
+        while i < s.len() {
+            let (c, len) = self.at(s, i);
+            if c & avoid != 0 {
+                break;
+            }
+            i += len;
+        }
+        i
+    }
+}
+
+/// Decodes the non-ASCII character starting at `s[i]`. `s` comes from a `&str`, so the sequence
+/// is complete and well formed.
+#[inline(always)]
+fn decode(s: &[u8], i: usize) -> (u32, usize) {
+    let b0 = s[i] as u32;
+    let cont = |k: usize| (s[i + k] & 0x3f) as u32;
+    if b0 < 0xe0 {
+        (((b0 & 0x1f) << 6) | cont(1), 2)
+    } else if b0 < 0xf0 {
+        (((b0 & 0x0f) << 12) | (cont(1) << 6) | cont(2), 3)
+    } else {
+        (
+            ((b0 & 0x07) << 18) | (cont(1) << 12) | (cont(2) << 6) | cont(3),
+            4,
+        )
+    }
+}

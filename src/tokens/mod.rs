@@ -1,0 +1,197 @@
+//! Exact BPE token counting for OpenAI's encodings (the core: no PyO3 here).
+//!
+//! Contract used by the binding layer (`src/py/tokens.rs`):
+//! - `EncodingName::parse(&str) -> Result<EncodingName, TokenError>`; `EncodingName::ALL`; `.as_str()`
+//! - `Encoding::from_tiktoken(name, bytes_of_dot_tiktoken_file) -> Result<Encoding, TokenError>`
+//! - `Encoding::count(&self, &str) -> usize`: equals `len(tiktoken_enc.encode(text, disallowed_special=()))`
+//! - `Encoding::encode(&self, &str) -> Vec<u32>`: the same tokens tiktoken gives (special-token text as
+//!   ordinary text)
+//! - `Encoding::count_batch(&self, &[&str]) -> Vec<usize>`: parallel, order kept
+//! `Encoding` is `Send + Sync` and is shared across threads behind an `Arc`.
+//!
+//! # Design
+//!
+//! - `scan`: the pre-tokenizer regexes replaced by hand-written scanners, one per pattern, over
+//!   character classes from `classes` (regex-syntax's own Unicode tables).
+//! - `vocab`: the `.tiktoken` parser and an open-addressing byte-string -> rank table.
+//! - `bpe`: tiktoken's lowest-rank-first merge for pieces that are not a single token.
+//!
+//! PERFORMANCE-NOTES
+
+mod bpe;
+mod classes;
+mod scan;
+mod vocab;
+
+#[cfg(test)]
+mod tests;
+
+use rayon::prelude::*;
+
+use scan::Pattern;
+use vocab::RankMap;
+
+/// The encodings this module knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EncodingName {
+    R50kBase,
+    P50kBase,
+    Cl100kBase,
+    O200kBase,
+}
+
+impl EncodingName {
+    pub const ALL: [EncodingName; 4] = [
+        EncodingName::R50kBase,
+        EncodingName::P50kBase,
+        EncodingName::Cl100kBase,
+        EncodingName::O200kBase,
+    ];
+
+    /// The tiktoken name, e.g. `"cl100k_base"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EncodingName::R50kBase => "r50k_base",
+            EncodingName::P50kBase => "p50k_base",
+            EncodingName::Cl100kBase => "cl100k_base",
+            EncodingName::O200kBase => "o200k_base",
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<EncodingName, TokenError> {
+        EncodingName::ALL
+            .into_iter()
+            .find(|e| e.as_str() == name)
+            .ok_or_else(|| TokenError::UnknownEncoding {
+                name: name.to_string(),
+            })
+    }
+
+    fn pattern(self) -> Pattern {
+        match self {
+            EncodingName::R50kBase | EncodingName::P50kBase => Pattern::Gpt2,
+            EncodingName::Cl100kBase => Pattern::Cl100k,
+            EncodingName::O200kBase => Pattern::O200k,
+        }
+    }
+
+    /// Number of ordinary (non-special) tokens in the `.tiktoken` file.
+    fn vocab_size(self) -> usize {
+        match self {
+            EncodingName::R50kBase => 50_256,
+            EncodingName::P50kBase => 50_280,
+            EncodingName::Cl100kBase => 100_256,
+            EncodingName::O200kBase => 199_998,
+        }
+    }
+}
+
+impl std::fmt::Display for EncodingName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("unknown encoding {name:?}; valid encodings: r50k_base, p50k_base, cl100k_base, o200k_base")]
+    UnknownEncoding { name: String },
+    #[error("invalid {encoding} vocabulary: {reason}")]
+    InvalidVocabulary {
+        encoding: &'static str,
+        reason: String,
+    },
+}
+
+/// Batches with fewer bytes than this are counted on the calling thread: below it, handing work
+/// to rayon costs more than it saves.
+const PARALLEL_MIN_BYTES: usize = 32 * 1024;
+
+/// One loaded BPE vocabulary with its pre-tokenizer. Immutable, `Send + Sync`.
+pub struct Encoding {
+    name: EncodingName,
+    pattern: Pattern,
+    ranks: RankMap,
+    classes: &'static classes::Classes,
+}
+
+impl std::fmt::Debug for Encoding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encoding").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl Encoding {
+    /// Builds `name` from the bytes of its `.tiktoken` file.
+    pub fn from_tiktoken(name: EncodingName, data: &[u8]) -> Result<Encoding, TokenError> {
+        let ranks = vocab::parse(name.as_str(), data, name.vocab_size())?;
+        Ok(Encoding {
+            name,
+            pattern: name.pattern(),
+            ranks,
+            classes: classes::classes(),
+        })
+    }
+
+    pub fn name(&self) -> EncodingName {
+        self.name
+    }
+
+    /// Number of tokens in `text`; equals `len(enc.encode(text, disallowed_special=()))`.
+    pub fn count(&self, text: &str) -> usize {
+        let mut total = 0;
+        scan::for_each_piece(self.pattern, self.classes, text, |piece| {
+            total += self.count_piece(piece);
+        });
+        total
+    }
+
+    /// Token ids of `text`, identical to `enc.encode(text, disallowed_special=())`.
+    pub fn encode(&self, text: &str) -> Vec<u32> {
+        let mut out = Vec::with_capacity(text.len() / 3 + 1);
+        scan::for_each_piece(self.pattern, self.classes, text, |piece| {
+            self.encode_piece(piece, &mut out);
+        });
+        out
+    }
+
+    /// Counts of `texts`, in order; large batches are spread over rayon's pool.
+    pub fn count_batch(&self, texts: &[&str]) -> Vec<usize> {
+        let total: usize = texts.iter().map(|t| t.len()).sum();
+        if texts.len() < 2 || total < PARALLEL_MIN_BYTES {
+            texts.iter().map(|t| self.count(t)).collect()
+        } else {
+            texts.par_iter().map(|t| self.count(t)).collect()
+        }
+    }
+
+    #[inline(always)]
+    fn count_piece(&self, piece: &[u8]) -> usize {
+        if piece.len() == 1 || self.ranks.rank(piece) != vocab::NO_RANK {
+            return 1;
+        }
+        let mut n = 0;
+        bpe::merge(&self.ranks, piece, |_, _| n += 1);
+        n
+    }
+
+    fn encode_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
+        if let [b] = piece {
+            out.push(self.ranks.byte(*b));
+            return;
+        }
+        let r = self.ranks.rank(piece);
+        if r != vocab::NO_RANK {
+            out.push(r);
+            return;
+        }
+        bpe::merge(&self.ranks, piece, |s, e| {
+            let part = &piece[s..e];
+            out.push(if let [b] = part {
+                self.ranks.byte(*b)
+            } else {
+                self.ranks.rank(part)
+            });
+        });
+    }
+}

@@ -1,0 +1,239 @@
+//! `.tiktoken` parsing and the byte-string -> rank table.
+//!
+//! The table is open addressing with linear probing over 16-byte slots. Each slot keeps the first
+//! 8 bytes of its token inline, so the common lookup (a token of at most 8 bytes) touches one
+//! cache line and never the byte arena; longer tokens compare their tail in the arena.
+
+use base64::Engine;
+
+use super::TokenError;
+
+/// The "no such token" rank, as in tiktoken (`Rank::MAX`).
+pub(crate) const NO_RANK: u32 = u32::MAX;
+
+/// Longest token the table stores (the length lives in 8 bits of a slot). OpenAI's longest
+/// token is 128 bytes.
+const MAX_TOKEN_LEN: usize = 255;
+
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    /// First (up to) 8 bytes of the token, little endian, zero padded.
+    head: u64,
+    rank: u32,
+    /// `offset << 8 | len` of the token in the arena; 0 marks an empty slot (tokens are never
+    /// empty).
+    meta: u32,
+}
+
+pub(crate) struct RankMap {
+    slots: Vec<Slot>,
+    mask: usize,
+    arena: Vec<u8>,
+    /// Rank of every single byte.
+    bytes: [u32; 256],
+    /// Rank of every 2-byte token, indexed `b0 << 8 | b1` (256 KB): the first round of every
+    /// merge looks up all adjacent byte pairs, and an array beats hashing for those.
+    pairs: Vec<u32>,
+    /// Longest token in bytes: longer slices are answered without hashing.
+    max_len: usize,
+    len: usize,
+}
+
+/// First min(8, len) bytes of `s` as a little-endian integer, zero padded.
+#[inline(always)]
+fn head(s: &[u8]) -> u64 {
+    let n = s.len();
+    if n >= 8 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&s[..8]);
+        u64::from_le_bytes(b)
+    } else if n >= 4 {
+        // Two overlapping 4-byte loads: overlapping bytes land on the same bits in both.
+        let mut lo = [0u8; 4];
+        lo.copy_from_slice(&s[..4]);
+        let mut hi = [0u8; 4];
+        hi.copy_from_slice(&s[n - 4..n]);
+        u64::from(u32::from_le_bytes(lo)) | (u64::from(u32::from_le_bytes(hi)) << ((n - 4) * 8))
+    } else if n > 0 {
+        u64::from(s[0]) | (u64::from(s[n / 2]) << ((n / 2) * 8)) | (u64::from(s[n - 1]) << ((n - 1) * 8))
+    } else {
+        0
+    }
+}
+
+#[inline(always)]
+fn mix(a: u64, b: u64) -> u64 {
+    let r = u128::from(a) * u128::from(b);
+    (r as u64) ^ ((r >> 64) as u64)
+}
+
+const K1: u64 = 0xa076_1d64_78bd_642f;
+const K2: u64 = 0xe703_7ed1_a0b4_28db;
+
+#[inline(always)]
+fn hash(h8: u64, s: &[u8]) -> u64 {
+    let mut h = mix(h8 ^ K1, (s.len() as u64) ^ K2);
+    if s.len() > 8 {
+        for chunk in s[8..].chunks(8) {
+            h = mix(h ^ head(chunk) ^ K1, K2 ^ chunk.len() as u64);
+        }
+    }
+    h
+}
+
+impl RankMap {
+    fn with_capacity(n: usize) -> RankMap {
+        // Load factor between 0.33 and 0.67.
+        let size = (n + n / 2).next_power_of_two().max(16);
+        RankMap {
+            slots: vec![Slot::default(); size],
+            mask: size - 1,
+            arena: Vec::new(),
+            bytes: [NO_RANK; 256],
+            pairs: vec![NO_RANK; 1 << 16],
+            max_len: 0,
+            len: 0,
+        }
+    }
+
+    /// Rank of `key`, or `NO_RANK`.
+    #[inline(always)]
+    pub(crate) fn rank(&self, key: &[u8]) -> u32 {
+        let n = key.len();
+        if n > self.max_len || n == 0 {
+            return NO_RANK;
+        }
+        let h8 = head(key);
+        let mut i = (hash(h8, key) >> 20) as usize & self.mask;
+        loop {
+            let slot = &self.slots[i];
+            let len = (slot.meta & 0xff) as usize;
+            if len == 0 {
+                return NO_RANK;
+            }
+            if len == n && slot.head == h8 {
+                if n <= 8 {
+                    return slot.rank;
+                }
+                let off = (slot.meta >> 8) as usize;
+                if self.arena.get(off + 8..off + n) == Some(&key[8..]) {
+                    return slot.rank;
+                }
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    /// Rank of a single byte.
+    #[inline(always)]
+    pub(crate) fn byte(&self, b: u8) -> u32 {
+        self.bytes[b as usize]
+    }
+
+    /// Rank of the 2-byte string `[a, b]`.
+    #[inline(always)]
+    pub(crate) fn rank2(&self, a: u8, b: u8) -> u32 {
+        self.pairs[(usize::from(a) << 8) | usize::from(b)]
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Inserts a new token; `false` if it is already present.
+    fn insert(&mut self, key: &[u8], rank: u32) -> bool {
+        let n = key.len();
+        let h8 = head(key);
+        let off = self.arena.len();
+        let mut i = (hash(h8, key) >> 20) as usize & self.mask;
+        loop {
+            let slot = self.slots[i];
+            let len = (slot.meta & 0xff) as usize;
+            if len == 0 {
+                break;
+            }
+            if len == n && slot.head == h8 {
+                let o = (slot.meta >> 8) as usize;
+                if n <= 8 || self.arena.get(o + 8..o + n) == Some(&key[8..]) {
+                    return false;
+                }
+            }
+            i = (i + 1) & self.mask;
+        }
+        if n > 8 {
+            self.arena.extend_from_slice(key);
+        }
+        self.slots[i] = Slot {
+            head: h8,
+            rank,
+            meta: ((off as u32) << 8) | n as u32,
+        };
+        match *key {
+            [b] => self.bytes[usize::from(b)] = rank,
+            [a, b] => self.pairs[(usize::from(a) << 8) | usize::from(b)] = rank,
+            _ => {}
+        }
+        self.max_len = self.max_len.max(n);
+        self.len += 1;
+        true
+    }
+}
+
+/// Parses a `.tiktoken` file (`base64(token) rank` per line) into a rank table, rejecting
+/// anything that would make counting wrong or unsafe: bad base64 or rank, duplicates, missing
+/// single bytes, or a token count other than `expected`.
+pub(crate) fn parse(encoding: &'static str, data: &[u8], expected: usize) -> Result<RankMap, TokenError> {
+    let err = |reason: String| TokenError::InvalidVocabulary { encoding, reason };
+    let lines = data
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .filter(|(_, line)| !line.trim_ascii().is_empty());
+    let mut map = RankMap::with_capacity(expected);
+    let mut ranks = Vec::with_capacity(expected);
+    let mut buf = Vec::with_capacity(64);
+    for (index, line) in lines {
+        let line_no = index + 1;
+        if map.len() >= expected {
+            return Err(err(format!("more than {expected} tokens (line {line_no})")));
+        }
+        let line = line.trim_ascii();
+        let mut fields = line.split(|&b| b == b' ').filter(|f| !f.is_empty());
+        let (Some(token), Some(rank), None) = (fields.next(), fields.next(), fields.next()) else {
+            return Err(err(format!("line {line_no}: expected `base64 rank`")));
+        };
+        buf.clear();
+        base64::engine::general_purpose::STANDARD
+            .decode_vec(token, &mut buf)
+            .map_err(|e| err(format!("line {line_no}: bad base64: {e}")))?;
+        let rank = std::str::from_utf8(rank)
+            .ok()
+            .and_then(|r| r.parse::<u32>().ok())
+            .ok_or_else(|| err(format!("line {line_no}: bad rank")))?;
+        if buf.is_empty() || buf.len() > MAX_TOKEN_LEN {
+            return Err(err(format!("line {line_no}: token of {} bytes", buf.len())));
+        }
+        if rank == NO_RANK {
+            return Err(err(format!("line {line_no}: rank {rank} is reserved")));
+        }
+        ranks.push(rank);
+        if map.arena.len() + buf.len() >= 1 << 24 {
+            return Err(err("vocabulary too large".to_string()));
+        }
+        if !map.insert(&buf, rank) {
+            return Err(err(format!("line {line_no}: duplicate token")));
+        }
+    }
+    if map.len() != expected {
+        return Err(err(format!("{} tokens, expected {expected}", map.len())));
+    }
+    // Ranks must be distinct for token ids to decode unambiguously (p50k_base has a gap at
+    // 50256, so they need not be contiguous).
+    ranks.sort_unstable();
+    if let Some(pair) = ranks.windows(2).find(|w| w[0] == w[1]) {
+        return Err(err(format!("duplicate rank {}", pair[0])));
+    }
+    if let Some(b) = map.bytes.iter().position(|&r| r == NO_RANK) {
+        return Err(err(format!("no token for the single byte {b:#04x}")));
+    }
+    Ok(map)
+}

@@ -1,0 +1,84 @@
+"""Shared fixtures: both dispatch paths, an offline reference tiktoken, offline litellm."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+
+import pytest
+
+# Nothing in the suite may reach the network: litellm reads its bundled model map and
+# Hugging Face stays offline.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from hypothesis import settings  # noqa: E402
+
+# The example budget comes from the environment, as in tiktoken's own suite.
+settings.register_profile(
+    "default", max_examples=int(os.environ.get("HYPOTHESIS_MAX_EXAMPLES", "200")), deadline=None
+)
+settings.load_profile("default")
+
+import fast_litellm  # noqa: E402
+from fast_litellm import _flags  # noqa: E402
+from fast_litellm._vocab import ENCODING_NAMES, vocabulary_path  # noqa: E402
+
+PATHS = ["native", "fallback"]
+
+_OPENAI_URL = "https://openaipublic.blob.core.windows.net/encodings/{}.tiktoken"
+
+
+@pytest.fixture(params=PATHS)
+def path(request):
+    """Runs a test once on the native path and once on the fallback."""
+    if request.param == "native" and _flags.native is None:
+        pytest.skip(f"native module unavailable: {_flags.native_import_error}")
+    fast_litellm.configure(rust=request.param == "native", rollout=100)
+    fast_litellm.reset_errors()
+    yield request.param
+    fast_litellm.configure(reload_environment=True)
+    fast_litellm.reset_errors()
+
+
+@pytest.fixture(scope="session")
+def tiktoken_reference(tmp_path_factory):
+    """``name -> tiktoken.Encoding`` through tiktoken's own loader and patterns.
+
+    The shipped vocabularies are placed in a cache folder under the names tiktoken's downloader
+    would give them, so ``tiktoken.get_encoding`` loads them without a network and checks their
+    sha256 against OpenAI's published hashes: the reference owes nothing to our own loader.
+    """
+    tiktoken = pytest.importorskip("tiktoken")
+    import tiktoken.registry
+
+    cache = tmp_path_factory.mktemp("tiktoken-cache")
+    for name in ENCODING_NAMES:
+        key = hashlib.sha1(_OPENAI_URL.format(name).encode()).hexdigest()
+        shutil.copy(vocabulary_path(name), cache / key)
+    saved = os.environ.get("TIKTOKEN_CACHE_DIR")
+    os.environ["TIKTOKEN_CACHE_DIR"] = str(cache)
+    try:
+        encodings = {}
+        for name in ENCODING_NAMES:
+            tiktoken.registry.ENCODINGS.pop(name, None)
+            encodings[name] = tiktoken.get_encoding(name)
+    finally:
+        if saved is None:
+            os.environ.pop("TIKTOKEN_CACHE_DIR", None)
+        else:
+            os.environ["TIKTOKEN_CACHE_DIR"] = saved
+    return encodings
+
+
+def run_python(code: str, env: dict | None = None):
+    """Runs ``code`` in a fresh interpreter (flags are read at import) and returns the result."""
+    import subprocess
+
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("FAST_LITELLM_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-c", code], env=full_env, capture_output=True, text=True, timeout=120
+    )

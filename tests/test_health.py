@@ -1,0 +1,34 @@
+"""health_check() exercises the native path for real."""
+
+from __future__ import annotations
+
+import fast_litellm
+from fast_litellm import _flags, health
+
+
+def test_probe_constant_matches_tiktoken(tiktoken_reference):
+    reference = tiktoken_reference[health._PROBE_ENCODING]
+    expected = len(reference.encode(health._PROBE_TEXT, disallowed_special=()))
+    assert health._PROBE_EXPECTED == expected
+
+
+def test_health_check_shape_and_status():
+    report = fast_litellm.health_check()
+    assert set(report) == {"status", "version", "native", "features"}
+    assert report["version"] == fast_litellm.__version__
+    token = report["features"]["token_counting"]
+    if _flags.native is None:
+        assert report["status"] == "degraded"
+    else:
+        assert report["status"] == "ok", report
+        assert token["status"] == "ok"
+        assert token["latency_ms"] >= 0
+        assert report["native"]["version"] == _flags.native.__version__
+
+
+def test_main_prints_a_status_report(capsys):
+    from fast_litellm.__main__ import main
+
+    assert main(["--status"]) == 0
+    out = capsys.readouterr().out
+    assert "token_counting" in out and "status:" in out

@@ -41,7 +41,9 @@ def test_count_tokens_batch(benchmark, contender):
             pytest.skip("native module unavailable")
         result = benchmark(fast_litellm.count_tokens_batch, texts, encoding="cl100k_base")
     elif contender == "single-thread loop":
-        result = benchmark(lambda: [fast_litellm.count_tokens(t, encoding="cl100k_base") for t in texts])
+        result = benchmark(
+            lambda: [fast_litellm.count_tokens(t, encoding="cl100k_base") for t in texts]
+        )
     else:
         reference = _bench.reference_encoding("cl100k_base")
         result = benchmark(lambda: [len(t) for t in reference.encode_ordinary_batch(texts)])

@@ -121,7 +121,9 @@ def markdown(sections: Dict[str, List[Result]], iterations: int) -> str:
         contenders: List[str] = []
         for result in results:
             contenders += [c for c in result.seconds if c not in contenders]
-        reference = next((c for c in ("tiktoken", "litellm", "single-thread loop") if c in contenders), None)
+        reference = next(
+            (c for c in ("tiktoken", "litellm", "single-thread loop") if c in contenders), None
+        )
         lines += [f"## {title}", ""]
         header = ["case", "encoding / model", *contenders]
         if reference:
@@ -130,7 +132,10 @@ def markdown(sections: Dict[str, List[Result]], iterations: int) -> str:
         lines.append("|" + "---|" * len(header))
         for result in results:
             row = [result.case, result.encoding]
-            row += [format_seconds(result.seconds[c]) if c in result.seconds else "-" for c in contenders]
+            row += [
+                format_seconds(result.seconds[c]) if c in result.seconds else "-"
+                for c in contenders
+            ]
             if reference:
                 row.append(_ratio(result, reference))
             lines.append("| " + " | ".join(row) + " |")
@@ -139,10 +144,16 @@ def markdown(sections: Dict[str, List[Result]], iterations: int) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--iterations", type=int, default=200, help="timed batches per figure")
-    parser.add_argument("--quick", action="store_true", help="small inputs, few iterations: a smoke run")
-    parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
+    parser.add_argument(
+        "--quick", action="store_true", help="small inputs, few iterations: a smoke run"
+    )
+    parser.add_argument(
+        "--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone"
+    )
     parser.add_argument("--output", default=os.path.join(ROOT, "BENCHMARKS.md"))
     args = parser.parse_args(argv)
     iterations = 2 if args.quick else args.iterations

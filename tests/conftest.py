@@ -51,7 +51,8 @@ def tiktoken_reference(tmp_path_factory):
     would give them, so ``tiktoken.get_encoding`` loads them without a network and checks their
     sha256 against OpenAI's published hashes: the reference owes nothing to our own loader.
     """
-    tiktoken = pytest.importorskip("tiktoken")
+    pytest.importorskip("tiktoken")
+    import tiktoken
     import tiktoken.registry
 
     cache = tmp_path_factory.mktemp("tiktoken-cache")

@@ -45,8 +45,12 @@ def corpus(seed: int = 1234, random_count: int = 400) -> List[str]:
         points = []
         for _ in range(rng.randint(1, 60)):
             point = rng.choice(
-                [rng.randrange(0x20, 0x80), rng.randrange(0x80, 0x800), rng.randrange(0x800, 0x10000),
-                 rng.randrange(0x10000, 0x110000)]
+                [
+                    rng.randrange(0x20, 0x80),
+                    rng.randrange(0x80, 0x800),
+                    rng.randrange(0x800, 0x10000),
+                    rng.randrange(0x10000, 0x110000),
+                ]
             )
             if not 0xD800 <= point < 0xE000:
                 points.append(chr(point))

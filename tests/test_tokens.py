@@ -106,7 +106,14 @@ def test_empty_and_large_inputs(path, tiktoken_reference):
 
 @pytest.mark.parametrize(
     "text",
-    ["a" * 1_000_000, " " * 200_000, "\n" * 100_000, "1" * 100_000, "😀" * 50_000, "ab\u0301" * 50_000],
+    [
+        "a" * 1_000_000,
+        " " * 200_000,
+        "\n" * 100_000,
+        "1" * 100_000,
+        "😀" * 50_000,
+        "ab\u0301" * 50_000,
+    ],
 )
 def test_pathological_inputs(path, text, tiktoken_reference):
     for encoding in ("cl100k_base", "o200k_base"):
@@ -124,7 +131,9 @@ def test_model_picks_encoding(path, tiktoken_reference):
     assert fast_litellm.count_tokens(text, model="gpt-4") == reference_count(
         tiktoken_reference["cl100k_base"], text
     )
-    assert fast_litellm.count_tokens(text) == reference_count(tiktoken_reference["cl100k_base"], text)
+    assert fast_litellm.count_tokens(text) == reference_count(
+        tiktoken_reference["cl100k_base"], text
+    )
     # An explicit encoding wins over the model.
     assert fast_litellm.count_tokens(text, model="gpt-4o", encoding="r50k_base") == reference_count(
         tiktoken_reference["r50k_base"], text

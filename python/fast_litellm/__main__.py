@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 from typing import List, Optional
 
-from . import __version__, get_feature_status, health_check
+# The comparison imports litellm: keep it on its bundled model map and offline.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from . import __version__, get_feature_status, health_check  # noqa: E402
 
 
 def _status_report() -> None:
     health = health_check()
-    print(f"fast_litellm {__version__} on Python {platform.python_version()} ({platform.machine()})")
+    print(
+        f"fast_litellm {__version__} on Python {platform.python_version()} ({platform.machine()})"
+    )
     print(f"status: {health['status']}")
     native = health["native"]
     if native["available"]:

@@ -117,7 +117,9 @@ class Result:
         return None
 
 
-def median_seconds(fn: Callable[[], Any], iterations: int, min_batch_seconds: float = 2e-4) -> float:
+def median_seconds(
+    fn: Callable[[], Any], iterations: int, min_batch_seconds: float = 2e-4
+) -> float:
     """Median seconds per call over ``iterations`` timed batches; each batch repeats the call
     enough times to take at least ``min_batch_seconds``, so timer overhead does not dominate
     sub-microsecond calls."""
@@ -236,13 +238,14 @@ def run_message_cases(iterations: int) -> List[Result]:
                         continue
                     _flags.configure("token_counting", rust=enabled)
                     result.seconds[name] = median_seconds(
-                        lambda: count_message_tokens(messages, model=model), iterations
+                        functools.partial(count_message_tokens, messages, model=model), iterations
                     )
             finally:
                 _flags.configure("token_counting", rust=saved)
             if litellm is not None:
                 result.seconds["litellm"] = median_seconds(
-                    lambda: litellm.token_counter(model=model, messages=messages), iterations
+                    functools.partial(litellm.token_counter, model=model, messages=messages),
+                    iterations,
                 )
             results.append(result)
     return results

@@ -1,7 +1,7 @@
 """Type stubs for the native extension ``fast_litellm._native`` (private; use the package API)."""
 
 from os import PathLike
-from typing import Any, Iterable, List, Literal, Mapping, Optional, Sequence, Tuple, Union, final
+from typing import Any, Iterable, List, Literal, Mapping, Optional, Sequence, Union, final
 
 __version__: str
 ENCODING_NAMES: List[str]

@@ -36,7 +36,9 @@ def _check_token_counting() -> Dict[str, Any]:
     if count != expected:
         result.update(status="degraded", reason=f"native count {count} != expected {expected}")
     elif state.tripped:
-        result.update(status="degraded", reason=f"switched to fallback after errors: {state.last_error}")
+        result.update(
+            status="degraded", reason=f"switched to fallback after errors: {state.last_error}"
+        )
     elif not state.enabled:
         result.update(status="ok", reason="native path disabled by configuration")
     else:

@@ -83,7 +83,9 @@ class _LiteLLMDelegate:
 
     def count(self, text: str) -> int:
         if not isinstance(text, str):
-            raise TypeError(f"count_tokens() argument 'text' must be str, not {type(text).__name__}")
+            raise TypeError(
+                f"count_tokens() argument 'text' must be str, not {type(text).__name__}"
+            )
         return int(_litellm().token_counter(model=self.model, text=text))
 
     def count_batch(self, texts: Iterable[str]) -> List[int]:
@@ -172,9 +174,7 @@ def _run(tokenizer: Any, method: str, *args: Any) -> Any:
     except (TypeError, ValueError):
         raise
     except Exception as exc:
-        if type(tokenizer) is _LiteLLMDelegate or (
-            side is not None and side is tokenizer.fallback
-        ):
+        if type(tokenizer) is _LiteLLMDelegate or (side is not None and side is tokenizer.fallback):
             raise
         _native_failed(exc)
         _state.fallback_calls += 1
@@ -267,9 +267,7 @@ class SimpleTokenCounter:
     def __init__(self, model: Optional[str] = None, *, encoding: Optional[str] = None) -> None:
         self._tokenizer = _tokenizer(model, encoding)
         self.model = model
-        self.encoding = (
-            self._tokenizer.name if isinstance(self._tokenizer, _Tokenizer) else None
-        )
+        self.encoding = self._tokenizer.name if isinstance(self._tokenizer, _Tokenizer) else None
 
     def count_tokens(self, text: str) -> int:
         return _run(self._tokenizer, "count", text)

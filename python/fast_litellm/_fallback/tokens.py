@@ -76,8 +76,8 @@ def get_encoding(name: str) -> Any:
         import tiktoken
     except ImportError:
         raise TokenizerUnavailableError(
-            "the fallback tokenizer needs the 'tiktoken' package: pip install 'fast-litellm[fallback]'"
-            " (or install the native extension)"
+            "the fallback tokenizer needs the 'tiktoken' package: "
+            "pip install 'fast-litellm[fallback]' (or install the native extension)"
         ) from None
     with _lock:
         encoding = _cache.get(name)
@@ -91,7 +91,9 @@ def get_encoding(name: str) -> Any:
 
 def _check_text(text: object, function: str, argument: str) -> None:
     if not isinstance(text, str):
-        raise TypeError(f"{function}() argument '{argument}' must be str, not {type(text).__name__}")
+        raise TypeError(
+            f"{function}() argument '{argument}' must be str, not {type(text).__name__}"
+        )
 
 
 def batch_texts(texts: Iterable[str]) -> List[str]:

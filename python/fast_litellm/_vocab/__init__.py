@@ -20,9 +20,7 @@ SHA256 = {
 
 
 def unknown_encoding(name: object) -> ValueError:
-    return ValueError(
-        f"unknown encoding {name!r}; valid encodings: {', '.join(ENCODING_NAMES)}"
-    )
+    return ValueError(f"unknown encoding {name!r}; valid encodings: {', '.join(ENCODING_NAMES)}")
 
 
 def vocabulary_path(name: str) -> str:

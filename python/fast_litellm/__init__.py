@@ -24,13 +24,18 @@ from .tokens import (
     encoding_for_model,
 )
 
-try:
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as _version
+from ._flags import native as _native
 
-    __version__ = _version("fast-litellm")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
+if _native is not None:
+    # Cargo.toml is the one source of the version; the native module carries it.
+    __version__: str = _native.__version__
+else:  # pragma: no cover - only without the extension (importlib.metadata costs ~30 ms)
+    try:
+        from importlib.metadata import version as _version
+
+        __version__ = _version("fast-litellm")
+    except Exception:
+        __version__ = "0+unknown"
 
 __all__ = [
     "FastLiteLLMError",

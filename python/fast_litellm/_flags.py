@@ -99,6 +99,8 @@ class FeatureState:
     """The resolved flag of one feature plus its error counters.
 
     ``mode`` is what dispatch reads on every call; it is recomputed whenever an input changes.
+    ``fast`` is true when every call goes native and no failure streak is open, so the hottest
+    paths need one attribute read and nothing else.
     Counters are updated under a lock only on the rare paths (failures, fallback decisions), so
     the native hot path takes no lock.
     """
@@ -109,6 +111,7 @@ class FeatureState:
         "rollout",
         "source",
         "mode",
+        "fast",
         "errors",
         "consecutive_errors",
         "tripped",
@@ -131,6 +134,7 @@ class FeatureState:
         self._spread = 0
         self._lock = threading.Lock()
         self.mode = FALLBACK
+        self.fast = False
         self._recompute()
 
     def _recompute(self) -> None:
@@ -140,6 +144,7 @@ class FeatureState:
             self.mode = NATIVE
         else:
             self.mode = PARTIAL
+        self.fast = self.mode == NATIVE and self.consecutive_errors == 0
 
     def take_native(self, key: Optional[str] = None) -> bool:
         """For ``mode == PARTIAL``: whether this call takes the native path.
@@ -162,12 +167,13 @@ class FeatureState:
             self.last_error = f"{type(exc).__name__}: {exc}"
             if max_consecutive and self.consecutive_errors >= max_consecutive:
                 self.tripped = True
-                self._recompute()
+            self._recompute()
 
     def record_success(self) -> None:
         # Called only after a failure streak has started (see dispatch helpers), not per call.
         with self._lock:
             self.consecutive_errors = 0
+            self._recompute()
 
     def status(self) -> Dict[str, Any]:
         return {

@@ -77,6 +77,7 @@ class _LiteLLMDelegate:
     tokenizers for Llama, Cohere, ...): the answer is LiteLLM's own, on both paths."""
 
     __slots__ = ("model",)
+    native = None  # never a native side: the dispatch fast path checks this
 
     def __init__(self, model: str) -> None:
         self.model = model
@@ -137,13 +138,16 @@ def _model_tokenizer(model: str) -> Any:
     return tokenizer
 
 
+_DEFAULT = _encoding_tokenizer(DEFAULT_ENCODING)
+
+
 def _tokenizer(model: Optional[str], encoding: Optional[str]) -> Any:
     if encoding is not None:
         if not isinstance(encoding, str):
             raise TypeError(f"encoding must be a str, not {type(encoding).__name__}")
         return _encoding_tokenizer(encoding)
     if model is None:
-        return _encoding_tokenizer(DEFAULT_ENCODING)
+        return _DEFAULT
     if not isinstance(model, str):
         raise TypeError(f"model must be a str, not {type(model).__name__}")
     return _model_tokenizer(model)
@@ -192,13 +196,20 @@ def count_tokens(text: str, *, model: Optional[str] = None, encoding: Optional[s
     ``r50k_base``); otherwise ``model`` picks it with LiteLLM's rules; with neither,
     ``cl100k_base``.
     """
-    if encoding is None and model is None:
-        tokenizer = _by_encoding.get(DEFAULT_ENCODING) or _encoding_tokenizer(DEFAULT_ENCODING)
-    else:
+    # The hot path: two dictionary reads find the tokenizer, one attribute read decides the path.
+    # Anything unusual (first use, unhashable or unknown names) goes through _tokenizer, which
+    # raises the helpful errors.
+    try:
+        if encoding is not None:
+            tokenizer = _by_encoding[encoding]
+        elif model is not None:
+            tokenizer = _by_model[model]
+        else:
+            tokenizer = _DEFAULT
+    except (KeyError, TypeError):
         tokenizer = _tokenizer(model, encoding)
-    # The hot path, inlined: one attribute read decides, the native count runs, done.
-    native = tokenizer.native if type(tokenizer) is _Tokenizer else None
-    if native is not None and _state.mode == _NATIVE and not _state.consecutive_errors:
+    native = tokenizer.native
+    if native is not None and _state.fast:
         try:
             return native.count(text)
         except (TypeError, ValueError):

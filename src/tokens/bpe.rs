@@ -25,7 +25,7 @@ pub(crate) fn merge<F: FnMut(usize, usize)>(map: &RankMap, piece: &[u8], part: F
     }
 }
 
-fn merge_small<F: FnMut(usize, usize)>(map: &RankMap, piece: &[u8], mut part: F) {
+pub(super) fn merge_small<F: FnMut(usize, usize)>(map: &RankMap, piece: &[u8], mut part: F) {
     let n = piece.len();
     // starts[j] is where part j begins (starts[m] == n); ranks[j] is the rank of parts j and j+1
     // merged.
@@ -39,17 +39,16 @@ fn merge_small<F: FnMut(usize, usize)>(map: &RankMap, piece: &[u8], mut part: F)
     }
     let mut m = n;
     loop {
-        let mut best = NO_RANK;
-        let mut at = 0;
-        for (j, &r) in ranks[..m - 1].iter().enumerate() {
-            if r < best {
-                best = r;
-                at = j;
-            }
-        }
+        // Two passes (minimum, then its first position) vectorize; a single pass tracking both
+        // does not, and this scan is the hottest loop for long multi-token pieces such as CJK.
+        let live = &ranks[..m - 1];
+        let best = live.iter().copied().min().unwrap_or(NO_RANK);
         if best == NO_RANK {
             break;
         }
+        let Some(at) = live.iter().position(|&r| r == best) else {
+            break;
+        };
         // Merge parts `at` and `at + 1`: drop the boundary between them and the pair rank after.
         starts.copy_within(at + 2..m + 1, at + 1);
         if at + 2 < m - 1 {
@@ -75,7 +74,7 @@ fn merge_small<F: FnMut(usize, usize)>(map: &RankMap, piece: &[u8], mut part: F)
 /// exactly tiktoken's choice of lowest rank, leftmost first. Entries are never updated in place;
 /// a popped entry is used only if the part at `start` is alive and its current pair still has that
 /// rank. That identifies the pair: ranks are unique, so the rank fixes the pair's byte length.
-fn merge_large<F: FnMut(usize, usize)>(map: &RankMap, piece: &[u8], part: F) {
+pub(super) fn merge_large<F: FnMut(usize, usize)>(map: &RankMap, piece: &[u8], part: F) {
     if u32::try_from(piece.len()).is_ok() {
         // Keys packed in a u64 make the heap about twice as fast as tuples.
         merge_heap(

@@ -1,20 +1,267 @@
 use super::*;
 
-fn load(name: EncodingName) -> Encoding {
+fn vocab_bytes(name: EncodingName) -> Vec<u8> {
     let path = format!(
         "{}/python/fast_litellm/_vocab/{}.tiktoken",
         env!("CARGO_MANIFEST_DIR"),
         name.as_str()
     );
-    let data = std::fs::read(&path).expect("vocabulary file");
-    Encoding::from_tiktoken(name, &data).expect("valid vocabulary")
+    std::fs::read(&path).expect("vocabulary file")
+}
+
+fn load(name: EncodingName) -> Encoding {
+    Encoding::from_tiktoken(name, &vocab_bytes(name)).expect("valid vocabulary")
+}
+
+/// Counts from Python tiktoken 0.14, `len(enc.encode(s, disallowed_special=()))`.
+const SAMPLES: [&str; 13] = [
+    "hello world",
+    "It's 'LL we'VE I'd",
+    "<|endoftext|>",
+    "  leading\n\n\ttabs  \r\n",
+    "12345678 \u{663}\u{664}\u{665}",
+    "日本語のテキスト",
+    "e\u{301}A\u{301}B ǅemal",
+    "x'\u{17f} y'\u{212a}",
+    "\0\u{1} a\0",
+    "def f(x):\n    return x**2  # sq\n",
+    "👨‍👩‍👧 🇺🇸",
+    "",
+    "",
+];
+
+fn expected(name: EncodingName) -> [usize; 11] {
+    match name {
+        EncodingName::R50kBase => [2, 9, 7, 10, 9, 10, 12, 9, 4, 17, 16],
+        EncodingName::P50kBase => [2, 9, 7, 9, 9, 10, 12, 9, 4, 15, 16],
+        EncodingName::Cl100kBase => [2, 9, 7, 6, 10, 8, 10, 8, 4, 13, 19],
+        EncodingName::O200kBase => [2, 7, 7, 6, 7, 6, 10, 7, 4, 13, 12],
+    }
 }
 
 #[test]
-fn smoke() {
+fn known_counts() {
     for name in EncodingName::ALL {
         let enc = load(name);
+        assert_eq!(enc.name(), name);
+        for (text, want) in SAMPLES.iter().zip(expected(name)) {
+            assert_eq!(enc.count(text), want, "{name} {text:?}");
+            assert_eq!(enc.encode(text).len(), want, "{name} {text:?}");
+        }
         assert_eq!(enc.count(""), 0);
-        println!("{name}: {:?}", enc.encode("hello world, it's 2024!"));
+        assert!(enc.encode("").is_empty());
+        // Long repeats go through the heap merge.
+        assert_eq!(
+            enc.count(&"a".repeat(300)),
+            if name.as_str().contains("50k") {
+                75
+            } else {
+                38
+            }
+        );
+        assert_eq!(enc.count(&"ab ".repeat(50)), 51);
+    }
+}
+
+#[test]
+fn known_ids() {
+    let text = "It's 'LL we'VE I'd";
+    assert_eq!(
+        load(EncodingName::Cl100kBase).encode(text),
+        [2181, 596, 364, 4178, 584, 6, 4592, 358, 4265]
+    );
+    assert_eq!(
+        load(EncodingName::O200kBase).encode(text),
+        [15834, 461, 7454, 581, 6, 19511, 18754]
+    );
+}
+
+#[test]
+fn names() {
+    for name in EncodingName::ALL {
+        assert_eq!(EncodingName::parse(name.as_str()), Ok(name));
+    }
+    let err = EncodingName::parse("gpt2").unwrap_err();
+    assert_eq!(
+        err,
+        TokenError::UnknownEncoding {
+            name: "gpt2".into()
+        }
+    );
+    let message = err.to_string();
+    for name in EncodingName::ALL {
+        assert!(message.contains(name.as_str()), "{message}");
+    }
+}
+
+fn assert_invalid(data: &[u8], needle: &str) {
+    match Encoding::from_tiktoken(EncodingName::R50kBase, data) {
+        Err(err @ TokenError::InvalidVocabulary { .. }) => {
+            assert!(err.to_string().contains(needle), "{err} lacks {needle:?}")
+        }
+        other => panic!("expected InvalidVocabulary({needle}), got {other:?}"),
+    }
+}
+
+#[test]
+fn vocabulary_errors() {
+    let good = vocab_bytes(EncodingName::R50kBase);
+    let text = String::from_utf8(good.clone()).expect("ascii file");
+    let lines: Vec<&str> = text.lines().collect();
+    let with_line = |index: usize, line: &str| {
+        let mut copy = lines.clone();
+        copy[index] = line;
+        copy.join("\n").into_bytes()
+    };
+    assert_invalid(b"", "0 tokens");
+    assert_invalid(b"!!!! 0\n", "base64");
+    assert_invalid(&with_line(5, "IQ== x"), "bad rank");
+    assert_invalid(&with_line(5, "IQ== -1"), "bad rank");
+    assert_invalid(&with_line(5, "IQ=="), "expected `base64 rank`");
+    assert_invalid(&with_line(5, "IQ== 1 2"), "expected `base64 rank`");
+    // Line 5 holds the byte 0x26; giving it the token of line 0 duplicates a token.
+    assert_invalid(&with_line(5, "IQ== 5"), "duplicate token");
+    assert_invalid(&with_line(5, "YWJjZA== 0"), "duplicate rank");
+    assert_invalid(&with_line(5, "YWJjZA== 4294967295"), "reserved");
+    assert_invalid(&with_line(5, " 5"), "expected");
+    assert_invalid(
+        lines[..1000].join("\n").as_bytes(),
+        "1000 tokens, expected 50256",
+    );
+    let mut extra = good.clone();
+    extra.extend_from_slice(b"\nYWJjZGVmZ2hpams= 99999\n");
+    assert_invalid(&extra, "more than");
+    // A vocabulary without the single byte 0x26 (replaced by a new multi-byte token).
+    assert_invalid(&with_line(5, "YWJjZA== 5"), "single byte");
+    // A different encoding's file has the wrong size.
+    assert!(Encoding::from_tiktoken(
+        EncodingName::O200kBase,
+        &vocab_bytes(EncodingName::Cl100kBase)
+    )
+    .is_err());
+    // CRLF line ends and a missing final newline are accepted.
+    let crlf = text.replace('\n', "\r\n");
+    assert!(Encoding::from_tiktoken(EncodingName::R50kBase, crlf.trim_end().as_bytes()).is_ok());
+}
+
+#[test]
+fn pathological_inputs_do_not_panic() {
+    let all_chars: String = (0..0x110000u32).filter_map(char::from_u32).collect();
+    let inputs = [
+        all_chars.clone(),
+        " ".repeat(5000),
+        "\r\n".repeat(3000) + "x",
+        " \u{3000}\t\u{85}".repeat(1000),
+        "a".repeat(200_000),
+        "中".repeat(20_000),
+        "\u{301}".repeat(5000),
+        "'".repeat(1000) + "'s'S'\u{17f}",
+        "1".repeat(10_000),
+        "👍🏽".repeat(2000),
+        String::from_utf8_lossy(&(0..=255u8).cycle().take(5000).collect::<Vec<_>>()).into_owned(),
+    ];
+    for name in EncodingName::ALL {
+        let enc = load(name);
+        for text in &inputs {
+            let ids = enc.encode(text);
+            assert_eq!(enc.count(text), ids.len(), "{name}");
+            assert!(ids.iter().all(|&id| id < 200_000));
+        }
+        // Every prefix and suffix of a tricky string.
+        let tricky = "Aé\u{301}ǅ'S 12345\r\n \t中文!?\u{3000}x'\u{17f}\u{2028}";
+        for (i, _) in tricky.char_indices() {
+            enc.count(&tricky[i..]);
+            enc.count(&tricky[..i]);
+        }
+    }
+}
+
+#[test]
+fn batch_keeps_order() {
+    let enc = load(EncodingName::Cl100kBase);
+    let owned: Vec<String> = (0..2000)
+        .map(|i| format!("text {i} {}", "word ".repeat(i % 37)))
+        .collect();
+    let texts: Vec<&str> = owned.iter().map(String::as_str).collect();
+    let want: Vec<usize> = texts.iter().map(|t| enc.count(t)).collect();
+    assert!(texts.iter().map(|t| t.len()).sum::<usize>() > PARALLEL_MIN_BYTES);
+    assert_eq!(enc.count_batch(&texts), want);
+    assert_eq!(enc.count_batch(&texts[..3]), want[..3]);
+    assert_eq!(enc.count_batch(&[]), Vec::<usize>::new());
+}
+
+#[test]
+fn encoding_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Encoding>();
+}
+
+#[test]
+fn small_and_large_merges_agree() {
+    let enc = load(EncodingName::O200kBase);
+    // A cheap deterministic generator over a small alphabet so that merges interact.
+    let mut state = 0x1234_5678_u64;
+    let alphabet: Vec<&str> = vec!["a", "b", "e", "n", " ", "中", "é", "\u{301}", "in", "the"];
+    for len in [2usize, 3, 5, 17, 40, 90] {
+        for _ in 0..200 {
+            let mut piece = String::new();
+            while piece.len() < len {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                piece.push_str(alphabet[(state >> 33) as usize % alphabet.len()]);
+            }
+            let bytes = piece.as_bytes();
+            if bytes.len() > bpe::SMALL {
+                continue;
+            }
+            let mut small = Vec::new();
+            bpe::merge_small(&enc.ranks, bytes, |s, e| small.push((s, e)));
+            let mut large = Vec::new();
+            bpe::merge_large(&enc.ranks, bytes, |s, e| large.push((s, e)));
+            assert_eq!(small, large, "{piece:?}");
+        }
+    }
+}
+
+/// The scanners hard-code the case-insensitive forms of the contraction letters; check them
+/// against regex-syntax's case folding.
+#[test]
+fn contraction_case_folding_matches_regex_syntax() {
+    for letter in "sdmtlver".chars() {
+        let folded = classes::unicode_ranges(&format!("(?i){letter}"));
+        let chars: Vec<char> = folded
+            .iter()
+            .flat_map(|&(a, b)| (a..=b).filter_map(char::from_u32))
+            .collect();
+        let mut expected = vec![letter, letter.to_ascii_uppercase()];
+        if letter == 's' {
+            expected.push('\u{17f}');
+        }
+        let mut got = chars.clone();
+        got.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(got, expected, "(?i){letter}");
+    }
+}
+
+#[test]
+fn classes_from_regex_syntax() {
+    let t = classes::classes();
+    let class = |c: char| t.of(c as u32);
+    assert_eq!(class('a'), classes::L | classes::LO);
+    assert_eq!(class('A'), classes::L | classes::UP);
+    assert_eq!(class('\u{301}'), classes::UP | classes::LO);
+    assert_eq!(class('中'), classes::L | classes::UP | classes::LO);
+    assert_eq!(class('ǅ'), classes::L | classes::UP);
+    assert_eq!(class('\u{663}'), classes::N);
+    assert_eq!(class('\u{85}'), classes::WS);
+    assert_eq!(class('\u{3000}'), classes::WS);
+    assert_eq!(class('\n'), classes::WS | classes::NL);
+    assert_eq!(class('\u{200b}'), 0);
+    assert_eq!(class('\u{10ffff}'), 0);
+    for c in ['a', 'Z', '0', ' ', '\t', '!', '\0'] {
+        let mut buf = [0u8; 4];
+        assert_eq!(t.at(c.encode_utf8(&mut buf).as_bytes(), 0), (class(c), 1));
     }
 }

@@ -55,7 +55,9 @@ fn head(s: &[u8]) -> u64 {
         hi.copy_from_slice(&s[n - 4..n]);
         u64::from(u32::from_le_bytes(lo)) | (u64::from(u32::from_le_bytes(hi)) << ((n - 4) * 8))
     } else if n > 0 {
-        u64::from(s[0]) | (u64::from(s[n / 2]) << ((n / 2) * 8)) | (u64::from(s[n - 1]) << ((n - 1) * 8))
+        u64::from(s[0])
+            | (u64::from(s[n / 2]) << ((n / 2) * 8))
+            | (u64::from(s[n - 1]) << ((n - 1) * 8))
     } else {
         0
     }
@@ -182,7 +184,11 @@ impl RankMap {
 /// Parses a `.tiktoken` file (`base64(token) rank` per line) into a rank table, rejecting
 /// anything that would make counting wrong or unsafe: bad base64 or rank, duplicates, missing
 /// single bytes, or a token count other than `expected`.
-pub(crate) fn parse(encoding: &'static str, data: &[u8], expected: usize) -> Result<RankMap, TokenError> {
+pub(crate) fn parse(
+    encoding: &'static str,
+    data: &[u8],
+    expected: usize,
+) -> Result<RankMap, TokenError> {
     let err = |reason: String| TokenError::InvalidVocabulary { encoding, reason };
     let lines = data
         .split(|&b| b == b'\n')

@@ -13,6 +13,7 @@ from .errors import (
     FastLiteLLMError,
     NativeError,
     TokenizerUnavailableError,
+    UnsupportedContentError,
     UnsupportedModelError,
 )
 from .health import health_check
@@ -42,6 +43,7 @@ __all__ = [
     "NativeError",
     "SimpleTokenCounter",
     "TokenizerUnavailableError",
+    "UnsupportedContentError",
     "UnsupportedModelError",
     "__version__",
     "configure",

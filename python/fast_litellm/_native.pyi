@@ -22,9 +22,10 @@ class Encoding:
     def count_messages(
         self,
         messages: Sequence[Mapping[str, Any]],
-        model: str,
-        tools: Optional[Sequence[Mapping[str, Any]]],
-        tool_choice: Any,
+        tools: Optional[Sequence[Mapping[str, Any]]] = None,
+        tool_choice: Any = None,
+        *,
+        legacy_accounting: bool = False,
     ) -> int: ...
 
 def _testing_panic(message: str) -> None: ...

@@ -10,6 +10,7 @@ __all__ = [
     "FastLiteLLMError",
     "NativeError",
     "TokenizerUnavailableError",
+    "UnsupportedContentError",
     "UnsupportedModelError",
 ]
 
@@ -32,3 +33,10 @@ class TokenizerUnavailableError(FastLiteLLMError, RuntimeError):
 class UnsupportedModelError(FastLiteLLMError, ValueError):
     """The model is counted with a tokenizer fast_litellm does not implement, and ``litellm``
     (which could count it) is not installed."""
+
+
+class UnsupportedContentError(FastLiteLLMError, ValueError):
+    """A message holds content LiteLLM prices only with the network or an optional package (a
+    high-detail image given by an http(s) URL, a PDF document). ``count_message_tokens`` hands
+    such requests to ``litellm.token_counter`` when litellm is installed, and raises this
+    otherwise."""

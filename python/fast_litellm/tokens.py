@@ -12,9 +12,13 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from . import _flags
 from ._fallback import tokens as _fallback_tokens
-from ._models import encoding_for_model, tokenizer_for_model
+from ._models import (
+    encoding_for_model,
+    tokenizer_for_model,
+    uses_legacy_message_accounting,
+)
 from ._vocab import ENCODING_NAMES, unknown_encoding, vocabulary_path
-from .errors import UnsupportedModelError
+from .errors import UnsupportedContentError, UnsupportedModelError
 
 __all__ = [
     "DEFAULT_ENCODING",
@@ -238,21 +242,44 @@ def count_message_tokens(
 ) -> int:
     """The number ``litellm.token_counter(model=model, messages=messages, tools=tools,
     tool_choice=tool_choice)`` returns: message and name overheads, reply priming, tool
-    definitions and tool calls included. One native call counts the whole conversation."""
+    definitions and tool calls included. One native call counts the whole conversation.
+
+    Content LiteLLM prices only with the network or an optional package (a high-detail image by
+    URL, a PDF) is handed to ``litellm.token_counter`` when litellm is installed; without litellm
+    it raises ``UnsupportedContentError``.
+    """
     if not isinstance(model, str):
         raise TypeError(f"model must be a str, not {type(model).__name__}")
     tokenizer = _model_tokenizer(model)
-    if type(tokenizer) is _LiteLLMDelegate:
-        return int(
-            _litellm().token_counter(
-                model=model, messages=messages, tools=tools, tool_choice=tool_choice
-            )
+    try:
+        if type(tokenizer) is _LiteLLMDelegate:
+            return _litellm_messages(model, messages, tools, tool_choice)
+        return _count_messages(tokenizer, model, messages, tools, tool_choice)
+    except UnsupportedContentError:
+        try:
+            _litellm()
+        except ImportError:
+            raise
+        return _litellm_messages(model, messages, tools, tool_choice)
+
+
+def _litellm_messages(model: str, messages: Any, tools: Any, tool_choice: Any) -> int:
+    return int(
+        _litellm().token_counter(
+            model=model, messages=messages, tools=tools, tool_choice=tool_choice
         )
+    )
+
+
+def _count_messages(
+    tokenizer: _Tokenizer, model: str, messages: Any, tools: Any, tool_choice: Any
+) -> int:
+    legacy = uses_legacy_message_accounting(model)
     mode = _state.mode
     if mode == _NATIVE or (mode != _FALLBACK and _state.take_native()):
-        native = tokenizer.native or tokenizer.load_native()
         try:
-            result = native.count_messages(messages, model, tools, tool_choice)
+            native = tokenizer.native or tokenizer.load_native()
+            result = native.count_messages(messages, tools, tool_choice, legacy_accounting=legacy)
         except (TypeError, ValueError):
             raise
         except Exception as exc:
@@ -266,7 +293,11 @@ def count_message_tokens(
     _state.fallback_calls += 1
     fallback = tokenizer.fallback or tokenizer.load_fallback()
     return fallback_messages.count_message_tokens(
-        messages, model=model, tools=tools, tool_choice=tool_choice, count_text=fallback.count
+        messages,
+        tools=tools,
+        tool_choice=tool_choice,
+        count_text=fallback.count,
+        legacy_accounting=legacy,
     )
 
 

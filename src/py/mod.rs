@@ -1,5 +1,6 @@
 //! The PyO3 binding layer: type conversion, error mapping and GIL release. No algorithms here.
 
+mod messages;
 mod tokens;
 
 use std::borrow::Cow;
@@ -12,6 +13,7 @@ use pyo3::types::PyString;
 // and the fallback raise exactly the same classes.
 pyo3::import_exception!(fast_litellm.errors, NativeError);
 pyo3::import_exception!(fast_litellm.errors, TokenizerUnavailableError);
+pyo3::import_exception!(fast_litellm.errors, UnsupportedContentError);
 
 /// Runs `f`, turning a Rust panic into `fast_litellm.errors.NativeError`.
 ///
@@ -35,10 +37,6 @@ pub(crate) fn guard<T>(what: &str, f: impl FnOnce() -> PyResult<T>) -> PyResult<
 }
 
 /// The UTF-8 text of a Python `str` argument, with a `TypeError` naming the argument otherwise.
-///
-/// A `str` holding lone surrogates has no UTF-8 form; tiktoken then counts the text that
-/// `s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")` gives (each lone surrogate
-/// becomes U+FFFD, a valid pair becomes its code point), and so do we.
 pub(crate) fn text_arg<'a>(
     obj: &'a Bound<'_, PyAny>,
     function: &str,
@@ -50,6 +48,13 @@ pub(crate) fn text_arg<'a>(
             type_name(obj)
         )));
     };
+    str_utf8(s)
+}
+
+/// The UTF-8 text of a `str`. One holding lone surrogates has no UTF-8 form; tiktoken then
+/// counts `s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")` (each lone surrogate
+/// becomes U+FFFD, a valid pair becomes its code point), and so do we.
+pub(crate) fn str_utf8<'a>(s: &'a Bound<'_, PyString>) -> PyResult<Cow<'a, str>> {
     match s.to_str() {
         Ok(text) => Ok(Cow::Borrowed(text)),
         Err(_) => {

@@ -7,7 +7,9 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
+use super::messages::{extract_chat, message_error_to_py};
 use super::{guard, text_arg, type_name, TokenizerUnavailableError};
+use crate::tokens::messages::CountConfig;
 use crate::tokens::{Encoding, EncodingName, TokenError};
 
 /// Below this many bytes a count runs with the GIL held: releasing and re-taking it costs more
@@ -83,6 +85,27 @@ impl PyEncoding {
         let encoding = &self.inner;
         guard("batch token counting", || {
             Ok(py.detach(|| encoding.count_batch(&borrowed)))
+        })
+    }
+
+    /// The number `litellm.token_counter` gives for a chat request (see `tokens::messages`):
+    /// the request is read from Python objects first, then counted without the GIL.
+    #[pyo3(signature = (messages, tools=None, tool_choice=None, *, legacy_accounting=false))]
+    fn count_messages(
+        &self,
+        py: Python<'_>,
+        messages: &Bound<'_, PyAny>,
+        tools: Option<&Bound<'_, PyAny>>,
+        tool_choice: Option<&Bound<'_, PyAny>>,
+        legacy_accounting: bool,
+    ) -> PyResult<usize> {
+        let mut request = extract_chat(py, messages, tools, tool_choice)?;
+        request.legacy_accounting = legacy_accounting;
+        let encoding = &self.inner;
+        let config = CountConfig::from_env();
+        guard("message token counting", || {
+            py.detach(|| request.count(|text| encoding.count(text), &config))
+                .map_err(message_error_to_py)
         })
     }
 

@@ -46,6 +46,7 @@
 
 mod bpe;
 mod classes;
+pub mod messages;
 mod scan;
 mod vocab;
 

@@ -88,7 +88,7 @@ import struct
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from fast_litellm.errors import FastLiteLLMError
+from fast_litellm.errors import UnsupportedContentError
 
 __all__ = [
     "BASE_IMAGE_TOKENS",
@@ -100,11 +100,6 @@ __all__ = [
     "litellm_text_counter",
     "search_results_text",
 ]
-
-
-class UnsupportedContentError(FastLiteLLMError, ValueError):
-    """The request holds content LiteLLM can only price with the network or an optional package
-    (a high-detail image given by http(s) URL, a PDF document). Delegate to litellm or fail."""
 
 
 # ---- text counter -------------------------------------------------------------------------------
@@ -613,14 +608,21 @@ def count_message_tokens(
     tools: Any = None,
     tool_choice: Any = None,
     count_text: TextCounter,
+    model: str | None = None,
     legacy_accounting: bool = False,
 ) -> int:
     """What ``litellm.token_counter(model, messages=messages, tools=tools, tool_choice=tool_choice)``
     returns, given ``count_text(s) == len(encoding.encode(s, disallowed_special=()))`` for the
     model's encoding (``fast_litellm._models.encoding_for_model``). LiteLLM's chunking is applied
-    here; pass the exact counter. ``legacy_accounting`` selects the gpt-3.5-turbo-0301 constants
-    (``fast_litellm._models.uses_legacy_message_accounting``).
+    here; pass the exact counter. ``legacy_accounting`` selects the gpt-3.5-turbo-0301 constants;
+    passing ``model`` instead decides it from the model name
+    (``fast_litellm._models.uses_legacy_message_accounting``). The model does not choose the
+    encoding here: ``count_text`` already embodies it.
     """
+    if model is not None:
+        from fast_litellm._models import uses_legacy_message_accounting
+
+        legacy_accounting = legacy_accounting or uses_legacy_message_accounting(model)
     if not isinstance(messages, (list, tuple)):
         raise TypeError(f"messages must be a list of dicts, not {type(messages).__name__}")
     if tools is not None and not isinstance(tools, (list, tuple)):

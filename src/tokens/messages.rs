@@ -1,0 +1,586 @@
+//! Chat-message token counting with LiteLLM's exact rules (the core: no PyO3 here).
+//!
+//! The algorithm is documented in full in `python/fast_litellm/_fallback/messages.py`, which is the
+//! reference implementation; this module is the same arithmetic over already-extracted Rust types.
+//! In short:
+//!
+//! ```text
+//! total = Σ_messages ( tokens_per_message                      // 3 (4 for gpt-3.5-turbo-0301)
+//!                      + Σ count(every string-valued field)    // role, content, tool_call_id, any key
+//!                      + tokens_per_name if "name" is a str    // 1 (-1 for gpt-3.5-turbo-0301)
+//!                      + Σ count(str(tool_call.function.arguments))
+//!                      + count(str(function_call.arguments))
+//!                      + content parts (text, 85 per image, ...)
+//!                      + count(search_results text) )
+//!       + 3                                                     // reply priming
+//!       + [tools]  count(rendered tool definitions) + 9 - (4 if any role == "system")
+//!       + [tool_choice == "none"] 1
+//!       + [tool_choice is a dict] 7 + count(str(tool_choice.function.name))
+//! ```
+//!
+//! `count` is LiteLLM's text counter, not the exact one: the text is cut into chunks of
+//! [`CountConfig::chunk_chars`] characters (code points) that are encoded separately, and texts longer
+//! than [`CountConfig::max_exact_chars`] are extrapolated from 16 samples
+//! ([`count_text_like_litellm`]). The caller supplies the exact counter
+//! (`len(encoding.encode(s, disallowed_special=()))`, i.e. `Encoding::count`).
+//!
+//! What the extraction layer must prepare (the binding in `src/py/messages.rs` does this):
+//! - every field whose value LiteLLM passes through Python's `str()` arrives here already as that
+//!   string: tool-call / function-call `arguments` (a dict counts as its repr, `None` as "None"),
+//!   `text` of text parts, `thinking`, `tool_name`, dict fields of `tool_use`, the tool-choice name;
+//! - the tool definitions arrive rendered (`format_function_definitions` in the Python reference,
+//!   LiteLLM's `_format_function_definitions`), only when `tools` is truthy;
+//! - `search_results` arrive as the concatenated text LiteLLM builds (with `json.dumps` citations);
+//! - content the binding cannot price offline (high-detail http(s) images, PDF documents) is rejected
+//!   there with `UnsupportedContentError`.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+/// Tokens LiteLLM charges for an image at `detail` "low"/"auto" (and for opaque documents).
+pub const BASE_IMAGE_TOKENS: usize = 85;
+/// Reply priming added once per request (`<|start|>assistant<|message|>`).
+pub const REPLY_PRIMING_TOKENS: i64 = 3;
+/// Added with the rendered tool definitions.
+pub const TOOLS_OVERHEAD_TOKENS: i64 = 9;
+/// Subtracted when tools are present and some message has `role == "system"`.
+pub const SYSTEM_WITH_TOOLS_DISCOUNT: i64 = 4;
+/// Added for `tool_choice == "none"`.
+pub const TOOL_CHOICE_NONE_TOKENS: i64 = 1;
+/// Added (plus the function name) for a dict `tool_choice`.
+pub const TOOL_CHOICE_FUNCTION_TOKENS: i64 = 7;
+/// Number of samples LiteLLM extrapolates very long texts from.
+pub const EXTRAPOLATION_SAMPLES: usize = 16;
+
+const MAX_SHORT_SIDE: u64 = 768;
+const MAX_LONG_SIDE: u64 = 2000;
+const TILE: u64 = 512;
+
+/// Errors of the counting core. The binding maps `Type` to `TypeError`, `Value` to `ValueError` and
+/// `Unsupported` to `UnsupportedContentError` (delegate to litellm or fail).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageError {
+    Type(String),
+    Value(String),
+    Unsupported(String),
+}
+
+impl fmt::Display for MessageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MessageError::Type(m) | MessageError::Value(m) | MessageError::Unsupported(m) => {
+                f.write_str(m)
+            }
+        }
+    }
+}
+
+impl std::error::Error for MessageError {}
+
+/// LiteLLM's text-counter knobs (`TIKTOKEN_ENCODE_CHUNK_SIZE_CHARS`, `TOKEN_COUNTER_MAX_EXACT_CHARS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CountConfig {
+    pub chunk_chars: usize,
+    pub max_exact_chars: usize,
+}
+
+impl Default for CountConfig {
+    fn default() -> Self {
+        CountConfig {
+            chunk_chars: 1024,
+            max_exact_chars: 4_000_000,
+        }
+    }
+}
+
+fn env_int_in_range(name: &str, default: usize, min: usize, max: usize) -> usize {
+    // litellm: int(raw.strip()), falling back to the default when unparsable or out of range.
+    match std::env::var(name) {
+        Ok(raw) => match raw.trim().parse::<i128>() {
+            Ok(v) if v >= min as i128 && v <= max as i128 => v as usize,
+            _ => default,
+        },
+        Err(_) => default,
+    }
+}
+
+impl CountConfig {
+    /// The values LiteLLM reads from the environment, read once per process (as LiteLLM does at
+    /// import). Note: Python's `int()` also accepts forms like "1_024"; those fall back to the
+    /// default here.
+    pub fn from_env() -> CountConfig {
+        static CONFIG: OnceLock<CountConfig> = OnceLock::new();
+        *CONFIG.get_or_init(|| CountConfig {
+            chunk_chars: env_int_in_range("TIKTOKEN_ENCODE_CHUNK_SIZE_CHARS", 1024, 1, 4096),
+            max_exact_chars: env_int_in_range(
+                "TOKEN_COUNTER_MAX_EXACT_CHARS",
+                4_000_000,
+                1,
+                1_000_000_000,
+            ),
+        })
+    }
+}
+
+/// How LiteLLM prices one image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageTokens {
+    /// `detail` "low"/"auto", plain string URLs, Anthropic `image` blocks, opaque documents/files: 85.
+    Base,
+    /// `detail="high"` with a known pixel size (from a data URL's header; 300x300 when unreadable).
+    HighDetail { width: u64, height: u64 },
+    /// A price computed elsewhere.
+    Fixed(usize),
+}
+
+impl ImageTokens {
+    pub fn tokens(&self) -> Result<usize, MessageError> {
+        match *self {
+            ImageTokens::Base => Ok(BASE_IMAGE_TOKENS),
+            ImageTokens::Fixed(n) => Ok(n),
+            ImageTokens::HighDetail { width, height } => high_detail_image_tokens(width, height),
+        }
+    }
+}
+
+/// LiteLLM's high-detail price: scale so the short side is 768 (long side at most 2000) when either
+/// side exceeds 768, then `85 + 170 * tiles` with 512x512 tiles. Float steps as in Python.
+pub fn high_detail_image_tokens(width: u64, height: u64) -> Result<usize, MessageError> {
+    let (mut w, mut h) = (width, height);
+    if !(width <= MAX_SHORT_SIDE && height <= MAX_SHORT_SIDE) {
+        let longer = width.max(height);
+        let shorter = width.min(height);
+        if shorter == 0 {
+            return Err(MessageError::Value(format!(
+                "cannot price a {width}x{height} image: division by zero"
+            )));
+        }
+        let aspect = longer as f64 / shorter as f64;
+        if width <= height {
+            w = MAX_SHORT_SIDE;
+            h = (w as f64 * aspect) as u64;
+            if h > MAX_LONG_SIDE {
+                h = MAX_LONG_SIDE;
+                w = (h as f64 / aspect) as u64;
+            }
+        } else {
+            h = MAX_SHORT_SIDE;
+            w = (h as f64 * aspect) as u64;
+            if w > MAX_LONG_SIDE {
+                w = MAX_LONG_SIDE;
+                h = (w as f64 / aspect) as u64;
+            }
+        }
+    }
+    let tiles = w.div_ceil(TILE) * h.div_ceil(TILE);
+    Ok(BASE_IMAGE_TOKENS + 2 * BASE_IMAGE_TOKENS * tiles as usize)
+}
+
+/// One priced item of a content list. LiteLLM's part types map onto these:
+/// - `str` item, `text` (`str(text)`), `thinking`/`redacted_thinking` (`str(thinking)`),
+///   `tool_reference` (`str(tool_name or "")`), document `title`/`context`/text data, file
+///   `filename`, `tool_use` `name` and dict `input`/`caller` (`str(dict)`), `tool_result` string
+///   content -> [`ContentPart::Text`];
+/// - `image_url`, `image`, non-PDF opaque documents and file data -> [`ContentPart::Image`];
+/// - nested lists (`tool_result.content`, `tool_use` list fields, document `content` sources) ->
+///   [`ContentPart::Parts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContentPart {
+    Text(String),
+    Image(ImageTokens),
+    Parts(Vec<ContentPart>),
+}
+
+/// The part of a tool call LiteLLM counts: `str(function.get("arguments", ""))`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ToolCall {
+    pub arguments: String,
+}
+
+/// One message, reduced to what LiteLLM counts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChatMessage {
+    /// `message.get("role") == "system"`.
+    pub is_system: bool,
+    /// Every string value of the message except `name`, `tool_calls` and `function_call` (so `role`,
+    /// string `content`, `tool_call_id`, unknown keys...).
+    pub text_fields: Vec<String>,
+    /// A string `name` (counted, plus `tokens_per_name`).
+    pub name: Option<String>,
+    pub tool_calls: Vec<ToolCall>,
+    pub function_call: Option<ToolCall>,
+    /// `content` given as a list.
+    pub content_parts: Vec<ContentPart>,
+    /// The text LiteLLM builds from a `search_results` list (counted when non-empty).
+    pub search_results: Option<String>,
+}
+
+/// `tool_choice` as LiteLLM distinguishes it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ToolChoice {
+    /// `None`, "auto", "required", or anything that is neither "none" nor a dict: adds nothing.
+    #[default]
+    Unpriced,
+    /// The string "none": adds 1.
+    NoTool,
+    /// A dict: adds 7 + count(`str(tool_choice["function"]["name"])`).
+    Function { name: String },
+}
+
+/// A whole `token_counter(messages=..., tools=..., tool_choice=...)` request.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChatRequest {
+    pub messages: Vec<ChatMessage>,
+    /// The rendered tool definitions; `Some` exactly when `tools` is truthy (non-empty).
+    pub tools_text: Option<String>,
+    pub tool_choice: ToolChoice,
+    /// The `gpt-3.5-turbo-0301` constants (4 per message, -1 per name) instead of 3 and 1.
+    pub legacy_accounting: bool,
+}
+
+/// The texts to count and the constant part of the total, so a caller can count the texts in a
+/// batch (in parallel) and add: `total = overhead + Σ count_text_like_litellm(text)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountPlan<'a> {
+    pub texts: Vec<&'a str>,
+    pub overhead: i64,
+}
+
+fn collect_parts<'a>(
+    parts: &'a [ContentPart],
+    plan: &mut CountPlan<'a>,
+) -> Result<(), MessageError> {
+    for part in parts {
+        match part {
+            ContentPart::Text(t) => plan.texts.push(t),
+            ContentPart::Image(img) => plan.overhead += img.tokens()? as i64,
+            ContentPart::Parts(inner) => collect_parts(inner, plan)?,
+        }
+    }
+    Ok(())
+}
+
+impl ChatRequest {
+    /// Split the request into texts to count and a constant overhead.
+    pub fn plan(&self) -> Result<CountPlan<'_>, MessageError> {
+        let (per_message, per_name) = if self.legacy_accounting {
+            (4i64, -1i64)
+        } else {
+            (3, 1)
+        };
+        let mut plan = CountPlan {
+            texts: Vec::new(),
+            overhead: 0,
+        };
+        let mut has_system = false;
+        for m in &self.messages {
+            plan.overhead += per_message;
+            has_system |= m.is_system;
+            plan.texts.extend(m.text_fields.iter().map(String::as_str));
+            if let Some(name) = &m.name {
+                plan.texts.push(name);
+                plan.overhead += per_name;
+            }
+            plan.texts
+                .extend(m.tool_calls.iter().map(|c| c.arguments.as_str()));
+            if let Some(fc) = &m.function_call {
+                plan.texts.push(&fc.arguments);
+            }
+            collect_parts(&m.content_parts, &mut plan)?;
+            if let Some(sr) = &m.search_results {
+                plan.texts.push(sr);
+            }
+        }
+        plan.overhead += REPLY_PRIMING_TOKENS;
+        if let Some(tools) = &self.tools_text {
+            plan.texts.push(tools);
+            plan.overhead += TOOLS_OVERHEAD_TOKENS;
+            if has_system {
+                plan.overhead -= SYSTEM_WITH_TOOLS_DISCOUNT;
+            }
+        }
+        match &self.tool_choice {
+            ToolChoice::Unpriced => {}
+            ToolChoice::NoTool => plan.overhead += TOOL_CHOICE_NONE_TOKENS,
+            ToolChoice::Function { name } => {
+                plan.overhead += TOOL_CHOICE_FUNCTION_TOKENS;
+                plan.texts.push(name);
+            }
+        }
+        Ok(plan)
+    }
+
+    /// What `litellm.token_counter` returns for this request, given the exact counter of the
+    /// model's encoding.
+    pub fn count<F: Fn(&str) -> usize>(
+        &self,
+        count_exact: F,
+        config: &CountConfig,
+    ) -> Result<usize, MessageError> {
+        let plan = self.plan()?;
+        let texts: i64 = plan
+            .texts
+            .iter()
+            .map(|t| count_text_like_litellm(t, &count_exact, config) as i64)
+            .sum();
+        Ok((plan.overhead + texts).max(0) as usize)
+    }
+}
+
+/// Free-function form of [`ChatRequest::count`].
+pub fn count_chat<F: Fn(&str) -> usize>(
+    request: &ChatRequest,
+    count_exact: F,
+    config: &CountConfig,
+) -> Result<usize, MessageError> {
+    request.count(count_exact, config)
+}
+
+/// Sum of exact counts over consecutive chunks of `chunk_chars` characters.
+fn count_chunked<F: Fn(&str) -> usize>(text: &str, count_exact: &F, chunk_chars: usize) -> usize {
+    if text.is_empty() {
+        return 0;
+    }
+    let chunk_chars = chunk_chars.max(1);
+    let mut total = 0;
+    let mut start = 0;
+    let mut n = 0;
+    for (i, _) in text.char_indices() {
+        if n == chunk_chars {
+            total += count_exact(&text[start..i]);
+            start = i;
+            n = 0;
+        }
+        n += 1;
+    }
+    total + count_exact(&text[start..])
+}
+
+/// LiteLLM's per-string count (`_get_extrapolating_count_function` over
+/// `_get_tiktoken_count_function`): exact counts of `chunk_chars`-character chunks summed, and for
+/// texts longer than `max_exact_chars` characters, 16 evenly spaced samples of
+/// `max_exact_chars / 16` characters counted that way and scaled by `len / sampled_chars`, rounded
+/// half to even. The scaling is exact while `sample_tokens * len(text) < 2**53`.
+pub fn count_text_like_litellm<F: Fn(&str) -> usize>(
+    text: &str,
+    count_exact: &F,
+    config: &CountConfig,
+) -> usize {
+    let max_exact = config.max_exact_chars.max(1);
+    // Cheap path: a text of at most max_exact bytes has at most max_exact chars.
+    if text.len() <= max_exact {
+        return count_chunked(text, count_exact, config.chunk_chars);
+    }
+    let len = text.chars().count();
+    if len <= max_exact {
+        return count_chunked(text, count_exact, config.chunk_chars);
+    }
+    let sample_count = EXTRAPOLATION_SAMPLES.min(max_exact);
+    let sample_chars = max_exact / sample_count;
+    let last_start = len - sample_chars;
+    let denom = (sample_count - 1).max(1);
+    let starts: Vec<usize> = (0..sample_count).map(|i| last_start * i / denom).collect();
+    // Map the needed character positions to byte offsets in one pass.
+    let mut wanted: Vec<usize> = starts.iter().flat_map(|&s| [s, s + sample_chars]).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut offsets = std::collections::HashMap::with_capacity(wanted.len());
+    let mut next = 0;
+    for (ci, (bi, _)) in text.char_indices().enumerate() {
+        while next < wanted.len() && wanted[next] == ci {
+            offsets.insert(ci, bi);
+            next += 1;
+        }
+        if next == wanted.len() {
+            break;
+        }
+    }
+    while next < wanted.len() {
+        offsets.insert(wanted[next], text.len());
+        next += 1;
+    }
+    let mut sampled_tokens: u128 = 0;
+    for &s in &starts {
+        let sample = &text[offsets[&s]..offsets[&(s + sample_chars)]];
+        sampled_tokens += count_chunked(sample, count_exact, config.chunk_chars) as u128;
+    }
+    let sampled_chars = (sample_count * sample_chars) as f64;
+    let scaled = (sampled_tokens * len as u128) as f64 / sampled_chars;
+    scaled.round_ties_even() as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A toy exact counter: whitespace-separated words (chunk boundaries change the result).
+    fn words(s: &str) -> usize {
+        s.split_whitespace().count()
+    }
+
+    fn cfg() -> CountConfig {
+        CountConfig::default()
+    }
+
+    fn msg(role: &str, content: &str) -> ChatMessage {
+        ChatMessage {
+            is_system: role == "system",
+            text_fields: vec![role.to_string(), content.to_string()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn empty_request_is_reply_priming() {
+        assert_eq!(ChatRequest::default().count(words, &cfg()).unwrap(), 3);
+    }
+
+    #[test]
+    fn per_message_and_name() {
+        let mut m = msg("user", "hello there");
+        m.name = Some("bob".into());
+        let req = ChatRequest {
+            messages: vec![m.clone()],
+            ..Default::default()
+        };
+        // 3 + role(1) + content(2) + name(1) + 1 + priming 3
+        assert_eq!(req.count(words, &cfg()).unwrap(), 11);
+        let legacy = ChatRequest {
+            messages: vec![m],
+            legacy_accounting: true,
+            ..Default::default()
+        };
+        // 4 + 1 + 2 + 1 - 1 + 3
+        assert_eq!(legacy.count(words, &cfg()).unwrap(), 10);
+    }
+
+    #[test]
+    fn tools_and_tool_choice() {
+        let tools = Some(
+            "namespace functions {\n\ntype f = () => any;\n\n} // namespace functions".to_string(),
+        );
+        let base = ChatRequest {
+            messages: vec![msg("user", "hi")],
+            tools_text: tools.clone(),
+            ..Default::default()
+        };
+        let tool_words = words(tools.as_deref().unwrap());
+        assert_eq!(
+            base.count(words, &cfg()).unwrap(),
+            3 + 2 + 3 + tool_words + 9
+        );
+        let with_system = ChatRequest {
+            messages: vec![msg("system", "s"), msg("user", "hi")],
+            tools_text: tools,
+            ..Default::default()
+        };
+        assert_eq!(
+            with_system.count(words, &cfg()).unwrap(),
+            3 + 2 + 3 + 2 + 3 + tool_words + 9 - 4
+        );
+        let none = ChatRequest {
+            tool_choice: ToolChoice::NoTool,
+            ..Default::default()
+        };
+        assert_eq!(none.count(words, &cfg()).unwrap(), 4);
+        let func = ChatRequest {
+            tool_choice: ToolChoice::Function {
+                name: "get weather".into(),
+            },
+            ..Default::default()
+        };
+        assert_eq!(func.count(words, &cfg()).unwrap(), 3 + 7 + 2);
+    }
+
+    #[test]
+    fn tool_calls_and_parts() {
+        let m = ChatMessage {
+            text_fields: vec!["assistant".into()],
+            tool_calls: vec![
+                ToolCall {
+                    arguments: "{'a': 1}".into(),
+                },
+                ToolCall {
+                    arguments: "None".into(),
+                },
+            ],
+            function_call: Some(ToolCall {
+                arguments: "x y".into(),
+            }),
+            content_parts: vec![
+                ContentPart::Text("one two".into()),
+                ContentPart::Image(ImageTokens::Base),
+                ContentPart::Parts(vec![
+                    ContentPart::Text("three".into()),
+                    ContentPart::Image(ImageTokens::Fixed(7)),
+                ]),
+                ContentPart::Image(ImageTokens::HighDetail {
+                    width: 1024,
+                    height: 1024,
+                }),
+            ],
+            search_results: Some("a b c".into()),
+            ..Default::default()
+        };
+        let req = ChatRequest {
+            messages: vec![m],
+            ..Default::default()
+        };
+        let expected = 3 + 1 + 2 + 1 + 2 + 2 + 85 + 1 + 7 + 765 + 3 + 3;
+        assert_eq!(req.count(words, &cfg()).unwrap(), expected);
+    }
+
+    #[test]
+    fn high_detail_prices_match_litellm() {
+        // Values computed with litellm's calculate_img_tokens(mode="high") arithmetic.
+        for (w, h, tokens) in [
+            (100, 100, 255),
+            (768, 768, 765),
+            (769, 300, 1445),
+            (300, 2000, 765),
+            (4000, 1000, 765),
+            (1024, 1024, 765),
+            (5000, 100, 765),
+            (0, 100, 85),
+        ] {
+            assert_eq!(high_detail_image_tokens(w, h).unwrap(), tokens, "{w}x{h}");
+        }
+        assert!(matches!(
+            high_detail_image_tokens(0, 1000),
+            Err(MessageError::Value(_))
+        ));
+    }
+
+    #[test]
+    fn chunking_is_by_characters() {
+        let config = CountConfig {
+            chunk_chars: 10,
+            max_exact_chars: 1000,
+        };
+        let text = "ab ".repeat(100);
+        assert_eq!(count_text_like_litellm(&text, &words, &config), 110);
+        let config = CountConfig {
+            chunk_chars: 7,
+            max_exact_chars: 100,
+        };
+        let text = "héllo wörld ".repeat(50);
+        assert_eq!(count_text_like_litellm(&text, &words, &config), 175);
+        assert_eq!(count_text_like_litellm("", &words, &config), 0);
+    }
+
+    #[test]
+    fn extrapolation_matches_python() {
+        let config = CountConfig {
+            chunk_chars: 10,
+            max_exact_chars: 160,
+        };
+        let text = "ab ".repeat(100);
+        assert_eq!(count_text_like_litellm(&text, &words, &config), 109);
+    }
+
+    #[test]
+    fn chunked_exact_equals_whole_for_short_text() {
+        let config = cfg();
+        assert_eq!(count_text_like_litellm("a b c", &words, &config), 3);
+    }
+}

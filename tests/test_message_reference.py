@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import io
 import json
 import os
 import struct
@@ -276,6 +277,33 @@ def _png_data_url(width: int, height: int) -> str:
 @pytest.mark.parametrize("size", [(100, 100), (768, 768), (769, 300), (300, 2000), (4000, 1000), (1024, 1024), (5000, 100)])
 def test_high_detail_data_url_image(size):
     msgs = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": _png_data_url(*size), "detail": "high"}}]}]
+    assert ours("gpt-4o", msgs) == reference("gpt-4o", msgs)
+
+
+@pytest.mark.parametrize(
+    "fmt, options",
+    [
+        ("JPEG", {}),
+        ("JPEG", {"progressive": True}),
+        ("GIF", {}),
+        ("WEBP", {}),
+        ("WEBP", {"lossless": True}),
+        ("WEBP", {"alpha": True}),  # lossy with alpha: the extended (VP8X) layout
+        ("PNG", {}),
+    ],
+)
+@pytest.mark.parametrize("size", [(64, 48), (800, 600), (300, 2400), (3000, 900)])
+def test_high_detail_image_formats(fmt, options, size):
+    image_module = pytest.importorskip("PIL.Image")
+    buffer = io.BytesIO()
+    options = dict(options)
+    mode = "RGBA" if options.pop("alpha", False) else "RGB"
+    image_module.new(mode, size, (10, 120, 200, 128)[: len(mode)]).save(
+        buffer, format=fmt, **options
+    )
+    url = f"data:image/{fmt.lower()};base64," + base64.b64encode(buffer.getvalue()).decode()
+    part = {"type": "image_url", "image_url": {"url": url, "detail": "high"}}
+    msgs = [{"role": "user", "content": [part]}]
     assert ours("gpt-4o", msgs) == reference("gpt-4o", msgs)
 
 

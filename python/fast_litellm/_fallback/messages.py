@@ -81,10 +81,8 @@ Not covered here: ``litellm.disable_token_counter`` (LiteLLM then returns 0), ``
 from __future__ import annotations
 
 import base64
-import io
 import json
 import os
-import struct
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -119,7 +117,9 @@ def _env_int_in_range(name: str, default: int, minimum: int, maximum: int) -> in
 #: litellm.constants.TIKTOKEN_ENCODE_CHUNK_SIZE_CHARS (read once, as litellm does at import).
 CHUNK_CHARS: Final = _env_int_in_range("TIKTOKEN_ENCODE_CHUNK_SIZE_CHARS", 1024, 1, 4096)
 #: litellm.constants.TOKEN_COUNTER_MAX_EXACT_CHARS
-MAX_EXACT_CHARS: Final = _env_int_in_range("TOKEN_COUNTER_MAX_EXACT_CHARS", 4_000_000, 1, 1_000_000_000)
+MAX_EXACT_CHARS: Final = _env_int_in_range(
+    "TOKEN_COUNTER_MAX_EXACT_CHARS", 4_000_000, 1, 1_000_000_000
+)
 EXTRAPOLATION_SAMPLES: Final = 16
 BASE_IMAGE_TOKENS: Final = 85
 
@@ -167,54 +167,62 @@ _DEFAULT_IMAGE_SIDE: Final = 300
 _PDF_PREFIX: Final = "data:application/pdf;base64,"
 
 
-def _image_type(data: bytes) -> str | None:
-    if data[0:8] == b"\x89\x50\x4e\x47\x0d\x0a\x1a\x0a":
-        return "png"
-    if data[0:4] == b"GIF8" and data[5:6] == b"a":
-        return "gif"
-    if data[0:3] == b"\xff\xd8\xff":
-        return "jpeg"
-    if data[4:8] == b"ftyp":
-        return "heic"
-    if data[0:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
+def _field(data: bytes, at: int, size: int, byteorder: str) -> int:
+    if at + size > len(data):
+        raise ValueError("image header is truncated")
+    return int.from_bytes(data[at : at + size], byteorder)  # type: ignore[arg-type]
+
+
+def _be16(data: bytes, at: int) -> int:
+    return _field(data, at, 2, "big")
+
+
+def _le(data: bytes, at: int, size: int) -> int:
+    return _field(data, at, size, "little")
+
+
+def _jpeg_dimensions(data: bytes) -> tuple[int, int]:
+    """Walks the JPEG segments to the first start-of-frame marker (C0-CF except the DHT, JPG and
+    DAC markers C4, C8, CC), whose payload holds height then width."""
+    at = 2
+    while at + 9 <= len(data):
+        if data[at] != 0xFF:
+            break
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return _be16(data, at + 7), _be16(data, at + 5)
+        at += 2 + _be16(data, at + 2)
+    raise ValueError("image data looks like a JPEG but has no readable frame header")
+
+
+def _webp_dimensions(data: bytes) -> tuple[int, int] | None:
+    chunk = data[12:16]
+    if chunk == b"VP8X":  # extended: 24-bit sizes minus one
+        return _le(data, 24, 3) + 1, _le(data, 27, 3) + 1
+    if chunk == b"VP8 ":  # lossy: 14-bit sizes in the frame header
+        return _le(data, 26, 2) & 0x3FFF, _le(data, 28, 2) & 0x3FFF
+    if chunk == b"VP8L":  # lossless: two 14-bit fields, minus one, after the signature byte
+        bits = _le(data, 21, 4)
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
     return None
 
 
 def _image_dimensions(data: bytes) -> tuple[int, int]:
-    """litellm's ``get_image_dimensions`` after the bytes are in hand (same quirks)."""
-    kind = _image_type(data)
-    if kind == "png":
-        return struct.unpack(">LL", data[16:24])
-    if kind == "gif":
-        return struct.unpack("<HH", data[6:10])
-    if kind == "jpeg":
-        with io.BytesIO(data) as fh:
-            fh.seek(0)
-            size = 2
-            ftype = 0
-            while not 0xC0 <= ftype <= 0xCF or ftype in (0xC4, 0xC8, 0xCC):
-                fh.seek(size, 1)
-                byte = fh.read(1)
-                while ord(byte) == 0xFF:
-                    byte = fh.read(1)
-                ftype = ord(byte)
-                size = struct.unpack(">H", fh.read(2))[0] - 2
-            fh.seek(1, 1)
-            h, w = struct.unpack(">HH", fh.read(4))
-        return w, h
-    if kind == "webp":
-        if data[12:16] == b"VP8X":
-            w = struct.unpack("<I", data[24:27] + b"\x00")[0] + 1
-            h = struct.unpack("<I", data[27:30] + b"\x00")[0] + 1
-            return w, h
-        if data[12:16] == b"VP8 ":
-            w = struct.unpack("<H", data[26:28])[0] & 0x3FFF
-            h = struct.unpack("<H", data[28:30])[0] & 0x3FFF
-            return w, h
-        if data[12:16] == b"VP8L":
-            bits = struct.unpack("<I", data[21:25])[0]
-            return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    """Width and height read from the image header, as LiteLLM reads them; formats it does not
+    read (HEIC, unknown data) are priced as a 300x300 image, as LiteLLM prices them."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return _be16(data, 16) << 16 | _be16(data, 18), _be16(data, 20) << 16 | _be16(data, 22)
+    if data.startswith(b"GIF8") and data[5:6] == b"a":
+        return _le(data, 6, 2), _le(data, 8, 2)
+    if data.startswith(b"\xff\xd8\xff"):
+        return _jpeg_dimensions(data)
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        size = _webp_dimensions(data)
+        if size is not None:
+            return size
     return _DEFAULT_IMAGE_SIDE, _DEFAULT_IMAGE_SIDE
 
 
@@ -261,125 +269,148 @@ def high_detail_image_tokens(url: object) -> int:
         raise ValueError(f"cannot read the image size from the data URL: {e}") from None
 
 
-# ---- tool definitions (litellm's renderer) ------------------------------------------------------
+# ---- tool definitions ---------------------------------------------------------------------------
+#
+# LiteLLM prices tool definitions by rendering them as the TypeScript-like namespace OpenAI is
+# understood to show the model, then counting that text. The exact text matters, so the layout
+# below reproduces LiteLLM's output character for character (the reference tests compare the
+# counts on generated schemas):
+#
+#     namespace functions {
+#     <blank>
+#     // <description>                      (only when the function has one)
+#     type <name> = (_: {                    (or "type <name> = () => any;" without properties)
+#     <member lines, indented two spaces per nested object level>
+#     }) => any;
+#     <blank>
+#     } // namespace functions
+#
+# A member line is "<key>?: <type>," ("?" dropped for required keys), preceded by
+# "// <description>" when the property has one. Types: string (or a union of quoted enum
+# values), number (integer too; enums quoted the same way), boolean, null, <type>[] for arrays,
+# a braced block of member lines for objects, and "any" for everything else. Tools that are not
+# mappings, and functions without a name, contribute nothing.
 
 
 def format_function_definitions(tools: Any) -> str:
-    """Render tool definitions the way LiteLLM does before counting them (OpenAI's hidden
-    TypeScript-like namespace). Malformed schemas raise TypeError/ValueError naming the place."""
-    lines = ["namespace functions {", ""]
-    for i, tool in enumerate(tools):
-        if not isinstance(tool, Mapping):
-            continue
-        for path, function in _function_definitions_for_tool(tool, f"tools[{i}]"):
-            lines.extend(_format_single_function_definition(function, path))
-    lines.append("} // namespace functions")
+    """The text LiteLLM counts for ``tools`` (see the layout above). Malformed schemas raise
+    ``TypeError``/``ValueError`` naming the place instead of failing deep inside."""
+    out = ["namespace functions {", ""]
+    for index, tool in enumerate(tools):
+        if isinstance(tool, Mapping):
+            for where, name, description, schema in _declared_functions(tool, f"tools[{index}]"):
+                out += _signature_lines(name, description, schema, where)
+    out.append("} // namespace functions")
+    return "\n".join(out)
+
+
+def _declared_functions(tool: Mapping[str, Any], where: str):
+    """``(where, name, description, parameters)`` for each function one tool declares: an
+    OpenAI ``function``, a Gemini ``function_declarations`` list, or an Anthropic-style tool."""
+    declared = tool.get("function")
+    if isinstance(declared, Mapping):
+        found = [(f"{where}.function", declared)]
+    else:
+        field = (
+            "function_declarations"
+            if tool.get("function_declarations")
+            else ("functionDeclarations")
+        )
+        listed = tool.get(field)
+        if isinstance(listed, list):
+            found = [
+                (f"{where}.{field}[{n}]", entry)
+                for n, entry in enumerate(listed)
+                if isinstance(entry, Mapping)
+            ]
+        else:
+            schema = tool.get("input_schema") or tool.get("parameters") or {}
+            found = [
+                (
+                    where,
+                    {
+                        "name": tool.get("name"),
+                        "description": tool.get("description"),
+                        "parameters": schema if isinstance(schema, Mapping) else {},
+                    },
+                )
+            ]
+    for place, entry in found:
+        schema = entry.get("parameters") or {}
+        yield (
+            place,
+            entry.get("name"),
+            entry.get("description"),
+            schema if isinstance(schema, Mapping) else {},
+        )
+
+
+def _signature_lines(name: Any, description: Any, schema: Mapping[str, Any], where: str) -> list:
+    if not name:
+        return []
+    comment = [f"// {description}"] if description else []
+    members = schema.get("properties")
+    if not (isinstance(members, Mapping) and members):
+        return [*comment, f"type {name} = () => any;", ""]
+    body = _member_lines(schema, 0, f"{where}.parameters")
+    return [*comment, f"type {name} = (_: {{", body, "}) => any;", ""]
+
+
+def _schema_object(value: Any, where: str) -> None:
+    if not callable(getattr(value, "get", None)):
+        raise TypeError(f"{where} must be a JSON schema object, not {type(value).__name__}")
+
+
+def _member_lines(schema: Any, depth: int, where: str) -> str:
+    members = schema.get("properties")
+    if not members:
+        return ""
+    if not callable(getattr(members, "items", None)):
+        raise TypeError(f"{where}.properties must be an object, not {type(members).__name__}")
+    required = schema.get("required", [])
+    pad = " " * max(0, depth)
+    lines = []
+    for key, member in members.items():
+        member_where = f"{where}.properties[{key!r}]"
+        _schema_object(member, member_where)
+        if member.get("description"):
+            lines.append(f"{pad}// {member.get('description')}")
+        try:
+            optional = not (required and key in required)
+        except TypeError:
+            raise TypeError(
+                f"{where}.required must be a list, not {type(required).__name__}"
+            ) from None
+        marker = "?" if optional else ""
+        lines.append(f"{pad}{key}{marker}: {_type_text(member, depth, member_where)},")
     return "\n".join(lines)
 
 
-def _function_definitions_for_tool(tool: Mapping[str, Any], path: str):
-    function = tool.get("function")
-    if isinstance(function, Mapping):
-        yield f"{path}.function", function
-        return
-    key = "function_declarations"
-    declarations = tool.get(key)
-    if not declarations:
-        key = "functionDeclarations"
-        declarations = tool.get(key)
-    if isinstance(declarations, list):
-        for j, declaration in enumerate(declarations):
-            if isinstance(declaration, Mapping):
-                yield f"{path}.{key}[{j}]", declaration
-        return
-    parameters = tool.get("input_schema") or tool.get("parameters") or {}
-    yield path, {
-        "name": tool.get("name"),
-        "description": tool.get("description"),
-        "parameters": parameters if isinstance(parameters, Mapping) else {},
-    }
-
-
-def _format_single_function_definition(function: Mapping[str, Any], path: str) -> tuple[str, ...]:
-    name = function.get("name")
-    if not name:
-        return ()
-    description = function.get("description")
-    parameters = function.get("parameters") or {}
-    if not isinstance(parameters, Mapping):
-        parameters = {}
-    properties = parameters.get("properties")
-    head = (f"// {description}",) if description else ()
-    if isinstance(properties, Mapping) and properties:
-        return (
-            *head,
-            f"type {name} = (_: {{",
-            _format_object_parameters(parameters, 0, f"{path}.parameters"),
-            "}) => any;",
-            "",
-        )
-    return (*head, f"type {name} = () => any;", "")
-
-
-def _require_get(value: Any, path: str) -> None:
-    if not callable(getattr(value, "get", None)):
-        raise TypeError(f"{path} must be a JSON schema object, not {type(value).__name__}")
-
-
-def _format_object_parameters(parameters: Any, indent: int, path: str) -> str:
-    properties = parameters.get("properties")
-    if not properties:
-        return ""
-    if not callable(getattr(properties, "items", None)):
-        raise TypeError(f"{path}.properties must be an object, not {type(properties).__name__}")
-    required = parameters.get("required", [])
-    lines = []
-    for key, props in properties.items():
-        prop_path = f"{path}.properties[{key!r}]"
-        _require_get(props, prop_path)
-        description = props.get("description")
-        if description:
-            lines.append(f"// {description}")
-        question = "?"
-        try:
-            if required and key in required:
-                question = ""
-        except TypeError:
-            raise TypeError(f"{path}.required must be a list, not {type(required).__name__}") from None
-        lines.append(f"{key}{question}: {_format_type(props, indent, prop_path)},")
-    return "\n".join(" " * max(0, indent) + line for line in lines)
-
-
-def _format_enum(props: Any, path: str) -> str:
+def _enum_text(schema: Any, where: str) -> str:
+    values = schema["enum"]
     try:
-        return " | ".join(f'"{item}"' for item in props["enum"])
+        return " | ".join(f'"{value}"' for value in values)
     except TypeError:
-        raise TypeError(f"{path}.enum must be a list, not {type(props['enum']).__name__}") from None
+        raise TypeError(f"{where}.enum must be a list, not {type(values).__name__}") from None
 
 
-def _format_type(props: Any, indent: int, path: str) -> str:
-    kind = props.get("type")
-    if kind == "string":
-        if "enum" in props:
-            return _format_enum(props, path)
-        return "string"
+_SCALAR_TYPES = {"boolean": "boolean", "null": "null"}
+
+
+def _type_text(schema: Any, depth: int, where: str) -> str:
+    kind = schema.get("type")
+    if kind in ("string", "integer", "number"):
+        if "enum" in schema:
+            return _enum_text(schema, where)
+        return "string" if kind == "string" else "number"
     if kind == "array":
-        if "items" not in props:
-            raise ValueError(f"{path}: an array schema needs 'items'")
-        items = props["items"]
-        _require_get(items, f"{path}.items")
-        return f"{_format_type(items, indent, f'{path}.items')}[]"
+        if "items" not in schema:
+            raise ValueError(f"{where}: an array schema needs 'items'")
+        _schema_object(schema["items"], f"{where}.items")
+        return _type_text(schema["items"], depth, f"{where}.items") + "[]"
     if kind == "object":
-        return f"{{\n{_format_object_parameters(props, indent + 2, path)}\n}}"
-    if kind in ["integer", "number"]:
-        if "enum" in props:
-            return _format_enum(props, path)
-        return "number"
-    if kind == "boolean":
-        return "boolean"
-    if kind == "null":
-        return "null"
-    return "any"
+        return "{\n" + _member_lines(schema, depth + 2, where) + "\n}"
+    return _SCALAR_TYPES.get(kind, "any") if isinstance(kind, str) else "any"
 
 
 # ---- messages -----------------------------------------------------------------------------------
@@ -438,14 +469,19 @@ class _Counter:
         for j, call in enumerate(value):
             call_path = f"{path}[{j}]"
             if isinstance(call, (str, bytes)) or not (
-                isinstance(call, Mapping) or (hasattr(call, "__contains__") and hasattr(call, "__getitem__"))
+                isinstance(call, Mapping)
+                or (hasattr(call, "__contains__") and hasattr(call, "__getitem__"))
             ):
-                raise TypeError(f"{call_path} must be an object with a 'function' key, not {type(call).__name__}")
+                raise TypeError(
+                    f"{call_path} must be an object with a 'function' key, not {type(call).__name__}"
+                )
             if "function" not in call:
                 raise ValueError(f"{call_path} must contain a 'function' key")
             function = call["function"]
             if not callable(getattr(function, "get", None)):
-                raise TypeError(f"{call_path}.function must be an object, not {type(function).__name__}")
+                raise TypeError(
+                    f"{call_path}.function must be an object, not {type(function).__name__}"
+                )
             total += self.count(str(function.get("arguments", "")))
         return total
 
@@ -462,7 +498,9 @@ class _Counter:
         if isinstance(part, str):
             return count(part)
         if not isinstance(part, Mapping):
-            raise ValueError(f"{path} must be a str or an object with a 'type' key, not {type(part).__name__}")
+            raise ValueError(
+                f"{path} must be a str or an object with a 'type' key, not {type(part).__name__}"
+            )
         if "type" not in part:
             raise ValueError(f"{path} is missing the 'type' key")
         kind = part["type"]
@@ -510,13 +548,17 @@ class _Counter:
             if not image_url.strip():
                 raise ValueError(f"{path} must not be an empty string")
             return BASE_IMAGE_TOKENS
-        raise ValueError(f"{path} must be a str or a dict with 'url', not {type(image_url).__name__}")
+        raise ValueError(
+            f"{path} must be a str or a dict with 'url', not {type(image_url).__name__}"
+        )
 
     @staticmethod
     def source_data(source: Any, path: str) -> Any:
         """litellm's ``_anthropic_image_source_data``: a data URL, a URL, or ""."""
         if not isinstance(source, Mapping):
-            raise ValueError(f"{path} must be an object with a 'type' key, not {type(source).__name__}")
+            raise ValueError(
+                f"{path} must be an object with a 'type' key, not {type(source).__name__}"
+            )
         if "type" not in source:
             raise ValueError(f"{path} is missing the 'type' key")
         kind = source["type"]
@@ -569,9 +611,13 @@ class _Counter:
             if isinstance(content, str):
                 return total + self.count(content)
             if not isinstance(content, (list, tuple)):
-                raise ValueError(f"{path}.source.content must be a str or a list, not {type(content).__name__}")
+                raise ValueError(
+                    f"{path}.source.content must be a str or a list, not {type(content).__name__}"
+                )
             return total + self.content_list(content, f"{path}.source.content")
-        return total + self.opaque_document(self.source_data(source, f"{path}.source"), f"{path}.source")
+        return total + self.opaque_document(
+            self.source_data(source, f"{path}.source"), f"{path}.source"
+        )
 
     def file(self, file: Any, path: str) -> int:
         if not isinstance(file, Mapping):
@@ -645,7 +691,9 @@ def count_message_tokens(
                 total += counter.tool_calls(value, f"messages[{i}].tool_calls")
             elif key == "function_call":
                 if not isinstance(value, Mapping):
-                    raise ValueError(f"messages[{i}].function_call must be an object, not {type(value).__name__}")
+                    raise ValueError(
+                        f"messages[{i}].function_call must be an object, not {type(value).__name__}"
+                    )
                 total += count(str(value.get("arguments", "")))
             elif isinstance(value, str):
                 total += count(value)
@@ -657,7 +705,9 @@ def count_message_tokens(
                 try:
                     text = search_results_text(value)
                 except TypeError as e:
-                    raise TypeError(f"messages[{i}].search_results: citations are not JSON: {e}") from None
+                    raise TypeError(
+                        f"messages[{i}].search_results: citations are not JSON: {e}"
+                    ) from None
                 total += count(text)
 
     total += 3  # every reply is primed with <|start|>assistant<|message|>
@@ -670,6 +720,8 @@ def count_message_tokens(
     elif isinstance(tool_choice, dict):
         function = tool_choice.get("function")
         if not isinstance(function, Mapping) or "name" not in function:
-            raise ValueError("tool_choice must be 'none', 'auto', 'required' or {'type': 'function', 'function': {'name': ...}}")
+            raise ValueError(
+                "tool_choice must be 'none', 'auto', 'required' or {'type': 'function', 'function': {'name': ...}}"
+            )
         total += 7 + count(str(function["name"]))
     return total

@@ -62,13 +62,18 @@ def _offline_encoding(name: str) -> tiktoken.Encoding:
     from tiktoken_ext import openai_public
 
     real_loader = openai_public.load_tiktoken_bpe
-    openai_public.load_tiktoken_bpe = lambda *args, **kwargs: load_tiktoken_bpe(str(PKG_DIR / "_vocab" / f"{name}.tiktoken"))
+    openai_public.load_tiktoken_bpe = lambda *args, **kwargs: load_tiktoken_bpe(
+        str(PKG_DIR / "_vocab" / f"{name}.tiktoken")
+    )
     try:
         spec = getattr(openai_public, name)()
     finally:
         openai_public.load_tiktoken_bpe = real_loader
     return tiktoken.Encoding(
-        name=spec["name"], pat_str=spec["pat_str"], mergeable_ranks=spec["mergeable_ranks"], special_tokens={}
+        name=spec["name"],
+        pat_str=spec["pat_str"],
+        mergeable_ranks=spec["mergeable_ranks"],
+        special_tokens={},
     )
 
 
@@ -89,7 +94,10 @@ def ours(model, messages, tools=None, tool_choice=None):
 
 def reference(model, messages, tools=None, tool_choice=None):
     return litellm.token_counter(
-        model=model, messages=copy.deepcopy(messages), tools=copy.deepcopy(tools), tool_choice=tool_choice
+        model=model,
+        messages=copy.deepcopy(messages),
+        tools=copy.deepcopy(tools),
+        tool_choice=tool_choice,
     )
 
 
@@ -117,10 +125,16 @@ MODELS = [
 # ---- strategies ---------------------------------------------------------------------------------
 
 unicode_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
-special_text = st.sampled_from(["<|endoftext|>", "<|im_start|>", "  \n\n ", "🙂👍🏽", "ÄÖÜß", "日本語テキスト", ""])
+special_text = st.sampled_from(
+    ["<|endoftext|>", "<|im_start|>", "  \n\n ", "🙂👍🏽", "ÄÖÜß", "日本語テキスト", ""]
+)
 short_text = st.one_of(unicode_text, special_text, st.text("ab \n{}\"'", max_size=20))
 # Longer than litellm's 1024-character chunk, so chunk boundaries are exercised.
-long_text = st.builds(lambda a, n: (a + " ") * n, st.sampled_from(["word", "ünïcödé", "x" * 7, "12345"]), st.integers(150, 600))
+long_text = st.builds(
+    lambda a, n: (a + " ") * n,
+    st.sampled_from(["word", "ünïcödé", "x" * 7, "12345"]),
+    st.integers(150, 600),
+)
 any_text = st.one_of(short_text, short_text, short_text, long_text)
 ident = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,12}", fullmatch=True)
 json_scalar = st.one_of(st.none(), st.booleans(), st.integers(-1000, 1000), short_text)
@@ -133,10 +147,16 @@ json_value = st.recursive(
 
 def _schema(depth: int):
     leaf = st.one_of(
-        st.fixed_dictionaries({"type": st.sampled_from(["string", "integer", "number", "boolean", "null"])},
-                              optional={"description": short_text}),
-        st.fixed_dictionaries({"type": st.sampled_from(["string", "integer", "number"]),
-                               "enum": st.lists(st.one_of(ident, st.integers(0, 9)), min_size=1, max_size=3)}),
+        st.fixed_dictionaries(
+            {"type": st.sampled_from(["string", "integer", "number", "boolean", "null"])},
+            optional={"description": short_text},
+        ),
+        st.fixed_dictionaries(
+            {
+                "type": st.sampled_from(["string", "integer", "number"]),
+                "enum": st.lists(st.one_of(ident, st.integers(0, 9)), min_size=1, max_size=3),
+            }
+        ),
         st.fixed_dictionaries({}, optional={"description": short_text}),
         st.fixed_dictionaries({"type": st.just(["string", "null"])}),
     )
@@ -145,10 +165,16 @@ def _schema(depth: int):
     child = _schema(depth - 1)
     return st.one_of(
         leaf,
-        st.fixed_dictionaries({"type": st.just("array"), "items": child}, optional={"description": short_text}),
+        st.fixed_dictionaries(
+            {"type": st.just("array"), "items": child}, optional={"description": short_text}
+        ),
         st.builds(
-            lambda props, req, desc: {"type": "object", "properties": props, **({"required": req} if req is not None else {}),
-                                      **({"description": desc} if desc else {})},
+            lambda props, req, desc: {
+                "type": "object",
+                "properties": props,
+                **({"required": req} if req is not None else {}),
+                **({"description": desc} if desc else {}),
+            },
             st.dictionaries(ident, child, max_size=3),
             st.one_of(st.none(), st.lists(ident, max_size=2)),
             st.one_of(st.none(), short_text),
@@ -157,19 +183,32 @@ def _schema(depth: int):
 
 
 parameters = st.builds(
-    lambda props, req: {"type": "object", "properties": props, **({"required": req} if req is not None else {})},
+    lambda props, req: {
+        "type": "object",
+        "properties": props,
+        **({"required": req} if req is not None else {}),
+    },
     st.dictionaries(ident, _schema(2), max_size=4),
     st.one_of(st.none(), st.lists(ident, max_size=3)),
 )
 openai_tool = st.builds(
-    lambda name, desc, params: {"type": "function", "function": {"name": name, **({"description": desc} if desc is not None else {}), **({"parameters": params} if params is not None else {})}},
+    lambda name, desc, params: {
+        "type": "function",
+        "function": {
+            "name": name,
+            **({"description": desc} if desc is not None else {}),
+            **({"parameters": params} if params is not None else {}),
+        },
+    },
     ident,
     st.one_of(st.none(), short_text),
     st.one_of(st.none(), parameters),
 )
 anthropic_tool = st.builds(
     lambda name, desc, schema: {"name": name, "description": desc, "input_schema": schema},
-    ident, short_text, parameters,
+    ident,
+    short_text,
+    parameters,
 )
 gemini_tool = st.builds(
     lambda decls: {"function_declarations": decls},
@@ -178,7 +217,9 @@ gemini_tool = st.builds(
 tools_strategy = st.one_of(
     st.none(),
     st.just([]),
-    st.lists(st.one_of(openai_tool, openai_tool, anthropic_tool, gemini_tool), min_size=1, max_size=3),
+    st.lists(
+        st.one_of(openai_tool, openai_tool, anthropic_tool, gemini_tool), min_size=1, max_size=3
+    ),
 )
 tool_choice_strategy = st.one_of(
     st.none(),
@@ -194,35 +235,76 @@ arguments = st.one_of(
 )
 tool_call = st.builds(
     lambda i, n, a: {"id": i, "type": "function", "function": {"name": n, "arguments": a}},
-    ident, ident, arguments,
+    ident,
+    ident,
+    arguments,
 )
 content_part = st.one_of(
     st.builds(lambda t: {"type": "text", "text": t}, any_text),
     short_text,
-    st.builds(lambda u, d: {"type": "image_url", "image_url": {"url": u, **({"detail": d} if d else {})}},
-              st.sampled_from(["https://example.com/a.png", "data:image/png;base64,AAAA"]),
-              st.sampled_from([None, "low", "auto"])),
+    st.builds(
+        lambda u, d: {"type": "image_url", "image_url": {"url": u, **({"detail": d} if d else {})}},
+        st.sampled_from(["https://example.com/a.png", "data:image/png;base64,AAAA"]),
+        st.sampled_from([None, "low", "auto"]),
+    ),
     st.just({"type": "image_url", "image_url": "https://example.com/b.jpg"}),
     st.builds(lambda t: {"type": "thinking", "thinking": t, "signature": "sig"}, short_text),
     st.just({"type": "redacted_thinking", "data": "opaque"}),
     st.builds(lambda n: {"type": "tool_reference", "tool_name": n}, ident),
     st.builds(lambda f: {"type": "file", "file": {"filename": f, "file_id": "file-1"}}, short_text),
-    st.builds(lambda f: {"type": "file", "file": {"filename": f, "file_data": "data:text/plain;base64,aGk="}}, short_text),
-    st.builds(lambda t, d: {"type": "document", "title": t, "source": {"type": "text", "media_type": "text/plain", "data": d}},
-              short_text, any_text),
-    st.builds(lambda d: {"type": "document", "source": {"type": "base64", "media_type": "image/png", "data": d}},
-              st.sampled_from(["", "AAAA"])),
-    st.builds(lambda d: {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": d}},
-              st.sampled_from(["", "AAAA"])),
-    st.builds(lambda n, inp: {"type": "tool_use", "id": "t1", "name": n, "input": inp}, ident,
-              st.dictionaries(ident, json_value, max_size=3)),
-    st.builds(lambda c: {"type": "tool_result", "tool_use_id": "t1", "content": c},
-              st.one_of(short_text, st.lists(st.builds(lambda t: {"type": "text", "text": t}, short_text), max_size=2))),
+    st.builds(
+        lambda f: {
+            "type": "file",
+            "file": {"filename": f, "file_data": "data:text/plain;base64,aGk="},
+        },
+        short_text,
+    ),
+    st.builds(
+        lambda t, d: {
+            "type": "document",
+            "title": t,
+            "source": {"type": "text", "media_type": "text/plain", "data": d},
+        },
+        short_text,
+        any_text,
+    ),
+    st.builds(
+        lambda d: {
+            "type": "document",
+            "source": {"type": "base64", "media_type": "image/png", "data": d},
+        },
+        st.sampled_from(["", "AAAA"]),
+    ),
+    st.builds(
+        lambda d: {
+            "type": "image",
+            "source": {"type": "base64", "media_type": "image/png", "data": d},
+        },
+        st.sampled_from(["", "AAAA"]),
+    ),
+    st.builds(
+        lambda n, inp: {"type": "tool_use", "id": "t1", "name": n, "input": inp},
+        ident,
+        st.dictionaries(ident, json_value, max_size=3),
+    ),
+    st.builds(
+        lambda c: {"type": "tool_result", "tool_use_id": "t1", "content": c},
+        st.one_of(
+            short_text,
+            st.lists(st.builds(lambda t: {"type": "text", "text": t}, short_text), max_size=2),
+        ),
+    ),
 )
 search_result = st.builds(
-    lambda s, t, texts, cit: {"source": s, "title": t, "content": [{"type": "text", "text": x} for x in texts],
-                              **({"citations": cit} if cit is not None else {})},
-    short_text, short_text, st.lists(short_text, max_size=2),
+    lambda s, t, texts, cit: {
+        "source": s,
+        "title": t,
+        "content": [{"type": "text", "text": x} for x in texts],
+        **({"citations": cit} if cit is not None else {}),
+    },
+    short_text,
+    short_text,
+    st.lists(short_text, max_size=2),
     st.one_of(st.none(), st.builds(lambda e: {"enabled": e}, st.booleans()), st.just({"t": "ünï"})),
 )
 
@@ -252,11 +334,18 @@ conversations = st.lists(message(), max_size=6)
 
 # ---- property tests -----------------------------------------------------------------------------
 
-SETTINGS = settings(max_examples=300, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+SETTINGS = settings(
+    max_examples=300, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+)
 
 
 @SETTINGS
-@given(model=st.sampled_from(MODELS), msgs=conversations, tools=tools_strategy, tool_choice=tool_choice_strategy)
+@given(
+    model=st.sampled_from(MODELS),
+    msgs=conversations,
+    tools=tools_strategy,
+    tool_choice=tool_choice_strategy,
+)
 def test_messages_match_litellm(model, msgs, tools, tool_choice):
     assert ours(model, msgs, tools, tool_choice) == reference(model, msgs, tools, tool_choice)
 
@@ -265,18 +354,36 @@ def test_messages_match_litellm(model, msgs, tools, tool_choice):
 @given(model=st.sampled_from(["gpt-4", "gpt-4o"]), text=st.one_of(any_text, st.text(max_size=3000)))
 def test_text_counter_matches_litellm(model, text):
     encoding = ENCODINGS[models_mod.encoding_for_model(model)]
-    got = messages_mod.count_text_like_litellm(text, lambda s: len(encoding.encode(s, disallowed_special=())))
+    got = messages_mod.count_text_like_litellm(
+        text, lambda s: len(encoding.encode(s, disallowed_special=()))
+    )
     assert got == litellm.token_counter(model=model, text=text)
 
 
 def _png_data_url(width: int, height: int) -> str:
-    header = b"\x89PNG\r\n\x1a\n" + struct.pack(">L", 13) + b"IHDR" + struct.pack(">LL", width, height) + b"\x08\x02\x00\x00\x00"
+    header = (
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">L", 13)
+        + b"IHDR"
+        + struct.pack(">LL", width, height)
+        + b"\x08\x02\x00\x00\x00"
+    )
     return "data:image/png;base64," + base64.b64encode(header).decode()
 
 
-@pytest.mark.parametrize("size", [(100, 100), (768, 768), (769, 300), (300, 2000), (4000, 1000), (1024, 1024), (5000, 100)])
+@pytest.mark.parametrize(
+    "size",
+    [(100, 100), (768, 768), (769, 300), (300, 2000), (4000, 1000), (1024, 1024), (5000, 100)],
+)
 def test_high_detail_data_url_image(size):
-    msgs = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": _png_data_url(*size), "detail": "high"}}]}]
+    msgs = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "image_url", "image_url": {"url": _png_data_url(*size), "detail": "high"}}
+            ],
+        }
+    ]
     assert ours("gpt-4o", msgs) == reference("gpt-4o", msgs)
 
 
@@ -308,7 +415,10 @@ def test_high_detail_image_formats(fmt, options, size):
 
 
 def test_pydantic_message_and_long_text():
-    msgs = [litellm.Message(role="assistant", content="hello " * 500), {"role": "user", "content": "x" * 5000}]
+    msgs = [
+        litellm.Message(role="assistant", content="hello " * 500),
+        {"role": "user", "content": "x" * 5000},
+    ]
     assert ours("gpt-4o", msgs) == reference("gpt-4o", msgs)
 
 
@@ -316,7 +426,10 @@ def test_extrapolated_long_text_small_limit():
     enc = ENCODINGS["cl100k_base"]
     text = "lorem ipsum dolor sit amet " * 50
     got = messages_mod.count_text_like_litellm(
-        text, lambda s: len(enc.encode(s, disallowed_special=())), chunk_chars=64, max_exact_chars=160
+        text,
+        lambda s: len(enc.encode(s, disallowed_special=())),
+        chunk_chars=64,
+        max_exact_chars=160,
     )
     # Recompute by the definition: 16 samples of 10 chars, extrapolated.
     starts = [(len(text) - 10) * i // 15 for i in range(16)]
@@ -334,10 +447,30 @@ def _litellm_encoding_name(model: str) -> str:
 
 
 EXTRA_NAMES = [
-    "gpt-4o-2024-08-06", "gpt-4-turbo", "o3", "o1-mini", "o1-preview", "gpt-4.5-preview", "ft:gpt-4o:org::id",
-    "gpt-oss-20b", "davinci", "text-davinci-003", "azure/gpt-41", "gpt-35-turbo-16k", "claude-3-opus-20240229",
-    "claude-opus-4-5", "claude-sonnet-4-5", "anthropic/claude-opus-4-5", "meta-llama/Llama-3-8b", "llama-2-7b",
-    "replicate/foo", "command-r", "command-r-plus", "GPT-4O", "gpt-4o ", "mistral-large",
+    "gpt-4o-2024-08-06",
+    "gpt-4-turbo",
+    "o3",
+    "o1-mini",
+    "o1-preview",
+    "gpt-4.5-preview",
+    "ft:gpt-4o:org::id",
+    "gpt-oss-20b",
+    "davinci",
+    "text-davinci-003",
+    "azure/gpt-41",
+    "gpt-35-turbo-16k",
+    "claude-3-opus-20240229",
+    "claude-opus-4-5",
+    "claude-sonnet-4-5",
+    "anthropic/claude-opus-4-5",
+    "meta-llama/Llama-3-8b",
+    "llama-2-7b",
+    "replicate/foo",
+    "command-r",
+    "command-r-plus",
+    "GPT-4O",
+    "gpt-4o ",
+    "mistral-large",
 ]
 
 
@@ -347,7 +480,11 @@ def test_encoding_for_model_matches_litellm(model):
 
 
 def test_encoding_for_every_listed_model():
-    names = set(litellm.open_ai_chat_completion_models) | set(litellm.azure_llms) | set(litellm.anthropic_models)
+    names = (
+        set(litellm.open_ai_chat_completion_models)
+        | set(litellm.azure_llms)
+        | set(litellm.anthropic_models)
+    )
     for name in names:
         assert models_mod.encoding_for_model(name) == _litellm_encoding_name(name), name
 
@@ -395,19 +532,64 @@ def _count(messages, tools=None, tool_choice=None):
         ([{"role": "user", "content": "a"}, "oops"], TypeError, "messages[1]"),
         ([{"role": "user", "content": "a"}, 5], TypeError, "messages[1]"),
         ([{"role": "assistant", "tool_calls": "x"}], ValueError, "messages[0].tool_calls"),
-        ([{"role": "assistant", "tool_calls": [{"id": "1"}]}], ValueError, "messages[0].tool_calls[0]"),
+        (
+            [{"role": "assistant", "tool_calls": [{"id": "1"}]}],
+            ValueError,
+            "messages[0].tool_calls[0]",
+        ),
         ([{"role": "assistant", "tool_calls": [5]}], TypeError, "messages[0].tool_calls[0]"),
-        ([{"role": "assistant", "tool_calls": [{"function": None}]}], TypeError, "messages[0].tool_calls[0].function"),
+        (
+            [{"role": "assistant", "tool_calls": [{"function": None}]}],
+            TypeError,
+            "messages[0].tool_calls[0].function",
+        ),
         ([{"role": "assistant", "function_call": "x"}], ValueError, "messages[0].function_call"),
         ([{"role": "user", "content": [5]}], ValueError, "messages[0].content[0]"),
-        ([{"role": "user", "content": ["ok", {"text": "no type"}]}], ValueError, "messages[0].content[1]"),
-        ([{"role": "user", "content": [{"type": "video", "url": "x"}]}], ValueError, "messages[0].content[0]"),
-        ([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "u", "detail": "max"}}]}], ValueError, "detail"),
-        ([{"role": "user", "content": [{"type": "image_url", "image_url": {"detail": "low"}}]}], ValueError, "url"),
-        ([{"role": "user", "content": [{"type": "image_url", "image_url": "  "}]}], ValueError, "empty"),
-        ([{"role": "user", "content": [{"type": "image_url", "image_url": None}]}], ValueError, "image_url"),
-        ([{"role": "user", "content": [{"type": "tool_result", "content": "x"}]}], ValueError, "tool_use_id"),
-        ([{"role": "user", "content": [{"type": "document", "source": {"type": "text", "data": 5}}]}], ValueError, "source.data"),
+        (
+            [{"role": "user", "content": ["ok", {"text": "no type"}]}],
+            ValueError,
+            "messages[0].content[1]",
+        ),
+        (
+            [{"role": "user", "content": [{"type": "video", "url": "x"}]}],
+            ValueError,
+            "messages[0].content[0]",
+        ),
+        (
+            [
+                {
+                    "role": "user",
+                    "content": [{"type": "image_url", "image_url": {"url": "u", "detail": "max"}}],
+                }
+            ],
+            ValueError,
+            "detail",
+        ),
+        (
+            [{"role": "user", "content": [{"type": "image_url", "image_url": {"detail": "low"}}]}],
+            ValueError,
+            "url",
+        ),
+        (
+            [{"role": "user", "content": [{"type": "image_url", "image_url": "  "}]}],
+            ValueError,
+            "empty",
+        ),
+        (
+            [{"role": "user", "content": [{"type": "image_url", "image_url": None}]}],
+            ValueError,
+            "image_url",
+        ),
+        (
+            [
+                {
+                    "role": "user",
+                    "content": [{"type": "document", "source": {"type": "text", "data": 5}}],
+                }
+            ],
+            ValueError,
+            "source.data",
+        ),
     ],
 )
 def test_bad_messages(messages, exc, fragment):
@@ -415,7 +597,7 @@ def test_bad_messages(messages, exc, fragment):
         _count(messages)
     assert fragment in str(info.value)
     # litellm rejects the same inputs (it may use another exception type, or crash).
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - any error; litellm's types vary by version
         reference("gpt-4", messages)
 
 
@@ -423,8 +605,32 @@ def test_bad_messages(messages, exc, fragment):
     "tools, tool_choice, exc",
     [
         ("not a list", None, TypeError),
-        ([{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {"a": 5}}}}], None, TypeError),
-        ([{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {"a": {"type": "array"}}}}}], None, ValueError),
+        (
+            [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": "f",
+                        "parameters": {"type": "object", "properties": {"a": 5}},
+                    },
+                }
+            ],
+            None,
+            TypeError,
+        ),
+        (
+            [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": "f",
+                        "parameters": {"type": "object", "properties": {"a": {"type": "array"}}},
+                    },
+                }
+            ],
+            None,
+            ValueError,
+        ),
         (None, {"type": "function"}, ValueError),
         (None, {"type": "function", "function": "f"}, ValueError),
     ],
@@ -435,7 +641,17 @@ def test_bad_tools(tools, tool_choice, exc):
 
 
 def test_remote_high_detail_image_is_not_fetched():
-    msgs = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://example.com/x.png", "detail": "high"}}]}]
+    msgs = [
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "image_url",
+                    "image_url": {"url": "https://example.com/x.png", "detail": "high"},
+                }
+            ],
+        }
+    ]
     with pytest.raises(UnsupportedContentError):
         _count(msgs)
 
@@ -447,7 +663,10 @@ def test_pdf_document_is_delegated():
 
 
 def test_pdf_is_handed_to_litellm_by_the_public_api():
-    pdf = {"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0="}}
+    pdf = {
+        "type": "file",
+        "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0="},
+    }
     msgs = [{"role": "user", "content": [{"type": "text", "text": "summarise"}, pdf]}]
     assert ours("gpt-4o", msgs) == reference("gpt-4o", msgs)
 
@@ -461,3 +680,26 @@ def test_junk_tool_entries_are_skipped_like_litellm():
     tools = ["junk", {"type": "function", "function": {"name": "f"}}]
     msgs = [{"role": "system", "content": "s"}]
     assert _count(msgs, tools=tools) == reference("gpt-4", msgs, tools)
+
+
+def test_model_rules_follow_litellm_once_it_is_imported():
+    """Before litellm is imported, names resolve by the snapshot; afterwards by litellm itself,
+    even for a name already counted (the per-model caches are dropped)."""
+    from .conftest import run_python
+
+    code = (
+        "import fast_litellm as f\n"
+        "text = 'héllo wörld ÷ ≠ 漢字'\n"
+        "before = f.count_tokens(text, model='chatgpt-4o-latest')\n"
+        "import litellm\n"
+        "from litellm.litellm_core_utils.token_counter import openai_tokenizer_encoding_name as e\n"
+        "after = f.count_tokens(text, model='chatgpt-4o-latest')\n"
+        "print(before, after, f.count_tokens(text, encoding=e('chatgpt-4o-latest')),"
+        " f.encoding_for_model('chatgpt-4o-latest') == e('chatgpt-4o-latest'))\n"
+    )
+    result = run_python(code, env={"LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr
+    before, after, expected, same = result.stdout.split()
+    assert before == str(fast_litellm.count_tokens("héllo wörld ÷ ≠ 漢字", encoding="cl100k_base"))
+    assert after == expected
+    assert same == "True"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
-from . import _flags
+from . import _flags, _models
 from ._fallback import tokens as _fallback_tokens
 from ._models import (
     encoding_for_model,
@@ -134,14 +134,19 @@ def _model_tokenizer(model: str) -> Any:
                 "litellm to count it with its own tokenizer, or pass encoding=... explicitly"
             ) from None
         tokenizer = _LiteLLMDelegate(model)
-    with _resolve_lock:
-        # Model names come from callers; bound the cache so a stream of unique names cannot grow it.
-        if len(_by_model) > 4096:
-            _by_model.clear()
-        _by_model[model] = tokenizer
+    # Until litellm is loaded (when it is installed), the answer may change once it is: keep it
+    # out of the fast cache.
+    if _models.settled():
+        with _resolve_lock:
+            # Model names come from callers; bound the cache so a stream of unique names cannot
+            # grow it.
+            if len(_by_model) > 4096:
+                _by_model.clear()
+            _by_model[model] = tokenizer
     return tokenizer
 
 
+_models._on_refresh.append(_by_model.clear)
 _DEFAULT = _encoding_tokenizer(DEFAULT_ENCODING)
 
 

@@ -510,11 +510,8 @@ fn extract_part(
             let fields: &[&str] = if k == "tool_use" {
                 &["name", "input", "caller"]
             } else {
-                if !has_key(part, intern!(py, "tool_use_id"))? {
-                    return Err(value_err(format!(
-                        "{path} is missing the 'tool_use_id' key"
-                    )));
-                }
+                // litellm up to 1.106 rejected a tool_result without `tool_use_id`; later
+                // versions count its content like any other, and so do we.
                 &["content"]
             };
             for field in fields {

@@ -31,14 +31,30 @@
 //!   faster than ~0.76 (CJK and random text 1.5-2x): failed lookups are common in merges and
 //!   long probe runs cost cache misses. Byte pairs come from a separate 64K-entry array, which
 //!   removes hashing from the first merge round.
-//! - Merging: a quadratic scan (on the stack) for pieces up to `bpe::SMALL` bytes, a heap with
-//!   packed `u64` keys and lazy invalidation above. Splitting the minimum search into "min" then
-//!   "position" lets it vectorize (~5% on CJK). Thresholds between 32 and 160 measured within
-//!   noise; 96 keeps typical CJK sentences on the stack. Packing the heap keys into `u64`,
-//!   validating popped entries through a per-position rank array instead of a stored end, and
-//!   heapifying the initial pairs took `"a" * 100_000` from ~25 ms to ~10 ms (tiktoken ~22 ms).
-//! - What remains on CJK and random code points is memory latency of pair lookups in the rank
-//!   table (two 4-8 MB tables do not fit in L2); those stay at 3-6x.
+//! - Merging works on token ids. A pair table `(left id, right id) -> merged id` holds one entry
+//!   per token that the merge can produce, under the only pair it can be produced from (proof in
+//!   `vocab`; checked against a byte-slice reference merge in the tests and by
+//!   `check_exact.py`), so each candidate is one `u64` probe instead of hashing a byte slice, and
+//!   `encode` gets ids without looking parts up again.
+//! - Small pieces (up to `bpe::SMALL` = 96 bytes): a quadratic scan on the stack over arrays
+//!   indexed by byte offset; each candidate is one `u32` key `rank << 7 | start`, so one
+//!   vectorized minimum gives both the rank and the leftmost position, and merging moves no
+//!   memory (the previous version shifted arrays with `copy_within`, ~6% of CJK time in memmove).
+//! - Large pieces: a linked list of 16-byte nodes (next, prev, id, rank together: one cache line
+//!   per part) and a queue with one bucket per distinct rank. Starts pushed in increasing order go
+//!   to a sorted run (O(1)), others to the bucket's small heap; a heap over the distinct ranks
+//!   picks the bucket. A plain binary heap spent ~75% of `"a" * 100_000` in sifting; the buckets
+//!   took it from ~10 ms to ~3.5-4 ms, and `"a" * 1_000_000` from ~200-330 ms to ~35-40 ms
+//!   (tiktoken: ~25 ms and ~500-600 ms). Replacing the popped heap entry in place
+//!   (`PeekMut`) instead of pop + push measured within noise.
+//! - Measured without a clear win (2 shared, heavily loaded cores, ±30%): the id pair table on
+//!   CJK (about equal: the time is the scan and the first-round merges, not the lookups) and on
+//!   whitespace runs (~350-byte pieces: bucket setup per piece eats the gain).
+//! - Cost of the pair table: it is built at load by merging every token's bytes alone, shortest
+//!   first, which made loading slower (o200k ~70-150 ms -> ~300-400 ms, cl100k ~100 ms -> ~250
+//!   ms on this machine) and peak memory larger (o200k ~15.7 MB -> ~25 MB, cl100k ~9 -> ~14 MB;
+//!   the table itself is 4 MB / 2 MB, the rest are temporaries of the build). Building length
+//!   groups in parallel, or shipping the splits precomputed, would remove most of it.
 //! - No piece cache: lookups are already a single hash probe for most pieces, and a cache only
 //!   pays off on repeated text, which benchmarks flatter but real prompts rarely have.
 //! - `count_batch` runs on the caller's thread below 32 KiB in total: rayon's hand-off costs
@@ -202,7 +218,7 @@ impl Encoding {
             return 1;
         }
         let mut n = 0;
-        bpe::merge(&self.ranks, piece, |_, _| n += 1);
+        bpe::merge(&self.ranks, piece, |_, _, _| n += 1);
         n
     }
 
@@ -216,13 +232,6 @@ impl Encoding {
             out.push(r);
             return;
         }
-        bpe::merge(&self.ranks, piece, |s, e| {
-            let part = &piece[s..e];
-            out.push(if let [b] = part {
-                self.ranks.byte(*b)
-            } else {
-                self.ranks.rank(part)
-            });
-        });
+        bpe::merge(&self.ranks, piece, |_, _, id| out.push(id));
     }
 }

@@ -216,9 +216,9 @@ fn small_and_large_merges_agree() {
                 continue;
             }
             let mut small = Vec::new();
-            bpe::merge_small(&enc.ranks, bytes, |s, e| small.push((s, e)));
+            bpe::merge_small(&enc.ranks, bytes, |s, e, id| small.push((s, e, id)));
             let mut large = Vec::new();
-            bpe::merge_large(&enc.ranks, bytes, |s, e| large.push((s, e)));
+            bpe::merge_large(&enc.ranks, bytes, |s, e, id| large.push((s, e, id)));
             assert_eq!(small, large, "{piece:?}");
         }
     }
@@ -263,5 +263,73 @@ fn classes_from_regex_syntax() {
     for c in ['a', 'Z', '0', ' ', '\t', '!', '\0'] {
         let mut buf = [0u8; 4];
         assert_eq!(t.at(c.encode_utf8(&mut buf).as_bytes(), 0), (class(c), 1));
+    }
+}
+
+/// tiktoken's merge written the obvious way: byte slices, a full rescan per merge.
+fn reference_merge(enc: &Encoding, piece: &[u8]) -> Vec<u32> {
+    let rank = |s: &[u8]| enc.ranks.rank(s);
+    let mut starts: Vec<usize> = (0..=piece.len()).collect();
+    loop {
+        let mut best = (vocab::NO_RANK, 0);
+        for j in 0..starts.len().saturating_sub(2) {
+            let r = rank(&piece[starts[j]..starts[j + 2]]);
+            if r < best.0 {
+                best = (r, j);
+            }
+        }
+        if best.0 == vocab::NO_RANK {
+            break;
+        }
+        starts.remove(best.1 + 1);
+    }
+    starts
+        .windows(2)
+        .map(|w| rank(&piece[w[0]..w[1]]))
+        .collect()
+}
+
+/// The id-based merges (pair table, both queue kinds) against the byte-slice reference, on
+/// random pieces over small alphabets where merges interact, for every encoding.
+#[test]
+fn merges_match_reference() {
+    let mut state = 0x9e37_79b9_u64;
+    let mut rand = move |k: usize| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as usize % k
+    };
+    let alphabets: [&[&str]; 4] = [
+        &["a", "b", "e", "n", " ", "in", "the", "er"],
+        &[" ", "\n", "\t", "\r\n", "  "],
+        &["中", "文", "日本", "語", "の", "は", "한", "국"],
+        &["é", "\u{301}", "ा", "ि", "ب", "ي", "\u{fe0f}", "👍", "a"],
+    ];
+    for name in EncodingName::ALL {
+        let enc = load(name);
+        for alphabet in alphabets {
+            for len in [2usize, 3, 4, 7, 12, 30, 60, 96, 97, 140] {
+                for _ in 0..12 {
+                    let mut piece = String::new();
+                    while piece.len() < len {
+                        piece.push_str(alphabet[rand(alphabet.len())]);
+                    }
+                    let bytes = piece.as_bytes();
+                    if enc.ranks.rank(bytes) != vocab::NO_RANK {
+                        continue;
+                    }
+                    let want = reference_merge(&enc, bytes);
+                    let mut large = Vec::new();
+                    bpe::merge_large(&enc.ranks, bytes, |_, _, id| large.push(id));
+                    assert_eq!(large, want, "{name} {piece:?}");
+                    if bytes.len() <= bpe::SMALL {
+                        let mut small = Vec::new();
+                        bpe::merge_small(&enc.ranks, bytes, |_, _, id| small.push(id));
+                        assert_eq!(small, want, "{name} {piece:?}");
+                    }
+                }
+            }
+        }
     }
 }

@@ -3,9 +3,24 @@
 //! The table is open addressing with linear probing over 16-byte slots. Each slot keeps the first
 //! 8 bytes of its token inline, so the common lookup (a token of at most 8 bytes) touches one
 //! cache line and never the byte arena; longer tokens compare their tail in the arena.
+//!
+//! Merges use a second table keyed by token ids, `(left, right) -> merged`, with one entry per
+//! multi-byte token `T` that the merge can produce at all, under the pair it is produced from.
+//! Why one pair per token is exact: consider any part `P` that tiktoken's merge creates inside a
+//! piece. Merges inside `P`'s bytes only ever see pairs inside `P`, and each one was the lowest
+//! (leftmost) pair of the whole piece when it happened, so also the lowest among `P`'s own pairs;
+//! a pair crossing `P`'s edge that was lower would have been merged instead. So the merges inside
+//! `P` are exactly those of merging `P`'s bytes alone, and the last of them is a fixed pair
+//! `(A, B)`. Tokens whose bytes, merged alone, stop at two parts are therefore the only ones that
+//! can appear, and only from that pair: an adjacent `(A', B')` spelling a token `T` with another
+//! split is never the lowest pair, so leaving it out of the table changes nothing. The table is
+//! built by merging every token's bytes alone, shortest first, with the entries for shorter
+//! tokens (`build_pairs`); a merge of `T`'s bytes never needs an entry of `T`'s length or more
+//! except the final one, which is exactly what is being computed.
 
 use base64::Engine;
 
+use super::bpe;
 use super::TokenError;
 
 /// The "no such token" rank, as in tiktoken (`Rank::MAX`).
@@ -14,6 +29,65 @@ pub(crate) const NO_RANK: u32 = u32::MAX;
 /// Longest token the table stores (the length lives in 8 bits of a slot). OpenAI's longest
 /// token is 128 bytes.
 const MAX_TOKEN_LEN: usize = 255;
+
+/// Bits per token id in a pair-table entry: three ids fit in a `u64` (o200k has ~200K tokens).
+const ID_BITS: u32 = 21;
+const ID_MASK: u64 = (1 << ID_BITS) - 1;
+/// Ranks must be below this to be stored in the pair table.
+const MAX_RANK: u32 = (1 << ID_BITS) - 1;
+/// An empty pair-table slot (real entries have the top bit clear).
+const EMPTY: u64 = u64::MAX;
+
+/// `(left id, right id) -> merged id`, open addressing with linear probing; each slot is one
+/// `u64`: `left << 42 | right << 21 | merged`.
+struct PairTable {
+    slots: Vec<u64>,
+    mask: usize,
+    shift: u32,
+}
+
+impl PairTable {
+    fn with_capacity(n: usize) -> PairTable {
+        // Load factor at most 0.5: most lookups during merges miss, and misses end at an empty
+        // slot.
+        let size = (2 * n).next_power_of_two().max(16);
+        PairTable {
+            slots: vec![EMPTY; size],
+            mask: size - 1,
+            shift: 64 - size.trailing_zeros(),
+        }
+    }
+
+    #[inline(always)]
+    fn slot(&self, key: u64) -> usize {
+        (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize
+    }
+
+    #[inline(always)]
+    fn get(&self, left: u32, right: u32) -> u32 {
+        let key = (u64::from(left) << ID_BITS) | u64::from(right);
+        let mut i = self.slot(key);
+        loop {
+            let s = self.slots[i];
+            if s >> ID_BITS == key {
+                return (s & ID_MASK) as u32;
+            }
+            if s == EMPTY {
+                return NO_RANK;
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    fn insert(&mut self, left: u32, right: u32, merged: u32) {
+        let key = (u64::from(left) << ID_BITS) | u64::from(right);
+        let mut i = self.slot(key);
+        while self.slots[i] != EMPTY {
+            i = (i + 1) & self.mask;
+        }
+        self.slots[i] = (key << ID_BITS) | u64::from(merged);
+    }
+}
 
 #[derive(Clone, Copy, Default)]
 struct Slot {
@@ -37,6 +111,7 @@ pub(crate) struct RankMap {
     /// Longest token in bytes: longer slices are answered without hashing.
     max_len: usize,
     len: usize,
+    merges: PairTable,
 }
 
 /// First min(8, len) bytes of `s` as a little-endian integer, zero padded.
@@ -95,7 +170,15 @@ impl RankMap {
             pairs: vec![NO_RANK; 1 << 16],
             max_len: 0,
             len: 0,
+            merges: PairTable::with_capacity(n),
         }
+    }
+
+    /// Token made by merging the adjacent parts `left` and `right`, or `NO_RANK` if tiktoken's
+    /// merge never joins them (see the module notes).
+    #[inline(always)]
+    pub(crate) fn pair(&self, left: u32, right: u32) -> u32 {
+        self.merges.get(left, right)
     }
 
     /// Rank of `key`, or `NO_RANK`.
@@ -181,6 +264,38 @@ impl RankMap {
     }
 }
 
+/// Fills the pair table: every multi-byte token, shortest first, is merged from its own bytes
+/// with the entries for shorter tokens; if that stops at exactly two parts, they are its pair
+/// (see the module notes). `tokens` holds `(rank, offset, len)` into `bytes`.
+fn build_pairs(map: &mut RankMap, bytes: &[u8], tokens: &[(u32, u32, u8)]) {
+    let mut by_len: Vec<Vec<(u32, u32)>> = vec![Vec::new(); MAX_TOKEN_LEN + 1];
+    for &(rank, off, len) in tokens {
+        by_len[usize::from(len)].push((rank, off));
+    }
+    for (len, group) in by_len.iter().enumerate().skip(2) {
+        for &(rank, off) in group {
+            let token = &bytes[off as usize..off as usize + len];
+            let (left, right) = if let [a, b] = *token {
+                (map.byte(a), map.byte(b))
+            } else {
+                let mut parts = 0;
+                let mut ends = [0u32; 2];
+                bpe::merge(map, token, |_, _, id| {
+                    if parts < 2 {
+                        ends[parts] = id;
+                    }
+                    parts += 1;
+                });
+                if parts != 2 {
+                    continue;
+                }
+                (ends[0], ends[1])
+            };
+            map.merges.insert(left, right, rank);
+        }
+    }
+}
+
 /// Parses a `.tiktoken` file (`base64(token) rank` per line) into a rank table, rejecting
 /// anything that would make counting wrong or unsafe: bad base64 or rank, duplicates, missing
 /// single bytes, or a token count other than `expected`.
@@ -190,44 +305,51 @@ pub(crate) fn parse(
     expected: usize,
 ) -> Result<RankMap, TokenError> {
     let err = |reason: String| TokenError::InvalidVocabulary { encoding, reason };
-    let lines = data
-        .split(|&b| b == b'\n')
-        .enumerate()
-        .filter(|(_, line)| !line.trim_ascii().is_empty());
     let mut map = RankMap::with_capacity(expected);
     let mut ranks = Vec::with_capacity(expected);
-    let mut buf = Vec::with_capacity(64);
-    for (index, line) in lines {
+    // Every token's bytes, back to back, and `(rank, offset, len)` of each.
+    let mut bytes = Vec::with_capacity(expected * 8);
+    let mut tokens = Vec::with_capacity(expected);
+    for (index, line) in data.split(|&b| b == b'\n').enumerate() {
+        let line = line.trim_ascii();
+        if line.is_empty() {
+            continue;
+        }
         let line_no = index + 1;
         if map.len() >= expected {
             return Err(err(format!("more than {expected} tokens (line {line_no})")));
         }
-        let line = line.trim_ascii();
         let mut fields = line.split(|&b| b == b' ').filter(|f| !f.is_empty());
         let (Some(token), Some(rank), None) = (fields.next(), fields.next(), fields.next()) else {
             return Err(err(format!("line {line_no}: expected `base64 rank`")));
         };
-        buf.clear();
+        let off = bytes.len();
+        // `decode_vec` appends, so every token lands in one arena without a copy per line.
         base64::engine::general_purpose::STANDARD
-            .decode_vec(token, &mut buf)
+            .decode_vec(token, &mut bytes)
             .map_err(|e| err(format!("line {line_no}: bad base64: {e}")))?;
+        let key = &bytes[off..];
         let rank = std::str::from_utf8(rank)
             .ok()
             .and_then(|r| r.parse::<u32>().ok())
             .ok_or_else(|| err(format!("line {line_no}: bad rank")))?;
-        if buf.is_empty() || buf.len() > MAX_TOKEN_LEN {
-            return Err(err(format!("line {line_no}: token of {} bytes", buf.len())));
+        if key.is_empty() || key.len() > MAX_TOKEN_LEN {
+            return Err(err(format!("line {line_no}: token of {} bytes", key.len())));
         }
         if rank == NO_RANK {
             return Err(err(format!("line {line_no}: rank {rank} is reserved")));
         }
+        if rank >= MAX_RANK {
+            return Err(err(format!("line {line_no}: rank {rank} is too large")));
+        }
         ranks.push(rank);
-        if map.arena.len() + buf.len() >= 1 << 24 {
+        if map.arena.len() + key.len() >= 1 << 24 {
             return Err(err("vocabulary too large".to_string()));
         }
-        if !map.insert(&buf, rank) {
+        if !map.insert(key, rank) {
             return Err(err(format!("line {line_no}: duplicate token")));
         }
+        tokens.push((rank, off as u32, key.len() as u8));
     }
     if map.len() != expected {
         return Err(err(format!("{} tokens, expected {expected}", map.len())));
@@ -241,5 +363,6 @@ pub(crate) fn parse(
     if let Some(b) = map.bytes.iter().position(|&r| r == NO_RANK) {
         return Err(err(format!("no token for the single byte {b:#04x}")));
     }
+    build_pairs(&mut map, &bytes, &tokens);
     Ok(map)
 }

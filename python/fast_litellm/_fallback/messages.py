@@ -55,7 +55,7 @@ normalised name is ``gpt-3.5-turbo-0301``, see ``fast_litellm._models``):
   - ``file``: its string ``filename``, plus 85 for non-empty string ``file_data`` (PDF data URLs:
     ``UnsupportedContentError``);
   - ``tool_use``: the string/list/dict fields ``name``, ``input``, ``caller`` (a dict counts as its
-    Python ``str()``); ``tool_result`` (needs ``tool_use_id``): its ``content`` the same way;
+    Python ``str()``); ``tool_result``: its ``content`` the same way;
   - ``thinking`` / ``redacted_thinking``: ``count(str(item.get("thinking", "")))``;
   - ``tool_reference``: ``count(str(item.get("tool_name") or ""))``;
   - anything else is a ValueError.
@@ -633,8 +633,6 @@ class _Counter:
         if kind == "tool_use":
             fields: tuple[str, ...] = ("name", "input", "caller")
         else:
-            if "tool_use_id" not in part:
-                raise ValueError(f"{path} is missing the 'tool_use_id' key")
             fields = ("content",)
         total = 0
         for field in fields:

@@ -101,21 +101,120 @@ EUROPEAN = (
 )
 EMOJI = "Hi 👋🏽 family: 👨‍👩‍👧‍👦 flags 🇺🇸🇯🇵 keycap 1️⃣ heart ❤️‍🔥 and ☕️!"
 SPECIALS = "<|endoftext|> <|fim_prefix|>x<|fim_middle|>y<|fim_suffix|> <|endofprompt|><|im_start|>"
-WS_CHARS = [" ", "\t", "\n", "\r", "\r\n", "\x0b", "\x0c", "\x85", "\xa0", "\u1680", "\u2000",
-            "\u2003", "\u2028", "\u2029", "\u202f", "\u205f", "\u3000", "\u200b", "\ufeff"]
-CONTRACTIONS = ["'s", "'S", "'t", "'T", "'re", "'RE", "'Re", "'rE", "'ve", "'VE", "'m", "'M",
-                "'ll", "'LL", "'lL", "'d", "'D", "’s", "'ſ", "'K", "'\u212a", "'x", "'", "''",
-                "'ss", "'lll", "'e", "'r", "'v", "'l"]
+WS_CHARS = [
+    " ",
+    "\t",
+    "\n",
+    "\r",
+    "\r\n",
+    "\x0b",
+    "\x0c",
+    "\x85",
+    "\xa0",
+    "\u1680",
+    "\u2000",
+    "\u2003",
+    "\u2028",
+    "\u2029",
+    "\u202f",
+    "\u205f",
+    "\u3000",
+    "\u200b",
+    "\ufeff",
+]
+CONTRACTIONS = [
+    "'s",
+    "'S",
+    "'t",
+    "'T",
+    "'re",
+    "'RE",
+    "'Re",
+    "'rE",
+    "'ve",
+    "'VE",
+    "'m",
+    "'M",
+    "'ll",
+    "'LL",
+    "'lL",
+    "'d",
+    "'D",
+    "’s",
+    "'ſ",
+    "'K",
+    "'\u212a",
+    "'x",
+    "'",
+    "''",
+    "'ss",
+    "'lll",
+    "'e",
+    "'r",
+    "'v",
+    "'l",
+]
 # Characters whose classes make the patterns backtrack: marks, modifier letters, title case,
 # digits of many scripts, letter-like symbols, Kelvin sign, long s, ...
 TRICKY = list("aAzZ0 9'’\"-_/\\.\n\r\t!?@#$%^&*()[]{}<>|~`+=,;:") + [
-    "\u0301", "\u0308", "\u20dd", "\u0903", "\u093f", "\u02b0", "\u02c6", "\u3005", "\u01c5",
-    "\u1f88", "\u00aa", "\u00ba", "\u0660", "\u0966", "\u2160", "\u00bd", "\u00b2", "\u212a",
-    "\u017f", "\u00df", "\u0130", "\u0131", "\u03a3", "\u03c2", "\u00e9", "e\u0301", "E\u0301",
-    "\u4e2d", "\u3042", "\u30a2", "\uac00", "\u0627", "\u05d0", "\u0e01", "\u1000",
-    "\U0001f600", "\U0001f3fd", "\u200d", "\ufe0f", "\U0001d400", "\U0001d41a", "\U00010400",
-    "\U00010428", "\U000e0001", "\U0010fffd", "\uffff", "\ue000", "\x00", "\x7f", "\x85",
-    "\xa0", "\u2028", "\u3000", "\u1680", "\u0345", "\u1d2c", "\u2c7d", "\ua7f8",
+    "\u0301",
+    "\u0308",
+    "\u20dd",
+    "\u0903",
+    "\u093f",
+    "\u02b0",
+    "\u02c6",
+    "\u3005",
+    "\u01c5",
+    "\u1f88",
+    "\u00aa",
+    "\u00ba",
+    "\u0660",
+    "\u0966",
+    "\u2160",
+    "\u00bd",
+    "\u00b2",
+    "\u212a",
+    "\u017f",
+    "\u00df",
+    "\u0130",
+    "\u0131",
+    "\u03a3",
+    "\u03c2",
+    "\u00e9",
+    "e\u0301",
+    "E\u0301",
+    "\u4e2d",
+    "\u3042",
+    "\u30a2",
+    "\uac00",
+    "\u0627",
+    "\u05d0",
+    "\u0e01",
+    "\u1000",
+    "\U0001f600",
+    "\U0001f3fd",
+    "\u200d",
+    "\ufe0f",
+    "\U0001d400",
+    "\U0001d41a",
+    "\U00010400",
+    "\U00010428",
+    "\U000e0001",
+    "\U0010fffd",
+    "\uffff",
+    "\ue000",
+    "\x00",
+    "\x7f",
+    "\x85",
+    "\xa0",
+    "\u2028",
+    "\u3000",
+    "\u1680",
+    "\u0345",
+    "\u1d2c",
+    "\u2c7d",
+    "\ua7f8",
 ]
 
 
@@ -140,19 +239,52 @@ def random_mix(rng: random.Random, length: int) -> str:
         elif r < 0.85:
             parts.append(random_code_point(rng))
         else:
-            src = rng.choice([PROSE, CODE, JSON, CJK, ARABIC, HINDI, THAI, EUROPEAN, EMOJI, SPECIALS])
+            src = rng.choice(
+                [PROSE, CODE, JSON, CJK, ARABIC, HINDI, THAI, EUROPEAN, EMOJI, SPECIALS]
+            )
             start = rng.randrange(len(src))
-            parts.append(src[start:start + rng.randrange(1, 12)])
+            parts.append(src[start : start + rng.randrange(1, 12)])
     return "".join(parts)
 
 
 def corpus(rng: random.Random, n_random: int) -> list[str]:
-    texts = ["", " ", "a", "\n", "hello world", PROSE, CODE, JSON, CJK, ARABIC, HINDI, THAI,
-             EUROPEAN, EMOJI, SPECIALS, PROSE * 20, CODE * 5, CJK * 10]
+    texts = [
+        "",
+        " ",
+        "a",
+        "\n",
+        "hello world",
+        PROSE,
+        CODE,
+        JSON,
+        CJK,
+        ARABIC,
+        HINDI,
+        THAI,
+        EUROPEAN,
+        EMOJI,
+        SPECIALS,
+        PROSE * 20,
+        CODE * 5,
+        CJK * 10,
+    ]
     # Every building block alone, after a letter, before a letter, around spaces.
     for block in TRICKY + WS_CHARS + CONTRACTIONS:
-        for fmt in ("{}", "a{}", "{}a", "A{}", "{}A", " {}", "{} ", "x {} y", "{}{}", "1{}2",
-                    "\n{}\n", "{}'s", "É{}"):
+        for fmt in (
+            "{}",
+            "a{}",
+            "{}a",
+            "A{}",
+            "{}A",
+            " {}",
+            "{} ",
+            "x {} y",
+            "{}{}",
+            "1{}2",
+            "\n{}\n",
+            "{}'s",
+            "É{}",
+        ):
             texts.append(fmt.format(block, block))
     # Contractions in all cases after words in several scripts and cases.
     for word in ["it", "IT", "It", "Zoë", "ΣΊΣ", "中文", "e\u0301", "A\u0301B", "ǅ", "x1"]:
@@ -161,12 +293,17 @@ def corpus(rng: random.Random, n_random: int) -> list[str]:
     # Whitespace runs of all shapes.
     for _ in range(400):
         run = "".join(rng.choice(WS_CHARS) for _ in range(rng.randrange(1, 12)))
-        texts.append(rng.choice(["", "a", "!", "1", "中", "\u0301"]) + run
-                     + rng.choice(["", "a", "!", "1", "中", "\u0301", "'s"]))
+        texts.append(
+            rng.choice(["", "a", "!", "1", "中", "\u0301"])
+            + run
+            + rng.choice(["", "a", "!", "1", "中", "\u0301", "'s"])
+        )
     # Numbers.
     for _ in range(200):
-        texts.append(" ".join(str(rng.randrange(10 ** rng.randrange(1, 15))) for _ in range(5))
-                     + "".join(rng.choice("0123456789٠١٢३४५.,") for _ in range(rng.randrange(12))))
+        texts.append(
+            " ".join(str(rng.randrange(10 ** rng.randrange(1, 15))) for _ in range(5))
+            + "".join(rng.choice("0123456789٠١٢३४५.,") for _ in range(rng.randrange(12)))
+        )
     # Random code points across the whole range.
     for _ in range(600):
         texts.append("".join(random_code_point(rng) for _ in range(rng.randrange(1, 40))))
@@ -174,12 +311,33 @@ def corpus(rng: random.Random, n_random: int) -> list[str]:
     for _ in range(n_random):
         texts.append(random_mix(rng, rng.randrange(1, 60)))
     # Long pieces and repeats (>500 bytes), pieces that need the heap merge.
-    for unit in ["a", "ab", "abc", " ", "\n", "!", "中", "é", "1", "\u0301", "👍", "ab ", "Ab",
-                 "\t\n", "xyz" * 3, "ﬁ", "👨‍👩‍👧"]:
+    for unit in [
+        "a",
+        "ab",
+        "abc",
+        " ",
+        "\n",
+        "!",
+        "中",
+        "é",
+        "1",
+        "\u0301",
+        "👍",
+        "ab ",
+        "Ab",
+        "\t\n",
+        "xyz" * 3,
+        "ﬁ",
+        "👨‍👩‍👧",
+    ]:
         for count in (97, 200, 513, 1500):
             texts.append(unit * count)
     texts.append("".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(3000)))
-    texts.append("".join(rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(2000)))
+    texts.append(
+        "".join(
+            rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(2000)
+        )
+    )
     texts.append("".join(rng.choice(CJK) for _ in range(1500)))
     texts.append("".join(rng.choice(THAI) for _ in range(1500)))
     texts.append("".join(random_code_point(rng) for _ in range(5000)))
@@ -223,7 +381,7 @@ def shrink(binary: str, name: str, enc: tiktoken.Encoding, text: str) -> str:
     """Removes chunks of characters while the mismatch persists (one binary call per round)."""
     chunk = max(1, len(text) // 2)
     while chunk >= 1:
-        candidates = [text[:i] + text[i + chunk:] for i in range(0, len(text), chunk)]
+        candidates = [text[:i] + text[i + chunk :] for i in range(0, len(text), chunk)]
         candidates = [c for c in candidates if c]
         bad = mismatching(binary, name, enc, candidates) if candidates else []
         if bad:
@@ -247,7 +405,9 @@ def check(binary: str, encodings: dict[str, tiktoken.Encoding], texts: list[str]
                 continue
             shown.add(small)
             got = run_bin(binary, name, [small], encode=True)[0]
-            print(f"  minimal: {small!r}\n    tiktoken: {expected(enc, small)}\n    ours:     [{got}]")
+            print(
+                f"  minimal: {small!r}\n    tiktoken: {expected(enc, small)}\n    ours:     [{got}]"
+            )
     return total_bad
 
 
@@ -256,7 +416,7 @@ def check(binary: str, encodings: dict[str, tiktoken.Encoding], texts: list[str]
 
 
 def speed(binary: str, encodings: dict[str, tiktoken.Encoding], rng: random.Random) -> None:
-    english = (PROSE * 200)
+    english = PROSE * 200
     code = (CODE * 10)[:4096]
     samples = {
         "13 B text": "Hello, world!",
@@ -271,7 +431,9 @@ def speed(binary: str, encodings: dict[str, tiktoken.Encoding], rng: random.Rand
         "European": EUROPEAN * 10,
     }
     print("\nspeed (median per call; ours = Rust core without Python call overhead)")
-    print(f"{'encoding':<12} {'text':<17} {'bytes':>7} {'tiktoken ns':>12} {'ours ns':>10} {'speedup':>8}")
+    print(
+        f"{'encoding':<12} {'text':<17} {'bytes':>7} {'tiktoken ns':>12} {'ours ns':>10} {'speedup':>8}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for name in ("cl100k_base", "o200k_base"):
             enc = encodings[name]
@@ -289,10 +451,16 @@ def speed(binary: str, encodings: dict[str, tiktoken.Encoding], rng: random.Rand
                 theirs = statistics.median(times)
                 path = os.path.join(tmp, "t.txt")
                 Path(path).write_text(text, encoding="utf-8")
-                out = subprocess.run([binary, name, "--bench", path, str(max(reps, 20))],
-                                     capture_output=True, check=True, text=True).stdout
+                out = subprocess.run(
+                    [binary, name, "--bench", path, str(max(reps, 20))],
+                    capture_output=True,
+                    check=True,
+                    text=True,
+                ).stdout
                 ours = int(out.strip())
-                print(f"{name:<12} {label:<17} {size:>7} {theirs:>12.0f} {ours:>10} {theirs / max(ours, 1):>7.1f}x")
+                print(
+                    f"{name:<12} {label:<17} {size:>7} {theirs:>12.0f} {ours:>10} {theirs / max(ours, 1):>7.1f}x"
+                )
 
 
 def main() -> int:

@@ -143,6 +143,20 @@ def markdown(sections: Dict[str, List[Result]], iterations: int) -> str:
     return "\n".join(lines)
 
 
+def core_comparison() -> str:
+    """The Rust-core comparison (``benches/core-comparison``, a separate crate with its own
+    build), included as last measured: rerun it with ``cargo run --release`` there."""
+    path = os.path.join(ROOT, "benches", "core_comparison.md")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            body = handle.read().strip()
+    except OSError:
+        return ""
+    # One level down: the file's own title becomes a section of BENCHMARKS.md.
+    body = "\n".join("#" + line if line.startswith("#") else line for line in body.splitlines())
+    return body + "\n"
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -178,7 +192,25 @@ def main(argv: Optional[List[str]] = None) -> int:
     for result in sections["start-up"]:
         print(_bench.format_row(result))
 
+    from fast_litellm import _bench_ratelimit
+
+    rate_limits = _bench_ratelimit.run_cases(iterations, quick=args.quick)
+    for result in rate_limits:
+        print(_bench.format_row(result))
+    rate_memory = _bench_ratelimit.memory_results(10_000 if args.quick else 1_000_000)
+    for row in rate_memory:
+        print(_bench_ratelimit.format_memory(row))
+
+    from fast_litellm import _bench_redis
+
+    redis_results = _bench_redis.run_cases(5, quick=args.quick)
+    for redis_result in redis_results:
+        print(_bench_redis.format_result(redis_result))
+
     text = markdown(sections, iterations)
+    text += "\n" + "\n".join(_bench_ratelimit.markdown(rate_limits, rate_memory))
+    text += "\n" + "\n".join(_bench_redis.markdown(redis_results))
+    text += "\n" + core_comparison()
     print()
     print(text)
     if not args.no_write:

@@ -9,14 +9,24 @@ from __future__ import annotations
 
 from . import errors
 from ._flags import configure, get_feature_status, reset_errors
+from ._flags import native as _native
 from .errors import (
     FastLiteLLMError,
     NativeError,
+    RateLimitBackendError,
+    RateLimitTimeout,
     TokenizerUnavailableError,
     UnsupportedContentError,
     UnsupportedModelError,
 )
 from .health import health_check
+from .ratelimit import (
+    ManualClock,
+    RateLimitResult,
+    SimpleRateLimiter,
+    check_rate_limit,
+    default_rate_limiter,
+)
 from .tokens import (
     SimpleTokenCounter,
     count_message_tokens,
@@ -24,8 +34,6 @@ from .tokens import (
     count_tokens_batch,
     encoding_for_model,
 )
-
-from ._flags import native as _native
 
 if _native is not None:
     # Cargo.toml is the one source of the version; the native module carries it.
@@ -40,16 +48,23 @@ else:  # pragma: no cover - only without the extension (importlib.metadata costs
 
 __all__ = [
     "FastLiteLLMError",
+    "ManualClock",
     "NativeError",
+    "RateLimitBackendError",
+    "RateLimitResult",
+    "RateLimitTimeout",
+    "SimpleRateLimiter",
     "SimpleTokenCounter",
     "TokenizerUnavailableError",
     "UnsupportedContentError",
     "UnsupportedModelError",
     "__version__",
+    "check_rate_limit",
     "configure",
     "count_message_tokens",
     "count_tokens",
     "count_tokens_batch",
+    "default_rate_limiter",
     "encoding_for_model",
     "errors",
     "get_feature_status",

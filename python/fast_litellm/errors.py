@@ -9,6 +9,8 @@ from __future__ import annotations
 __all__ = [
     "FastLiteLLMError",
     "NativeError",
+    "RateLimitTimeout",
+    "RateLimitBackendError",
     "TokenizerUnavailableError",
     "UnsupportedContentError",
     "UnsupportedModelError",
@@ -40,3 +42,20 @@ class UnsupportedContentError(FastLiteLLMError, ValueError):
     high-detail image given by an http(s) URL, a PDF document). ``count_message_tokens`` hands
     such requests to ``litellm.token_counter`` when litellm is installed, and raises this
     otherwise."""
+
+
+class RateLimitBackendError(FastLiteLLMError):
+    """The shared backend of a rate limiter (Redis) failed or did not answer within its timeout.
+
+    A limiter with a backend handles this itself, by its ``on_backend_error`` policy, and counts
+    it in ``stats()``; it reaches callers only from the backend objects themselves.
+    """
+
+
+class RateLimitTimeout(FastLiteLLMError, TimeoutError):
+    """``SimpleRateLimiter.acquire(..., timeout=...)`` could not be admitted within ``timeout``
+    seconds. ``retry_after`` is the wait the limiter last asked for (``inf`` if never)."""
+
+    def __init__(self, message: str, retry_after: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any, Dict
 
@@ -60,9 +61,18 @@ def health_check() -> Dict[str, Any]:
     else:
         native_info["version"] = getattr(_flags.native, "__version__", None)
     degraded = _flags.native is None or any(f["status"] != "ok" for f in features.values())
-    return {
+    report = {
         "status": "degraded" if degraded else "ok",
         "version": __version__,
         "native": native_info,
         "features": features,
     }
+    # Shared rate-limit backends of live limiters (Redis): reported only when some exist; one
+    # that is failing (its limiter is on its on_backend_error policy) degrades the whole.
+    redis_backends = sys.modules.get(f"{__package__}._ratelimit_redis")
+    backends = redis_backends.backends_health() if redis_backends is not None else []
+    if backends:
+        report["rate_limit_backends"] = backends
+        if any(b["status"] != "ok" for b in backends):
+            report["status"] = "degraded"
+    return report

@@ -1,6 +1,9 @@
 //! The PyO3 binding layer: type conversion, error mapping and GIL release. No algorithms here.
 
+mod aio;
 mod messages;
+mod ratelimit;
+mod ratelimit_redis;
 mod tokens;
 
 use std::borrow::Cow;
@@ -86,5 +89,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(_testing_panic, m)?)?;
     tokens::register(m)?;
+    ratelimit::register(m)?;
+    ratelimit_redis::register(m)?;
     Ok(())
 }

@@ -24,6 +24,9 @@ def test_health_check_shape_and_status():
         assert token["status"] == "ok"
         assert token["latency_ms"] >= 0
         assert report["native"]["version"] == _flags.native.__version__
+        limiter = report["features"]["rate_limiting"]
+        assert limiter["status"] == "ok", limiter
+        assert limiter["latency_ms"] >= 0
 
 
 def test_main_prints_a_status_report(capsys):
@@ -31,4 +34,21 @@ def test_main_prints_a_status_report(capsys):
 
     assert main(["--status"]) == 0
     out = capsys.readouterr().out
-    assert "token_counting" in out and "status:" in out
+    assert "token_counting" in out and "rate_limiting" in out and "status:" in out
+
+
+def test_a_wrong_native_limiter_answer_degrades_the_report(monkeypatch):
+    if _flags.native is None:
+        return
+    from fast_litellm import ratelimit
+
+    real = ratelimit._Limits.build
+
+    def off_by_one(rpm, *args, **kwargs):
+        # burst 7 instead of 6: the probe's 7th call is admitted, which must be reported
+        return real(rpm, *args, **{**kwargs, "burst": 7})
+
+    monkeypatch.setattr(ratelimit._Limits, "build", staticmethod(off_by_one))
+    report = fast_litellm.health_check()
+    assert report["status"] == "degraded"
+    assert "answered wrongly" in report["features"]["rate_limiting"]["reason"]

@@ -56,13 +56,19 @@ def _short_benchmark(iterations: int) -> None:
     else:
         for result in results[-4:]:
             print(_bench.format_row(result))
+    from . import _bench_ratelimit
+
+    # The hot key, and 10,000 new keys (the full suite uses a million).
+    limits = _bench_ratelimit.run_cases(iterations, quick=True)
+    for result in limits:
+        print(_bench.format_row(result))
     print()
     print("speed-up of native over the reference:")
-    for result in results:
-        reference = "tiktoken" if "tiktoken" in result.seconds else "litellm"
-        ratio = result.ratio("native", reference)
-        if ratio is not None:
-            print(f"  {result.case:<30} {result.encoding:<13} {ratio:6.1f}x vs {reference}")
+    for result in results + limits:
+        for reference in ("tiktoken", "litellm", "limits", "dict bucket"):
+            ratio = result.ratio("native", reference)
+            if ratio is not None:
+                print(f"  {result.case:<30} {result.encoding:<13} {ratio:6.1f}x vs {reference}")
 
 
 def main(argv: Optional[List[str]] = None) -> int:

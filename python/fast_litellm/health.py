@@ -17,6 +17,47 @@ _PROBE_ENCODING = "cl100k_base"
 _PROBE_EXPECTED = 23  # tests/test_health.py checks this against tiktoken
 
 
+def _verdict(result: Dict[str, Any], state: Any, ok: bool, failure: str) -> Dict[str, Any]:
+    if not ok:
+        result.update(status="degraded", reason=failure)
+    elif state.tripped:
+        result.update(
+            status="degraded", reason=f"switched to fallback after errors: {state.last_error}"
+        )
+    elif not state.enabled:
+        result.update(status="ok", reason="native path disabled by configuration")
+    else:
+        result["status"] = "ok"
+    return result
+
+
+def _check_rate_limiting() -> Dict[str, Any]:
+    """A native limiter on a manual clock: 60/min with its default burst of 6 must admit exactly
+    6 of 7 immediate calls and ask the 7th to retry in exactly one second."""
+    from . import ratelimit
+
+    state = _flags.feature("RATE_LIMITING")
+    result: Dict[str, Any] = {"path": state.status()["active_path"]}
+    if _flags.native is None:
+        result.update(status="degraded", reason="native module unavailable; fallback in use")
+        return result
+    started = time.perf_counter()
+    try:
+        limits = ratelimit._Limits.build(60, None, burst=None, token_burst=None)
+        limiter = ratelimit._local(limits, _flags.native.ManualClock(), native=True)
+        allowed = sum(bool(limiter.allow("health-probe")) for _ in range(6))
+        refused = limiter.check("health-probe")
+    except Exception as exc:  # a health check reports failures, it does not raise them
+        result.update(status="degraded", reason=f"native check failed: {type(exc).__name__}: {exc}")
+        return result
+    result["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
+    ok = allowed == 6 and not refused.allowed and refused.retry_after == 1.0
+    answer = (
+        f"{allowed} of 6 admitted, 7th allowed={refused.allowed} retry_after={refused.retry_after}"
+    )
+    return _verdict(result, state, ok, f"native limiter answered wrongly: {answer}")
+
+
 def _check_token_counting() -> Dict[str, Any]:
     from . import tokens
 
@@ -34,27 +75,23 @@ def _check_token_counting() -> Dict[str, Any]:
         return result
     result["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
     expected = _PROBE_EXPECTED
-    if count != expected:
-        result.update(status="degraded", reason=f"native count {count} != expected {expected}")
-    elif state.tripped:
-        result.update(
-            status="degraded", reason=f"switched to fallback after errors: {state.last_error}"
-        )
-    elif not state.enabled:
-        result.update(status="ok", reason="native path disabled by configuration")
-    else:
-        result["status"] = "ok"
-    return result
+    return _verdict(
+        result, state, count == expected, f"native count {count} != expected {expected}"
+    )
 
 
 def health_check() -> Dict[str, Any]:
     """``{"status": "ok" | "degraded", "native": {...}, "features": {...}, "version": ...}``.
 
-    Each native feature is exercised for real (a token count compared with its known answer).
+    Each native feature is exercised for real: a token count and a rate-limit sequence on a
+    manual clock, each compared with its known answer.
     """
     from . import __version__
 
-    features = {"token_counting": _check_token_counting()}
+    features = {
+        "token_counting": _check_token_counting(),
+        "rate_limiting": _check_rate_limiting(),
+    }
     native_info: Dict[str, Any] = {"available": _flags.native is not None}
     if _flags.native is None:
         native_info["error"] = _flags.native_import_error

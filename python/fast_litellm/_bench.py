@@ -53,7 +53,7 @@ def code_corpus() -> str:
 
 def _random_code_points(count: int, seed: int = 7) -> str:
     rng = random.Random(seed)
-    chars = []
+    chars: List[str] = []
     while len(chars) < count:
         point = rng.randrange(0x20, 0x110000)
         if not 0xD800 <= point < 0xE000:
@@ -223,6 +223,7 @@ def run_message_cases(iterations: int) -> List[Result]:
     from .tokens import count_message_tokens
 
     results = []
+    litellm: Any
     try:
         import litellm
     except ImportError:

@@ -216,11 +216,11 @@ def markdown(results: List[Result], memory: List[Dict[str, Any]]) -> List[str]:
             "| contender | `stats()` | process RSS growth |",
             "|---|---|---|",
         ]
-        for row in memory:
-            stats = row["stats_bytes_per_key"]
+        for measured in memory:
+            stats = measured["stats_bytes_per_key"]
             lines.append(
-                f"| {row['contender']} | {'-' if stats is None else f'{stats:.0f}'} | "
-                f"{row['rss_bytes_per_key']:.0f} |"
+                f"| {measured['contender']} | {'-' if stats is None else f'{stats:.0f}'} | "
+                f"{measured['rss_bytes_per_key']:.0f} |"
             )
     lines.append("")
     return lines

@@ -241,7 +241,7 @@ class _Spec:
             (self.request_interval_ns, self.burst, "request"),
             (self.token_interval_ns, self.token_burst, "token"),
         ):
-            if interval is not None and interval * burst >= MAX_WINDOW_NS:
+            if interval is not None and burst is not None and interval * burst >= MAX_WINDOW_NS:
                 raise ValueError(
                     f"the {what} limit's window (burst x interval = {interval * burst} ns) is too "
                     f"long for the Redis backend, which handles windows shorter than "

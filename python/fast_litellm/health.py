@@ -98,7 +98,7 @@ def health_check() -> Dict[str, Any]:
     else:
         native_info["version"] = getattr(_flags.native, "__version__", None)
     degraded = _flags.native is None or any(f["status"] != "ok" for f in features.values())
-    report = {
+    report: Dict[str, Any] = {
         "status": "degraded" if degraded else "ok",
         "version": __version__,
         "native": native_info,

@@ -347,8 +347,8 @@ class SimpleRateLimiter:
             self.implementation = "native" if native else "fallback"
             # The hot methods are the implementation's own bound methods: a call goes straight
             # into the native (or fallback) object with no Python frame of ours in between.
-            self.check = self._impl.check
-            self.allow = self._impl.allow
+            self.check = self._impl.check  # type: ignore[method-assign]
+            self.allow = self._impl.allow  # type: ignore[method-assign]
             return
         _validate_backend(backend)
         local = _local(limits, clock, native) if on_backend_error == "local" else None
@@ -534,4 +534,4 @@ def default_rate_limiter() -> SimpleRateLimiter:
 
 def check_rate_limit(key: str, *, cost: int = 1, tokens: int = 0) -> RateLimitResult:
     """``default_rate_limiter().check(key, cost=cost, tokens=tokens)``."""
-    return (_default or default_rate_limiter()).check(key, cost, tokens)
+    return (_default or default_rate_limiter()).check(key, cost=cost, tokens=tokens)

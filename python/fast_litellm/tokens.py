@@ -71,7 +71,8 @@ def _native_encoding(name: str) -> Any:
     with _native_lock:
         encoding = _native_encodings.get(name)
         if encoding is None:
-            encoding = _flags.native.Encoding.load(name, vocabulary_path(name))
+            # `name` is one of ENCODING_NAMES (checked by every caller).
+            encoding = _flags.native.Encoding.load(name, vocabulary_path(name))  # type: ignore[arg-type]
             _native_encodings[name] = encoding
         return encoding
 

@@ -10,32 +10,72 @@
 //!   work (the machine this is measured on has two cores, a LiteLLM pod often has one or two).
 //! - It is built lazily, on first use, so importing the module starts no threads.
 //!
+//! - It is replaced in a child process after `fork()` (see `after_fork_in_child`): servers that
+//!   fork workers (gunicorn, uvicorn --workers) must not inherit a runtime without threads.
+//!
 //! Sync callers block on it (`block_on`, with the GIL released by the binding layer); async
-//! callers hand its futures to asyncio through `pyo3-async-runtimes`, which is pointed at this
-//! same runtime when the Python module is initialised (see `crate::py`).
+//! callers get asyncio futures completed from it (`crate::py::aio`).
 
 use std::future::Future;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use tokio::runtime::{Builder, Runtime};
 
 /// Worker threads of the shared runtime.
 pub const WORKER_THREADS: usize = 2;
 
-static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+/// The current runtime, leaked (never freed, so a `&'static` to it stays valid), or null before
+/// first use and in a child process right after `fork()`.
+static CURRENT: AtomicPtr<Runtime> = AtomicPtr::new(std::ptr::null_mut());
+/// Serialises building; taken only when there is no runtime yet.
+static BUILDING: Mutex<()> = Mutex::new(());
+/// Bumped by `after_fork_in_child`: anything bound to an older runtime (a connection whose
+/// driver task lived on it) must be rebuilt.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// The process-wide runtime, built on first use.
 pub fn runtime() -> &'static Runtime {
-    RUNTIME.get_or_init(|| {
-        Builder::new_multi_thread()
-            .worker_threads(WORKER_THREADS)
-            .thread_name("fast-litellm-io")
-            .enable_all()
-            .build()
-            // Building fails only when the OS refuses threads or an event queue; nothing can run
-            // without them, and the binding layer turns this panic into `NativeError`.
-            .expect("cannot start the fast_litellm I/O runtime")
-    })
+    let current = CURRENT.load(Ordering::Acquire);
+    if !current.is_null() {
+        // SAFETY: a non-null `CURRENT` always comes from `Box::into_raw` below and is never
+        // freed (a runtime replaced after a fork is leaked), so it is valid for 'static.
+        return unsafe { &*current };
+    }
+    let _building = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+    let current = CURRENT.load(Ordering::Acquire);
+    if !current.is_null() {
+        // SAFETY: as above.
+        return unsafe { &*current };
+    }
+    let built = Builder::new_multi_thread()
+        .worker_threads(WORKER_THREADS)
+        .thread_name("fast-litellm-io")
+        .enable_all()
+        .build()
+        // Building fails only when the OS refuses threads or an event queue; nothing can run
+        // without them, and the binding layer turns this panic into `NativeError`.
+        .expect("cannot start the fast_litellm I/O runtime");
+    let leaked = Box::into_raw(Box::new(built));
+    CURRENT.store(leaked, Ordering::Release);
+    // SAFETY: just leaked, never freed.
+    unsafe { &*leaked }
+}
+
+/// Which runtime is current: changes after every `fork()` into a child.
+pub fn generation() -> u64 {
+    GENERATION.load(Ordering::Acquire)
+}
+
+/// Called in a child process right after `fork()` (registered with `os.register_at_fork`). The
+/// child has only the forking thread: the runtime's workers, and the tasks that drove its
+/// connections, stayed behind in the parent, so anything waiting on them would wait forever.
+/// The old runtime is dropped from use (and leaked: shutting it down would wait for threads
+/// that do not exist here); the next `runtime()` builds a fresh one, and connections see the
+/// new `generation()` and reconnect on it.
+pub fn after_fork_in_child() {
+    CURRENT.store(std::ptr::null_mut(), Ordering::Release);
+    GENERATION.fetch_add(1, Ordering::AcqRel);
 }
 
 /// Runs `future` to completion on the shared runtime, blocking the calling thread. Must not be

@@ -458,6 +458,52 @@ def wait_until_answering(limiter, key, deadline_seconds=20.0):
     return calls
 
 
+def _after_fork(limiter, key, answers):
+    """Child process body: the inherited limiter must still reach Redis, sync and async."""
+    sync = limiter.check(key)
+
+    async def both():
+        return await limiter.acheck(key), await SimpleRateLimiter(
+            60, burst=1, backend=limiter.backend_url, backend_timeout=2.0, on_backend_error="deny"
+        ).acheck(key + ":new")
+
+    inherited, fresh = asyncio.run(both())
+    stats = limiter.stats()
+    answers.put([sync.allowed, inherited.allowed, fresh.allowed, stats["backend_errors"]])
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork()")
+def test_a_forked_worker_keeps_using_an_inherited_limiter(redis_server, path, unique_key):
+    """Servers fork their workers after the app is loaded (gunicorn --preload, uvicorn
+    --workers): a limiter that already talked to Redis in the parent, sync and async, must keep
+    working in the child, answered by Redis (not by the failure policy), and in the parent."""
+    import multiprocessing
+
+    if path == "fallback":
+        require_redis_py()
+    limiter = SimpleRateLimiter(
+        60, burst=10, backend=redis_server.url, backend_timeout=2.0, on_backend_error="deny"
+    )
+    limiter.backend_url = redis_server.url
+    assert limiter.check(unique_key)
+    assert asyncio.run(limiter.acheck(unique_key))
+    context = multiprocessing.get_context("fork")
+    answers = context.Queue()
+    child = context.Process(target=_after_fork, args=(limiter, unique_key, answers))
+    child.start()
+    try:
+        # A bound, not a wait for time to pass: before the fix the child hung here forever.
+        result = answers.get(timeout=60)
+    finally:
+        child.join(timeout=60)
+        if child.is_alive():
+            child.kill()
+    assert result == [True, True, True, 0]
+    assert child.exitcode == 0
+    assert limiter.check(unique_key).remaining == 10 - 5
+    assert limiter.stats()["backend_errors"] == 0
+
+
 @pytest.mark.parametrize("policy", rr.POLICIES)
 def test_redis_down_each_policy_is_honoured(own_redis_server, redis_path, policy, unique_key):
     limiter = failing_backend(own_redis_server.url, redis_path, policy)

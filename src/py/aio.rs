@@ -9,9 +9,8 @@
 //! all of them to the loop thread, which sets them while it holds the GIL anyway. Measured with
 //! 64 concurrent Redis checks: see `fast_litellm._bench_redis`.
 //!
-//! `pyo3-async-runtimes` still supplies the event loop of the caller (`get_current_loop`, which
-//! also sees a loop set by a Rust task scope) and runs on the same runtime, so awaitables made
-//! either way can be mixed.
+//! No `pyo3-async-runtimes` at all: its runtime is fixed once per process, and a child made by
+//! `fork()` needs a new one (see `crate::runtime::after_fork_in_child`).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -30,10 +29,27 @@ use super::NativeError;
 type MakeResult = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
 type Completion = (Py<PyAny>, MakeResult);
 
+/// How a queue refers to its loop.
+enum LoopRef {
+    /// Shared queues hold a weak reference: a queue never keeps a finished loop alive.
+    Weak(Py<PyWeakrefReference>),
+    /// A loop that takes no weak reference gets a queue per call, which holds it until the
+    /// result is delivered.
+    Strong(Py<PyAny>),
+}
+
+impl LoopRef {
+    fn get<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyAny>> {
+        match self {
+            LoopRef::Weak(weak) => weak.bind(py).upgrade(),
+            LoopRef::Strong(strong) => Some(strong.bind(py).clone()),
+        }
+    }
+}
+
 /// The queue of one event loop.
 struct LoopQueue {
-    /// A weak reference to the loop: a queue never keeps a finished loop alive.
-    event_loop: Py<PyWeakrefReference>,
+    event_loop: LoopRef,
     pending: Mutex<Vec<Completion>>,
     /// True from the moment a drain is requested until it starts running.
     scheduled: AtomicBool,
@@ -54,19 +70,14 @@ fn queue_for(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<Arc<Loop
     let mut queues = lock(&QUEUES);
     let queues = queues.get_or_insert_with(HashMap::new);
     if let Some(queue) = queues.get(&id) {
-        if queue
-            .event_loop
-            .bind(py)
-            .upgrade()
-            .is_some_and(|l| l.is(event_loop))
-        {
+        if queue.event_loop.get(py).is_some_and(|l| l.is(event_loop)) {
             return Ok(Arc::clone(queue));
         }
     }
     // Forget the queues of loops that are gone.
-    queues.retain(|_, q| q.event_loop.bind(py).upgrade().is_some());
+    queues.retain(|_, q| q.event_loop.get(py).is_some());
     let queue = Arc::new(LoopQueue {
-        event_loop: PyWeakrefReference::new(event_loop)?.unbind(),
+        event_loop: LoopRef::Weak(PyWeakrefReference::new(event_loop)?.unbind()),
         pending: Mutex::new(Vec::new()),
         scheduled: AtomicBool::new(false),
     });
@@ -104,7 +115,7 @@ fn drain(py: Python<'_>, queue: &LoopQueue) {
 fn schedule_drain(queue: Arc<LoopQueue>) {
     crate::runtime::runtime().spawn_blocking(move || {
         Python::attach(|py| {
-            let Some(event_loop) = queue.event_loop.bind(py).upgrade() else {
+            let Some(event_loop) = queue.event_loop.get(py) else {
                 // The loop is gone, and with it every future waiting on it.
                 lock(&queue.pending).clear();
                 queue.scheduled.store(false, Ordering::SeqCst);
@@ -127,14 +138,13 @@ fn schedule_drain(queue: Arc<LoopQueue>) {
     });
 }
 
-/// Points `pyo3-async-runtimes` at the process-wide runtime, once, so that anything using its
-/// own helpers (`future_into_py`) runs there too instead of on a runtime of its own.
-pub(crate) fn share_runtime() {
-    static INIT: std::sync::Once = std::sync::Once::new();
-    INIT.call_once(|| {
-        // Err only if the bridge already has a runtime; nothing else in the crate sets one.
-        let _ = pyo3_async_runtimes::tokio::init_with_runtime(crate::runtime::runtime());
-    });
+/// Forgets every queue after `fork()`, in the child: they belong to the parent's loops. Only if
+/// the lock is free (the child has a single thread, so a held lock was held by a thread that did
+/// not come along and will never release it; the stale queues are then merely never used).
+pub(crate) fn after_fork_in_child() {
+    if let Ok(mut queues) = QUEUES.try_lock() {
+        *queues = None;
+    }
 }
 
 /// Runs `future` on the shared runtime and returns an asyncio future of the caller's event loop
@@ -151,21 +161,15 @@ where
     F: Future<Output = PyResult<T>> + Send + 'static,
     C: FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
 {
-    share_runtime();
-    let event_loop = pyo3_async_runtimes::tokio::get_current_loop(py)?;
-    let Ok(queue) = queue_for(py, &event_loop) else {
-        // A loop that takes no weak reference: one completion per result, the library's way.
-        return pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let value = match AssertUnwindSafe(future).catch_unwind().await {
-                Ok(result) => result?,
-                Err(_) => {
-                    return Err(NativeError::new_err(format!(
-                        "internal error in native {what}: the operation panicked"
-                    )))
-                }
-            };
-            Python::attach(|py| convert(py, value))
-        });
+    let asyncio = py.import(pyo3::intern!(py, "asyncio"))?;
+    let event_loop = asyncio.call_method0(pyo3::intern!(py, "get_running_loop"))?;
+    let queue = match queue_for(py, &event_loop) {
+        Ok(queue) => queue,
+        Err(_) => Arc::new(LoopQueue {
+            event_loop: LoopRef::Strong(event_loop.clone().unbind()),
+            pending: Mutex::new(Vec::new()),
+            scheduled: AtomicBool::new(false),
+        }),
     };
     let py_future = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
     let handle = py_future.clone().unbind();

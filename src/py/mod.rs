@@ -84,10 +84,27 @@ fn _testing_panic(message: &str) -> PyResult<()> {
     guard("test hook", || panic!("{message}"))
 }
 
+/// Runs in a child process right after `fork()` (registered with `os.register_at_fork`): gives
+/// the child its own I/O runtime instead of the parent's, whose threads did not come along.
+#[pyfunction]
+fn _after_fork() {
+    crate::runtime::after_fork_in_child();
+    aio::after_fork_in_child();
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(_testing_panic, m)?)?;
+    let after_fork = wrap_pyfunction!(_after_fork, m)?;
+    m.add_function(after_fork.clone())?;
+    let os = m.py().import("os")?;
+    // Not on Windows, which has no fork().
+    if os.hasattr("register_at_fork")? {
+        let kwargs = pyo3::types::PyDict::new(m.py());
+        kwargs.set_item("after_in_child", after_fork)?;
+        os.call_method("register_at_fork", (), Some(&kwargs))?;
+    }
     tokens::register(m)?;
     ratelimit::register(m)?;
     ratelimit_redis::register(m)?;

@@ -318,6 +318,44 @@ impl LazyCluster {
     }
 }
 
+/// A lazy connection for `backend` on the current runtime (nothing is sent until first use).
+fn connect(backend: &Backend) -> Result<Connection, RedisBackendError> {
+    // The connection types find the runtime through the thread's context.
+    let _context = crate::runtime::runtime().enter();
+    let connection = match backend {
+        Backend::Single(url) => {
+            let client =
+                redis::Client::open(url.as_str()).map_err(|e| invalid(url, e.to_string()))?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                // Fail a check at once when a reconnection attempt fails; the next check
+                // starts another one. The caller's policy covers the checks in between.
+                .set_number_of_retries(0)
+                .set_response_timeout(None);
+            let manager = ConnectionManager::new_lazy_with_config(client, config)
+                .map_err(|e| invalid(url, e.to_string()))?;
+            Connection::Single(manager)
+        }
+        Backend::Cluster(urls) => {
+            let client = ClusterClient::builder(urls.iter().map(String::as_str))
+                .connection_timeout(CONNECT_TIMEOUT)
+                .retries(1)
+                .build()
+                .map_err(|e| {
+                    RedisBackendError::InvalidConfig(format!(
+                        "invalid Redis Cluster backend {}: {e}",
+                        backend.describe()
+                    ))
+                })?;
+            Connection::Cluster(Box::new(LazyCluster {
+                client,
+                current: Mutex::new(None),
+            }))
+        }
+    };
+    Ok(connection)
+}
+
 fn clone_error(error: &RedisError) -> RedisError {
     // `RedisError` is not `Clone`; a connection error is reported to every waiter by kind and
     // text.
@@ -340,7 +378,8 @@ pub struct RedisLimiter {
     prefix: String,
     timeout: Duration,
     script: Script,
-    connection: Connection,
+    /// The connection and the runtime generation it was made on (see `connection()`).
+    connection: Mutex<(u64, Arc<Connection>)>,
     /// ARGV of the script for the two limits (interval 0 = no such limit).
     request_args: (u64, u64),
     token_args: (u64, u64),
@@ -362,39 +401,7 @@ impl RedisLimiter {
                 "timeout must be greater than 0".into(),
             ));
         }
-        // The connection types find the runtime through the thread's context.
-        let _context = crate::runtime::runtime().enter();
-        let connection = match &backend {
-            Backend::Single(url) => {
-                let client =
-                    redis::Client::open(url.as_str()).map_err(|e| invalid(url, e.to_string()))?;
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
-                    // Fail a check at once when a reconnection attempt fails; the next check
-                    // starts another one. The caller's policy covers the checks in between.
-                    .set_number_of_retries(0)
-                    .set_response_timeout(None);
-                let manager = ConnectionManager::new_lazy_with_config(client, config)
-                    .map_err(|e| invalid(url, e.to_string()))?;
-                Connection::Single(manager)
-            }
-            Backend::Cluster(urls) => {
-                let client = ClusterClient::builder(urls.iter().map(String::as_str))
-                    .connection_timeout(CONNECT_TIMEOUT)
-                    .retries(1)
-                    .build()
-                    .map_err(|e| {
-                        RedisBackendError::InvalidConfig(format!(
-                            "invalid Redis Cluster backend {}: {e}",
-                            backend.describe()
-                        ))
-                    })?;
-                Connection::Cluster(Box::new(LazyCluster {
-                    client,
-                    current: Mutex::new(None),
-                }))
-            }
-        };
+        let connection = connect(&backend)?;
         let args = |limit: Option<Limit>| limit.map_or((0, 0), |l| (l.interval_ns(), l.burst()));
         Ok(Self {
             request_args: args(limits.requests),
@@ -404,8 +411,22 @@ impl RedisLimiter {
             prefix: prefix.to_owned(),
             timeout,
             script: Script::new(SCRIPT),
-            connection,
+            connection: Mutex::new((crate::runtime::generation(), Arc::new(connection))),
         })
+    }
+
+    /// The connection to use now. After a `fork()` the inherited one belongs to a runtime that
+    /// no longer runs (its driver task stayed in the parent), so the child makes a new one on
+    /// the current runtime; the old one is leaked, since dropping it could wait on that runtime.
+    fn connection(&self) -> Result<Arc<Connection>, RedisBackendError> {
+        let generation = crate::runtime::generation();
+        let mut current = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+        if current.0 != generation {
+            let fresh = Arc::new(connect(&self.backend)?);
+            let stale = std::mem::replace(&mut *current, (generation, fresh));
+            std::mem::forget(stale);
+        }
+        Ok(Arc::clone(&current.1))
     }
 
     pub fn backend(&self) -> &Backend {
@@ -446,11 +467,12 @@ impl RedisLimiter {
             .arg(self.token_args.0)
             .arg(self.token_args.1)
             .arg(tokens);
+        let connection = self.connection()?;
         let reply: Vec<i64> = self
             .bounded(async {
                 // EVALSHA; on NOSCRIPT (a restarted or flushed server) the script is loaded and
                 // the call repeated.
-                match &self.connection {
+                match &*connection {
                     Connection::Single(manager) => {
                         invocation.invoke_async(&mut manager.clone()).await
                     }
@@ -470,9 +492,10 @@ impl RedisLimiter {
         let (request_key, token_key) = redis_keys(&self.prefix, key);
         let mut command = redis::cmd("DEL");
         command.arg(request_key).arg(token_key);
+        let connection = self.connection()?;
         let deleted: i64 = self
             .bounded(async {
-                match &self.connection {
+                match &*connection {
                     Connection::Single(manager) => command.query_async(&mut manager.clone()).await,
                     Connection::Cluster(cluster) => {
                         let mut connection = cluster.connection().await?;
@@ -487,9 +510,10 @@ impl RedisLimiter {
     /// One `PING` round trip (to a node of the cluster), for health checks.
     pub async fn ping(&self) -> Result<(), RedisBackendError> {
         let command = redis::cmd("PING");
+        let connection = self.connection()?;
         let _: String = self
             .bounded(async {
-                match &self.connection {
+                match &*connection {
                     Connection::Single(manager) => command.query_async(&mut manager.clone()).await,
                     Connection::Cluster(cluster) => {
                         let mut connection = cluster.connection().await?;

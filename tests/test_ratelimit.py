@@ -298,12 +298,15 @@ def test_acheck(path):
 
 
 def test_acquire_paces_without_blocking_the_loop(path):
-    limiter = make(path, 60_000, burst=1)  # one per millisecond, real clock
+    clock = clock_for(path)
+    limiter = make(path, 60_000, burst=1, clock=clock)  # one per millisecond
     ticks = []
 
     async def ticker(stop):
+        # Another task of the loop: it runs (and moves the clock) while acquire waits.
         while not stop.is_set():
             ticks.append(1)
+            clock.advance(0.0005)
             await asyncio.sleep(0)
 
     async def main():

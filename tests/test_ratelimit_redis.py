@@ -458,13 +458,13 @@ def wait_until_answering(limiter, key, deadline_seconds=20.0):
     return calls
 
 
-def _after_fork(limiter, key, answers):
+def _after_fork(limiter, url, key, answers):
     """Child process body: the inherited limiter must still reach Redis, sync and async."""
     sync = limiter.check(key)
 
     async def both():
         return await limiter.acheck(key), await SimpleRateLimiter(
-            60, burst=1, backend=limiter.backend_url, backend_timeout=2.0, on_backend_error="deny"
+            60, burst=1, backend=url, backend_timeout=2.0, on_backend_error="deny"
         ).acheck(key + ":new")
 
     inherited, fresh = asyncio.run(both())
@@ -484,12 +484,13 @@ def test_a_forked_worker_keeps_using_an_inherited_limiter(redis_server, path, un
     limiter = SimpleRateLimiter(
         60, burst=10, backend=redis_server.url, backend_timeout=2.0, on_backend_error="deny"
     )
-    limiter.backend_url = redis_server.url
     assert limiter.check(unique_key)
     assert asyncio.run(limiter.acheck(unique_key))
     context = multiprocessing.get_context("fork")
     answers = context.Queue()
-    child = context.Process(target=_after_fork, args=(limiter, unique_key, answers))
+    child = context.Process(
+        target=_after_fork, args=(limiter, redis_server.url, unique_key, answers)
+    )
     child.start()
     try:
         # A bound, not a wait for time to pass: before the fix the child hung here forever.

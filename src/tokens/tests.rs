@@ -333,3 +333,51 @@ fn merges_match_reference() {
         }
     }
 }
+
+/// The per-thread piece cache: many more distinct pieces than slots (so slots are replaced), each
+/// counted twice, under two encodings sharing the cache; every count must equal a fresh merge.
+#[test]
+fn piece_cache_is_exact() {
+    let encodings = [
+        load(EncodingName::Cl100kBase),
+        load(EncodingName::O200kBase),
+    ];
+    let chars = [
+        "中", "文", "日本", "語", "の", "は", "한", "국", "ب", "ي", "👍",
+    ];
+    let mut state = 0x1234_5678_u64;
+    let mut rand = move |k: usize| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as usize % k
+    };
+    let mut pieces = Vec::new();
+    while pieces.len() < 3000 {
+        let len = cache::MIN_LEN + rand(bpe::SMALL - cache::MIN_LEN + 1);
+        let mut piece = String::new();
+        loop {
+            let c = chars[rand(chars.len())];
+            if piece.len() + c.len() > len {
+                break;
+            }
+            piece.push_str(c);
+        }
+        if piece.len() >= cache::MIN_LEN {
+            pieces.push(piece);
+        }
+    }
+    for _ in 0..2 {
+        for piece in &pieces {
+            for enc in &encodings {
+                let bytes = piece.as_bytes();
+                if enc.ranks.rank(bytes) != vocab::NO_RANK {
+                    continue;
+                }
+                let mut want = 0;
+                bpe::merge(&enc.ranks, bytes, |_, _, _| want += 1);
+                assert_eq!(enc.count_piece(bytes), want, "{} {piece:?}", enc.name());
+            }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! A small per-thread memo of the token counts of merged pieces.
+//!
+//! Pieces that are not a single token need a merge, which for CJK (a piece is a whole clause of
+//! 30-90 bytes, merged about twice per character) costs ~0.5-1 us, nearly all of the counting
+//! time. The same pieces come back across calls whenever a conversation is counted again turn
+//! after turn, as `token_counter` callers do. Each thread keeps a direct-mapped table of
+//! `ENTRIES` slots holding the piece bytes themselves, compared in full before a count is used,
+//! so a hit is exact; memory is fixed (`ENTRIES * size_of::<Entry>()`, ~120 KB per thread that
+//! counts) and a new piece simply replaces the one in its slot.
+
+use std::cell::RefCell;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::bpe::SMALL;
+
+/// Slots per thread (a power of two).
+const ENTRIES: usize = 1024;
+
+/// Pieces shorter than this are not cached: merging them costs about as much as hashing and
+/// comparing them, and most of them (random code points, rare short words) do not repeat.
+pub(crate) const MIN_LEN: usize = 9;
+
+#[derive(Clone, Copy)]
+struct Entry {
+    /// Which `Encoding` the count belongs to (0: empty slot).
+    owner: u32,
+    len: u8,
+    count: u8,
+    bytes: [u8; SMALL],
+}
+
+const EMPTY: Entry = Entry {
+    owner: 0,
+    len: 0,
+    count: 0,
+    bytes: [0; SMALL],
+};
+
+thread_local! {
+    static TABLE: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A distinct nonzero id for every `Encoding`, so that counts of one vocabulary are never
+/// returned for another (two encodings may share a name but not their tokens, in tests).
+pub(crate) fn next_owner() -> u32 {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    // Wrapping to 0 after 4 billion loaded encodings would only make the cache miss.
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The count of `piece` (`MIN_LEN..=SMALL` bytes) under `owner`, from the cache or from
+/// `count` (whose result is then stored).
+#[inline]
+pub(crate) fn count(owner: u32, piece: &[u8], count: impl FnOnce() -> usize) -> usize {
+    debug_assert!((MIN_LEN..=SMALL).contains(&piece.len()));
+    let hash = foldhash::fast::FixedState::with_seed(u64::from(owner)).hash_one(piece);
+    let slot = (hash >> 54) as usize & (ENTRIES - 1);
+    let hit = TABLE.with_borrow(|table| {
+        let e = table.get(slot)?;
+        (e.owner == owner && usize::from(e.len) == piece.len() && &e.bytes[..piece.len()] == piece)
+            .then_some(usize::from(e.count))
+    });
+    if let Some(n) = hit {
+        return n;
+    }
+    let n = count();
+    TABLE.with_borrow_mut(|table| {
+        if table.is_empty() {
+            table.resize(ENTRIES, EMPTY);
+        }
+        let e = &mut table[slot];
+        e.owner = owner;
+        e.len = piece.len() as u8;
+        // A piece of at most `SMALL` bytes has at most `SMALL` tokens.
+        e.count = n as u8;
+        e.bytes[..piece.len()].copy_from_slice(piece);
+    });
+    n
+}

@@ -381,3 +381,59 @@ fn piece_cache_is_exact() {
         }
     }
 }
+
+/// Splitting at boundaries no token crosses (`split`) against the byte-slice reference merge:
+/// every token with a 3/4-byte character after its first byte, between random CJK characters
+/// and byte fragments, so that the pieces contain exactly the crossings the table records.
+#[test]
+fn split_merges_match_reference() {
+    let mut state = 0x5eed_u64;
+    let mut rand = move |k: usize| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as usize % k
+    };
+    let context: [&[u8]; 9] = [
+        "中".as_bytes(),
+        "国".as_bytes(),
+        "的".as_bytes(),
+        "語".as_bytes(),
+        "の".as_bytes(),
+        "한".as_bytes(),
+        b"\xe4",
+        b"\xb8",
+        b" ",
+    ];
+    for name in [EncodingName::Cl100kBase, EncodingName::O200kBase] {
+        let data = vocab_bytes(name);
+        let enc = load(name);
+        let mut checked = 0;
+        for line in data.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let token = base64::Engine::decode(
+                &base64::engine::general_purpose::STANDARD,
+                line.split(|&b| b == b' ').next().unwrap(),
+            )
+            .unwrap();
+            if !token.iter().skip(1).any(|&b| b >= 0xE0) {
+                continue;
+            }
+            let mut piece = Vec::new();
+            for _ in 0..rand(3) {
+                piece.extend_from_slice(context[rand(context.len())]);
+            }
+            piece.extend_from_slice(&token);
+            for _ in 0..rand(3) {
+                piece.extend_from_slice(context[rand(context.len())]);
+            }
+            if piece.len() < 2 || enc.ranks.rank(&piece) != vocab::NO_RANK {
+                continue;
+            }
+            let mut got = Vec::new();
+            enc.merge_parts(&piece, |id| got.push(id));
+            assert_eq!(got, reference_merge(&enc, &piece), "{name} {piece:?}");
+            checked += 1;
+        }
+        assert!(checked > 500, "{name}: {checked}");
+    }
+}

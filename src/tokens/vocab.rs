@@ -21,6 +21,7 @@
 use base64::Engine;
 
 use super::bpe;
+use super::split::Crossings;
 use super::TokenError;
 
 /// The "no such token" rank, as in tiktoken (`Rank::MAX`).
@@ -112,6 +113,8 @@ pub(crate) struct RankMap {
     max_len: usize,
     len: usize,
     merges: PairTable,
+    /// Character boundaries that no token crosses (see `split`).
+    crossings: Crossings,
 }
 
 /// First min(8, len) bytes of `s` as a little-endian integer, zero padded.
@@ -171,6 +174,7 @@ impl RankMap {
             max_len: 0,
             len: 0,
             merges: PairTable::with_capacity(n),
+            crossings: Crossings::build(std::iter::empty()),
         }
     }
 
@@ -207,6 +211,10 @@ impl RankMap {
             }
             i = (i + 1) & self.mask;
         }
+    }
+
+    pub(crate) fn crossings(&self) -> &Crossings {
+        &self.crossings
     }
 
     /// Rank of a single byte.
@@ -364,5 +372,10 @@ pub(crate) fn parse(
         return Err(err(format!("no token for the single byte {b:#04x}")));
     }
     build_pairs(&mut map, &bytes, &tokens);
+    map.crossings = Crossings::build(
+        tokens
+            .iter()
+            .map(|&(_, off, len)| &bytes[off as usize..off as usize + usize::from(len)]),
+    );
     Ok(map)
 }

@@ -19,6 +19,7 @@
 //! except the final one, which is exactly what is being computed.
 
 use base64::Engine;
+use rayon::prelude::*;
 
 use super::bpe;
 use super::split::Crossings;
@@ -280,25 +281,33 @@ fn build_pairs(map: &mut RankMap, bytes: &[u8], tokens: &[(u32, u32, u8)]) {
     for &(rank, off, len) in tokens {
         by_len[usize::from(len)].push((rank, off));
     }
-    for (len, group) in by_len.iter().enumerate().skip(2) {
-        for &(rank, off) in group {
-            let token = &bytes[off as usize..off as usize + len];
-            let (left, right) = if let [a, b] = *token {
-                (map.byte(a), map.byte(b))
-            } else {
+    for &(rank, off) in &by_len[2] {
+        let [a, b] = bytes[off as usize..off as usize + 2] else {
+            continue;
+        };
+        map.merges.insert(map.byte(a), map.byte(b), rank);
+    }
+    // Tokens of one length only need the entries of shorter ones, so each length group is
+    // merged in parallel against the table as it stands, then inserted.
+    for (len, group) in by_len.iter().enumerate().skip(3) {
+        let map_ref = &*map;
+        let found: Vec<(u32, u32, u32)> = group
+            .par_iter()
+            .with_min_len(512)
+            .filter_map(|&(rank, off)| {
+                let token = &bytes[off as usize..off as usize + len];
                 let mut parts = 0;
                 let mut ends = [0u32; 2];
-                bpe::merge(map, token, |_, _, id| {
+                bpe::merge(map_ref, token, |_, _, id| {
                     if parts < 2 {
                         ends[parts] = id;
                     }
                     parts += 1;
                 });
-                if parts != 2 {
-                    continue;
-                }
-                (ends[0], ends[1])
-            };
+                (parts == 2).then_some((ends[0], ends[1], rank))
+            })
+            .collect();
+        for (left, right, rank) in found {
             map.merges.insert(left, right, rank);
         }
     }

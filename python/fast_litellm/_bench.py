@@ -8,6 +8,7 @@ The sample texts ship with the package (``_samples/``) or come from the Python s
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import random
 import statistics
@@ -62,8 +63,8 @@ def _random_code_points(count: int, seed: int = 7) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def texts() -> Dict[str, str]:
-    """The single-text inputs, by case name."""
+def texts() -> Dict[str, Any]:
+    """The single-text inputs, by case name (a ``Rotating`` input is a new text on every call)."""
     english = english_corpus()
     return {
         "13 B English": "Hello, world!",
@@ -71,11 +72,45 @@ def texts() -> Dict[str, str]:
         "4 KB code": _fit(code_corpus(), 4096),
         "100 KB English": _fit(english, 100_000),
         "4 KB CJK": _fit(_sample("cjk.txt"), 4096),
+        "4 KB CJK, never-seen text": Rotating(fresh_cjk_texts()),
         "4 KB European/Arabic/Indic": _fit(_sample("multilingual.txt"), 4096),
         "10 KB whitespace runs": _fit("indent" + " " * 300 + "\n\n\n" + "\t" * 40 + "x ", 10_000),
         '"a" * 100_000': "a" * 100_000,
         "2,000 random code points": _random_code_points(2000),
     }
+
+
+@functools.lru_cache(maxsize=None)
+def fresh_cjk_texts(count: int = 256, size: int = 4096, seed: int = 11) -> List[str]:
+    """``count`` distinct ~4 KB CJK texts whose clauses never repeat: clauses of 3-26 characters
+    drawn from the sample's own characters, each closed by a CJK punctuation mark. A case that
+    cycles through them measures counting text seen for the first time (the native path keeps a
+    small per-thread cache of merged pieces, which repeated text would hit)."""
+    sample = _sample("cjk.txt")
+    chars = sorted({c for c in sample if ord(c) >= 0x2E80 and c not in "，。、；：？！"})
+    rng = random.Random(seed)
+    result = []
+    for _ in range(count):
+        clauses: List[str] = []
+        size_now = 0
+        while size_now < size:
+            clause = "".join(rng.choice(chars) for _ in range(rng.randint(3, 26)))
+            clause += rng.choice("，。、；：？！")
+            clauses.append(clause)
+            size_now += len(clause.encode("utf-8"))
+        result.append(_fit("".join(clauses), size))
+    return result
+
+
+class Rotating:
+    """A case input that is a different text on every call (``next_text``)."""
+
+    def __init__(self, texts: List[str]) -> None:
+        self.texts = texts
+        self._next = itertools.cycle(texts).__next__
+
+    def next_text(self) -> str:
+        return self._next()
 
 
 @functools.lru_cache(maxsize=None)
@@ -185,14 +220,26 @@ def run_token_cases(
             if cases is not None and case not in cases:
                 continue
             result = Result("count_tokens", case, encoding)
-            counts = {name: fn(text) for name, fn in contenders.items()}
-            if len(set(counts.values())) != 1:
-                raise AssertionError(f"contenders disagree on {case} ({encoding}): {counts}")
+            samples = text.texts[:8] if isinstance(text, Rotating) else [text]
+            for sample in samples:
+                counts = {name: fn(sample) for name, fn in contenders.items()}
+                if len(set(counts.values())) != 1:
+                    raise AssertionError(f"contenders disagree on {case} ({encoding}): {counts}")
             for name, fn in contenders.items():
-                result.seconds[name] = median_seconds(functools.partial(fn, text), iterations)
+                if isinstance(text, Rotating):
+                    # A fresh rotation per contender: every one sees the texts in the same order.
+                    rotation = Rotating(text.texts)
+                    call = functools.partial(_count_next, fn, rotation)
+                else:
+                    call = functools.partial(fn, text)
+                result.seconds[name] = median_seconds(call, iterations)
             results.append(result)
             progress(format_row(result))
     return results
+
+
+def _count_next(fn: Callable[[str], int], rotation: Rotating) -> int:
+    return fn(rotation.next_text())
 
 
 def run_batch_case(iterations: int, count: int = 10_000) -> Result:

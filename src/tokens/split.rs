@@ -75,6 +75,14 @@ fn after(s: &[u8], j: usize) -> (u32, usize) {
     (v, b)
 }
 
+/// Whether `for_each_segment` tries to split `piece`. If it does and gives more than one
+/// segment, `piece` is not a token: a token laid over the whole piece would cross every one of
+/// its boundaries.
+#[inline(always)]
+pub(crate) fn worth_splitting(piece: &[u8]) -> bool {
+    piece.len() > MIN_LEN && piece.iter().copied().max().unwrap_or(0) >= 0xE0
+}
+
 impl Crossings {
     /// Records the windows of every token in `tokens`.
     pub(crate) fn build<'a>(tokens: impl Iterator<Item = &'a [u8]>) -> Crossings {
@@ -132,7 +140,7 @@ impl Crossings {
     pub(crate) fn for_each_segment(&self, piece: &[u8], mut segment: impl FnMut(&[u8])) {
         // Short pieces merge about as fast as their boundaries are checked. Most other pieces
         // have no such character; the maximum vectorizes, the loop below does not.
-        if piece.len() <= MIN_LEN || piece.iter().copied().max().unwrap_or(0) < 0xE0 {
+        if !worth_splitting(piece) {
             segment(piece);
             return;
         }

@@ -22,6 +22,8 @@
 //! characters are not tried: random code points (mostly 4-byte) got 2x slower from the probes
 //! and the extra per-segment work, for no gain on real text.
 
+use rustc_hash::FxHashMap;
+
 /// Bits of the bitmap per recorded window (rounded up to a power of two): ~1.5% of probes of an
 /// absent window collide (128 KB for o200k, 8 KB for cl100k). 16 bits made ~40% of o200k's CJK
 /// boundaries unsplittable and lost most of the gain.
@@ -33,6 +35,19 @@ const MIN_LEN: usize = 16;
 pub(crate) struct Crossings {
     bits: Vec<u64>,
     shift: u32,
+    /// Per 3-byte character, by code point (256 KB): bit `3 * (a - 1) + (b - 1)` of the low half
+    /// is set if some recorded window of `a` bytes before and `b` after has the character's last
+    /// `a` bytes on its left, and of the high half if it has the character's first `b` bytes on
+    /// its right. Between two such characters only the windows whose bit is set in both can be
+    /// recorded, so only those are probed: on random CJK text ~0.25 probes per boundary instead
+    /// of 9 for cl100k, ~1.3 for o200k (the probes were ~10% of the time on never-seen CJK).
+    chars: Vec<u32>,
+}
+
+/// The code point of the 3-byte character `c`.
+#[inline(always)]
+fn cp3(c: &[u8]) -> usize {
+    (usize::from(c[0] & 0x0f) << 12) | (usize::from(c[1] & 0x3f) << 6) | usize::from(c[2] & 0x3f)
 }
 
 /// The window of `a` bytes before a boundary and `b` bytes after it as one integer, from `left`
@@ -101,11 +116,38 @@ impl Crossings {
         let mut map = Crossings {
             bits: vec![0; size / 64],
             shift: 64 - size.trailing_zeros(),
+            chars: Vec::new(),
         };
-        for k in keys {
+        // Window sides by (length, bytes as in `key`): the window sizes they occur with.
+        let mut lefts: FxHashMap<(usize, u32), u32> = FxHashMap::default();
+        let mut rights: FxHashMap<(usize, u32), u32> = FxHashMap::default();
+        for &k in &keys {
             let i = map.index(k);
             map.bits[i / 64] |= 1 << (i % 64);
+            let a = (k >> 52) as usize & 0xf;
+            let b = (k >> 48) as usize & 0xf;
+            let bit = 1 << (3 * (a - 1) + (b - 1));
+            *lefts.entry((a, (k >> 24) as u32 & 0xff_ffff)).or_default() |= bit;
+            *rights.entry((b, k as u32 & 0xff_ffff)).or_default() |= bit;
         }
+        map.chars = (0..1usize << 16)
+            .map(|cp| {
+                let c = [
+                    0xE0 | (cp >> 12) as u8,
+                    0x80 | ((cp >> 6) & 0x3f) as u8,
+                    0x80 | (cp & 0x3f) as u8,
+                ];
+                let (left, _) = before(&c, 3);
+                let (right, _) = after(&c, 0);
+                let mut entry = 0;
+                for n in 1..=3 {
+                    let mask = (1u32 << (8 * n)) - 1;
+                    entry |= lefts.get(&(n, left & mask)).copied().unwrap_or(0);
+                    entry |= rights.get(&(n, right & mask)).copied().unwrap_or(0) << 16;
+                }
+                entry
+            })
+            .collect();
         map
     }
 
@@ -125,6 +167,24 @@ impl Crossings {
     fn may_cross(&self, piece: &[u8], j: usize) -> bool {
         let (left, a_max) = before(piece, j);
         let (right, b_max) = after(piece, j);
+        // Both sides whole 3-byte characters (checked in full: `piece` need not be UTF-8).
+        if let (
+            Some(x @ [0xE0..=0xEF, 0x80..=0xBF, 0x80..=0xBF]),
+            Some(y @ [0xE0..=0xEF, 0x80..=0xBF, 0x80..=0xBF]),
+        ) = (piece.get(j.wrapping_sub(3)..j), piece.get(j..j + 3))
+        {
+            let x = self.chars.get(cp3(x)).copied().unwrap_or(u32::MAX);
+            let y = self.chars.get(cp3(y)).copied().unwrap_or(u32::MAX);
+            let mut sizes = x & (y >> 16) & 0x1ff;
+            while sizes != 0 {
+                let bit = sizes.trailing_zeros() as usize;
+                if self.has(key(left, bit / 3 + 1, right, bit % 3 + 1)) {
+                    return true;
+                }
+                sizes &= sizes - 1;
+            }
+            return false;
+        }
         let mut hit = false;
         for a in 1..=a_max {
             for b in 1..=b_max {

@@ -7,6 +7,8 @@ answers; ``get_feature_status()`` says which, and the ``FAST_LITELLM_*`` environ
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, List
+
 from . import errors
 from ._flags import configure, get_feature_status, reset_errors
 from ._flags import native as _native
@@ -20,13 +22,6 @@ from .errors import (
     UnsupportedModelError,
 )
 from .health import health_check
-from .ratelimit import (
-    ManualClock,
-    RateLimitResult,
-    SimpleRateLimiter,
-    check_rate_limit,
-    default_rate_limiter,
-)
 from .tokens import (
     SimpleTokenCounter,
     count_message_tokens,
@@ -34,6 +29,41 @@ from .tokens import (
     count_tokens_batch,
     encoding_for_model,
 )
+
+if TYPE_CHECKING:
+    from .ratelimit import (
+        ManualClock,
+        RateLimitResult,
+        SimpleRateLimiter,
+        check_rate_limit,
+        default_rate_limiter,
+    )
+
+# The rate limiter loads on first use: `import fast_litellm` stays cheap for callers that only
+# count tokens (its module pulls in dataclasses and fractions, ~10 ms on a slow machine).
+_LAZY = {
+    "ManualClock": "ratelimit",
+    "RateLimitResult": "ratelimit",
+    "SimpleRateLimiter": "ratelimit",
+    "check_rate_limit": "ratelimit",
+    "default_rate_limiter": "ratelimit",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fast_litellm' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 if _native is not None:
     # Cargo.toml is the one source of the version; the native module carries it.

@@ -8,6 +8,7 @@
 
 pub mod clock;
 pub mod gcra;
+mod index;
 pub mod redis;
 pub mod store;
 

@@ -4,12 +4,13 @@
 //! - One entry is the key as a `CompactString` (24 bytes; keys up to 24 bytes are stored inline,
 //!   no allocation) plus one `u64` per limit: 32 bytes for a limiter with one limit (two entries
 //!   per cache line), 40 with both. Entries live in a dense `Vec` per shard, in insertion order;
-//!   a hashbrown `HashTable` of 8-byte slots (entry position + 32 bits of hash) indexes them.
-//!   1M 16-character keys measure 52 bytes per key, key included (budget: 120).
+//!   an open-addressing table of 8-byte slots (entry position + 32 bits of hash, see `index`)
+//!   indexes them. 1M 16-character keys measure 50 bytes per key, key included (budget: 120).
 //! - Why the index instead of a table of entries: new keys are appended, so a stream of new keys
 //!   writes memory in order, and the index (a fifth of the entries' size) stays in cache. A
 //!   table holding the entries (every insert a random write into 64 MB) took 386 ns per new key
-//!   on the 1M-distinct-keys case and 69 bytes per key; the index takes ~320 ns and 52 bytes.
+//!   on the 1M-distinct-keys case and 69 bytes per key; the index took ~320 ns and 52 bytes with
+//!   hashbrown, ~265 ns and 50 bytes with `index`.
 //!   The stored 32-bit hash lets the index grow without reading the entries.
 //! - Our own shards instead of `dashmap`: a check always writes, so dashmap's `RwLock` shards buy
 //!   nothing over a plain mutex; we hash the key once for both the shard and the slot, keep the
@@ -32,10 +33,10 @@ use std::hash::BuildHasher;
 use std::mem::size_of;
 
 use compact_str::CompactString;
-use hashbrown::HashTable;
 use parking_lot::Mutex;
 
 use super::gcra::{Decision, Limits, State};
+use super::index::Index;
 use super::{validate_key, RateLimitError};
 
 const SHARD_BITS: u32 = 4;
@@ -50,28 +51,12 @@ struct Entry<const N: usize> {
     tats: [u64; N],
 }
 
-/// A slot of a shard's index: where the entry is in `entries`, and 32 bits of its key's hash,
-/// from which `slot_hash` rebuilds the hash hashbrown needs when it grows, without touching the
-/// entry.
-#[derive(Clone, Copy)]
-struct Slot {
-    entry: u32,
-    hash: u32,
-}
-
-#[inline]
-fn slot_hash(hash32: u32) -> u64 {
-    // Spreads 32 bits over all 64: hashbrown takes the bucket from the low bits and its control
-    // tag from the top 7.
-    (hash32 as u64 | 1 << 32).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-}
-
 struct ShardData<const N: usize> {
     /// A compact index (8 bytes a slot) over `entries`, kept in insertion order: new keys are
     /// appended, so a stream of new keys writes memory in order and the index, a fifth of the
     /// size of the entries, stays in cache (measured: the 1M-distinct-keys case nearly twice as
     /// fast as a table holding the entries themselves).
-    index: HashTable<Slot>,
+    index: Index,
     entries: Vec<Entry<N>>,
     /// Bytes of keys too long to be stored inline.
     key_heap_bytes: usize,
@@ -125,7 +110,7 @@ impl<const N: usize> Shards<N> {
         let shards = (0..SHARDS)
             .map(|_| {
                 Shard(Mutex::new(ShardData {
-                    index: HashTable::new(),
+                    index: Index::new(),
                     entries: Vec::new(),
                     key_heap_bytes: 0,
                     allowed: 0,
@@ -165,17 +150,15 @@ impl<const N: usize> Shards<N> {
     #[inline]
     fn check(&self, rl: &RateLimiter, key: &str, now: u64, cost: u64, tokens: u64) -> Decision {
         let full_hash = rl.hasher.hash_one(key);
-        let (hash32, hash) = (full_hash as u32, slot_hash(full_hash as u32));
+        let hash32 = full_hash as u32;
         let limits = &rl.limits;
         let mut guard = self.shard(full_hash).lock();
         let data = &mut *guard;
         let entries = &mut data.entries;
         let found = data
             .index
-            .find(hash, |s| {
-                s.hash == hash32 && entries[s.entry as usize].key.as_str() == key
-            })
-            .map(|s| s.entry as usize);
+            .find(hash32, |e| entries[e as usize].key.as_str() == key)
+            .map(|e| e as usize);
         let decision = match found {
             Some(i) => {
                 let entry = &mut entries[i];
@@ -197,14 +180,7 @@ impl<const N: usize> Shards<N> {
                     // u32 positions: 4 billion keys per shard, far beyond any memory here.
                     let entry = data.entries.len() as u32;
                     data.entries.push(Entry { key, tats });
-                    data.index.insert_unique(
-                        hash,
-                        Slot {
-                            entry,
-                            hash: hash32,
-                        },
-                        |s| slot_hash(s.hash),
-                    );
+                    data.index.insert(hash32, entry);
                 }
                 decision
             }
@@ -219,42 +195,35 @@ impl<const N: usize> Shards<N> {
 
     fn peek(&self, rl: &RateLimiter, key: &str, now: u64, cost: u64, tokens: u64) -> Decision {
         let full_hash = rl.hasher.hash_one(key);
-        let (hash32, hash) = (full_hash as u32, slot_hash(full_hash as u32));
+        let hash32 = full_hash as u32;
         let data = self.shard(full_hash).lock();
         let state = data
             .index
-            .find(hash, |s| {
-                s.hash == hash32 && data.entries[s.entry as usize].key.as_str() == key
-            })
-            .map_or([0, 0], |s| self.load(&data.entries[s.entry as usize].tats));
+            .find(hash32, |e| data.entries[e as usize].key.as_str() == key)
+            .map_or([0, 0], |e| self.load(&data.entries[e as usize].tats));
         drop(data);
         rl.limits.decide(&state, now, cost, tokens).0
     }
 
     fn reset(&self, rl: &RateLimiter, key: &str) -> bool {
         let full_hash = rl.hasher.hash_one(key);
-        let (hash32, hash) = (full_hash as u32, slot_hash(full_hash as u32));
+        let hash32 = full_hash as u32;
         let mut guard = self.shard(full_hash).lock();
         let data = &mut *guard;
         let entries = &data.entries;
-        let Ok(slot) = data.index.find_entry(hash, |s| {
-            s.hash == hash32 && entries[s.entry as usize].key.as_str() == key
-        }) else {
+        let Some(entry) = data
+            .index
+            .remove(hash32, |e| entries[e as usize].key.as_str() == key)
+        else {
             return false;
         };
-        let (Slot { entry, .. }, _) = slot.remove();
         let removed = data.entries.swap_remove(entry as usize);
         data.key_heap_bytes -= heap_bytes(&removed.key);
         // The last entry moved into the hole: point its slot at its new place.
         if let Some(moved) = data.entries.get(entry as usize) {
             let moved_hash32 = rl.hasher.hash_one(moved.key.as_str()) as u32;
             let old = data.entries.len() as u32;
-            if let Some(s) = data
-                .index
-                .find_mut(slot_hash(moved_hash32), |s| s.entry == old)
-            {
-                s.entry = entry;
-            }
+            data.index.repoint(moved_hash32, old, entry);
         }
         true
     }
@@ -277,19 +246,12 @@ impl<const N: usize> Shards<N> {
             data.index.clear();
             for (i, entry) in data.entries.iter().enumerate() {
                 let hash32 = rl.hasher.hash_one(entry.key.as_str()) as u32;
-                data.index.insert_unique(
-                    slot_hash(hash32),
-                    Slot {
-                        entry: i as u32,
-                        hash: hash32,
-                    },
-                    |s| slot_hash(s.hash),
-                );
+                data.index.insert(hash32, i as u32);
             }
         }
         if data.entries.capacity() > 4 * left.max(SWEEP_MIN) {
             data.entries.shrink_to(2 * left);
-            data.index.shrink_to(2 * left, |s| slot_hash(s.hash));
+            data.index.shrink_to(2 * left);
         }
         data.sweep_at = (2 * left).max(SWEEP_MIN);
         before - left

@@ -214,10 +214,15 @@ def _check_model(model: object) -> str:
     return model
 
 
-def _huggingface_kind(model: str) -> str | None:
-    if model in _COHERE_TOKENIZER_MODELS:
+def _huggingface_kind(
+    model: str,
+    cohere: frozenset[str] = _COHERE_TOKENIZER_MODELS,
+    anthropic: frozenset[str] = _ANTHROPIC_TOKENIZER_MODELS,
+) -> str | None:
+    """The HuggingFace tokenizer LiteLLM picks for ``model`` (rule 1 above), given its tables."""
+    if model in cohere:
         return "cohere"
-    if model in _ANTHROPIC_TOKENIZER_MODELS:
+    if model in anthropic:
         return "anthropic"
     lowered = model.lower()
     if "llama-2" in lowered or "replicate" in lowered:
@@ -280,14 +285,9 @@ def _litellm_rules(litellm: Any) -> _Rules:
     if hf_kind is None:
 
         def hf_kind(model: str) -> Optional[str]:
-            if model in table("cohere_tokenizer_models"):
-                return "cohere"
-            if model in table("anthropic_tokenizer_models"):
-                return "anthropic"
-            lowered = model.lower()
-            if "llama-2" in lowered or "replicate" in lowered:
-                return "llama2"
-            return "llama3" if "llama-3" in lowered else None
+            return _huggingface_kind(
+                model, table("cohere_tokenizer_models"), table("anthropic_tokenizer_models")
+            )
 
     legacy = getattr(counter_mod, "uses_legacy_message_accounting", None)
     if legacy is None:

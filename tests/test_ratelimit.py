@@ -402,6 +402,9 @@ def test_acquire_bad_input(path):
         ({"requests_per_minute": 60, "backend": "http://localhost"}, ValueError),
         ({"requests_per_minute": 60, "backend": []}, ValueError),
         ({"requests_per_minute": 60, "backend_timeout": 0}, ValueError),
+        ({"requests_per_minute": 60, "backend_retry_interval": 0}, ValueError),
+        ({"requests_per_minute": 60, "backend_retry_interval": float("inf")}, ValueError),
+        ({"requests_per_minute": 60, "backend_retry_interval": "1"}, TypeError),
     ],
 )
 def test_bad_construction(path, kwargs, error):

@@ -334,6 +334,18 @@ def test_through_simple_rate_limiter(redis_server, path, unique_key):
     assert stats["path"] == ("native" if path == "native" else "python")
 
 
+def test_backend_options_reach_the_backend(redis_server):
+    limiter = SimpleRateLimiter(
+        6, backend=redis_server.url, backend_timeout=0.25, backend_retry_interval=7.5
+    )
+    assert (limiter._impl.timeout, limiter._impl.retry_interval) == (0.25, 7.5)
+    default = SimpleRateLimiter(6, backend=redis_server.url)
+    assert (default._impl.timeout, default._impl.retry_interval) == (
+        rr.DEFAULT_TIMEOUT,
+        rr.DEFAULT_RETRY_INTERVAL,
+    )
+
+
 # ---- asyncio ------------------------------------------------------------------------------------
 
 

@@ -245,7 +245,7 @@ class SimpleRateLimiter:
 
     ``SimpleRateLimiter(requests_per_minute=None, *, tokens_per_minute=None, burst=None,
     token_burst=None, backend=None, key_prefix="fast_litellm", on_backend_error="allow",
-    backend_timeout=None, clock=None)``
+    backend_timeout=None, backend_retry_interval=None, clock=None)``
 
     - ``burst``: requests admitted at once on a full bucket; default ``requests_per_minute / 10``
       rounded down, at least 1. ``token_burst`` likewise for tokens.
@@ -254,7 +254,8 @@ class SimpleRateLimiter:
       under a lock).
     - ``backend``: ``None`` keeps the state in this process; ``"redis://..."`` (``rediss://``,
       ``unix://``, ``redis+cluster://``, or a list of node URLs) shares it through Redis.
-      ``on_backend_error`` and ``backend_timeout`` say what happens when Redis fails or is slow.
+      ``on_backend_error`` and ``backend_timeout`` say what happens when Redis fails or is slow;
+      after a failure Redis is retried after ``backend_retry_interval`` seconds (default 1).
 
     Long periods (a daily budget in any unit) use ``SimpleRateLimiter.per_period``.
     Every instance is independent: two limiters never share keys unless they share a backend.
@@ -271,12 +272,21 @@ class SimpleRateLimiter:
         key_prefix: str = "fast_litellm",
         on_backend_error: str = "allow",
         backend_timeout: Optional[float] = None,
+        backend_retry_interval: Optional[float] = None,
         clock: Any = None,
     ) -> None:
         limits = _Limits.build(
             requests_per_minute, tokens_per_minute, burst=burst, token_burst=token_burst
         )
-        self._setup(limits, backend, key_prefix, on_backend_error, backend_timeout, clock)
+        self._setup(
+            limits,
+            backend,
+            key_prefix,
+            on_backend_error,
+            backend_timeout,
+            backend_retry_interval,
+            clock,
+        )
 
     @classmethod
     def per_period(
@@ -291,6 +301,7 @@ class SimpleRateLimiter:
         key_prefix: str = "fast_litellm",
         on_backend_error: str = "allow",
         backend_timeout: Optional[float] = None,
+        backend_retry_interval: Optional[float] = None,
         clock: Any = None,
     ) -> "SimpleRateLimiter":
         """A limit over any period: ``requests`` and/or ``tokens`` (any unit: dollars in cents,
@@ -312,7 +323,15 @@ class SimpleRateLimiter:
             names=("requests", "tokens"),
         )
         self = cls.__new__(cls)
-        self._setup(limits, backend, key_prefix, on_backend_error, backend_timeout, clock)
+        self._setup(
+            limits,
+            backend,
+            key_prefix,
+            on_backend_error,
+            backend_timeout,
+            backend_retry_interval,
+            clock,
+        )
         return self
 
     def _setup(
@@ -322,6 +341,7 @@ class SimpleRateLimiter:
         key_prefix: Any,
         on_backend_error: Any,
         backend_timeout: Any,
+        backend_retry_interval: Any,
         clock: Any,
     ) -> None:
         if not isinstance(key_prefix, str):
@@ -331,11 +351,16 @@ class SimpleRateLimiter:
                 f"on_backend_error must be one of {', '.join(_BACKEND_ERROR_POLICIES)}, "
                 f"got {on_backend_error!r}"
             )
-        if backend_timeout is not None:
-            if isinstance(backend_timeout, bool) or not isinstance(backend_timeout, (int, float)):
-                raise TypeError("backend_timeout must be a number of seconds or None")
-            if not math.isfinite(backend_timeout) or backend_timeout <= 0:
-                raise ValueError(f"backend_timeout must be > 0, got {backend_timeout!r}")
+        for value, name in (
+            (backend_timeout, "backend_timeout"),
+            (backend_retry_interval, "backend_retry_interval"),
+        ):
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"{name} must be a number of seconds or None")
+            if not math.isfinite(value) or value <= 0 or value > 3600:
+                raise ValueError(f"{name} must be > 0 and at most 3600 seconds, got {value!r}")
         self.limits = limits
         self.key_prefix = key_prefix
         self.on_backend_error = on_backend_error
@@ -354,6 +379,8 @@ class SimpleRateLimiter:
         from ._ratelimit_redis import RedisBackend
 
         options: Dict[str, Any] = {} if backend_timeout is None else {"timeout": backend_timeout}
+        if backend_retry_interval is not None:
+            options["retry_interval"] = backend_retry_interval
         self._impl = RedisBackend(
             backend,
             limits,

@@ -164,6 +164,27 @@ fn float_repr(x: f64) -> String {
     }
 }
 
+/// The limits of a limiter from the binding's arguments (each limit is an interval and a burst,
+/// given together or not at all); shared by the in-process and the Redis limiter.
+pub(crate) fn limits_arg(
+    request_interval_ns: Option<u64>,
+    burst: Option<u64>,
+    token_interval_ns: Option<u64>,
+    token_burst: Option<u64>,
+) -> PyResult<Limits> {
+    let limit = |interval: Option<u64>, burst: Option<u64>, what: &str| match (interval, burst) {
+        (Some(i), Some(b)) => Ok(Some(Limit::new(i, b)?)),
+        (None, None) => Ok(None),
+        _ => Err(PyValueError::new_err(format!(
+            "{what}: the interval and the burst go together"
+        ))),
+    };
+    Ok(Limits::new(
+        limit(request_interval_ns, burst, "requests")?,
+        limit(token_interval_ns, token_burst, "tokens")?,
+    )?)
+}
+
 /// Where a limiter takes its time from.
 enum Clock {
     Monotonic(MonotonicClock),
@@ -253,18 +274,7 @@ impl PyRateLimiter {
         clock: Option<&Bound<'_, PyAny>>,
         on_error: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
-        let limit = |interval: Option<u64>, burst: Option<u64>, what: &str| match (interval, burst)
-        {
-            (Some(i), Some(b)) => Ok(Some(Limit::new(i, b)?)),
-            (None, None) => Ok(None),
-            _ => Err(PyValueError::new_err(format!(
-                "{what}: the interval and the burst go together"
-            ))),
-        };
-        let limits = Limits::new(
-            limit(request_interval_ns, burst, "requests")?,
-            limit(token_interval_ns, token_burst, "tokens")?,
-        )?;
+        let limits = limits_arg(request_interval_ns, burst, token_interval_ns, token_burst)?;
         let clock = match clock {
             None => Clock::Monotonic(MonotonicClock::default()),
             Some(c) => {

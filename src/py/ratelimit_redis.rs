@@ -17,12 +17,12 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
 use super::aio::awaitable;
-use super::ratelimit::PyRateLimitResult;
+use super::ratelimit::{limits_arg, PyRateLimitResult};
 use super::{guard, type_name};
 use crate::ratelimit::redis::{
     redis_keys, Backend, RedisBackendError, RedisLimiter, DEFAULT_KEY_PREFIX, SCRIPT,
 };
-use crate::ratelimit::{Decision, Limit, Limits};
+use crate::ratelimit::Decision;
 
 pyo3::import_exception!(fast_litellm.errors, RateLimitBackendError);
 
@@ -59,18 +59,7 @@ impl PyRedisRateLimiter {
         timeout: f64,
     ) -> PyResult<Self> {
         let backend = backend_arg(backend)?;
-        let limit = |interval: Option<u64>, burst: Option<u64>, what: &str| match (interval, burst)
-        {
-            (Some(i), Some(b)) => Ok(Some(Limit::new(i, b)?)),
-            (None, None) => Ok(None),
-            _ => Err(PyValueError::new_err(format!(
-                "{what}: the interval and the burst go together"
-            ))),
-        };
-        let limits = Limits::new(
-            limit(request_interval_ns, burst, "requests")?,
-            limit(token_interval_ns, token_burst, "tokens")?,
-        )?;
+        let limits = limits_arg(request_interval_ns, burst, token_interval_ns, token_burst)?;
         if !(timeout.is_finite() && timeout > 0.0 && timeout <= 3600.0) {
             return Err(PyValueError::new_err(format!(
                 "timeout must be a number of seconds in (0, 3600], got {timeout}"

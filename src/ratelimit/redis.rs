@@ -492,37 +492,32 @@ impl RedisLimiter {
         let (request_key, token_key) = redis_keys(&self.prefix, key);
         let mut command = redis::cmd("DEL");
         command.arg(request_key).arg(token_key);
-        let connection = self.connection()?;
-        let deleted: i64 = self
-            .bounded(async {
-                match &*connection {
-                    Connection::Single(manager) => command.query_async(&mut manager.clone()).await,
-                    Connection::Cluster(cluster) => {
-                        let mut connection = cluster.connection().await?;
-                        command.query_async(&mut connection).await
-                    }
-                }
-            })
-            .await?;
+        let deleted: i64 = self.query(&command).await?;
         Ok(deleted > 0)
     }
 
     /// One `PING` round trip (to a node of the cluster), for health checks.
     pub async fn ping(&self) -> Result<(), RedisBackendError> {
-        let command = redis::cmd("PING");
-        let connection = self.connection()?;
-        let _: String = self
-            .bounded(async {
-                match &*connection {
-                    Connection::Single(manager) => command.query_async(&mut manager.clone()).await,
-                    Connection::Cluster(cluster) => {
-                        let mut connection = cluster.connection().await?;
-                        command.query_async(&mut connection).await
-                    }
-                }
-            })
-            .await?;
+        let _: String = self.query(&redis::cmd("PING")).await?;
         Ok(())
+    }
+
+    /// One command on the current connection, bounded by the timeout.
+    async fn query<T: redis::FromRedisValue>(
+        &self,
+        command: &redis::Cmd,
+    ) -> Result<T, RedisBackendError> {
+        let connection = self.connection()?;
+        self.bounded(async {
+            match &*connection {
+                Connection::Single(manager) => command.query_async(&mut manager.clone()).await,
+                Connection::Cluster(cluster) => {
+                    let mut connection = cluster.connection().await?;
+                    command.query_async(&mut connection).await
+                }
+            }
+        })
+        .await
     }
 
     async fn bounded<T>(

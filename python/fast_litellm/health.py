@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Dict
+from typing import Any, Callable, Dict, Optional
 
 from . import _flags
 
@@ -17,9 +17,25 @@ _PROBE_ENCODING = "cl100k_base"
 _PROBE_EXPECTED = 23  # tests/test_health.py checks this against tiktoken
 
 
-def _verdict(result: Dict[str, Any], state: Any, ok: bool, failure: str) -> Dict[str, Any]:
-    if not ok:
-        result.update(status="degraded", reason=failure)
+def _probe(feature: str, what: str, run: Callable[[], Optional[str]]) -> Dict[str, Any]:
+    """Exercises one feature on the native path: ``run`` does the real work and returns None when
+    the answer is the known one, else what was wrong. Failures are reported, never raised."""
+    state = _flags.feature(feature)
+    result: Dict[str, Any] = {"path": state.status()["active_path"]}
+    if _flags.native is None:
+        result.update(status="degraded", reason="native module unavailable; fallback in use")
+        return result
+    started = time.perf_counter()
+    try:
+        wrong = run()
+    except Exception as exc:  # a health check reports failures, it does not raise them
+        result.update(
+            status="degraded", reason=f"native {what} failed: {type(exc).__name__}: {exc}"
+        )
+        return result
+    result["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
+    if wrong is not None:
+        result.update(status="degraded", reason=wrong)
     elif state.tripped:
         result.update(
             status="degraded", reason=f"switched to fallback after errors: {state.last_error}"
@@ -31,53 +47,32 @@ def _verdict(result: Dict[str, Any], state: Any, ok: bool, failure: str) -> Dict
     return result
 
 
-def _check_rate_limiting() -> Dict[str, Any]:
+def _rate_limit_probe() -> Optional[str]:
     """A native limiter on a manual clock: 60/min with its default burst of 6 must admit exactly
     6 of 7 immediate calls and ask the 7th to retry in exactly one second."""
     from . import ratelimit
 
-    state = _flags.feature("RATE_LIMITING")
-    result: Dict[str, Any] = {"path": state.status()["active_path"]}
-    if _flags.native is None:
-        result.update(status="degraded", reason="native module unavailable; fallback in use")
-        return result
-    started = time.perf_counter()
-    try:
-        limits = ratelimit._Limits.build(60, None, burst=None, token_burst=None)
-        limiter = ratelimit._local(limits, _flags.native.ManualClock(), native=True)
-        allowed = sum(bool(limiter.allow("health-probe")) for _ in range(6))
-        refused = limiter.check("health-probe")
-    except Exception as exc:  # a health check reports failures, it does not raise them
-        result.update(status="degraded", reason=f"native check failed: {type(exc).__name__}: {exc}")
-        return result
-    result["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
-    ok = allowed == 6 and not refused.allowed and refused.retry_after == 1.0
-    answer = (
-        f"{allowed} of 6 admitted, 7th allowed={refused.allowed} retry_after={refused.retry_after}"
+    assert _flags.native is not None
+    limits = ratelimit._Limits.build(60, None, burst=None, token_burst=None)
+    limiter = ratelimit._local(limits, _flags.native.ManualClock(), native=True)
+    allowed = sum(bool(limiter.allow("health-probe")) for _ in range(6))
+    refused = limiter.check("health-probe")
+    if allowed == 6 and not refused.allowed and refused.retry_after == 1.0:
+        return None
+    return (
+        f"native limiter answered wrongly: {allowed} of 6 admitted, "
+        f"7th allowed={refused.allowed} retry_after={refused.retry_after}"
     )
-    return _verdict(result, state, ok, f"native limiter answered wrongly: {answer}")
 
 
-def _check_token_counting() -> Dict[str, Any]:
+def _token_count_probe() -> Optional[str]:
     from . import tokens
 
-    state = _flags.feature("TOKEN_COUNTING")
-    result: Dict[str, Any] = {"path": state.status()["active_path"]}
-    if _flags.native is None:
-        result.update(status="degraded", reason="native module unavailable; fallback in use")
-        return result
-    started = time.perf_counter()
-    try:
-        native = tokens._encoding_tokenizer(_PROBE_ENCODING)
-        count = (native.native or native.load_native()).count(_PROBE_TEXT)
-    except Exception as exc:  # a health check reports failures, it does not raise them
-        result.update(status="degraded", reason=f"native count failed: {type(exc).__name__}: {exc}")
-        return result
-    result["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
-    expected = _PROBE_EXPECTED
-    return _verdict(
-        result, state, count == expected, f"native count {count} != expected {expected}"
-    )
+    native = tokens._encoding_tokenizer(_PROBE_ENCODING)
+    count = (native.native or native.load_native()).count(_PROBE_TEXT)
+    if count == _PROBE_EXPECTED:
+        return None
+    return f"native count {count} != expected {_PROBE_EXPECTED}"
 
 
 def health_check() -> Dict[str, Any]:
@@ -89,8 +84,8 @@ def health_check() -> Dict[str, Any]:
     from . import __version__
 
     features = {
-        "token_counting": _check_token_counting(),
-        "rate_limiting": _check_rate_limiting(),
+        "token_counting": _probe("TOKEN_COUNTING", "count", _token_count_probe),
+        "rate_limiting": _probe("RATE_LIMITING", "check", _rate_limit_probe),
     }
     native_info: Dict[str, Any] = {"available": _flags.native is not None}
     if _flags.native is None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import fast_litellm
-from fast_litellm import _flags, health
+from fast_litellm import _flags, tokens
 
 
 def test_probe_constant_matches_tiktoken(tiktoken_reference):
-    reference = tiktoken_reference[health._PROBE_ENCODING]
-    expected = len(reference.encode(health._PROBE_TEXT, disallowed_special=()))
-    assert health._PROBE_EXPECTED == expected
+    reference = tiktoken_reference[tokens.HEALTH_PROBE_ENCODING]
+    expected = len(reference.encode(tokens.HEALTH_PROBE_TEXT, disallowed_special=()))
+    assert tokens.HEALTH_PROBE_EXPECTED == expected
 
 
 def test_health_check_shape_and_status():
@@ -40,15 +40,15 @@ def test_main_prints_a_status_report(capsys):
 def test_a_wrong_native_limiter_answer_degrades_the_report(monkeypatch):
     if _flags.native is None:
         return
-    from fast_litellm import ratelimit
+    from fast_litellm.ratelimit.limits import Limits
 
-    real = ratelimit._Limits.build
+    real = Limits.build
 
     def off_by_one(rpm, *args, **kwargs):
         # burst 7 instead of 6: the probe's 7th call is admitted, which must be reported
         return real(rpm, *args, **{**kwargs, "burst": 7})
 
-    monkeypatch.setattr(ratelimit._Limits, "build", staticmethod(off_by_one))
+    monkeypatch.setattr(Limits, "build", staticmethod(off_by_one))
     report = fast_litellm.health_check()
     assert report["status"] == "degraded"
     assert "answered wrongly" in report["features"]["rate_limiting"]["reason"]

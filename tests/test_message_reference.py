@@ -519,7 +519,7 @@ def _count(messages, tools=None, tool_choice=None):
     """Both implementations, without the hand-off to litellm for unsupported content."""
     tokenizer = tokens._model_tokenizer("gpt-4")
     return on_each_path(
-        lambda: tokens._count_messages(tokenizer, "gpt-4", messages, tools, tool_choice)
+        lambda: tokens._state.run(tokenizer.side, "count_messages", messages, tools, tool_choice)
     )
 
 

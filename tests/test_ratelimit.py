@@ -16,6 +16,7 @@ from fast_litellm import ManualClock, RateLimitResult, RateLimitTimeout, SimpleR
 from fast_litellm import ratelimit as rl
 from fast_litellm._fallback import ratelimit as fallback
 from fast_litellm.errors import NativeError
+from fast_litellm.ratelimit.limits import Limits
 
 from .conftest import run_python
 
@@ -78,7 +79,7 @@ def test_sub_second_refill(path):
 
 def test_token_limit_exact(path):
     clock = clock_for(path)
-    limiter = make(path, tokens_per_minute=60_000, clock=clock)  # 1000/s, burst 6000
+    limiter = make(path, tokens_per_minute=60_000, token_burst=6000, clock=clock)  # 1000/s
     first = limiter.check("k", tokens=5000)
     assert first.allowed and first.remaining == 1000 and first.limit == 6000
     assert first.remaining_tokens == 1000 and first.token_limit == 6000
@@ -88,9 +89,25 @@ def test_token_limit_exact(path):
     assert limiter.check("k", tokens=1500).allowed
 
 
+def test_a_tpm_limit_admits_a_minute_of_tokens_at_once(path):
+    # "100,000 tokens a minute" must admit one 20,000-token request (a burst of a tenth of the
+    # minute would refuse it for ever); requests keep a tenth of a minute as their burst.
+    clock = clock_for(path)
+    limiter = make(path, 600, tokens_per_minute=100_000, clock=clock)
+    big = limiter.check("k", tokens=20_000)
+    assert big.allowed and big.limit == 60 and big.token_limit == 100_000
+    assert big.remaining_tokens == 80_000
+    assert limiter.check("k", tokens=80_000).allowed
+    refused = limiter.check("k", tokens=1000)
+    assert not refused and refused.retry_after == 0.6
+    assert not limiter.check("k", tokens=100_001) and math.isinf(
+        limiter.check("k", tokens=100_001).retry_after
+    )
+
+
 def test_combined_limits_consume_both_or_neither(path):
     clock = clock_for(path)
-    limiter = make(path, 60, tokens_per_minute=6000, clock=clock)  # bursts 6 and 600
+    limiter = make(path, 60, tokens_per_minute=6000, token_burst=600, clock=clock)
     ok = limiter.check("k", tokens=500)
     assert ok.allowed and (ok.remaining, ok.limit) == (5, 6)
     assert (ok.remaining_tokens, ok.token_limit) == (100, 600)
@@ -108,7 +125,7 @@ def test_combined_limits_consume_both_or_neither(path):
 
 
 def test_cost_above_the_burst_is_never_allowed(path):
-    limiter = make(path, 60, tokens_per_minute=600, clock=clock_for(path))
+    limiter = make(path, 60, tokens_per_minute=600, token_burst=60, clock=clock_for(path))
     never = limiter.check("k", cost=7)
     assert not never and math.isinf(never.retry_after) and never.remaining == 6
     assert math.isinf(limiter.check("k", tokens=61).retry_after)
@@ -372,13 +389,23 @@ def test_acquire_bad_input(path):
         asyncio.run(main(timeout="1"))
 
 
+def test_no_arguments_build_the_default_limiter(path, monkeypatch):
+    # The documents create SimpleRateLimiter() with no arguments: the default limiter's limits.
+    limiter = SimpleRateLimiter()
+    assert (limiter.limits.requests_per_minute, limiter.limits.burst) == (60, 6)
+    assert limiter.implementation == path
+    assert [limiter.allow("k") for _ in range(7)] == [True] * 6 + [False]
+    monkeypatch.setenv(rl.DEFAULT_RPM_VARIABLE, "600")
+    assert SimpleRateLimiter().limits.burst == 60
+
+
 # ---- bad input --------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     "kwargs, error",
     [
-        ({}, ValueError),
+        ({"token_burst": 5}, ValueError),  # the default request limit has no token limit
         ({"requests_per_minute": 0}, ValueError),
         ({"requests_per_minute": -5}, ValueError),
         ({"requests_per_minute": math.nan}, ValueError),
@@ -614,10 +641,10 @@ def test_native_equals_fallback(requests, tokens, burst, token_burst, ops):
         burst = None
     if tokens is None:
         token_burst = None
-    limits = rl._Limits.build(requests, tokens, burst=burst, token_burst=token_burst)
+    limits = Limits.build(requests, tokens, burst=burst, token_burst=token_burst)
     native_clock, fallback_clock = _flags.native.ManualClock(), fallback.ManualClock()
-    native = rl._local(limits, native_clock, native=True)
-    python = rl._local(limits, fallback_clock, native=False)
+    native = rl.limiter.local_limiter(limits, native_clock, native=True)
+    python = rl.limiter.local_limiter(limits, fallback_clock, native=False)
     for op in ops:
         if op[0] == "advance":
             native_clock.advance_ns(op[1])

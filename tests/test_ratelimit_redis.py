@@ -20,10 +20,12 @@ from hypothesis import strategies as st
 
 import fast_litellm
 from fast_litellm import SimpleRateLimiter, _flags
-from fast_litellm import _ratelimit_redis as rr
 from fast_litellm._fallback import ratelimit as fallback
 from fast_litellm.errors import RateLimitBackendError
-from fast_litellm.ratelimit import RateLimitResult, _Limits
+from fast_litellm.ratelimit import RateLimitResult
+from fast_litellm.ratelimit import redis_backend as rb
+from fast_litellm.ratelimit import redis_protocol as rp
+from fast_litellm.ratelimit.limits import Limits
 
 from . import redis_server as servers
 from .redis_server import require_redis_py
@@ -40,7 +42,7 @@ PATHS = ["native", "python"]
 
 def limits(burst=5, token_burst=None, interval_ns=HOUR_NS, token_interval_ns=HOUR_NS // 1000):
     """A spec whose refill is negligible during a test (one request per hour by default)."""
-    return _Limits(
+    return Limits(
         requests_per_minute=None,
         tokens_per_minute=None,
         burst=burst,
@@ -66,7 +68,7 @@ def redis_path(request):
 def backend(url, spec, path, **options):
     options.setdefault("timeout", 2.0)
     options.setdefault("key_prefix", "test")
-    return rr.RedisBackend(url, spec, path=path, **options)
+    return rb.RedisBackend(url, spec, path=path, **options)
 
 
 def fields(result):
@@ -89,7 +91,7 @@ BAD_URLS = [
 @pytest.mark.parametrize("url", BAD_URLS)
 def test_bad_urls_raise_a_clear_value_error(url):
     with pytest.raises(ValueError, match="Redis"):
-        rr.parse_backend(url)
+        rp.parse_backend(url)
     if _flags.native is not None:
         with pytest.raises(ValueError, match="Redis"):
             _flags.native.RedisRateLimiter(url, HOUR_NS, 5, None, None)
@@ -102,7 +104,7 @@ def test_bad_urls_raise_a_clear_value_error(url):
 )
 def test_bad_cluster_node_lists(nodes):
     with pytest.raises(ValueError):
-        rr.parse_backend(nodes)
+        rp.parse_backend(nodes)
     if _flags.native is not None:
         with pytest.raises(ValueError):
             _flags.native.RedisRateLimiter(nodes, HOUR_NS, 5, None, None)
@@ -110,11 +112,11 @@ def test_bad_cluster_node_lists(nodes):
 
 def test_backend_types_and_passwords_in_messages():
     with pytest.raises(TypeError):
-        rr.parse_backend(b"redis://127.0.0.1")
+        rp.parse_backend(b"redis://127.0.0.1")
     with pytest.raises(TypeError):
-        rr.parse_backend(6379)
+        rp.parse_backend(6379)
     with pytest.raises(ValueError) as excinfo:
-        rr.parse_backend("redis://user:hunter2@127.0.0.1:notaport")
+        rp.parse_backend("redis://user:hunter2@127.0.0.1:notaport")
     assert "hunter2" not in str(excinfo.value)
     if _flags.native is not None:
         with pytest.raises(ValueError) as excinfo:
@@ -123,14 +125,14 @@ def test_backend_types_and_passwords_in_messages():
 
 
 def test_urls_parse_alike_on_both_paths():
-    assert rr.parse_backend("redis+cluster://u:p@h1:7000,h2:7001/0") == (
+    assert rp.parse_backend("redis+cluster://u:p@h1:7000,h2:7001/0") == (
         "cluster",
         ["redis://u:p@h1:7000/0", "redis://u:p@h2:7001/0"],
     )
-    assert rr.parse_backend("rediss+cluster://h1:7000") == ("cluster", ["rediss://h1:7000"])
-    assert rr.parse_backend(["redis://h1:7000"]) == ("cluster", ["redis://h1:7000"])
+    assert rp.parse_backend("rediss+cluster://h1:7000") == ("cluster", ["rediss://h1:7000"])
+    assert rp.parse_backend(["redis://h1:7000"]) == ("cluster", ["redis://h1:7000"])
     for url in ("redis://h:1/2", "rediss://h:6380", "unix:///tmp/r.sock"):
-        assert rr.parse_backend(url) == ("single", [url])
+        assert rp.parse_backend(url) == ("single", [url])
         if _flags.native is not None:
             _flags.native.RedisRateLimiter(url, HOUR_NS, 5, None, None)
 
@@ -139,23 +141,23 @@ def test_options_are_validated():
     spec = limits()
     url = "redis://127.0.0.1:1"
     with pytest.raises(ValueError, match="on_backend_error"):
-        rr.RedisBackend(url, spec, on_backend_error="retry")
+        rb.RedisBackend(url, spec, on_backend_error="retry")
     with pytest.raises(ValueError, match="local"):
-        rr.RedisBackend(url, spec, on_backend_error="local")
+        rb.RedisBackend(url, spec, on_backend_error="local")
     with pytest.raises(ValueError, match="hash tag"):
-        rr.RedisBackend(url, spec, key_prefix="a{b}")
+        rb.RedisBackend(url, spec, key_prefix="a{b}")
     with pytest.raises(ValueError, match="timeout"):
-        rr.RedisBackend(url, spec, timeout=0)
+        rb.RedisBackend(url, spec, timeout=0)
     with pytest.raises(TypeError):
-        rr.RedisBackend(url, spec, timeout="1")
+        rb.RedisBackend(url, spec, timeout="1")
     with pytest.raises(ValueError, match="too long for the Redis backend"):
-        rr.RedisBackend(url, limits(burst=2, interval_ns=rr.MAX_WINDOW_NS))
+        rb.RedisBackend(url, limits(burst=2, interval_ns=rp.MAX_WINDOW_NS))
 
 
 def test_script_is_the_one_the_native_module_embeds():
     if _flags.native is None:
         pytest.skip("native module unavailable")
-    assert _flags.native.REDIS_GCRA_SCRIPT == rr.script_text()
+    assert _flags.native.REDIS_GCRA_SCRIPT == rp.script_text()
 
 
 _KEY_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40)
@@ -163,7 +165,7 @@ _KEY_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_si
 
 @given(key=_KEY_TEXT, prefix=st.sampled_from(["", "p", "p:", "a:b"]))
 def test_key_names_agree_between_paths(key, prefix):
-    requests_key, tokens_key = rr.redis_keys(prefix, key)
+    requests_key, tokens_key = rp.redis_keys(prefix, key)
     # One hash tag covering the whole (escaped) key, the same in both names.
     tag = requests_key[requests_key.index("{") + 1 : requests_key.index("}")]
     assert tag.replace("%7D", "}").replace("%25", "%") == key
@@ -254,8 +256,8 @@ def test_key_layout_and_expiry(redis_server, redis_path, unique_key):
     )
     key = f"{unique_key}-a}}b%c"
     limiter.check(key, 1, 5)
-    requests_key, tokens_key = rr.redis_keys("layout", key)
-    assert requests_key == "layout:{" + rr._key_tag(key) + "}:requests"
+    requests_key, tokens_key = rp.redis_keys("layout", key)
+    assert requests_key == "layout:{" + rp._key_tag(key) + "}:requests"
     import redis
 
     client = redis.Redis.from_url(redis_server.url)
@@ -341,8 +343,8 @@ def test_backend_options_reach_the_backend(redis_server):
     assert (limiter._impl.timeout, limiter._impl.retry_interval) == (0.25, 7.5)
     default = SimpleRateLimiter(6, backend=redis_server.url)
     assert (default._impl.timeout, default._impl.retry_interval) == (
-        rr.DEFAULT_TIMEOUT,
-        rr.DEFAULT_RETRY_INTERVAL,
+        rp.DEFAULT_TIMEOUT,
+        rp.DEFAULT_RETRY_INTERVAL,
     )
 
 
@@ -397,11 +399,11 @@ def test_acquire_with_timeout_through_redis(redis_server, unique_key):
 _HAMMER = textwrap.dedent(
     """
     import sys
-    from fast_litellm import _ratelimit_redis as rr
-    from fast_litellm.ratelimit import _Limits
+    from fast_litellm.ratelimit import redis_backend as rb
+    from fast_litellm.ratelimit.limits import Limits
     url, key, path, attempts = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    spec = _Limits.build(200, None, period_seconds=86_400, burst=200)
-    limiter = rr.RedisBackend(url, spec, path=path, timeout=5.0, on_backend_error="deny")
+    spec = Limits.build(200, None, period_seconds=86_400, burst=200)
+    limiter = rb.RedisBackend(url, spec, path=path, timeout=5.0, on_backend_error="deny")
     allowed = sum(limiter.check(key).allowed for _ in range(attempts))
     print(allowed, limiter.stats()["backend_errors"])
     """
@@ -517,7 +519,7 @@ def test_a_forked_worker_keeps_using_an_inherited_limiter(redis_server, path, un
     assert limiter.stats()["backend_errors"] == 0
 
 
-@pytest.mark.parametrize("policy", rr.POLICIES)
+@pytest.mark.parametrize("policy", rp.POLICIES)
 def test_redis_down_each_policy_is_honoured(own_redis_server, redis_path, policy, unique_key):
     limiter = failing_backend(own_redis_server.url, redis_path, policy)
     assert timed(limiter.check, unique_key)  # Redis answers: 2 left of 3
@@ -546,7 +548,7 @@ def test_redis_down_each_policy_is_honoured(own_redis_server, redis_path, policy
     assert [timed(limiter.check, unique_key).allowed for _ in range(4)] == [True] * 3 + [False]
     assert limiter.health()["state"] == "ok" and limiter.health()["last_latency_ms"] >= 0
     limiter.close()
-    assert all(b["url"] != limiter.description for b in rr.backends_health())
+    assert all(b["url"] != limiter.description for b in rb.backends_health())
 
 
 @pytest.mark.parametrize("policy", ["allow", "deny"])

@@ -5,13 +5,11 @@ answers; ``get_feature_status()`` says which, and the ``FAST_LITELLM_*`` environ
 (see ``fast_litellm._flags``) choose.
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any, List
+import typing as _typing
 
 from . import errors
 from ._flags import configure, get_feature_status, reset_errors
-from ._flags import native as _native
+from ._flags import version as __version__
 from .errors import (
     FastLiteLLMError,
     NativeError,
@@ -30,7 +28,7 @@ from .tokens import (
     encoding_for_model,
 )
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from .ratelimit import (
         ManualClock,
         RateLimitResult,
@@ -50,7 +48,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'fast_litellm' has no attribute {name!r}")
@@ -61,20 +59,10 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-def __dir__() -> List[str]:
-    return sorted(set(globals()) | set(_LAZY))
+def __dir__() -> _typing.List[str]:
+    # The public namespace is exactly __all__ (plus the submodules a user may import).
+    return sorted(__all__)
 
-
-if _native is not None:
-    # Cargo.toml is the one source of the version; the native module carries it.
-    __version__: str = _native.__version__
-else:  # pragma: no cover - only without the extension (importlib.metadata costs ~30 ms)
-    try:
-        from importlib.metadata import version as _version
-
-        __version__ = _version("fast-litellm")
-    except Exception:
-        __version__ = "0+unknown"
 
 __all__ = [
     "FastLiteLLMError",

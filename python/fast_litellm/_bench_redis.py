@@ -101,7 +101,7 @@ async def _measure(
 def contenders(url: str) -> Dict[str, Callable[[], Awaitable[Callable[[str], Awaitable[Any]]]]]:
     """``name -> async factory of a check function`` for the contenders available here."""
     from . import _flags
-    from ._ratelimit_redis import redis_keys, script_text
+    from .ratelimit.redis_protocol import redis_keys, script_text
 
     found: Dict[str, Callable[[], Awaitable[Callable[[str], Awaitable[Any]]]]] = {}
     if _flags.native is not None:

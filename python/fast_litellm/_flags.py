@@ -8,21 +8,37 @@ Environment variables (read at import):
 
 - ``FAST_LITELLM_DISABLE_RUST=1``: every feature runs on the fallback.
 - ``FAST_LITELLM_RUST_<FEATURE>=true|false``: the native path of one feature on or off.
-- ``FAST_LITELLM_<FEATURE>_ROLLOUT=0..100``: the share of calls that take the native path
-  (deterministic per key where the call has one, evenly spread otherwise).
+- ``FAST_LITELLM_<FEATURE>_ROLLOUT=0..100``: the percentage (a whole number) of calls that take
+  the native path (deterministic per key where the call has one, evenly spread otherwise).
 - ``FAST_LITELLM_MAX_CONSECUTIVE_ERRORS=N``: after N native failures in a row a feature switches
   itself to the fallback until ``reset_errors()`` (default 5; 0 never switches).
 
-Features: ``TOKEN_COUNTING``, ``RATE_LIMITING``, ``CONNECTION_POOL``, ``ROUTING``, ``HEALTH``,
-``MONITORING``.
+Features: ``TOKEN_COUNTING``, ``RATE_LIMITING`` (a feature is listed here once it is built).
+A variable naming any other feature is reported once, with a ``RuntimeWarning``.
+
+Dispatch lives here too, so every feature module follows the same rules:
+
+- ``FeatureState.choose(key)``: whether this call (or a stateful object built now) takes the
+  native path: the flag, the rollout and a tripped state decide.
+- ``FeatureState.run(sides, method, *args)``: a pure call (counting) runs native first; a fault
+  of the native code (``NativeError``) is counted and the call re-run on the fallback.
+- ``FeatureState.native_failed(exc)``: records a native fault (a call with side effects records it
+  and raises, it is never re-run).
+
+Only ``NativeError`` is a native fault. Errors of the caller's input (``TypeError``,
+``ValueError``) and exceptions raised by the caller's own objects (a generator that raises, a
+``str`` subclass) propagate unchanged and are never counted.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import warnings
 import zlib
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
+
+from .errors import NativeError
 
 __all__ = [
     "FEATURES",
@@ -33,16 +49,11 @@ __all__ = [
     "native",
     "native_import_error",
     "reset_errors",
+    "version",
 ]
 
-FEATURES = (
-    "TOKEN_COUNTING",
-    "RATE_LIMITING",
-    "CONNECTION_POOL",
-    "ROUTING",
-    "HEALTH",
-    "MONITORING",
-)
+# The features that exist; one that is planned joins this list when it is built.
+FEATURES = ("TOKEN_COUNTING", "RATE_LIMITING")
 
 # Where measurement showed no gain the default would be False; every feature built so far is
 # faster on the native path (see BENCHMARKS.md).
@@ -63,7 +74,24 @@ try:  # The extension failing to load is not an error: everything runs on the fa
     native_import_error: Optional[str] = None
 except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
     native = None  # type: ignore[assignment]
-    native_import_error = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, ModuleNotFoundError) and exc.name == f"{__package__}._native":
+        native_import_error = (
+            f"the native module {exc.name} is not installed in {os.path.dirname(__file__)} "
+            "(a source checkout that was never built, or a broken install: reinstall the package)"
+        )
+    else:
+        native_import_error = f"{type(exc).__name__}: {exc}"
+
+if native is not None:
+    # Cargo.toml is the one source of the version; the native module carries it.
+    version: str = native.__version__
+else:  # pragma: no cover - only without the extension (importlib.metadata costs ~30 ms)
+    try:
+        from importlib.metadata import version as _distribution_version
+
+        version = _distribution_version("fast-litellm")
+    except Exception:
+        version = "0+unknown"
 
 
 def _parse_bool(variable: str, raw: str) -> bool:
@@ -75,14 +103,25 @@ def _parse_bool(variable: str, raw: str) -> bool:
     raise ValueError(f"{variable}={raw!r}: expected one of true/false/1/0/yes/no/on/off")
 
 
+def _rollout_percent(value: float, shown: str) -> int:
+    """A rollout is a whole percentage: 0.5 could mean half the calls or half a percent, so it
+    is refused rather than guessed."""
+    if not 0 <= value <= 100:
+        raise ValueError(f"{shown}: expected a whole percentage from 0 to 100")
+    if value != int(value):
+        raise ValueError(
+            f"{shown}: expected a whole percentage from 0 to 100 (write 50 for half the calls; "
+            "fractions of a percent are not supported)"
+        )
+    return int(value)
+
+
 def _parse_rollout(variable: str, raw: str) -> int:
     try:
         value = float(raw.strip())
     except ValueError:
-        raise ValueError(f"{variable}={raw!r}: expected a percentage from 0 to 100") from None
-    if not 0 <= value <= 100:
-        raise ValueError(f"{variable}={raw!r}: expected a percentage from 0 to 100")
-    return int(value)
+        raise ValueError(f"{variable}={raw!r}: expected a whole percentage from 0 to 100") from None
+    return _rollout_percent(value, f"{variable}={raw!r}")
 
 
 def _parse_count(variable: str, raw: str) -> int:
@@ -175,6 +214,45 @@ class FeatureState:
             self.consecutive_errors = 0
             self._recompute()
 
+    # ---- dispatch: the one place that decides and records -----------------------------------
+
+    def choose(self, key: Optional[str] = None) -> bool:
+        """Whether this call, or a stateful object built now, takes the native path.
+
+        A stateful object (a limiter) asks once, when it is built, and keeps its answer for its
+        life; a pure call asks every time. A fallback answer is counted in ``fallback_calls``.
+        """
+        mode = self.mode
+        if mode == NATIVE or (mode == PARTIAL and self.take_native(key)):
+            return True
+        self.fallback_calls += 1
+        return False
+
+    def native_failed(self, exc: BaseException) -> None:
+        """Records a fault of the native code (after enough in a row, the feature switches
+        itself to the fallback)."""
+        self.record_failure(exc, settings.max_consecutive_errors)
+
+    def run(self, sides: Callable[[bool], Any], method: str, *args: Any, **kwargs: Any) -> Any:
+        """A pure call, native first: ``sides(True)`` is the native object and ``sides(False)``
+        the fallback one; ``method`` is called on the chosen one with ``args``.
+
+        A ``NativeError`` is counted and the same call re-run on the fallback (a pure call has
+        no side effect to repeat). Every other exception, the caller's input errors and whatever
+        the caller's own objects raise, propagates unchanged and is not counted.
+        """
+        if self.choose():
+            try:
+                result = getattr(sides(True), method)(*args, **kwargs)
+            except NativeError as exc:
+                self.native_failed(exc)
+                self.fallback_calls += 1
+            else:
+                if self.consecutive_errors:
+                    self.record_success()
+                return result
+        return getattr(sides(False), method)(*args, **kwargs)
+
     def status(self) -> Dict[str, Any]:
         return {
             "rust_enabled": self.enabled,
@@ -226,6 +304,31 @@ def _load_from_environment(environ: "os._Environ[str] | Dict[str, str]") -> None
         else:
             state.enabled, state.rollout, state.source = enabled, rollout, source
             state._recompute()
+    _warn_unknown_features(environ)
+
+
+_warned: "set[str]" = set()
+
+
+def _warn_unknown_features(environ: "os._Environ[str] | Dict[str, str]") -> None:
+    """A flag for a feature that does not exist is most likely a typo, or a feature not built
+    yet: either way it has no effect, which is worth saying once rather than ignoring."""
+    for variable in environ:
+        if variable.startswith("FAST_LITELLM_RUST_"):
+            name = variable[len("FAST_LITELLM_RUST_") :]
+        elif variable.startswith("FAST_LITELLM_") and variable.endswith("_ROLLOUT"):
+            name = variable[len("FAST_LITELLM_") : -len("_ROLLOUT")]
+        else:
+            continue
+        if name in FEATURES or variable in _warned:
+            continue
+        _warned.add(variable)
+        warnings.warn(
+            f"{variable} has no effect: {name!r} is not a feature of fast_litellm "
+            f"(features: {', '.join(FEATURES)})",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
 
 _load_from_environment(os.environ)
@@ -268,8 +371,7 @@ def configure(
     if rollout is not None:
         if isinstance(rollout, bool) or not isinstance(rollout, (int, float)):
             raise TypeError(f"rollout must be a number from 0 to 100, not {type(rollout).__name__}")
-        if not 0 <= rollout <= 100:
-            raise ValueError(f"rollout must be from 0 to 100, got {rollout!r}")
+        rollout = _rollout_percent(rollout, f"rollout={rollout!r}")
     if max_consecutive_errors is not None:
         if isinstance(max_consecutive_errors, bool) or not isinstance(max_consecutive_errors, int):
             raise TypeError("max_consecutive_errors must be an int >= 0")
@@ -282,7 +384,7 @@ def configure(
             state.enabled = rust
             state.source = "configure"
         if rollout is not None:
-            state.rollout = int(rollout)
+            state.rollout = rollout
             state.source = "configure"
         state._recompute()
 

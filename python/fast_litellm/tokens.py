@@ -18,7 +18,7 @@ from ._models import (
     uses_legacy_message_accounting,
 )
 from ._vocab import ENCODING_NAMES, unknown_encoding, vocabulary_path
-from .errors import UnsupportedContentError, UnsupportedModelError
+from .errors import NativeError, UnsupportedContentError, UnsupportedModelError
 
 __all__ = [
     "DEFAULT_ENCODING",
@@ -28,13 +28,13 @@ __all__ = [
     "count_tokens",
     "count_tokens_batch",
     "encoding_for_model",
+    "health_probe",
 ]
 
 # What tiktoken-based callers (and LiteLLM for an unrecognised model) fall back to.
 DEFAULT_ENCODING = "cl100k_base"
 
 _state = _flags.feature("TOKEN_COUNTING")
-_FALLBACK, _NATIVE = _flags.FALLBACK, _flags.NATIVE
 
 
 class _Tokenizer:
@@ -48,6 +48,12 @@ class _Tokenizer:
         self.native: Any = None
         self.fallback: Any = None
         self._lock = threading.Lock()
+
+    def side(self, native: bool) -> Any:
+        """The native or the fallback encoding (``FeatureState.run`` asks for one)."""
+        if native:
+            return self.native or self.load_native()
+        return self.fallback or self.load_fallback()
 
     def load_native(self) -> Any:
         with self._lock:
@@ -86,6 +92,10 @@ class _LiteLLMDelegate:
 
     def __init__(self, model: str) -> None:
         self.model = model
+
+    def side(self, native: bool) -> "_LiteLLMDelegate":
+        # litellm's own answer on both paths: there is nothing to dispatch.
+        return self
 
     def count(self, text: str) -> int:
         if not isinstance(text, str):
@@ -163,42 +173,6 @@ def _tokenizer(model: Optional[str], encoding: Optional[str]) -> Any:
     return _model_tokenizer(model)
 
 
-def _native_failed(exc: BaseException) -> None:
-    _state.record_failure(exc, _flags.settings.max_consecutive_errors)
-
-
-def _pick(tokenizer: Any) -> Any:
-    """The object that runs this call: the native or the fallback side of ``tokenizer``."""
-    if type(tokenizer) is _LiteLLMDelegate:
-        return tokenizer
-    mode = _state.mode
-    if mode == _NATIVE or (mode != _FALLBACK and _state.take_native()):
-        return tokenizer.native or tokenizer.load_native()
-    _state.fallback_calls += 1
-    return tokenizer.fallback or tokenizer.load_fallback()
-
-
-def _run(tokenizer: Any, method: str, *args: Any) -> Any:
-    """Calls ``method`` on the chosen side; a native failure is counted and the call re-run on the
-    fallback (counting has no side effects). Bad input raises the same error on both paths."""
-    side = None
-    try:
-        side = _pick(tokenizer)
-        result = getattr(side, method)(*args)
-    except (TypeError, ValueError):
-        raise
-    except Exception as exc:
-        if type(tokenizer) is _LiteLLMDelegate or (side is not None and side is tokenizer.fallback):
-            raise
-        _native_failed(exc)
-        _state.fallback_calls += 1
-        side = tokenizer.fallback or tokenizer.load_fallback()
-        return getattr(side, method)(*args)
-    if _state.consecutive_errors and side is not tokenizer.fallback:
-        _state.record_success()
-    return result
-
-
 def count_tokens(text: str, *, model: Optional[str] = None, encoding: Optional[str] = None) -> int:
     """The number of tokens in ``text``.
 
@@ -222,13 +196,11 @@ def count_tokens(text: str, *, model: Optional[str] = None, encoding: Optional[s
     if native is not None and _state.fast:
         try:
             return native.count(text)
-        except (TypeError, ValueError):
-            raise
-        except Exception as exc:
-            _native_failed(exc)
+        except NativeError as exc:  # what FeatureState.run does, inline on the hottest line
+            _state.native_failed(exc)
             _state.fallback_calls += 1
-            return (tokenizer.fallback or tokenizer.load_fallback()).count(text)
-    return _run(tokenizer, "count", text)
+            return tokenizer.side(False).count(text)
+    return _state.run(tokenizer.side, "count", text)
 
 
 def count_tokens_batch(
@@ -236,7 +208,16 @@ def count_tokens_batch(
 ) -> List[int]:
     """Counts of many texts, in order. The native path counts them in parallel on all cores with
     the GIL released."""
-    return _run(_tokenizer(model, encoding), "count_batch", texts)
+    return _state.run(_tokenizer(model, encoding).side, "count_batch", _materialize(texts))
+
+
+def _materialize(texts: Any) -> Any:
+    """The texts as a list or tuple: the input is read once, here, so a generator that raises
+    raises to the caller (not inside the native call), and a re-run on the fallback sees the
+    same items."""
+    if isinstance(texts, (list, tuple, str, bytes)) or not hasattr(texts, "__iter__"):
+        return texts  # the path's own check explains what is wrong
+    return list(texts)
 
 
 def count_message_tokens(
@@ -260,7 +241,15 @@ def count_message_tokens(
     try:
         if type(tokenizer) is _LiteLLMDelegate:
             return _litellm_messages(model, messages, tools, tool_choice)
-        return _count_messages(tokenizer, model, messages, tools, tool_choice)
+        legacy = uses_legacy_message_accounting(model)
+        return _state.run(
+            tokenizer.side,
+            "count_messages",
+            messages,
+            tools,
+            tool_choice,
+            legacy_accounting=legacy,
+        )
     except UnsupportedContentError:
         try:
             _litellm()
@@ -277,36 +266,6 @@ def _litellm_messages(model: str, messages: Any, tools: Any, tool_choice: Any) -
     )
 
 
-def _count_messages(
-    tokenizer: _Tokenizer, model: str, messages: Any, tools: Any, tool_choice: Any
-) -> int:
-    legacy = uses_legacy_message_accounting(model)
-    mode = _state.mode
-    if mode == _NATIVE or (mode != _FALLBACK and _state.take_native()):
-        try:
-            native = tokenizer.native or tokenizer.load_native()
-            result = native.count_messages(messages, tools, tool_choice, legacy_accounting=legacy)
-        except (TypeError, ValueError):
-            raise
-        except Exception as exc:
-            _native_failed(exc)
-        else:
-            if _state.consecutive_errors:
-                _state.record_success()
-            return result
-    from ._fallback import messages as fallback_messages
-
-    _state.fallback_calls += 1
-    fallback = tokenizer.fallback or tokenizer.load_fallback()
-    return fallback_messages.count_message_tokens(
-        messages,
-        tools=tools,
-        tool_choice=tool_choice,
-        count_text=fallback.count,
-        legacy_accounting=legacy,
-    )
-
-
 class SimpleTokenCounter:
     """A token counter bound to one model (or encoding)."""
 
@@ -318,10 +277,25 @@ class SimpleTokenCounter:
         self.encoding = self._tokenizer.name if isinstance(self._tokenizer, _Tokenizer) else None
 
     def count_tokens(self, text: str) -> int:
-        return _run(self._tokenizer, "count", text)
+        return _state.run(self._tokenizer.side, "count", text)
 
     def count_tokens_batch(self, texts: Sequence[str]) -> List[int]:
-        return _run(self._tokenizer, "count_batch", texts)
+        return _state.run(self._tokenizer.side, "count_batch", _materialize(texts))
 
     def __repr__(self) -> str:
         return f"SimpleTokenCounter(model={self.model!r}, encoding={self.encoding!r})"
+
+
+# A fixed text with a known count (cl100k_base, as Python tiktoken counts it), so the probe proves
+# the native path gives the right answer, not merely an answer.
+HEALTH_PROBE_TEXT = "fast_litellm health probe: <|endoftext|> héllo 世界 12345"
+HEALTH_PROBE_ENCODING = "cl100k_base"
+HEALTH_PROBE_EXPECTED = 23  # tests/test_health.py checks this against tiktoken
+
+
+def health_probe() -> Optional[str]:
+    """Counts the probe text on the native path: None when right, else what was wrong."""
+    count = _encoding_tokenizer(HEALTH_PROBE_ENCODING).side(True).count(HEALTH_PROBE_TEXT)
+    if count == HEALTH_PROBE_EXPECTED:
+        return None
+    return f"native count {count} != expected {HEALTH_PROBE_EXPECTED}"

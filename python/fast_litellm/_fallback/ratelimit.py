@@ -56,6 +56,8 @@ __all__ = [
     "ManualClock",
     "RateLimitResult",
     "RateLimiter",
+    "check_amount",
+    "check_key",
     "seconds_to_ns",
 ]
 
@@ -234,7 +236,8 @@ def _clock_reader(clock: Any) -> Callable[[], int]:
     )
 
 
-def _amount(value: Any, what: str) -> int:
+def check_amount(value: Any, what: str) -> int:
+    """A request or token amount: an int >= 0 (the rule every path applies)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{what} must be an int, not {type(value).__name__}")
     if value < 0:
@@ -242,9 +245,10 @@ def _amount(value: Any, what: str) -> int:
     return int(value)
 
 
-def _check_key(key: Any) -> str:
-    """The validation the native path does on every call; here it runs only for keys not in the
-    table (a key in the table passed it when it was stored)."""
+def check_key(key: Any) -> str:
+    """The key rule of every path (the native limiter applies the same one in Rust): a non-empty
+    ``str`` of valid Unicode, at most ``MAX_KEY_LENGTH`` characters. The in-process fallback runs
+    it only for keys not in its table (a stored key passed it when it was stored)."""
     if not isinstance(key, str):
         raise TypeError(f"key must be a str, not {type(key).__name__}")
     try:
@@ -369,20 +373,20 @@ class RateLimiter:
     def _consume(self, key: Any, cost: Any, tokens: Any) -> tuple:
         if type(cost) is not int or cost < 0 or type(tokens) is not int or tokens < 0:
             if key.__class__ is not str:
-                _check_key(key)
-            cost = _amount(cost, "cost")
-            tokens = _amount(tokens, "tokens")
+                check_key(key)
+            cost = check_amount(cost, "cost")
+            tokens = check_amount(tokens, "tokens")
         now = self._now()
         with self._lock:
             try:
                 state = self._table.get(key)
             except TypeError:  # unhashable: not a str
-                _check_key(key)
+                check_key(key)
                 raise
             if state is not None:
                 decision = self._decide(state, now, cost, tokens, True)
             else:
-                _check_key(key)
+                check_key(key)
                 state = [0, 0]
                 decision = self._decide(state, now, cost, tokens, True)
                 # A refused or empty check leaves a fresh key full: nothing to remember.
@@ -416,9 +420,9 @@ class RateLimiter:
 
     def peek(self, key: str, cost: int = 1, tokens: int = 0) -> RateLimitResult:
         """What ``check`` would answer now, without consuming."""
-        _check_key(key)
-        cost = _amount(cost, "cost")
-        tokens = _amount(tokens, "tokens")
+        check_key(key)
+        cost = check_amount(cost, "cost")
+        tokens = check_amount(tokens, "tokens")
         now = self._now()
         with self._lock:
             state = self._table.get(key)
@@ -427,7 +431,7 @@ class RateLimiter:
 
     def reset(self, key: str) -> None:
         """Forgets ``key`` (its buckets are full again)."""
-        _check_key(key)
+        check_key(key)
         with self._lock:
             self._table.pop(key, None)
 

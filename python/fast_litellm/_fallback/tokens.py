@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import threading
-from typing import Any, Dict, Iterable, List
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from .._vocab import vocabulary_path
 from ..errors import TokenizerUnavailableError
@@ -141,6 +141,25 @@ class Encoding:
     def encode(self, text: str) -> List[int]:
         _check_text(text, "encode", "text")
         return list(self._tiktoken.encode_ordinary(text))
+
+    def count_messages(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Optional[Sequence[Mapping[str, Any]]] = None,
+        tool_choice: Any = None,
+        *,
+        legacy_accounting: bool = False,
+    ) -> int:
+        """``litellm.token_counter`` semantics, with the native ``count_messages`` signature."""
+        from . import messages as _messages  # loaded only when messages are counted here
+
+        return _messages.count_message_tokens(
+            messages,
+            tools=tools,
+            tool_choice=tool_choice,
+            count_text=self.count,
+            legacy_accounting=legacy_accounting,
+        )
 
     def __repr__(self) -> str:
         return f"<fallback Encoding {self.name}>"

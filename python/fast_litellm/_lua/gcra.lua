@@ -1,7 +1,7 @@
 -- fast_litellm rate limiter: one GCRA check of one key, atomically, on the Redis server.
 --
 -- The same file is run by the native path (embedded with include_str! in
--- src/ratelimit/redis.rs) and by the Python path (read by fast_litellm/_ratelimit_redis.py), so
+-- src/ratelimit/redis.rs) and by the Python path (read by fast_litellm/ratelimit/redis_protocol.py), so
 -- instances of both kinds can share keys. The rule is the in-process one, written out in
 -- src/ratelimit/gcra.rs and python/fast_litellm/_fallback/ratelimit.py, in integer nanoseconds,
 -- with the time taken from the server's TIME so the clocks of the instances do not matter.
@@ -48,8 +48,10 @@ end
 
 -- max(tat - now, 0) of one stored limit: how far its tat runs ahead of now.
 local function ahead(key)
-    local stored = redis.call('GET', key)
-    if not stored then
+    -- pcall: a key of another type under our name (WRONGTYPE) is a problem of that key only,
+    -- never of the whole backend; it is read as a foreign value, like a string not ours.
+    local stored = redis.pcall('GET', key)
+    if not stored or type(stored) ~= 'string' then
         return 0
     end
     local s, ns = string.match(stored, '^(%d+):(%d+)$')

@@ -1,14 +1,4 @@
-"""Rate limiting: GCRA (a token bucket with continuous refill) per key, in process or shared
-through Redis.
-
-    limiter = SimpleRateLimiter(requests_per_minute=600, tokens_per_minute=100_000)
-    result = limiter.check("user-42", tokens=1200)
-    if not result:
-        wait(result.retry_after)
-
-The rule, in integer nanoseconds, is written out in ``fast_litellm/_fallback/ratelimit.py``; the
-native core (``src/ratelimit/``), the fallback and the Redis script all implement it and give the
-same answers.
+"""The rate limiter API: ``SimpleRateLimiter``, the default limiter and ``check_rate_limit``.
 
 Path choice: a limiter holds state, so the native-or-fallback decision is made once per limiter
 object, when it is built, from ``feature("RATE_LIMITING")`` (a partial rollout spreads limiter
@@ -24,23 +14,23 @@ import abc
 import math
 import os
 import threading
-from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any, Dict, Optional, Sequence, Union
 
-from . import _flags
-from ._fallback import ratelimit as _fallback
-from .errors import RateLimitTimeout
+from .. import _flags
+from .._fallback import ratelimit as _fallback
+from ..errors import RateLimitTimeout
+from .limits import Limits
+from .redis_protocol import DEFAULT_KEY_PREFIX, BackendOptions
 
 __all__ = [
     "DEFAULT_RPM_VARIABLE",
     "MAX_KEY_LENGTH",
     "ManualClock",
     "RateLimitResult",
-    "RateLimitTimeout",
     "SimpleRateLimiter",
     "check_rate_limit",
     "default_rate_limiter",
+    "health_probe",
 ]
 
 MAX_KEY_LENGTH = _fallback.MAX_KEY_LENGTH
@@ -86,158 +76,30 @@ if _native is not None:
     RateLimitResult.register(_native.RateLimitResult)
 
 
-# ---- limits --------------------------------------------------------------------------------------
-
-
-def _rate(value: Any, name: str) -> Optional[Fraction]:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return Fraction(value)
-
-
-def _burst(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int >= 1, not {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return int(value)
-
-
-def _interval_ns(rate: Fraction, period_ns: int, name: str) -> int:
-    """Nanoseconds per unit, rounded up: never more than the rate, at most 1 ns slower."""
-    if rate > period_ns:
-        raise ValueError(f"{name} is too high: more than one unit per nanosecond")
-    return math.ceil(Fraction(period_ns) / rate)
-
-
-@dataclass(frozen=True)
-class _Limits:
-    """The limits of one limiter, as given and as the rule uses them (integer ns).
-
-    Backends (the in-process paths, the Redis backend) read only ``request_interval_ns``,
-    ``burst``, ``token_interval_ns`` and ``token_burst``; ``None`` means no such limit.
-    """
-
-    requests_per_minute: Optional[float]
-    tokens_per_minute: Optional[float]
-    burst: Optional[int]
-    token_burst: Optional[int]
-    period_seconds: float
-    requests_per_period: Optional[float]
-    tokens_per_period: Optional[float]
-    request_interval_ns: Optional[int]
-    token_interval_ns: Optional[int]
-
-    @property
-    def period_ns(self) -> int:
-        return round(self.period_seconds * 1e9)
-
-    @property
-    def request_capacity_ns(self) -> Optional[int]:
-        if self.request_interval_ns is None or self.burst is None:
-            return None
-        return self.request_interval_ns * self.burst
-
-    @property
-    def token_capacity_ns(self) -> Optional[int]:
-        if self.token_interval_ns is None or self.token_burst is None:
-            return None
-        return self.token_interval_ns * self.token_burst
-
-    @classmethod
-    def build(
-        cls,
-        requests: Any,
-        tokens: Any,
-        *,
-        period_seconds: Any = 60,
-        burst: Any = None,
-        token_burst: Any = None,
-        burst_divisor: int = 10,
-        names: Sequence[str] = ("requests_per_minute", "tokens_per_minute"),
-    ) -> "_Limits":
-        """Validates and derives. A default burst is ``amount / burst_divisor`` rounded down,
-        at least 1."""
-        request_rate = _rate(requests, names[0])
-        token_rate = _rate(tokens, names[1])
-        if request_rate is None and token_rate is None:
-            raise ValueError(f"at least one limit is required: {names[0]} or {names[1]}")
-        if isinstance(period_seconds, bool) or not isinstance(period_seconds, (int, float)):
-            raise TypeError(f"period_seconds must be a number, not {type(period_seconds).__name__}")
-        if not math.isfinite(period_seconds) or period_seconds <= 0:
-            raise ValueError(f"period_seconds must be a finite number > 0, got {period_seconds!r}")
-        period_ns = _fallback.seconds_to_ns(period_seconds, "period_seconds")
-        if period_ns < 1:
-            raise ValueError(f"period_seconds must be at least 1 ns, got {period_seconds!r}")
-
-        def side(rate: Optional[Fraction], given: Any, name: str, burst_name: str) -> tuple:
-            if rate is None:
-                if given is not None:
-                    raise ValueError(f"{burst_name} given without {name}")
-                return None, None
-            interval = _interval_ns(rate, period_ns, name)
-            size = (
-                max(1, math.floor(rate / burst_divisor))
-                if given is None
-                else _burst(given, burst_name)
-            )
-            if size * interval > _fallback.MAX_NS:
-                raise ValueError(
-                    f"{burst_name}={size} at {name}={float(rate)} spans more than the longest "
-                    "supported window (about 146 years)"
-                )
-            return interval, size
-
-        request_interval, request_burst = side(request_rate, burst, names[0], "burst")
-        token_interval, token_size = side(token_rate, token_burst, names[1], "token_burst")
-        per_minute = Fraction(60) / Fraction(period_seconds)
-        return cls(
-            requests_per_minute=None if request_rate is None else float(request_rate * per_minute),
-            tokens_per_minute=None if token_rate is None else float(token_rate * per_minute),
-            burst=request_burst,
-            token_burst=token_size,
-            period_seconds=float(period_seconds),
-            requests_per_period=None if request_rate is None else float(request_rate),
-            tokens_per_period=None if token_rate is None else float(token_rate),
-            request_interval_ns=request_interval,
-            token_interval_ns=token_interval,
-        )
-
-
-def _native_failed(exc: BaseException) -> None:
-    _state.record_failure(exc, _flags.settings.max_consecutive_errors)
-
-
-def _local(limits: _Limits, clock: Any, native: bool) -> Any:
+def local_limiter(limits: Limits, clock: Any, native: bool) -> Any:
     """An in-process limiter object (native or fallback) for ``limits``."""
-    cls = _native.RateLimiter if native else _fallback.RateLimiter
-    options: Dict[str, Any] = {"clock": clock}
     if native:
-        options["on_error"] = _native_failed
-    return cls(
+        assert _native is not None
+        return _native.RateLimiter(
+            limits.request_interval_ns,
+            limits.burst,
+            limits.token_interval_ns,
+            limits.token_burst,
+            clock=clock,
+            on_error=_state.native_failed,
+        )
+    return _fallback.RateLimiter(
         limits.request_interval_ns,
         limits.burst,
         limits.token_interval_ns,
         limits.token_burst,
-        **options,
+        clock=clock,
     )
 
 
-def _choose_native() -> bool:
-    mode = _state.mode
-    if mode == _flags.NATIVE:
-        return True
-    if mode == _flags.PARTIAL:
-        return _state.take_native()
-    return False
-
-
-_BACKEND_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
-_BACKEND_ERROR_POLICIES = ("allow", "deny", "local")
+# The shortest pause between two attempts of acquire(): short enough to be invisible next to a
+# model call, long enough that a stream of "retry now" answers costs no CPU.
+_MIN_ACQUIRE_WAIT = 0.005
 
 
 class SimpleRateLimiter:
@@ -247,8 +109,11 @@ class SimpleRateLimiter:
     token_burst=None, backend=None, key_prefix="fast_litellm", on_backend_error="allow",
     backend_timeout=None, backend_retry_interval=None, clock=None)``
 
+    - With no limit given, ``requests_per_minute`` is the default limiter's:
+      ``FAST_LITELLM_DEFAULT_RPM`` (default 60).
     - ``burst``: requests admitted at once on a full bucket; default ``requests_per_minute / 10``
-      rounded down, at least 1. ``token_burst`` likewise for tokens.
+      rounded down, at least 1. ``token_burst``: tokens admitted at once; default the whole
+      ``tokens_per_minute`` (one request may use a minute's tokens).
     - ``clock``: ``None`` (monotonic), a ``ManualClock`` (read directly, no Python call per
       check), or any zero-argument callable returning seconds (called before the check, never
       under a lock).
@@ -269,13 +134,16 @@ class SimpleRateLimiter:
         burst: Optional[int] = None,
         token_burst: Optional[int] = None,
         backend: Union[None, str, Sequence[str]] = None,
-        key_prefix: str = "fast_litellm",
+        key_prefix: str = DEFAULT_KEY_PREFIX,
         on_backend_error: str = "allow",
         backend_timeout: Optional[float] = None,
         backend_retry_interval: Optional[float] = None,
         clock: Any = None,
     ) -> None:
-        limits = _Limits.build(
+        if requests_per_minute is None and tokens_per_minute is None:
+            # No limit given: the default limiter's (FAST_LITELLM_DEFAULT_RPM, 60 a minute).
+            requests_per_minute = _default_rpm()
+        limits = Limits.build(
             requests_per_minute, tokens_per_minute, burst=burst, token_burst=token_burst
         )
         self._setup(
@@ -298,7 +166,7 @@ class SimpleRateLimiter:
         burst: Optional[int] = None,
         token_burst: Optional[int] = None,
         backend: Union[None, str, Sequence[str]] = None,
-        key_prefix: str = "fast_litellm",
+        key_prefix: str = DEFAULT_KEY_PREFIX,
         on_backend_error: str = "allow",
         backend_timeout: Optional[float] = None,
         backend_retry_interval: Optional[float] = None,
@@ -313,7 +181,7 @@ class SimpleRateLimiter:
         ``burst + amount * w / period`` is admitted: up to twice the amount in one period after
         a full bucket; set ``burst=amount // 2`` to cap every period at the amount.
         """
-        limits = _Limits.build(
+        limits = Limits.build(
             requests,
             tokens,
             period_seconds=period_seconds,
@@ -336,7 +204,7 @@ class SimpleRateLimiter:
 
     def _setup(
         self,
-        limits: _Limits,
+        limits: Limits,
         backend: Any,
         key_prefix: Any,
         on_backend_error: Any,
@@ -344,51 +212,30 @@ class SimpleRateLimiter:
         backend_retry_interval: Any,
         clock: Any,
     ) -> None:
-        if not isinstance(key_prefix, str):
-            raise TypeError(f"key_prefix must be a str, not {type(key_prefix).__name__}")
-        if on_backend_error not in _BACKEND_ERROR_POLICIES:
-            raise ValueError(
-                f"on_backend_error must be one of {', '.join(_BACKEND_ERROR_POLICIES)}, "
-                f"got {on_backend_error!r}"
-            )
-        for value, name in (
-            (backend_timeout, "backend_timeout"),
-            (backend_retry_interval, "backend_retry_interval"),
-        ):
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"{name} must be a number of seconds or None")
-            if not math.isfinite(value) or value <= 0 or value > 3600:
-                raise ValueError(f"{name} must be > 0 and at most 3600 seconds, got {value!r}")
+        options = BackendOptions.build(
+            key_prefix,
+            on_backend_error,
+            backend_timeout,
+            backend_retry_interval,
+            names=("backend_timeout", "backend_retry_interval"),
+        )
         self.limits = limits
         self.key_prefix = key_prefix
         self.on_backend_error = on_backend_error
         self._clock = clock
-        native = _native is not None and _choose_native()
+        native = _native is not None and _state.choose()
         if backend is None:
-            self._impl = _local(limits, clock, native)
+            self._impl = local_limiter(limits, clock, native)
             self.implementation = "native" if native else "fallback"
             # The hot methods are the implementation's own bound methods: a call goes straight
             # into the native (or fallback) object with no Python frame of ours in between.
             self.check = self._impl.check  # type: ignore[method-assign]
             self.allow = self._impl.allow  # type: ignore[method-assign]
             return
-        _validate_backend(backend)
-        local = _local(limits, clock, native) if on_backend_error == "local" else None
-        from ._ratelimit_redis import RedisBackend
+        local = local_limiter(limits, clock, native) if on_backend_error == "local" else None
+        from .redis_backend import RedisBackend  # loaded only by limiters that use Redis
 
-        options: Dict[str, Any] = {} if backend_timeout is None else {"timeout": backend_timeout}
-        if backend_retry_interval is not None:
-            options["retry_interval"] = backend_retry_interval
-        self._impl = RedisBackend(
-            backend,
-            limits,
-            key_prefix=key_prefix,
-            on_backend_error=on_backend_error,
-            local=local,
-            **options,
-        )
+        self._impl = RedisBackend(backend, limits, local=local, options=options)
         self.implementation = "redis"
 
     # ---- checks ---------------------------------------------------------------------------------
@@ -459,8 +306,8 @@ class SimpleRateLimiter:
     ) -> RateLimitResult:
         """Waits until the call is admitted, then returns its result (client-side pacing).
 
-        Between attempts it sleeps ``retry_after`` with ``asyncio.sleep``, so the event loop
-        keeps running. With ``timeout`` (seconds of event-loop time) it raises
+        Between attempts it sleeps ``retry_after`` (at least ``_MIN_ACQUIRE_WAIT``) with
+        ``asyncio.sleep``, so the event loop keeps running. With ``timeout`` (seconds of event-loop time) it raises
         ``RateLimitTimeout`` as soon as the wait needed goes past the deadline, without
         sleeping first. An amount above its burst can never be admitted: ``ValueError``.
         """
@@ -480,7 +327,9 @@ class SimpleRateLimiter:
             result = await self.acheck(key, cost=cost, tokens=tokens)
             if result.allowed:
                 return result
-            wait = result.retry_after
+            # Never a spin: a refusal that says "retry now" (a Redis probe in flight, a bucket
+            # refilling within microseconds) still waits a few milliseconds.
+            wait = max(result.retry_after, _MIN_ACQUIRE_WAIT)
             if math.isinf(wait):
                 raise ValueError(
                     f"cost={cost}, tokens={tokens} exceeds the limiter's burst and can never be "
@@ -508,24 +357,6 @@ class SimpleRateLimiter:
             ]
         parts += [f"burst={limits.burst!r}", f"token_burst={limits.token_burst!r}"]
         return f"SimpleRateLimiter({', '.join(parts)}, implementation={self.implementation!r})"
-
-
-def _validate_backend(backend: Any) -> None:
-    nodes = [backend] if isinstance(backend, str) else backend
-    if isinstance(backend, (bytes, bytearray)) or not isinstance(nodes, (list, tuple)):
-        raise TypeError(
-            f"backend must be None, a Redis URL or a list of them, not {type(backend).__name__}"
-        )
-    if not nodes:
-        raise ValueError("backend: the list of Redis nodes is empty")
-    for node in nodes:
-        if not isinstance(node, str):
-            raise TypeError(f"backend URLs must be str, not {type(node).__name__}")
-        if not node.startswith(_BACKEND_SCHEMES):
-            raise ValueError(
-                f"backend {node!r} is not a Redis URL (expected one of "
-                f"{', '.join(_BACKEND_SCHEMES)})"
-            )
 
 
 # ---- the default limiter -------------------------------------------------------------------------
@@ -556,7 +387,7 @@ def default_rate_limiter() -> SimpleRateLimiter:
     if limiter is None:
         with _default_lock:
             if _default is None:
-                _default = SimpleRateLimiter(_default_rpm())
+                _default = SimpleRateLimiter()
             limiter = _default
     return limiter
 
@@ -564,3 +395,32 @@ def default_rate_limiter() -> SimpleRateLimiter:
 def check_rate_limit(key: str, *, cost: int = 1, tokens: int = 0) -> RateLimitResult:
     """``default_rate_limiter().check(key, cost=cost, tokens=tokens)``."""
     return (_default or default_rate_limiter()).check(key, cost=cost, tokens=tokens)
+
+
+# ---- health -------------------------------------------------------------------------------------
+
+
+def health_probe() -> Optional[str]:
+    """A native limiter on a manual clock: 60/min with its default burst of 6 must admit exactly
+    6 of 7 immediate calls and ask the 7th to retry in exactly one second. None when right,
+    else what was wrong."""
+    assert _native is not None
+    limiter = local_limiter(Limits.build(60, None), _native.ManualClock(), native=True)
+    allowed = sum(bool(limiter.allow("health-probe")) for _ in range(6))
+    refused = limiter.check("health-probe")
+    if allowed == 6 and not refused.allowed and refused.retry_after == 1.0:
+        return None
+    return (
+        f"native limiter answered wrongly: {allowed} of 6 admitted, "
+        f"7th allowed={refused.allowed} retry_after={refused.retry_after}"
+    )
+
+
+def health_sections() -> Dict[str, Any]:
+    """Shared backends of live limiters (Redis), for ``health_check()``: reported only when
+    some exist; one that is failing degrades the whole report."""
+    import sys
+
+    backend = sys.modules.get(f"{__package__}.redis_backend")
+    backends = backend.backends_health() if backend is not None else []
+    return {"rate_limit_backends": backends} if backends else {}

@@ -1,0 +1,326 @@
+"""The Python path of the Redis rate-limit backend: the check script through redis-py.
+
+The twin of ``fast_litellm._native.RedisRateLimiter``: the same script, key names and replies
+(``fast_litellm.ratelimit.redis_protocol``). Every failure of the client library, whatever class
+it is (``RedisError``, ``RedisClusterException``, ``OSError``, a timeout), is raised as
+``RateLimitBackendError``, so the backend's failure policy sees all of them.
+
+Concurrency: at most ``POOL_SIZE`` commands are in flight per client; a call beyond that waits
+for a free connection (within the timeout) instead of failing, because a busy pool is
+back-pressure, not an outage. A wait that runs out raises ``RateLimitBackendBusy``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import threading
+import weakref
+from typing import Any, Dict, List, Optional, Tuple, Type
+from urllib.parse import urlsplit
+
+from ..errors import RateLimitBackendError
+from ..ratelimit.redis_protocol import (
+    ScriptLimits,
+    parse_backend,
+    redact,
+    redis_keys,
+    script_text,
+)
+
+__all__ = ["POOL_SIZE", "RateLimitBackendBusy", "RedisPyClient"]
+
+# Connections per client (per event loop for asyncio): redis-py's own default pool size.
+POOL_SIZE = 100
+
+
+class RateLimitBackendBusy(RateLimitBackendError):
+    """Every connection stayed busy for the whole timeout: this call is answered by the
+    policy, but Redis itself answered and is not taken for down."""
+
+
+def _redis_module() -> Any:
+    try:
+        import redis
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "the Python path of the Redis backend needs redis-py: pip install redis"
+        ) from None
+    return redis
+
+
+_clients: "weakref.WeakSet[RedisPyClient]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # Another thread may have held connection slots at the moment of fork(); in the child those
+    # threads do not exist, so their slots would never come back.
+    for client in list(_clients):
+        client._reset_slots()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class RedisPyClient:
+    """The script through redis-py; every failure raises ``RateLimitBackendError``."""
+
+    path = "python"
+
+    def __init__(self, backend: Any, limits: ScriptLimits, prefix: str, timeout: float) -> None:
+        kind, urls = parse_backend(backend)
+        self.description = (
+            redact(urls[0]) if kind == "single" else f"cluster [{', '.join(map(redact, urls))}]"
+        )
+        redis = _redis_module()
+        self._redis = redis
+        exceptions = redis.exceptions
+        # Everything the client library raises when Redis fails; RedisClusterException (no node
+        # reachable, slots not covered) is not a RedisError.
+        self._errors: Tuple[Type[BaseException], ...] = (
+            exceptions.RedisError,
+            getattr(exceptions, "RedisClusterException", exceptions.RedisError),
+            OSError,
+            asyncio.TimeoutError,
+        )
+        self.kind, self.urls, self.limits = kind, urls, limits
+        self.prefix, self.timeout = prefix, timeout
+        self.script = script_text()
+        self.sha = hashlib.sha1(self.script.encode("utf-8")).hexdigest()
+        self._sync: Any = None
+        self._sync_lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(POOL_SIZE)
+        # redis.asyncio clients belong to the event loop they were made in: one per loop.
+        self._async: "weakref.WeakKeyDictionary[Any, _AsyncClient]" = weakref.WeakKeyDictionary()
+        _clients.add(self)
+
+    def _reset_slots(self) -> None:
+        self._slots = threading.BoundedSemaphore(POOL_SIZE)
+        self._sync_lock = threading.Lock()
+
+    # ---- clients --------------------------------------------------------------------------
+
+    def _options(self, retry_type: Any) -> Dict[str, Any]:
+        from redis.backoff import NoBackoff
+
+        # No retries of our own: a check is bounded by one timeout, and the policy covers failures.
+        return {
+            "socket_timeout": self.timeout,
+            "socket_connect_timeout": self.timeout,
+            "retry": retry_type(NoBackoff(), 0),
+            "max_connections": POOL_SIZE,
+        }
+
+    def _sync_client(self) -> Any:
+        client = self._sync
+        if client is None:
+            with self._sync_lock:
+                client = self._sync
+                if client is None:
+                    client = self._sync = self._make_sync()
+        return client
+
+    def _make_sync(self) -> Any:
+        from redis.retry import Retry
+
+        if self.kind == "cluster":
+            from redis.cluster import ClusterNode, RedisCluster
+
+            return RedisCluster(
+                **self._cluster_args(ClusterNode, RedisCluster), **self._options(Retry)
+            )
+        return self._redis.Redis.from_url(self.urls[0], **self._options(Retry))
+
+    def _make_async(self) -> Any:
+        from redis.asyncio.retry import Retry
+
+        if self.kind == "cluster":
+            from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+            return RedisCluster(
+                **self._cluster_args(ClusterNode, RedisCluster), **self._options(Retry)
+            )
+        import redis.asyncio
+
+        return redis.asyncio.Redis.from_url(self.urls[0], **self._options(Retry))
+
+    def _cluster_args(self, node_type: Any, cluster_type: Any) -> Dict[str, Any]:
+        nodes = [urlsplit(url) for url in self.urls]
+        args: Dict[str, Any] = {
+            "startup_nodes": [node_type(p.hostname, p.port or 6379) for p in nodes],
+            "username": nodes[0].username,
+            "password": nodes[0].password,
+            "ssl": nodes[0].scheme.lower() == "rediss",
+        }
+        args.update(_cluster_options(cluster_type))
+        return args
+
+    def _async_client(self) -> "_AsyncClient":
+        loop = asyncio.get_running_loop()
+        entry = self._async.get(loop)
+        if entry is None:
+            entry = self._async[loop] = _AsyncClient(self._make_async())
+        return entry
+
+    # ---- errors ---------------------------------------------------------------------------
+
+    def _failed(self, exc: BaseException) -> RateLimitBackendError:
+        """The one error a failed call raises."""
+        if isinstance(exc, self._redis.exceptions.MaxConnectionsError):
+            return RateLimitBackendBusy(f"every Redis connection is busy: {exc}")
+        if isinstance(exc, (asyncio.TimeoutError, self._redis.exceptions.TimeoutError)):
+            return RateLimitBackendError(
+                f"Redis did not answer within {round(self.timeout * 1000)} ms"
+            )
+        return RateLimitBackendError(f"Redis error: {type(exc).__name__}: {exc}")
+
+    def _busy(self) -> RateLimitBackendBusy:
+        return RateLimitBackendBusy(
+            f"all {POOL_SIZE} Redis connections stayed busy for {round(self.timeout * 1000)} ms"
+        )
+
+    # ---- sync -----------------------------------------------------------------------------
+
+    def _run(self, command: Any) -> Any:
+        slots = self._slots
+        if not slots.acquire(timeout=self.timeout):
+            raise self._busy()
+        try:
+            return command(self._sync_client())
+        except self._errors as exc:
+            if self.kind == "cluster":
+                # A cluster client that lost every node may not rediscover the slots by
+                # itself; a fresh one does, on the next call.
+                self.close()
+            raise self._failed(exc) from exc
+        finally:
+            slots.release()
+
+    def _evalsha(self, client: Any, keys: Tuple[str, str], args: List[int]) -> Any:
+        try:
+            return client.evalsha(self.sha, 2, *keys, *args)
+        except self._redis.exceptions.NoScriptError:
+            client.script_load(self.script)
+            return client.evalsha(self.sha, 2, *keys, *args)
+
+    def check(self, key: str, cost: int, tokens: int, consume: bool = True) -> Any:
+        keys = redis_keys(self.prefix, key)
+        args = self.limits.args(consume, cost, tokens)
+        reply = self._run(lambda client: self._evalsha(client, keys, args))
+        return self.limits.result(reply)
+
+    def reset(self, key: str) -> bool:
+        keys = redis_keys(self.prefix, key)
+        return bool(self._run(lambda client: client.delete(*keys)))
+
+    def ping(self) -> None:
+        self._run(lambda client: client.ping())
+
+    # ---- async ----------------------------------------------------------------------------
+
+    async def _arun(self, command: Any) -> Any:
+        try:
+            entry = self._async_client()
+        except self._errors as exc:  # a cluster client may reach for its nodes when built
+            raise self._failed(exc) from exc
+        try:
+            await asyncio.wait_for(entry.slots.acquire(), self.timeout)
+        except asyncio.TimeoutError:
+            raise self._busy() from None
+        try:
+            return await asyncio.wait_for(command(entry), self.timeout)
+        except self._errors as exc:
+            if self.kind == "cluster":
+                self._async.pop(asyncio.get_running_loop(), None)
+            _raise_if_cancelling(exc)
+            raise self._failed(exc) from exc
+        finally:
+            entry.slots.release()
+
+    async def _aevalsha(self, entry: "_AsyncClient", keys: Tuple[str, str], args: List[int]) -> Any:
+        client = entry.client
+        if not entry.loaded:
+            # Load the script before a new client's first EVALSHA, once for all the tasks that
+            # start at the same time, instead of letting each of them hit NOSCRIPT.
+            await entry.load_script(self.script)
+        try:
+            return await client.evalsha(self.sha, 2, *keys, *args)
+        except self._redis.exceptions.NoScriptError:
+            # SCRIPT FLUSH on the server: one reload, shared by the tasks that hit it at once.
+            await entry.load_script(self.script, again=True)
+            return await client.evalsha(self.sha, 2, *keys, *args)
+
+    async def acheck(self, key: str, cost: int, tokens: int, consume: bool = True) -> Any:
+        keys = redis_keys(self.prefix, key)
+        args = self.limits.args(consume, cost, tokens)
+        reply = await self._arun(lambda entry: self._aevalsha(entry, keys, args))
+        return self.limits.result(reply)
+
+    async def areset(self, key: str) -> bool:
+        keys = redis_keys(self.prefix, key)
+        return bool(await self._arun(lambda entry: entry.client.delete(*keys)))
+
+    # ---- closing --------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Closes the current event loop's client."""
+        entry = self._async.pop(asyncio.get_running_loop(), None)
+        if entry is not None:
+            await entry.client.aclose()
+
+    def close(self) -> None:
+        client, self._sync = self._sync, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:  # closing a broken client must not raise over the real error
+                pass
+
+
+def _raise_if_cancelling(exc: BaseException) -> None:
+    """A cancellation that reached redis-py in the middle of a read can come out as its
+    TimeoutError (and ``wait_for`` may then return it instead of cancelling): the caller asked
+    to cancel, so that is what it gets (Python 3.11+, where tasks say so)."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    if cancelling is not None and cancelling():
+        raise asyncio.CancelledError() from exc
+
+
+class _AsyncClient:
+    """A redis.asyncio client of one event loop, its connection slots and its script load."""
+
+    __slots__ = ("client", "slots", "loading", "loaded")
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.slots = asyncio.Semaphore(POOL_SIZE)
+        self.loading: Optional["asyncio.Future[Any]"] = None
+        self.loaded = False
+
+    async def load_script(self, script: str, again: bool = False) -> None:
+        """One SCRIPT LOAD shared by every task that needs it at once (a burst of concurrent
+        loads through redis-py's cluster client can break its connections). A load that was
+        cancelled or failed is started again by the next caller."""
+        load = self.loading
+        if load is None or (
+            load.done() and (again or load.cancelled() or load.exception() is not None)
+        ):
+            load = self.loading = asyncio.ensure_future(self.client.script_load(script))
+        await asyncio.shield(load)
+        self.loaded = True
+
+
+def _cluster_options(cls: Any) -> Dict[str, Any]:
+    """Options that keep a redis-py cluster client from retrying on its own (names vary by
+    version)."""
+    import inspect
+
+    try:
+        accepted = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        return {}
+    wanted = {"cluster_error_retry_attempts": 0, "reinitialize_steps": 1}
+    return {k: v for k, v in wanted.items() if k in accepted}

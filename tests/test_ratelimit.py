@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
+import re
 import threading
 
 import pytest
@@ -668,3 +669,17 @@ def test_native_equals_fallback(requests, tokens, burst, token_burst, ops):
                 assert left.to_dict() == right.to_dict()
     n, p = native.stats(), python.stats()
     assert (n["allowed"], n["denied"]) == (p["allowed"], p["denied"])
+
+
+def test_messages_name_the_argument_and_show_the_value_given(path):
+    limiter = make(path, 60, clock=clock_for(path))
+    with pytest.raises(TypeError, match="^cost must be an int, not float"):
+        limiter.check("k", cost=1.0)
+    with pytest.raises(TypeError, match="^tokens must be an int, not str"):
+        limiter.allow("k", tokens="3")
+    with pytest.raises(ValueError, match="^cost must be >= 0, got -1"):
+        limiter.peek("k", cost=-1)
+    clock = clock_for(path)
+    for value, shown in ((math.nan, "got nan"), (1e300, "got 1e+300"), (-1.5, "got -1.5")):
+        with pytest.raises(ValueError, match=re.escape(shown)):
+            clock.set(value)

@@ -266,8 +266,9 @@ def test_key_layout_and_expiry(redis_server, redis_path, unique_key):
         assert re.fullmatch(r"\d+:\d{1,9}", client.get(name).decode())
     # Each key expires when its bucket is full again: after one request (of 2 per hour), in one
     # hour; after 5 tokens (at 1000 per hour), in 5 token intervals (18 s).
-    assert 0.99 * HOUR_NS // 10**6 < client.pttl(requests_key) <= HOUR_NS // 10**6
-    assert 0.99 * 5 * token_interval_ms < client.pttl(tokens_key) <= 5 * token_interval_ms
+    assert HOUR_NS // 10**6 - 10_000 < client.pttl(requests_key) <= HOUR_NS // 10**6
+    # (a bound on the expiry set, with room for a slow machine between the check and the read)
+    assert 5 * token_interval_ms - 10_000 < client.pttl(tokens_key) <= 5 * token_interval_ms
     client.close()
 
 
@@ -290,20 +291,25 @@ def test_native_and_python_instances_share_one_limit(redis_server, unique_key):
 @given(steps=st.lists(st.tuples(st.integers(0, 4), st.integers(0, 300)), min_size=1, max_size=12))
 def test_answers_match_the_in_process_rule(redis_server, steps):
     """The script is the in-process rule: same decisions and remaining counts for any sequence
-    (the clock barely moves against one-hour intervals)."""
+    (the clock barely moves against one-hour intervals), through either client."""
+    paths = ["python"] + ([] if _flags.native is None else ["native"])
     require_redis_py()
-    key = f"rule-{time.monotonic_ns()}"
-    remote = backend(redis_server.url, limits(burst=3, token_burst=500), "python")
-    local = fallback.RateLimiter(HOUR_NS, 3, HOUR_NS // 1000, 500, clock=fallback.ManualClock(1))
-    for cost, tokens in steps:
-        expected = local.check(key, cost, tokens)
-        got = remote.check(key, cost, tokens)
-        assert fields(got) == fields(expected)
-        if expected.retry_after == float("inf"):
-            assert got.retry_after == float("inf")
-        else:
-            assert abs(got.retry_after - expected.retry_after) < 5
-        assert abs(got.reset_after - expected.reset_after) < 5
+    for path in paths:
+        key = f"rule-{path}-{time.monotonic_ns()}"
+        remote = backend(redis_server.url, limits(burst=3, token_burst=500), path)
+        local = fallback.RateLimiter(
+            HOUR_NS, 3, HOUR_NS // 1000, 500, clock=fallback.ManualClock(1)
+        )
+        for cost, tokens in steps:
+            expected = local.check(key, cost, tokens)
+            got = remote.check(key, cost, tokens)
+            assert fields(got) == fields(expected), path
+            if expected.retry_after == float("inf"):
+                assert got.retry_after == float("inf")
+            else:
+                assert abs(got.retry_after - expected.retry_after) < 5
+            assert abs(got.reset_after - expected.reset_after) < 5
+        remote.close()
 
 
 def test_script_reloaded_after_script_flush(redis_server, redis_path, unique_key):
@@ -626,18 +632,28 @@ def test_native_errors_on_the_backend_object_itself(own_redis_server):
 def test_cluster_limits_hold_across_all_slots(redis_cluster, redis_path, form):
     url = redis_cluster.url if form == "url" else redis_cluster.urls
     prefix = f"cluster-{redis_path}-{form}-{time.monotonic_ns()}"
-    limiter = backend(url, limits(burst=2, token_burst=100), redis_path, key_prefix=prefix)
+    # "deny": a check the cluster did not answer (under load, a timeout) is refused, so an exact
+    # count proves every admission came from Redis; the backend's errors explain a failure.
+    limiter = backend(
+        url,
+        limits(burst=2, token_burst=100),
+        redis_path,
+        key_prefix=prefix,
+        on_backend_error="deny",
+        timeout=5.0,
+    )
     keys = [f"key-{i}" for i in range(150)]
     allowed = {k: sum(limiter.check(k, 1, 10).allowed for _ in range(3)) for k in keys}
-    assert set(allowed.values()) == {2}
-    assert limiter.stats()["backend_errors"] == 0
+    assert set(allowed.values()) == {2}, limiter.stats()
+    assert limiter.stats()["backend_errors"] == 0, limiter.stats()
 
     async def main():
         results = await asyncio.gather(*(limiter.acheck(k, 1, 10) for k in keys[:64]))
         await limiter.aclose()
         return results
 
-    assert not any(r.allowed for r in asyncio.run(main()))
+    assert not any(r.allowed for r in asyncio.run(main())), limiter.stats()
+    assert limiter.stats()["backend_errors"] == 0, limiter.stats()
     # The keys really are spread over every master.
     counts = [
         len(node.cli("--scan", "--pattern", f"{prefix}:*").split()) for node in redis_cluster.nodes

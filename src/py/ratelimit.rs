@@ -307,8 +307,8 @@ impl PyRateLimiter {
         &self,
         py: Python<'_>,
         key: &Bound<'_, PyAny>,
-        cost: Amount,
-        tokens: Amount,
+        #[pyo3(from_py_with = cost_arg)] cost: Amount,
+        #[pyo3(from_py_with = tokens_arg)] tokens: Amount,
     ) -> PyResult<PyRateLimitResult> {
         Ok(self.decide(py, key, cost, tokens, true)?.into())
     }
@@ -319,8 +319,8 @@ impl PyRateLimiter {
         &self,
         py: Python<'_>,
         key: &Bound<'_, PyAny>,
-        cost: Amount,
-        tokens: Amount,
+        #[pyo3(from_py_with = cost_arg)] cost: Amount,
+        #[pyo3(from_py_with = tokens_arg)] tokens: Amount,
     ) -> PyResult<bool> {
         Ok(self.decide(py, key, cost, tokens, true)?.allowed)
     }
@@ -331,8 +331,8 @@ impl PyRateLimiter {
         &self,
         py: Python<'_>,
         key: &Bound<'_, PyAny>,
-        cost: Amount,
-        tokens: Amount,
+        #[pyo3(from_py_with = cost_arg)] cost: Amount,
+        #[pyo3(from_py_with = tokens_arg)] tokens: Amount,
     ) -> PyResult<PyRateLimitResult> {
         Ok(self.decide(py, key, cost, tokens, false)?.into())
     }
@@ -388,30 +388,33 @@ fn key_arg<'a>(key: &'a Bound<'_, PyAny>) -> PyResult<&'a str> {
 /// (never allowed) rather than refused.
 pub(crate) struct Amount(u64);
 
-impl<'a, 'py> FromPyObject<'a, 'py> for Amount {
-    type Error = PyErr;
-
-    #[inline]
-    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
-        if let Ok(int) = obj.cast_exact::<PyInt>() {
-            if let Ok(value) = int.extract::<u64>() {
-                return Ok(Amount(value));
-            }
+#[inline]
+fn amount(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Amount> {
+    if let Ok(int) = obj.cast_exact::<PyInt>() {
+        if let Ok(value) = int.extract::<u64>() {
+            return Ok(Amount(value));
         }
-        if !obj.is_instance_of::<PyInt>() || obj.is_instance_of::<PyBool>() {
-            return Err(PyTypeError::new_err(format!(
-                "must be an int, not {}",
-                type_name(&obj)
-            )));
-        }
-        if obj.lt(0)? {
-            return Err(PyValueError::new_err(format!(
-                "amounts (cost, tokens) must be >= 0, got {}",
-                *obj
-            )));
-        }
-        Ok(Amount(obj.extract::<u64>().unwrap_or(u64::MAX)))
     }
+    if !obj.is_instance_of::<PyInt>() || obj.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err(format!(
+            "{what} must be an int, not {}",
+            type_name(obj)
+        )));
+    }
+    if obj.lt(0)? {
+        return Err(PyValueError::new_err(format!(
+            "{what} must be >= 0, got {obj}"
+        )));
+    }
+    Ok(Amount(obj.extract::<u64>().unwrap_or(u64::MAX)))
+}
+
+fn cost_arg(obj: &Bound<'_, PyAny>) -> PyResult<Amount> {
+    amount(obj, "cost")
+}
+
+fn tokens_arg(obj: &Bound<'_, PyAny>) -> PyResult<Amount> {
+    amount(obj, "tokens")
 }
 
 /// Seconds given as an `int` or `float` (not a `bool`), as whole nanoseconds.

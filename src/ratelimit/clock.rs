@@ -12,9 +12,10 @@ use super::{RateLimitError, MAX_NS};
 pub fn seconds_to_ns(seconds: f64, what: &'static str) -> Result<u64, RateLimitError> {
     let ns = (seconds * 1e9).round_ties_even();
     if !(0.0..=MAX_NS as f64).contains(&ns) {
-        return Err(RateLimitError::TimeOutOfRange {
+        return Err(RateLimitError::SecondsOutOfRange {
             what,
-            value: if ns.is_finite() { ns as i128 } else { -1 },
+            seconds,
+            max_seconds: MAX_NS / 1_000_000_000,
         });
     }
     Ok(ns as u64)

@@ -28,7 +28,7 @@ pub const MAX_NS: u64 = 1 << 62;
 /// would let one caller's input cost unbounded memory.
 pub const MAX_KEY_LENGTH: usize = 4096;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RateLimitError {
     #[error("{0}")]
     InvalidLimit(String),
@@ -38,6 +38,34 @@ pub enum RateLimitError {
     KeyTooLong { length: usize },
     #[error("{what} must be between 0 and {MAX_NS} ns (about 146 years), got {value}")]
     TimeOutOfRange { what: &'static str, value: i128 },
+    /// Seconds given by a caller (a clock reading, an advance): shown as given, so NaN reads
+    /// "nan" and a huge value reads as itself, not as a saturated count of nanoseconds.
+    #[error("{what} must be a number of seconds from 0 to {max_seconds} (about 146 years), got {}", python_float(*.seconds))]
+    SecondsOutOfRange {
+        what: &'static str,
+        seconds: f64,
+        max_seconds: u64,
+    },
+}
+
+/// `seconds` the way Python's `repr(float)` shows it (`nan`, `inf`, `1e+300`, `-1.5`), so both
+/// paths word the error alike.
+fn python_float(seconds: f64) -> String {
+    if seconds.is_nan() {
+        "nan".to_owned()
+    } else if seconds.is_infinite() {
+        if seconds > 0.0 { "inf" } else { "-inf" }.to_owned()
+    } else if seconds.abs() >= 1e16 {
+        let text = format!("{seconds:e}");
+        match text.split_once('e') {
+            Some((mantissa, exponent)) if !exponent.starts_with('-') => {
+                format!("{mantissa}e+{exponent:0>2}")
+            }
+            _ => text,
+        }
+    } else {
+        format!("{seconds:?}")
+    }
 }
 
 /// Checks a key as every store requires it: non-empty and at most `MAX_KEY_LENGTH` characters.

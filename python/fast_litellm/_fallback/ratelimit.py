@@ -77,10 +77,13 @@ def _real_seconds(value: Any, what: str) -> float:
 
 def seconds_to_ns(value: Any, what: str = "seconds") -> int:
     """``round(value * 1e9)`` (half to even) within ``0..2**62``; anything else is an error."""
-    x = _real_seconds(value, what) * 1e9
+    seconds = _real_seconds(value, what)
+    x = seconds * 1e9
     if not (0.0 <= x <= MAX_NS):  # also false for NaN
-        shown = int(x) if math.isfinite(x) else -1
-        raise ValueError(f"{what} must be between 0 and {MAX_NS} ns (about 146 years), got {shown}")
+        raise ValueError(
+            f"{what} must be a number of seconds from 0 to {MAX_NS // 10**9} (about 146 years), "
+            f"got {seconds!r}"
+        )
     return round(x)
 
 

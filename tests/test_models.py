@@ -152,15 +152,20 @@ json.dump(answers, open(sys.argv[2], "w"))
 """
 
 
+def _child_output(code: str) -> str:
+    """What ``code`` prints in a fresh interpreter (bounded by ``run_python``'s timeout)."""
+    result = run_python(code, env=CHILD_ENV)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def _run_script(code: str, tmp_path, name: str, names: list[str]) -> dict:
     names_file = tmp_path / f"{name}-names.json"
     answers_file = tmp_path / f"{name}-answers.json"
     names_file.write_text(json.dumps(names))
-    result = run_python(
-        f"import sys; sys.argv[1:] = [{str(names_file)!r}, {str(answers_file)!r}]\n{code}",
-        env=CHILD_ENV,
+    _child_output(
+        f"import sys; sys.argv[1:] = [{str(names_file)!r}, {str(answers_file)!r}]\n{code}"
     )
-    assert result.returncode == 0, result.stderr
     return json.loads(answers_file.read_text())
 
 
@@ -225,9 +230,7 @@ def test_count_does_not_depend_on_import_order():
         "reference = {m: f.count_tokens(text, encoding=e(m)) for m in before}\n"
         "print(json.dumps([before, after, reference]))\n"
     )
-    result = run_python(code, env=CHILD_ENV)
-    assert result.returncode == 0, result.stderr
-    before, after, reference = json.loads(result.stdout)
+    before, after, reference = json.loads(_child_output(code))
     assert {
         "chatgpt-4o-latest",
         "azure/gpt-4o",
@@ -256,9 +259,7 @@ def test_model_rules_follow_litellm_once_it_is_imported():
         "after = f.count_tokens(text, model='my-gpt-4o-deployment')\n"
         "print(before, after, f.encoding_for_model('my-gpt-4o-deployment'))\n"
     )
-    result = run_python(code, env=CHILD_ENV)
-    assert result.returncode == 0, result.stderr
-    before, after, encoding = result.stdout.split()
+    before, after, encoding = _child_output(code).split()
     assert before == str(fast_litellm.count_tokens(TEXT, encoding="cl100k_base"))
     assert after == str(fast_litellm.count_tokens(TEXT, encoding="o200k_base"))
     assert encoding == "o200k_base"

@@ -72,6 +72,13 @@ NAMED = [
     "GPT-4O",
     "gpt-4o ",
     "mistral-large",
+    # Python's regex semantics: Unicode digits, "$" before a final newline, case folding.
+    "o1\u0663",
+    "gpt-1\u0665",
+    "o5\n",
+    "deepseek-chat\n",
+    "deepſeek-v3",
+    "DEEPSEEK_CHAT_V4",
 ]
 
 #: Text on which cl100k_base and o200k_base give different counts.

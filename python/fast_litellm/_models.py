@@ -107,8 +107,8 @@ class _Tables(NamedTuple):
     #: Names ``d`` whose cost-map entry ``azure/{d}`` is an Azure OpenAI chat model.
     azure_chat_deployments: frozenset[str]
     #: Names the cost map lists (as such or under ``azure/``) with a mode other than chat, among
-    #: those the last step of the encoding rule can be asked about (names without ``/``) and
-    #: tiktoken cannot place.
+    #: those the last step of the encoding rule can be asked about: OpenAI model names tiktoken
+    #: cannot place.
     non_chat_models: frozenset[str]
     #: ``tiktoken.model.MODEL_TO_ENCODING``.
     tiktoken_models: Mapping[str, str]
@@ -301,60 +301,16 @@ _SNAPSHOT: Final = _Tables(
     ),
     non_chat_models=_names(
         """
-        amazon.nova-2-5-sonic amazon.nova-2-multimodal-embeddings-v1:0 amazon.nova-2-sonic-v1:0
-        amazon.nova-canvas-v1:0 amazon.rerank-v1:0 amazon.titan-embed-g1-text-02
-        amazon.titan-embed-image-v1 amazon.titan-embed-text-v1 amazon.titan-embed-text-v2:0
-        amazon.titan-image-generator-v1 amazon.titan-image-generator-v2
-        amazon.titan-image-generator-v2:0 chatgpt-image-latest cohere.embed-english-v3
-        cohere.embed-multilingual-v3 cohere.embed-v4:0 cohere.rerank-v3-5:0 command-nightly dolphin
-        doubao-embedding doubao-embedding-large doubao-embedding-large-text-240915
-        doubao-embedding-large-text-250515 doubao-embedding-text-240715 embed-english-light-v3.0
-        embed-english-v3.0 embed-multilingual-light-v3.0 embed-multilingual-v3.0
-        eu.twelvelabs.marengo-embed-2-7-v1:0 eu.twelvelabs.marengo-embed-3-0-v1:0
-        gemini-2.5-flash-image gemini-2.5-flash-native-audio-latest
-        gemini-2.5-flash-native-audio-preview-09-2025 gemini-2.5-flash-native-audio-preview-12-2025
-        gemini-2.5-flash-preview-tts gemini-3-pro-image gemini-3-pro-image-preview
-        gemini-3.1-flash-image gemini-3.1-flash-image-preview gemini-3.1-flash-lite-image
-        gemini-3.1-flash-live-preview gemini-3.8-live gemini-3.8-live-extended-thinking
-        gemini-embedding-001 gemini-embedding-2 gemini-embedding-2-preview gemini-flash-experimental
-        gemini-live-2.5-flash-native-audio gemini-live-2.5-flash-preview-native-audio-09-2025
-        gemini-nano-banana-2.1 global.cohere.embed-v4:0 gpt-image-1 gpt-image-1-mini gpt-image-1.5
-        gpt-image-1.5-2025-12-16 gpt-image-2 gpt-image-2-2026-04-21 gpt-image-2.5-flare
-        gpt-image-2.5-flare-2026-09-08 gpt-image-2.5-sunburst gpt-image-2.5-sunburst-2026-09-08
-        gpt-image-2.6-flare gpt-image-2.6-sunburst gpt-live-1 gpt-live-transcribe gpt-realtime
-        gpt-realtime-1.5 gpt-realtime-1.5-2026-02-23 gpt-realtime-2 gpt-realtime-2.1
-        gpt-realtime-2.1-2026-07-07 gpt-realtime-2.1-mini gpt-realtime-2.1-mini-2026-07-07
-        gpt-realtime-2025-08-28 gpt-realtime-mini gpt-realtime-mini-2025-10-06
-        gpt-realtime-mini-2025-12-15 gpt-realtime-translate gpt-realtime-translate-2026-05-06
-        gpt-realtime-translate-2026-05-07 gpt-realtime-whisper gpt-realtime-whisper-2026-05-06
-        gpt-realtime-whisper-2026-05-07 gpt-transcribe j2-light j2-mid j2-ultra jina-reranker-m0
-        jina-reranker-v2-base-multilingual jina-reranker-v3.5 multimodalembedding
-        multimodalembedding@001 omni-moderation-2024-09-26 omni-moderation-latest
-        rerank-english-v3.0 rerank-multilingual-v3.0 rerank-v3.5 rerank-v4.0-fast rerank-v4.0-pro
-        rerank-v5.0-fast rerank-v5.0-pro sample_spec sora-2 sora-2-pro sora-2-pro-high-res
-        stability.sd3-5-large-v1:0 stability.sd3-large-v1:0
-        stability.stable-conservative-upscale-v1:0 stability.stable-creative-upscale-v1:0
-        stability.stable-fast-upscale-v1:0 stability.stable-image-control-sketch-v1:0
-        stability.stable-image-control-structure-v1:0 stability.stable-image-core-v1:0
-        stability.stable-image-core-v1:1 stability.stable-image-erase-object-v1:0
-        stability.stable-image-inpaint-v1:0 stability.stable-image-remove-background-v1:0
-        stability.stable-image-search-recolor-v1:0 stability.stable-image-search-replace-v1:0
-        stability.stable-image-style-guide-v1:0 stability.stable-image-ultra-v1:0
-        stability.stable-image-ultra-v1:1 stability.stable-outpaint-v1:0
-        stability.stable-style-transfer-v1:0 text-embedding-004 text-embedding-005
-        text-embedding-large-exp-03-07 text-embedding-preview-0409 text-multilingual-embedding-002
-        text-unicorn text-unicorn@001 together-ai-embedding-151m-to-350m
-        together-ai-embedding-up-to-150m tts-1 tts-1-1106 tts-1-hd tts-1-hd-1106
-        twelvelabs.marengo-embed-2-7-v1:0 twelvelabs.marengo-embed-3-0-v1:0
-        us.amazon.nova-canvas-v1:0 us.cohere.embed-v4:0
-        us.stability.stable-conservative-upscale-v1:0 us.stability.stable-creative-upscale-v1:0
-        us.stability.stable-fast-upscale-v1:0 us.stability.stable-image-control-sketch-v1:0
-        us.stability.stable-image-control-structure-v1:0 us.stability.stable-image-erase-object-v1:0
-        us.stability.stable-image-inpaint-v1:0 us.stability.stable-image-remove-background-v1:0
-        us.stability.stable-image-search-recolor-v1:0 us.stability.stable-image-search-replace-v1:0
-        us.stability.stable-image-style-guide-v1:0 us.stability.stable-outpaint-v1:0
-        us.stability.stable-style-transfer-v1:0 us.twelvelabs.marengo-embed-2-7-v1:0
-        us.twelvelabs.marengo-embed-3-0-v1:0 whisper whisper-1
+        chatgpt-image-latest gpt-image-1 gpt-image-1-mini gpt-image-1.5 gpt-image-1.5-2025-12-16
+        gpt-image-2 gpt-image-2-2026-04-21 gpt-image-2.5-flare gpt-image-2.5-flare-2026-09-08
+        gpt-image-2.5-sunburst gpt-image-2.5-sunburst-2026-09-08 gpt-image-2.6-flare
+        gpt-image-2.6-sunburst gpt-live-1 gpt-live-transcribe gpt-realtime gpt-realtime-1.5
+        gpt-realtime-1.5-2026-02-23 gpt-realtime-2 gpt-realtime-2.1 gpt-realtime-2.1-2026-07-07
+        gpt-realtime-2.1-mini gpt-realtime-2.1-mini-2026-07-07 gpt-realtime-2025-08-28
+        gpt-realtime-mini gpt-realtime-mini-2025-10-06 gpt-realtime-mini-2025-12-15
+        gpt-realtime-translate gpt-realtime-translate-2026-05-06 gpt-realtime-translate-2026-05-07
+        gpt-realtime-whisper gpt-transcribe omni-moderation-2024-09-26 omni-moderation-latest sora-2
+        sora-2-pro sora-2-pro-high-res tts-1 tts-1-1106 tts-1-hd tts-1-hd-1106 whisper-1
         """
     ),
     tiktoken_models=_by_encoding(
@@ -760,21 +716,31 @@ def _tables_from(litellm: Any, tiktoken: Any) -> _Tables:
             non_chat_names.add(name)
             if name.startswith(_AZURE_PREFIX):
                 non_chat_names.add(name[len(_AZURE_PREFIX) :])
-    # The last step of the encoding rule sees a last path segment, or the normalised name when
-    # that segment is empty: for a listed name, only when it ends with "/".
+    # The last step of the encoding rule sees the OpenAI model a name stands for (the last path
+    # segment of a listed name, a gpt-5+/o-series name, an Azure chat deployment), or the
+    # normalised name when that is empty (a listed name ending with "/").
+    listed_segments = {
+        name.rpartition("/")[2] for name in openai_chat_models | azure_models | azure_text_models
+    }
     normalised_with_slash = {
         _normalised_name(name, tiktoken_only)
         for name in openai_chat_models | azure_models
         if name.endswith("/")
     }
-    non_chat_models = frozenset(
-        name
-        for name in non_chat_names
-        if ("/" not in name or name in normalised_with_slash)
-        and "gpt-4o" not in name
-        and _tiktoken_encoding(name, tiktoken_only) is None
-        and _extended_tiktoken_encoding(name, tiktoken_only) is None
-    )
+
+    def reaches_last_step(name: str) -> bool:
+        return (
+            name in listed_segments
+            or _VERSIONED_OPENAI_MODEL.match(name) is not None
+            or name in azure_chat_deployments
+            or name in normalised_with_slash
+        ) and not (
+            "gpt-4o" in name
+            or _tiktoken_encoding(name, tiktoken_only) is not None
+            or _extended_tiktoken_encoding(name, tiktoken_only) is not None
+        )
+
+    non_chat_models = frozenset(filter(reaches_last_step, non_chat_names))
     return tiktoken_only._replace(
         azure_text_models=azure_text_models,
         azure_chat_deployments=azure_chat_deployments,

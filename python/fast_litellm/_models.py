@@ -472,8 +472,8 @@ def _encoding_name(model: str, tables: _Tables) -> str:
     encoding = _tiktoken_encoding(name, tables) or _extended_tiktoken_encoding(name, tables)
     if encoding is not None:
         return encoding
-    # A listed model tiktoken cannot place is a release newer than its table; only the cost map's
-    # embedding, image and audio models keep cl100k_base.
+    # An OpenAI model tiktoken cannot place is a release newer than its table; only the cost map's
+    # models that do not chat (image, speech, realtime, moderation) keep cl100k_base.
     return _DEFAULT_ENCODING if name in tables.non_chat_models else "o200k_base"
 
 

@@ -1,8 +1,8 @@
-"""Reference tests: the pure-Python message counter and model table against litellm itself.
+"""Reference tests: the pure-Python message counter against litellm itself.
 
 ``fast_litellm._fallback.messages.count_message_tokens`` (fed by Python tiktoken built offline from
-the bundled ``_vocab`` files) must return exactly ``litellm.token_counter(...)``, and
-``fast_litellm._models`` must pick the encoding litellm picks.
+the bundled ``_vocab`` files) must return exactly ``litellm.token_counter(...)``. The model name ->
+encoding rules are tested in ``test_models.py``.
 """
 
 from __future__ import annotations
@@ -437,81 +437,6 @@ def test_extrapolated_long_text_small_limit():
     assert got == round(sampled * len(text) / 160)
 
 
-# ---- model table --------------------------------------------------------------------------------
-
-
-def _litellm_encoding_name(model: str) -> str:
-    from litellm.litellm_core_utils.token_counter import openai_tokenizer_encoding_name
-
-    return openai_tokenizer_encoding_name(model)
-
-
-EXTRA_NAMES = [
-    "gpt-4o-2024-08-06",
-    "gpt-4-turbo",
-    "o3",
-    "o1-mini",
-    "o1-preview",
-    "gpt-4.5-preview",
-    "ft:gpt-4o:org::id",
-    "gpt-oss-20b",
-    "davinci",
-    "text-davinci-003",
-    "azure/gpt-41",
-    "gpt-35-turbo-16k",
-    "claude-3-opus-20240229",
-    "claude-opus-4-5",
-    "claude-sonnet-4-5",
-    "anthropic/claude-opus-4-5",
-    "meta-llama/Llama-3-8b",
-    "llama-2-7b",
-    "replicate/foo",
-    "command-r",
-    "command-r-plus",
-    "GPT-4O",
-    "gpt-4o ",
-    "mistral-large",
-]
-
-
-@pytest.mark.parametrize("model", MODELS + EXTRA_NAMES)
-def test_encoding_for_model_matches_litellm(model):
-    assert models_mod.encoding_for_model(model) == _litellm_encoding_name(model)
-
-
-def test_encoding_for_every_listed_model():
-    names = (
-        set(litellm.open_ai_chat_completion_models)
-        | set(litellm.azure_llms)
-        | set(litellm.anthropic_models)
-    )
-    for name in names:
-        assert models_mod.encoding_for_model(name) == _litellm_encoding_name(name), name
-
-
-@pytest.mark.parametrize("model", MODELS + EXTRA_NAMES + sorted(litellm.anthropic_models))
-def test_tokenizer_kind_matches_litellm(model):
-    from litellm.litellm_core_utils.token_counter import uses_legacy_message_accounting
-    from litellm.utils import huggingface_tokenizer_kind
-
-    kind, detail = models_mod.tokenizer_for_model(model)
-    assert (kind == "other") == (huggingface_tokenizer_kind(model) is not None)
-    if kind == "tiktoken":
-        assert detail == _litellm_encoding_name(model)
-    assert models_mod.uses_legacy_message_accounting(model) == uses_legacy_message_accounting(model)
-
-
-def test_snapshot_is_current():
-    assert models_mod.tables_from_litellm(litellm, tiktoken) == models_mod.snapshot_tables()
-
-
-def test_encoding_for_model_type_error():
-    with pytest.raises(TypeError):
-        models_mod.encoding_for_model(None)
-    with pytest.raises(TypeError):
-        models_mod.tokenizer_for_model(b"gpt-4")
-
-
 # ---- bad input ----------------------------------------------------------------------------------
 
 
@@ -680,26 +605,3 @@ def test_junk_tool_entries_are_skipped_like_litellm():
     tools = ["junk", {"type": "function", "function": {"name": "f"}}]
     msgs = [{"role": "system", "content": "s"}]
     assert _count(msgs, tools=tools) == reference("gpt-4", msgs, tools)
-
-
-def test_model_rules_follow_litellm_once_it_is_imported():
-    """Before litellm is imported, names resolve by the snapshot; afterwards by litellm itself,
-    even for a name already counted (the per-model caches are dropped)."""
-    from .conftest import run_python
-
-    code = (
-        "import fast_litellm as f\n"
-        "text = 'héllo wörld ÷ ≠ 漢字'\n"
-        "before = f.count_tokens(text, model='chatgpt-4o-latest')\n"
-        "import litellm\n"
-        "from litellm.litellm_core_utils.token_counter import openai_tokenizer_encoding_name as e\n"
-        "after = f.count_tokens(text, model='chatgpt-4o-latest')\n"
-        "print(before, after, f.count_tokens(text, encoding=e('chatgpt-4o-latest')),"
-        " f.encoding_for_model('chatgpt-4o-latest') == e('chatgpt-4o-latest'))\n"
-    )
-    result = run_python(code, env={"LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1"})
-    assert result.returncode == 0, result.stderr
-    before, after, expected, same = result.stdout.split()
-    assert before == str(fast_litellm.count_tokens("héllo wörld ÷ ≠ 漢字", encoding="cl100k_base"))
-    assert after == expected
-    assert same == "True"

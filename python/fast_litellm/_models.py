@@ -1,48 +1,58 @@
 """Which tokenizer LiteLLM's ``token_counter`` uses for a model name.
 
-Pure Python, no ``litellm`` import: the model tables LiteLLM consults are snapshotted below from
-litellm 1.110.2 (bundled model cost map, ``LITELLM_LOCAL_MODEL_COST_MAP=True``) and tiktoken 0.14.
-The rules applied to them when litellm is not loaded are those below (litellm up to 1.106).
-``tables_from_litellm`` recomputes the tables from an installed litellm; the reference tests compare
-the two so a litellm upgrade that changes the tables is noticed.
+Pure Python, no ``litellm`` import: the tables LiteLLM's rules consult are snapshotted below from
+litellm 1.110.2 (bundled model cost map, ``LITELLM_LOCAL_MODEL_COST_MAP=True``) and tiktoken 0.14,
+and the rules below are litellm 1.110.2's, so a name resolves the same before and after litellm is
+imported. ``tables_from_litellm`` recomputes the tables from an installed litellm; the tests compare
+the two, and compare every name of the model cost map (with provider prefixes, ``ft:`` forms and
+random strings) resolved here, in a process without litellm, with litellm's own answer.
 
-LiteLLM's rules (``litellm.utils._select_tokenizer_helper`` and
+LiteLLM 1.110.2's rules (``litellm.utils.huggingface_tokenizer_kind`` and
 ``litellm.litellm_core_utils.token_counter.openai_tokenizer_encoding_name``):
 
 1. HuggingFace tokenizers come first (unless ``litellm.disable_hf_tokenizer_download`` is set):
    - ``model in litellm.cohere_models and "command-r" in model``  -> Cohere command-r tokenizer
    - ``model in litellm.anthropic_models and "claude-3" not in model`` -> LiteLLM's packaged
      Anthropic tokenizer (exact name match, so ``anthropic/claude-opus-4-5`` is *not* matched)
+   - DeepSeek V3/V4 names (``deepseek-v3``, ``deepseek_chat_v4``, a last path segment
+     ``deepseek-chat``, ``deepseek-reasoner`` or ``deepseek-flash``, case-insensitive) -> LiteLLM's
+     packaged DeepSeek tokenizer
    - ``"llama-2" in model.lower() or "replicate" in model.lower()`` -> Llama 2 tokenizer
    - ``"llama-3" in model.lower()`` -> Llama 3 tokenizer
-   If the HuggingFace tokenizer cannot be loaded (no network, no ``tokenizers``), LiteLLM logs a
-   warning and falls back to tiktoken as below, so its answer for these models depends on the
-   environment. We report them as ``("other", reason)``.
-2. Otherwise tiktoken. The model name is first normalised (``_fix_model_name``):
-   - a key of ``litellm.azure_llms`` -> ``model.replace("-35", "-3.5")``
-   - a member of ``litellm.open_ai_chat_completion_models`` -> unchanged
-   - anything else -> ``"gpt-3.5-turbo"``  (so every unknown name, and every provider-prefixed
-     name such as ``openai/gpt-4o`` or ``azure/gpt-4o``, and even ``chatgpt-4o-latest``, which is not
-     in the table, is counted with cl100k_base)
-   then ``"gpt-4o" in name`` -> o200k_base, else ``tiktoken.encoding_name_for_model(name)``, and
-   cl100k_base when tiktoken does not know the name.
+   Whether LiteLLM can load a HuggingFace tokenizer depends on the environment (network,
+   ``tokenizers``); when it cannot, it logs a warning and falls back to tiktoken as below. We report
+   these models as ``("other", reason)`` and leave their counting to litellm.
+2. Otherwise tiktoken, on the OpenAI model the name stands for. The first of:
+   - a *listed* name: some ``/``-suffix ``s`` of the name (``eu/gpt-4o`` and ``gpt-4o`` for
+     ``azure/eu/gpt-4o``) is, itself or as ``azure/{s}``, a member of ``open_ai_chat_completion_models``
+     or ``azure_llms``, or a cost-map key of an Azure OpenAI text model -> the last path segment;
+   - a last path segment tiktoken maps to o200k_base, or named like a gpt-5+ or o-series release
+     (``gpt-6.2``, ``o5-mini``) -> that segment;
+   - the deployment name (last segment, the base model of an ``ft:base:org::id`` name) when
+     ``azure/{deployment}`` is an Azure OpenAI chat model of the cost map -> that deployment name;
+   - else the name normalised as before 1.110: a key of ``azure_llms`` with ``-35`` read as ``-3.5``,
+     a member of ``open_ai_chat_completion_models`` unchanged, anything else ``gpt-3.5-turbo``.
+   That name gets o200k_base if it contains ``gpt-4o``, else tiktoken's encoding for it (exact name,
+   then tiktoken's prefixes), else the encoding of the longest tiktoken model it extends with
+   ``-suffix``, else cl100k_base if the cost map lists it with a mode other than chat/responses,
+   else o200k_base (every OpenAI model since gpt-4o uses it).
 3. Message accounting: ``tokens_per_message=4, tokens_per_name=-1`` when the normalised name is
-   ``gpt-3.5-turbo-0301`` (not in the current table, so never), otherwise ``3`` and ``1``.
+   ``gpt-3.5-turbo-0301`` (not in the current tables, so never), otherwise ``3`` and ``1``.
 
-LiteLLM keeps refining these rules (1.110 strips provider prefixes, gives unlisted gpt-5/o-series
-names o200k_base and adds a DeepSeek tokenizer), so the snapshot is only the answer when litellm is
-not loaded. Once ``litellm`` has been imported in the process, every name is resolved by litellm's
-own functions (``openai_tokenizer_encoding_name``, ``huggingface_tokenizer_kind``,
-``uses_legacy_message_accounting`` where that version has them, else the rules above over its live
-tables), once per name: whichever litellm version is installed, we count with the tokenizer it
-would use. ``refresh()`` forgets the cached answers (after ``litellm.register_model``, say).
+Once ``litellm`` has been imported in the process, every name is resolved by litellm's own
+functions (``openai_tokenizer_encoding_name``, ``huggingface_tokenizer_kind``,
+``uses_legacy_message_accounting``), once per name: a litellm other than 1.110.2, or tables changed
+at run time (``litellm.register_model``), are then followed too. A litellm too old to have these
+functions gets the rules it had (the normalised name of step 2's last bullet decides, no DeepSeek
+tokenizer) over its live tables. ``refresh()`` forgets the cached answers.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from functools import lru_cache
-from typing import Any, Callable, Final, Optional
+from typing import Any, Callable, Final, Mapping, NamedTuple, Optional
 
 __all__ = [
     "SUPPORTED_ENCODINGS",
@@ -66,144 +76,313 @@ _SAME_COUNTS_AS: Final = {"o200k_harmony": "o200k_base", "p50k_edit": "p50k_base
 
 _DEFAULT_ENCODING: Final = "cl100k_base"
 _LEGACY_MODEL: Final = "gpt-3.5-turbo-0301"
+_UNLISTED_MODEL: Final = "gpt-3.5-turbo"
+_AZURE_PREFIX: Final = "azure/"
 
-# ---- snapshot: litellm 1.110.2 / tiktoken 0.14 ------------------------------------------------
+#: Cost-map modes of the models LiteLLM treats as OpenAI chat models, and of its Azure text models.
+_CHAT_MODES: Final = frozenset({"chat", "responses"})
+_AZURE_TEXT_MODES: Final = frozenset({"chat", "completion", "responses", "realtime"})
 
-#: Members of ``open_ai_chat_completion_models`` / keys of ``azure_llms`` whose encoding is not
-#: cl100k_base (every other member, and every name outside the tables, gets cl100k_base).
-_LISTED_MODEL_ENCODINGS: Final[dict[str, str]] = dict.fromkeys(
-    (
-        "gpt-4.1",
-        "gpt-4.1-2025-04-14",
-        "gpt-4.1-mini",
-        "gpt-4.1-mini-2025-04-14",
-        "gpt-4.1-nano",
-        "gpt-4.1-nano-2025-04-14",
-        "gpt-4o",
-        "gpt-4o-2024-05-13",
-        "gpt-4o-2024-08-06",
-        "gpt-4o-2024-11-20",
-        "gpt-4o-audio-preview-2024-12-17",
-        "gpt-4o-audio-preview-2025-06-03",
-        "gpt-4o-mini",
-        "gpt-4o-mini-2024-07-18",
-        "gpt-4o-mini-audio-preview-2024-12-17",
-        "gpt-4o-mini-realtime-preview-2024-12-17",
-        "gpt-4o-mini-search-preview",
-        "gpt-4o-mini-search-preview-2025-03-11",
-        "gpt-4o-mini-transcribe",
-        "gpt-4o-mini-transcribe-2025-03-20",
-        "gpt-4o-mini-transcribe-2025-12-15",
-        "gpt-4o-mini-tts",
-        "gpt-4o-mini-tts-2025-03-20",
-        "gpt-4o-mini-tts-2025-12-15",
-        "gpt-4o-search-preview",
-        "gpt-4o-search-preview-2025-03-11",
-        "gpt-4o-transcribe",
-        "gpt-4o-transcribe-diarize",
-        "gpt-5",
-        "gpt-5-2025-08-07",
-        "gpt-5-chat",
-        "gpt-5-chat-latest",
-        "gpt-5-codex",
-        "gpt-5-mini",
-        "gpt-5-mini-2025-08-07",
-        "gpt-5-nano",
-        "gpt-5-nano-2025-08-07",
-        "gpt-5-pro",
-        "gpt-5-pro-2025-10-06",
-        "gpt-5-search-api",
-        "gpt-5-search-api-2025-10-14",
-        "gpt-5.1",
-        "gpt-5.1-2025-11-13",
-        "gpt-5.1-chat-latest",
-        "gpt-5.1-codex",
-        "gpt-5.1-codex-max",
-        "gpt-5.1-codex-mini",
-        "gpt-5.2",
-        "gpt-5.2-2025-12-11",
-        "gpt-5.2-chat-latest",
-        "gpt-5.2-codex",
-        "gpt-5.2-pro",
-        "gpt-5.2-pro-2025-12-11",
-        "gpt-5.3-chat-latest",
-        "gpt-5.3-codex",
-        "gpt-5.4",
-        "gpt-5.4-2026-03-05",
-        "gpt-5.4-mini",
-        "gpt-5.4-mini-2026-03-17",
-        "gpt-5.4-nano",
-        "gpt-5.4-nano-2026-03-17",
-        "gpt-5.4-pro",
-        "gpt-5.4-pro-2026-03-05",
-        "gpt-5.5",
-        "gpt-5.5-2026-04-23",
-        "gpt-5.5-cyber",
-        "gpt-5.5-cyber-preview",
-        "gpt-5.5-pro",
-        "gpt-5.5-pro-2026-04-23",
-        "gpt-5.6",
-        "gpt-5.6-cyber",
-        "gpt-5.6-luna",
-        "gpt-5.6-sol",
-        "gpt-5.6-terra",
-        "o1",
-        "o1-2024-12-17",
-        "o1-pro",
-        "o1-pro-2025-03-19",
-        "o3",
-        "o3-2025-04-16",
-        "o3-deep-research",
-        "o3-deep-research-2025-06-26",
-        "o3-mini",
-        "o3-mini-2025-01-31",
-        "o3-pro",
-        "o3-pro-2025-06-10",
-        "o4-mini",
-        "o4-mini-2025-04-16",
-        "o4-mini-deep-research",
-        "o4-mini-deep-research-2025-06-26",
+#: Releases newer than any table: gpt-5 and later, o1 and later, alone or followed by ``.``/``-``.
+#: ``\d`` and ``$`` keep Python's meaning (any Unicode digit; end or before a final newline), as
+#: in LiteLLM's own pattern, so odd names resolve as LiteLLM resolves them.
+_VERSIONED_OPENAI_MODEL: Final = re.compile(r"(?:gpt-(?:[5-9]|[1-9]\d+)|o[1-9]\d*)(?:[.-]|$)")
+
+#: Names LiteLLM counts with its packaged DeepSeek tokenizer (searched anywhere in the name).
+_DEEPSEEK_TOKENIZER_MODEL: Final = re.compile(
+    r"deepseek[-_.](?:chat[-_.])?v[34]|(?:^|/)deepseek-(?:chat|reasoner|flash)(?::free)?$",
+    re.IGNORECASE,
+)
+
+
+class _Tables(NamedTuple):
+    """The parts of LiteLLM's (and tiktoken's) tables its model rules read."""
+
+    #: ``litellm.open_ai_chat_completion_models``.
+    openai_chat_models: frozenset[str]
+    #: Keys of ``litellm.azure_llms``.
+    azure_models: frozenset[str]
+    #: Cost-map keys of Azure OpenAI text models (provider azure, a text mode, an OpenAI name).
+    azure_text_models: frozenset[str]
+    #: Names ``d`` whose cost-map entry ``azure/{d}`` is an Azure OpenAI chat model.
+    azure_chat_deployments: frozenset[str]
+    #: Names the cost map lists (as such or under ``azure/``) with a mode other than chat, among
+    #: those the last step of the encoding rule can be asked about: OpenAI model names tiktoken
+    #: cannot place.
+    non_chat_models: frozenset[str]
+    #: ``tiktoken.model.MODEL_TO_ENCODING``.
+    tiktoken_models: Mapping[str, str]
+    #: ``tiktoken.model.MODEL_PREFIX_TO_ENCODING``, in its order (the first prefix that matches wins).
+    tiktoken_prefixes: tuple[tuple[str, str], ...]
+    #: ``anthropic_models`` members without "claude-3": counted with LiteLLM's Anthropic tokenizer.
+    anthropic_tokenizer_models: frozenset[str]
+    #: ``cohere_models`` members containing "command-r": counted with the Cohere tokenizer.
+    cohere_tokenizer_models: frozenset[str]
+
+
+def _names(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+def _by_encoding(**models: frozenset[str]) -> dict[str, str]:
+    return {model: encoding for encoding, group in models.items() for model in group}
+
+
+# ---- snapshot: litellm 1.110.2 (bundled model cost map) / tiktoken 0.14 -----------------------
+
+_SNAPSHOT: Final = _Tables(
+    openai_chat_models=_names(
+        """
+        1024-x-1024/gpt-image-1.5 1024-x-1024/gpt-image-1.5-2025-12-16 1024-x-1536/gpt-image-1.5
+        1024-x-1536/gpt-image-1.5-2025-12-16 1536-x-1024/gpt-image-1.5
+        1536-x-1024/gpt-image-1.5-2025-12-16 chat-latest chatgpt-image-latest computer-use-preview
+        computer-use-preview-2025-03-11 daybreak-blue-latest daybreak-red-latest gpt-3.5-turbo
+        gpt-3.5-turbo-0125 gpt-3.5-turbo-1106 gpt-3.5-turbo-16k gpt-4 gpt-4-0613 gpt-4-1106-preview
+        gpt-4-turbo gpt-4-turbo-2024-04-09 gpt-4.1 gpt-4.1-2025-04-14 gpt-4.1-mini
+        gpt-4.1-mini-2025-04-14 gpt-4.1-nano gpt-4.1-nano-2025-04-14 gpt-4o gpt-4o-2024-05-13
+        gpt-4o-2024-08-06 gpt-4o-2024-11-20 gpt-4o-audio-preview-2024-12-17
+        gpt-4o-audio-preview-2025-06-03 gpt-4o-mini gpt-4o-mini-2024-07-18
+        gpt-4o-mini-audio-preview-2024-12-17 gpt-4o-mini-realtime-preview-2024-12-17
+        gpt-4o-mini-search-preview gpt-4o-mini-search-preview-2025-03-11 gpt-4o-mini-transcribe
+        gpt-4o-mini-transcribe-2025-03-20 gpt-4o-mini-transcribe-2025-12-15 gpt-4o-mini-tts
+        gpt-4o-mini-tts-2025-03-20 gpt-4o-mini-tts-2025-12-15 gpt-4o-search-preview
+        gpt-4o-search-preview-2025-03-11 gpt-4o-transcribe gpt-4o-transcribe-diarize gpt-5
+        gpt-5-2025-08-07 gpt-5-chat gpt-5-chat-latest gpt-5-codex gpt-5-mini gpt-5-mini-2025-08-07
+        gpt-5-nano gpt-5-nano-2025-08-07 gpt-5-pro gpt-5-pro-2025-10-06 gpt-5-search-api
+        gpt-5-search-api-2025-10-14 gpt-5.1 gpt-5.1-2025-11-13 gpt-5.1-chat-latest gpt-5.1-codex
+        gpt-5.1-codex-max gpt-5.1-codex-mini gpt-5.2 gpt-5.2-2025-12-11 gpt-5.2-chat-latest
+        gpt-5.2-codex gpt-5.2-pro gpt-5.2-pro-2025-12-11 gpt-5.3-chat-latest gpt-5.3-codex gpt-5.4
+        gpt-5.4-2026-03-05 gpt-5.4-mini gpt-5.4-mini-2026-03-17 gpt-5.4-nano gpt-5.4-nano-2026-03-17
+        gpt-5.4-pro gpt-5.4-pro-2026-03-05 gpt-5.5 gpt-5.5-2026-04-23 gpt-5.5-cyber
+        gpt-5.5-cyber-preview gpt-5.5-pro gpt-5.5-pro-2026-04-23 gpt-5.6 gpt-5.6-cyber gpt-5.6-luna
+        gpt-5.6-sol gpt-5.6-terra gpt-6-astra gpt-6-astra-law gpt-6-cyber gpt-6-luna gpt-6-rosalind
+        gpt-6-sol gpt-6.1-sol gpt-6.1-terra gpt-astra-latest gpt-audio gpt-audio-1.5
+        gpt-audio-2025-08-28 gpt-audio-mini gpt-audio-mini-2025-10-06 gpt-audio-mini-2025-12-15
+        gpt-daybreak-blue-latest gpt-daybreak-red-latest gpt-image-1 gpt-image-1-mini gpt-image-1.5
+        gpt-image-1.5-2025-12-16 gpt-image-2 gpt-image-2-2026-04-21 gpt-image-2.5-flare
+        gpt-image-2.5-flare-2026-09-08 gpt-image-2.5-sunburst gpt-image-2.5-sunburst-2026-09-08
+        gpt-image-2.6-flare gpt-image-2.6-sunburst gpt-live-1 gpt-live-transcribe gpt-luna-latest
+        gpt-mini-latest gpt-realtime gpt-realtime-1.5 gpt-realtime-2 gpt-realtime-2.1
+        gpt-realtime-2.1-mini gpt-realtime-2025-08-28 gpt-realtime-mini gpt-realtime-mini-2025-12-15
+        gpt-realtime-translate gpt-realtime-whisper gpt-rosalind-discovery gpt-rosalind-research
+        gpt-sol-latest gpt-terra-latest gpt-transcribe high/1024-x-1024/gpt-image-1
+        high/1024-x-1024/gpt-image-1.5 high/1024-x-1024/gpt-image-1.5-2025-12-16
+        high/1024-x-1536/gpt-image-1 high/1024-x-1536/gpt-image-1.5
+        high/1024-x-1536/gpt-image-1.5-2025-12-16 high/1536-x-1024/gpt-image-1
+        high/1536-x-1024/gpt-image-1.5 high/1536-x-1024/gpt-image-1.5-2025-12-16
+        low/1024-x-1024/gpt-image-1 low/1024-x-1024/gpt-image-1-mini low/1024-x-1024/gpt-image-1.5
+        low/1024-x-1024/gpt-image-1.5-2025-12-16 low/1024-x-1536/gpt-image-1
+        low/1024-x-1536/gpt-image-1-mini low/1024-x-1536/gpt-image-1.5
+        low/1024-x-1536/gpt-image-1.5-2025-12-16 low/1536-x-1024/gpt-image-1
+        low/1536-x-1024/gpt-image-1-mini low/1536-x-1024/gpt-image-1.5
+        low/1536-x-1024/gpt-image-1.5-2025-12-16 medium/1024-x-1024/gpt-image-1
+        medium/1024-x-1024/gpt-image-1-mini medium/1024-x-1024/gpt-image-1.5
+        medium/1024-x-1024/gpt-image-1.5-2025-12-16 medium/1024-x-1536/gpt-image-1
+        medium/1024-x-1536/gpt-image-1-mini medium/1024-x-1536/gpt-image-1.5
+        medium/1024-x-1536/gpt-image-1.5-2025-12-16 medium/1536-x-1024/gpt-image-1
+        medium/1536-x-1024/gpt-image-1-mini medium/1536-x-1024/gpt-image-1.5
+        medium/1536-x-1024/gpt-image-1.5-2025-12-16 o1 o1-2024-12-17 o1-pro o1-pro-2025-03-19 o3
+        o3-2025-04-16 o3-deep-research o3-deep-research-2025-06-26 o3-mini o3-mini-2025-01-31 o3-pro
+        o3-pro-2025-06-10 o4-mini o4-mini-2025-04-16 o4-mini-deep-research
+        o4-mini-deep-research-2025-06-26 omni-moderation-2024-09-26 omni-moderation-latest
+        openai/container openai/sora-2 openai/sora-2-pro openai/sora-2-pro-high-res sora-2
+        sora-2-pro sora-2-pro-high-res standard/1024-x-1024/gpt-image-1.5
+        standard/1024-x-1024/gpt-image-1.5-2025-12-16 standard/1024-x-1536/gpt-image-1.5
+        standard/1024-x-1536/gpt-image-1.5-2025-12-16 standard/1536-x-1024/gpt-image-1.5
+        standard/1536-x-1024/gpt-image-1.5-2025-12-16 text-embedding-3-large text-embedding-3-small
+        text-embedding-ada-002 text-embedding-ada-002-v2 tts-1 tts-1-1106 tts-1-hd tts-1-hd-1106
+        whisper-1
+        """
     ),
-    "o200k_base",
+    azure_models=_names(
+        """
+        azure/gpt-41 azure/gpt-41-mini azure/gpt-41-nano gpt-35-turbo gpt-35-turbo-instruct
+        """
+    ),
+    azure_text_models=_names(
+        """
+        azure/apac/gpt-6.1-sol azure/apac/gpt-6.1-terra azure/chat-latest azure/computer-use-preview
+        azure/eu/computer-use-preview azure/eu/gpt-4.1 azure/eu/gpt-4.1-mini azure/eu/gpt-4.1-nano
+        azure/eu/gpt-4o azure/eu/gpt-4o-2024-05-13 azure/eu/gpt-4o-2024-08-06
+        azure/eu/gpt-4o-2024-11-20 azure/eu/gpt-4o-mini azure/eu/gpt-4o-mini-2024-07-18
+        azure/eu/gpt-4o-mini-realtime-preview-2024-12-17 azure/eu/gpt-4o-realtime-preview-2024-12-17
+        azure/eu/gpt-5 azure/eu/gpt-5-2025-08-07 azure/eu/gpt-5-codex azure/eu/gpt-5-mini
+        azure/eu/gpt-5-mini-2025-08-07 azure/eu/gpt-5-nano azure/eu/gpt-5-nano-2025-08-07
+        azure/eu/gpt-5-pro azure/eu/gpt-5.1 azure/eu/gpt-5.1-chat azure/eu/gpt-5.1-codex
+        azure/eu/gpt-5.1-codex-max azure/eu/gpt-5.1-codex-mini azure/eu/gpt-5.2
+        azure/eu/gpt-5.2-chat azure/eu/gpt-5.2-codex azure/eu/gpt-5.2-pro azure/eu/gpt-5.3-chat
+        azure/eu/gpt-5.3-codex azure/eu/gpt-5.4 azure/eu/gpt-5.4-2026-03-05 azure/eu/gpt-5.4-mini
+        azure/eu/gpt-5.4-nano azure/eu/gpt-5.4-pro azure/eu/gpt-5.5 azure/eu/gpt-5.5-2026-04-23
+        azure/eu/gpt-5.5-2026-04-24 azure/eu/gpt-5.6 azure/eu/gpt-5.6-luna azure/eu/gpt-5.6-sol
+        azure/eu/gpt-5.6-terra azure/eu/gpt-6-astra azure/eu/gpt-6-luna azure/eu/gpt-6-sol
+        azure/eu/gpt-6.1-sol azure/eu/gpt-6.1-terra azure/eu/o1 azure/eu/o1-2024-12-17
+        azure/eu/o1-mini azure/eu/o1-mini-2024-09-12 azure/eu/o3 azure/eu/o3-2025-04-16
+        azure/eu/o3-deep-research azure/eu/o3-mini azure/eu/o3-mini-2025-01-31 azure/eu/o4-mini
+        azure/eu/o4-mini-2025-04-16 azure/global-standard/gpt-4o-2024-08-06
+        azure/global-standard/gpt-4o-2024-11-20 azure/global-standard/gpt-4o-mini
+        azure/global/gpt-4o-2024-08-06 azure/global/gpt-4o-2024-11-20 azure/global/gpt-5.1
+        azure/global/gpt-5.1-codex azure/global/gpt-5.1-codex-mini azure/gpt-3.5-turbo
+        azure/gpt-35-turbo azure/gpt-4-0125-preview azure/gpt-4-1106-preview azure/gpt-4-turbo
+        azure/gpt-4-turbo-2024-04-09 azure/gpt-4-turbo-vision-preview azure/gpt-4.1
+        azure/gpt-4.1-2025-04-14 azure/gpt-4.1-mini azure/gpt-4.1-mini-2025-04-14 azure/gpt-4.1-nano
+        azure/gpt-4.1-nano-2025-04-14 azure/gpt-4o azure/gpt-4o-2024-05-13 azure/gpt-4o-2024-08-06
+        azure/gpt-4o-2024-11-20 azure/gpt-4o-audio-preview-2024-12-17 azure/gpt-4o-mini
+        azure/gpt-4o-mini-2024-07-18 azure/gpt-4o-mini-audio-preview-2024-12-17
+        azure/gpt-4o-mini-realtime-preview-2024-12-17 azure/gpt-4o-realtime-preview-2024-12-17
+        azure/gpt-5 azure/gpt-5-2025-08-07 azure/gpt-5-chat azure/gpt-5-codex azure/gpt-5-mini
+        azure/gpt-5-mini-2025-08-07 azure/gpt-5-nano azure/gpt-5-nano-2025-08-07 azure/gpt-5-pro
+        azure/gpt-5.1 azure/gpt-5.1-2025-11-13 azure/gpt-5.1-chat azure/gpt-5.1-codex
+        azure/gpt-5.1-codex-2025-11-13 azure/gpt-5.1-codex-max azure/gpt-5.1-codex-mini
+        azure/gpt-5.1-codex-mini-2025-11-13 azure/gpt-5.2 azure/gpt-5.2-2025-12-11
+        azure/gpt-5.2-chat azure/gpt-5.2-codex azure/gpt-5.2-pro azure/gpt-5.2-pro-2025-12-11
+        azure/gpt-5.3-chat azure/gpt-5.3-codex azure/gpt-5.4 azure/gpt-5.4-2026-03-05
+        azure/gpt-5.4-mini azure/gpt-5.4-mini-2026-03-17 azure/gpt-5.4-nano
+        azure/gpt-5.4-nano-2026-03-17 azure/gpt-5.4-pro azure/gpt-5.4-pro-2026-03-05 azure/gpt-5.5
+        azure/gpt-5.5-2026-04-23 azure/gpt-5.5-2026-04-24 azure/gpt-5.5-pro
+        azure/gpt-5.5-pro-2026-04-23 azure/gpt-5.6 azure/gpt-5.6-luna azure/gpt-5.6-luna-2026-07-09
+        azure/gpt-5.6-sol azure/gpt-5.6-sol-2026-07-09 azure/gpt-5.6-terra
+        azure/gpt-5.6-terra-2026-07-09 azure/gpt-6-astra azure/gpt-6-astra-2026-09-03
+        azure/gpt-6-luna azure/gpt-6-luna-2026-09-22 azure/gpt-6-sol azure/gpt-6-sol-2026-09-22
+        azure/gpt-6.1-sol azure/gpt-6.1-sol-2026-09-29 azure/gpt-6.1-terra azure/gpt-astra-latest
+        azure/gpt-audio azure/gpt-audio-1.5 azure/gpt-audio-1.5-2026-02-23
+        azure/gpt-audio-2025-08-28 azure/gpt-audio-mini azure/gpt-audio-mini-2025-10-06
+        azure/gpt-live-1 azure/gpt-luna-latest azure/gpt-mini-latest azure/gpt-realtime
+        azure/gpt-realtime-1.5 azure/gpt-realtime-1.5-2026-02-23 azure/gpt-realtime-2
+        azure/gpt-realtime-2.1 azure/gpt-realtime-2.1-2026-07-07 azure/gpt-realtime-2.1-mini
+        azure/gpt-realtime-2.1-mini-2026-07-07 azure/gpt-realtime-2025-08-28 azure/gpt-realtime-mini
+        azure/gpt-realtime-mini-2025-10-06 azure/gpt-realtime-translate
+        azure/gpt-realtime-translate-2026-05-06 azure/gpt-realtime-translate-2026-05-07
+        azure/gpt-sol-latest azure/gpt-terra-latest azure/o1 azure/o1-2024-12-17 azure/o1-mini
+        azure/o1-mini-2024-09-12 azure/o3 azure/o3-2025-04-16 azure/o3-deep-research azure/o3-mini
+        azure/o3-mini-2025-01-31 azure/o3-pro azure/o3-pro-2025-06-10 azure/o4-mini
+        azure/o4-mini-2025-04-16 azure/us-gov/gpt-5.1 azure/us-gov/o3-mini
+        azure/us/computer-use-preview azure/us/gpt-4.1 azure/us/gpt-4.1-2025-04-14
+        azure/us/gpt-4.1-mini azure/us/gpt-4.1-mini-2025-04-14 azure/us/gpt-4.1-nano
+        azure/us/gpt-4.1-nano-2025-04-14 azure/us/gpt-4o azure/us/gpt-4o-2024-05-13
+        azure/us/gpt-4o-2024-08-06 azure/us/gpt-4o-2024-11-20 azure/us/gpt-4o-mini
+        azure/us/gpt-4o-mini-2024-07-18 azure/us/gpt-4o-mini-realtime-preview-2024-12-17
+        azure/us/gpt-4o-realtime-preview-2024-12-17 azure/us/gpt-5 azure/us/gpt-5-2025-08-07
+        azure/us/gpt-5-codex azure/us/gpt-5-mini azure/us/gpt-5-mini-2025-08-07 azure/us/gpt-5-nano
+        azure/us/gpt-5-nano-2025-08-07 azure/us/gpt-5-pro azure/us/gpt-5.1 azure/us/gpt-5.1-chat
+        azure/us/gpt-5.1-codex azure/us/gpt-5.1-codex-max azure/us/gpt-5.1-codex-mini
+        azure/us/gpt-5.2 azure/us/gpt-5.2-chat azure/us/gpt-5.2-codex azure/us/gpt-5.2-pro
+        azure/us/gpt-5.3-chat azure/us/gpt-5.3-codex azure/us/gpt-5.4 azure/us/gpt-5.4-2026-03-05
+        azure/us/gpt-5.4-mini azure/us/gpt-5.4-nano azure/us/gpt-5.4-pro azure/us/gpt-5.5
+        azure/us/gpt-5.5-2026-04-23 azure/us/gpt-5.5-2026-04-24 azure/us/gpt-5.6
+        azure/us/gpt-5.6-luna azure/us/gpt-5.6-sol azure/us/gpt-5.6-terra azure/us/gpt-6-astra
+        azure/us/gpt-6-luna azure/us/gpt-6-sol azure/us/gpt-6.1-sol azure/us/gpt-6.1-terra
+        azure/us/gpt-realtime-1.5 azure/us/gpt-realtime-2.1 azure/us/gpt-realtime-2.1-mini
+        azure/us/o1 azure/us/o1-2024-12-17 azure/us/o1-mini azure/us/o1-mini-2024-09-12 azure/us/o3
+        azure/us/o3-2025-04-16 azure/us/o3-deep-research azure/us/o3-mini
+        azure/us/o3-mini-2025-01-31 azure/us/o4-mini azure/us/o4-mini-2025-04-16
+        """
+    ),
+    azure_chat_deployments=_names(
+        """
+        chat-latest codex-mini gpt-3.5-turbo gpt-35-turbo gpt-4-0125-preview gpt-4-1106-preview
+        gpt-4-turbo gpt-4-turbo-2024-04-09 gpt-4-turbo-vision-preview gpt-4.1 gpt-4.1-2025-04-14
+        gpt-4.1-mini gpt-4.1-mini-2025-04-14 gpt-4.1-nano gpt-4.1-nano-2025-04-14 gpt-4o
+        gpt-4o-2024-05-13 gpt-4o-2024-08-06 gpt-4o-2024-11-20 gpt-4o-audio-preview-2024-12-17
+        gpt-4o-mini gpt-4o-mini-2024-07-18 gpt-4o-mini-audio-preview-2024-12-17 gpt-5
+        gpt-5-2025-08-07 gpt-5-chat gpt-5-codex gpt-5-mini gpt-5-mini-2025-08-07 gpt-5-nano
+        gpt-5-nano-2025-08-07 gpt-5-pro gpt-5.1 gpt-5.1-2025-11-13 gpt-5.1-chat gpt-5.1-codex
+        gpt-5.1-codex-2025-11-13 gpt-5.1-codex-max gpt-5.1-codex-mini gpt-5.1-codex-mini-2025-11-13
+        gpt-5.2 gpt-5.2-2025-12-11 gpt-5.2-chat gpt-5.2-codex gpt-5.2-pro gpt-5.2-pro-2025-12-11
+        gpt-5.3-chat gpt-5.3-codex gpt-5.4 gpt-5.4-2026-03-05 gpt-5.4-mini gpt-5.4-mini-2026-03-17
+        gpt-5.4-nano gpt-5.4-nano-2026-03-17 gpt-5.4-pro gpt-5.4-pro-2026-03-05 gpt-5.5
+        gpt-5.5-2026-04-23 gpt-5.5-2026-04-24 gpt-5.5-pro gpt-5.5-pro-2026-04-23 gpt-5.6
+        gpt-5.6-luna gpt-5.6-luna-2026-07-09 gpt-5.6-sol gpt-5.6-sol-2026-07-09 gpt-5.6-terra
+        gpt-5.6-terra-2026-07-09 gpt-6-astra gpt-6-astra-2026-09-03 gpt-6-luna gpt-6-luna-2026-09-22
+        gpt-6-sol gpt-6-sol-2026-09-22 gpt-6.1-sol gpt-6.1-sol-2026-09-29 gpt-6.1-terra
+        gpt-astra-latest gpt-audio gpt-audio-1.5 gpt-audio-1.5-2026-02-23 gpt-audio-2025-08-28
+        gpt-audio-mini gpt-audio-mini-2025-10-06 gpt-chat-latest gpt-luna-latest gpt-mini-latest
+        gpt-sol-latest gpt-terra-latest o3-deep-research
+        """
+    ),
+    non_chat_models=_names(
+        """
+        chatgpt-image-latest gpt-image-1 gpt-image-1-mini gpt-image-1.5 gpt-image-1.5-2025-12-16
+        gpt-image-2 gpt-image-2-2026-04-21 gpt-image-2.5-flare gpt-image-2.5-flare-2026-09-08
+        gpt-image-2.5-sunburst gpt-image-2.5-sunburst-2026-09-08 gpt-image-2.6-flare
+        gpt-image-2.6-sunburst gpt-live-1 gpt-live-transcribe gpt-realtime gpt-realtime-1.5
+        gpt-realtime-1.5-2026-02-23 gpt-realtime-2 gpt-realtime-2.1 gpt-realtime-2.1-2026-07-07
+        gpt-realtime-2.1-mini gpt-realtime-2.1-mini-2026-07-07 gpt-realtime-2025-08-28
+        gpt-realtime-mini gpt-realtime-mini-2025-10-06 gpt-realtime-mini-2025-12-15
+        gpt-realtime-translate gpt-realtime-translate-2026-05-06 gpt-realtime-translate-2026-05-07
+        gpt-realtime-whisper gpt-transcribe omni-moderation-2024-09-26 omni-moderation-latest sora-2
+        sora-2-pro sora-2-pro-high-res tts-1 tts-1-1106 tts-1-hd tts-1-hd-1106 whisper-1
+        """
+    ),
+    tiktoken_models=_by_encoding(
+        o200k_base=_names(
+            """
+            gpt-4.1 gpt-4o gpt-5 o1 o3 o4-mini
+            """
+        ),
+        cl100k_base=_names(
+            """
+            babbage-002 davinci-002 gpt-3.5 gpt-3.5-turbo gpt-35-turbo gpt-4 text-embedding-3-large
+            text-embedding-3-small text-embedding-ada-002
+            """
+        ),
+        p50k_base=_names(
+            """
+            code-cushman-001 code-cushman-002 code-davinci-001 code-davinci-002 cushman-codex
+            davinci-codex text-davinci-002 text-davinci-003
+            """
+        ),
+        r50k_base=_names(
+            """
+            ada babbage code-search-ada-code-001 code-search-babbage-code-001 curie davinci
+            text-ada-001 text-babbage-001 text-curie-001 text-davinci-001 text-search-ada-doc-001
+            text-search-babbage-doc-001 text-search-curie-doc-001 text-search-davinci-doc-001
+            text-similarity-ada-001 text-similarity-babbage-001 text-similarity-curie-001
+            text-similarity-davinci-001
+            """
+        ),
+        p50k_edit=_names(
+            """
+            code-davinci-edit-001 text-davinci-edit-001
+            """
+        ),
+        gpt2=_names(
+            """
+            gpt-2 gpt2
+            """
+        ),
+    ),
+    tiktoken_prefixes=(
+        ("o1-", "o200k_base"),
+        ("o3-", "o200k_base"),
+        ("o4-mini-", "o200k_base"),
+        ("gpt-5", "o200k_base"),
+        ("gpt-4.5-", "o200k_base"),
+        ("gpt-4.1-", "o200k_base"),
+        ("chatgpt-4o-", "o200k_base"),
+        ("gpt-4o-", "o200k_base"),
+        ("gpt-4-", "cl100k_base"),
+        ("gpt-3.5-turbo-", "cl100k_base"),
+        ("gpt-35-turbo-", "cl100k_base"),
+        ("gpt-oss-", "o200k_harmony"),
+        ("ft:gpt-4o", "o200k_base"),
+        ("ft:gpt-4", "cl100k_base"),
+        ("ft:gpt-3.5-turbo", "cl100k_base"),
+        ("ft:davinci-002", "cl100k_base"),
+        ("ft:babbage-002", "cl100k_base"),
+    ),
+    anthropic_tokenizer_models=_names(
+        """
+        claude-fable-5 claude-fable-5-1 claude-fable-latest claude-haiku-4-5
+        claude-haiku-4-5-20251001 claude-haiku-5-5 claude-haiku-latest claude-mythos-5
+        claude-mythos-5-1 claude-mythos-preview claude-opus-4-5 claude-opus-4-5-20251101
+        claude-opus-4-6 claude-opus-4-6-20260205 claude-opus-4-7 claude-opus-4-7-20260416
+        claude-opus-4-8 claude-opus-5 claude-opus-5-5 claude-opus-latest claude-sonnet-4-5
+        claude-sonnet-4-5-20250929 claude-sonnet-4-6 claude-sonnet-5 claude-sonnet-5-5
+        claude-sonnet-latest
+        """
+    ),
+    cohere_tokenizer_models=frozenset(),
 )
-
-#: Names ``_fix_model_name`` turns into ``gpt-3.5-turbo-0301`` (none in this snapshot).
-_LEGACY_ACCOUNTING_MODELS: Final[frozenset[str]] = frozenset()
-
-#: ``anthropic_models`` members without "claude-3": LiteLLM counts them with its Anthropic tokenizer.
-_ANTHROPIC_TOKENIZER_MODELS: Final[frozenset[str]] = frozenset(
-    {
-        "claude-fable-5",
-        "claude-fable-5-1",
-        "claude-haiku-4-5",
-        "claude-haiku-4-5-20251001",
-        "claude-haiku-5-5",
-        "claude-mythos-5",
-        "claude-mythos-5-1",
-        "claude-mythos-preview",
-        "claude-opus-4-5",
-        "claude-opus-4-5-20251101",
-        "claude-opus-4-6",
-        "claude-opus-4-6-20260205",
-        "claude-opus-4-7",
-        "claude-opus-4-7-20260416",
-        "claude-opus-4-8",
-        "claude-opus-5",
-        "claude-opus-5-5",
-        "claude-sonnet-4-5",
-        "claude-sonnet-4-5-20250929",
-        "claude-sonnet-4-6",
-        "claude-sonnet-5",
-        "claude-sonnet-5-5",
-        "claude-fable-latest",
-        "claude-haiku-latest",
-        "claude-opus-latest",
-        "claude-sonnet-latest",
-    }
-)
-
-#: ``cohere_models`` members containing "command-r" (none in this snapshot).
-_COHERE_TOKENIZER_MODELS: Final[frozenset[str]] = frozenset()
 
 _CACHE_SIZE: Final = 4096
 
@@ -214,22 +393,97 @@ def _check_model(model: object) -> str:
     return model
 
 
-def _huggingface_kind(
-    model: str,
-    cohere: frozenset[str] = _COHERE_TOKENIZER_MODELS,
-    anthropic: frozenset[str] = _ANTHROPIC_TOKENIZER_MODELS,
-) -> str | None:
-    """The HuggingFace tokenizer LiteLLM picks for ``model`` (rule 1 above), given its tables."""
-    if model in cohere:
+# ---- the rules, over a set of tables ------------------------------------------------------------
+
+
+def _huggingface_kind(model: str, tables: _Tables, deepseek: bool = True) -> Optional[str]:
+    """The HuggingFace tokenizer LiteLLM picks for ``model`` (rule 1 above), given its tables;
+    ``deepseek=False`` for a litellm older than its DeepSeek tokenizer."""
+    if model in tables.cohere_tokenizer_models:
         return "cohere"
-    if model in anthropic:
+    if model in tables.anthropic_tokenizer_models:
         return "anthropic"
+    if deepseek and _DEEPSEEK_TOKENIZER_MODEL.search(model):
+        return "deepseek"
     lowered = model.lower()
     if "llama-2" in lowered or "replicate" in lowered:
         return "llama2"
     if "llama-3" in lowered:
         return "llama3"
     return None
+
+
+def _tiktoken_encoding(name: str, tables: _Tables) -> Optional[str]:
+    """``tiktoken.encoding_name_for_model(name)``, None where tiktoken raises ``KeyError``."""
+    encoding = tables.tiktoken_models.get(name)
+    if encoding is not None:
+        return encoding
+    return next(
+        (encoding for prefix, encoding in tables.tiktoken_prefixes if name.startswith(prefix)),
+        None,
+    )
+
+
+def _extended_tiktoken_encoding(name: str, tables: _Tables) -> Optional[str]:
+    """The encoding of the longest tiktoken model ``name`` extends with a ``-suffix``."""
+    base = max(
+        (known for known in tables.tiktoken_models if name.startswith(known + "-")),
+        key=len,
+        default=None,
+    )
+    return None if base is None else tables.tiktoken_models[base]
+
+
+def _normalised_name(model: str, tables: _Tables) -> str:
+    """The name LiteLLM's tiktoken path used before 1.110 (and still uses when nothing else fits)."""
+    if model in tables.azure_models:
+        return model.replace("-35", "-3.5")
+    if model in tables.openai_chat_models:
+        return model
+    return _UNLISTED_MODEL
+
+
+def _is_listed(name: str, tables: _Tables) -> bool:
+    return (
+        name in tables.azure_models
+        or name in tables.openai_chat_models
+        or name in tables.azure_text_models
+    )
+
+
+def _openai_model_name(model: str, tables: _Tables) -> str:
+    """The OpenAI model ``model`` stands for (rule 2 above), or "" when it names none."""
+    segments = model.split("/")
+    last = segments[-1]
+    suffixes = ("/".join(segments[start:]) for start in range(len(segments)))
+    if any(_is_listed(s, tables) or _is_listed(_AZURE_PREFIX + s, tables) for s in suffixes):
+        return last
+    if _tiktoken_encoding(last, tables) == "o200k_base" or _VERSIONED_OPENAI_MODEL.match(last):
+        return last
+    deployment = last.split(":")[1] if last.startswith("ft:") else last
+    return deployment if deployment in tables.azure_chat_deployments else ""
+
+
+def _encoding_name(model: str, tables: _Tables) -> str:
+    """litellm 1.110's ``openai_tokenizer_encoding_name`` over ``tables``."""
+    name = _openai_model_name(model, tables) or _normalised_name(model, tables)
+    if "gpt-4o" in name:
+        return "o200k_base"
+    encoding = _tiktoken_encoding(name, tables) or _extended_tiktoken_encoding(name, tables)
+    if encoding is not None:
+        return encoding
+    # An OpenAI model tiktoken cannot place is a release newer than its table; only the cost map's
+    # models that do not chat (image, speech, realtime, moderation) keep cl100k_base.
+    return _DEFAULT_ENCODING if name in tables.non_chat_models else "o200k_base"
+
+
+def _encoding_name_before_1_110(model: str, tables: _Tables) -> str:
+    """The rule of litellm releases without ``openai_tokenizer_encoding_name``: every name outside
+    the OpenAI tables counts as ``gpt-3.5-turbo``."""
+    name = _normalised_name(model, tables)
+    if "gpt-4o" in name:
+        return "o200k_base"
+    return _tiktoken_encoding(name, tables) or _DEFAULT_ENCODING
 
 
 class _Rules:
@@ -249,9 +503,9 @@ class _Rules:
 
 
 _SNAPSHOT_RULES: Final = _Rules(
-    _huggingface_kind,
-    lambda model: _LISTED_MODEL_ENCODINGS.get(model, _DEFAULT_ENCODING),
-    lambda model: model in _LEGACY_ACCOUNTING_MODELS,
+    lambda model: _huggingface_kind(model, _SNAPSHOT),
+    lambda model: _encoding_name(model, _SNAPSHOT),
+    lambda model: _normalised_name(model, _SNAPSHOT) == _LEGACY_MODEL,
     lambda: False,
 )
 
@@ -262,38 +516,36 @@ _on_refresh: list[Callable[[], None]] = []
 
 
 def _litellm_rules(litellm: Any) -> _Rules:
-    """litellm's own resolvers where this version has them, else the documented rules over its
-    live tables."""
+    """litellm's own resolvers where this version has them, else its older rules over its live
+    tables."""
     counter_mod = sys.modules.get("litellm.litellm_core_utils.token_counter")
     utils_mod = sys.modules.get("litellm.utils")
-    tables: dict[str, Any] = {}
+    tables: list[_Tables] = []
 
-    def table(name: str) -> Any:
+    def live_tables() -> _Tables:
         if not tables:
             import tiktoken
 
-            tables.update(tables_from_litellm(litellm, tiktoken))
-        return tables[name]
+            tables.append(_tables_from(litellm, tiktoken))
+        return tables[0]
 
     encoding = getattr(counter_mod, "openai_tokenizer_encoding_name", None)
     if encoding is None:
 
         def encoding(model: str) -> str:
-            return table("listed_model_encodings").get(model, _DEFAULT_ENCODING)
+            return _encoding_name_before_1_110(model, live_tables())
 
     hf_kind = getattr(utils_mod, "huggingface_tokenizer_kind", None)
     if hf_kind is None:
 
         def hf_kind(model: str) -> Optional[str]:
-            return _huggingface_kind(
-                model, table("cohere_tokenizer_models"), table("anthropic_tokenizer_models")
-            )
+            return _huggingface_kind(model, live_tables(), deepseek=False)
 
     legacy = getattr(counter_mod, "uses_legacy_message_accounting", None)
     if legacy is None:
 
         def legacy(model: str) -> bool:
-            return model in table("legacy_accounting_models")
+            return _normalised_name(model, live_tables()) == _LEGACY_MODEL
 
     return _Rules(
         hf_kind,
@@ -354,8 +606,9 @@ def _encoding_for_model(model: str) -> str:
 def encoding_for_model(model: str) -> str:
     """The tiktoken encoding LiteLLM's ``token_counter`` uses for ``model`` on its tiktoken path.
 
-    Without litellm, unknown names give ``"cl100k_base"`` (litellm 1.106 counts them as
-    ``gpt-3.5-turbo``); with litellm imported, whatever that version answers. For models LiteLLM
+    Without litellm, by litellm 1.110.2's rules over the snapshot (unknown names give
+    ``"cl100k_base"``, unknown gpt-5+ and o-series names ``"o200k_base"``); with litellm imported,
+    whatever that version answers. For models LiteLLM
     counts with a HuggingFace tokenizer (see ``tokenizer_for_model``) this is the encoding LiteLLM
     falls back to when that tokenizer cannot be loaded.
     """
@@ -404,50 +657,105 @@ def message_token_params(model: str) -> tuple[int, int]:
     return (4, -1) if uses_legacy_message_accounting(model) else (3, 1)
 
 
+def _tables_from(litellm: Any, tiktoken: Any) -> _Tables:
+    openai_chat_models = frozenset(litellm.open_ai_chat_completion_models)
+    azure_models = frozenset(litellm.azure_llms)
+    tiktoken_only = _Tables(
+        openai_chat_models=openai_chat_models,
+        azure_models=azure_models,
+        azure_text_models=frozenset(),
+        azure_chat_deployments=frozenset(),
+        non_chat_models=frozenset(),
+        tiktoken_models=dict(tiktoken.model.MODEL_TO_ENCODING),
+        tiktoken_prefixes=tuple(tiktoken.model.MODEL_PREFIX_TO_ENCODING.items()),
+        anthropic_tokenizer_models=frozenset(
+            name for name in litellm.anthropic_models if "claude-3" not in name
+        ),
+        cohere_tokenizer_models=frozenset(
+            name for name in litellm.cohere_models if "command-r" in name
+        ),
+    )
+    cost_map = {
+        name: entry for name, entry in litellm.model_cost.items() if isinstance(entry, Mapping)
+    }
+
+    def is_openai_name(name: str) -> bool:
+        return (
+            name in openai_chat_models
+            or _tiktoken_encoding(name, tiktoken_only) is not None
+            or any(
+                name.startswith(listed + "-") or listed.startswith(name + "-")
+                for listed in openai_chat_models
+            )
+        )
+
+    azure_text_models = frozenset(
+        name
+        for name, entry in cost_map.items()
+        if entry.get("litellm_provider") == "azure"
+        and entry.get("mode") in _AZURE_TEXT_MODES
+        and is_openai_name(name.rpartition("/")[2])
+    )
+    azure_chat_deployments = frozenset(
+        deployment
+        for deployment, entry in (
+            (name[len(_AZURE_PREFIX) :], entry)
+            for name, entry in cost_map.items()
+            if name.startswith(_AZURE_PREFIX)
+        )
+        # A deployment name is a last path segment: names with "/" can never be asked about.
+        if "/" not in deployment
+        and entry.get("litellm_provider") == "azure"
+        and entry.get("mode") in _CHAT_MODES
+        and (entry.get("supports_pdf_input") is True or deployment.startswith("gpt-"))
+    )
+    non_chat_names = set()
+    for name, entry in cost_map.items():
+        mode = entry.get("mode")
+        if mode is not None and mode not in _CHAT_MODES:
+            non_chat_names.add(name)
+            if name.startswith(_AZURE_PREFIX):
+                non_chat_names.add(name[len(_AZURE_PREFIX) :])
+    # The last step of the encoding rule sees the OpenAI model a name stands for (the last path
+    # segment of a listed name, a gpt-5+/o-series name, an Azure chat deployment), or the
+    # normalised name when that is empty (a listed name ending with "/").
+    listed_segments = {
+        name.rpartition("/")[2] for name in openai_chat_models | azure_models | azure_text_models
+    }
+    normalised_with_slash = {
+        _normalised_name(name, tiktoken_only)
+        for name in openai_chat_models | azure_models
+        if name.endswith("/")
+    }
+
+    def reaches_last_step(name: str) -> bool:
+        return (
+            name in listed_segments
+            or _VERSIONED_OPENAI_MODEL.match(name) is not None
+            or name in azure_chat_deployments
+            or name in normalised_with_slash
+        ) and not (
+            "gpt-4o" in name
+            or _tiktoken_encoding(name, tiktoken_only) is not None
+            or _extended_tiktoken_encoding(name, tiktoken_only) is not None
+        )
+
+    non_chat_models = frozenset(filter(reaches_last_step, non_chat_names))
+    return tiktoken_only._replace(
+        azure_text_models=azure_text_models,
+        azure_chat_deployments=azure_chat_deployments,
+        non_chat_models=non_chat_models,
+    )
+
+
 def tables_from_litellm(litellm: Any, tiktoken: Any) -> dict[str, Any]:
     """Recompute the snapshot tables above from imported ``litellm`` and ``tiktoken`` modules.
 
     Used by the reference tests and to refresh the snapshot after a litellm upgrade.
     """
-
-    def fix(name: str) -> str:
-        if name in litellm.azure_llms:
-            return name.replace("-35", "-3.5")
-        if name in litellm.open_ai_chat_completion_models:
-            return name
-        return "gpt-3.5-turbo"
-
-    def encoding_name(name: str) -> str:
-        fixed = fix(name)
-        if "gpt-4o" in fixed:
-            return "o200k_base"
-        try:
-            return tiktoken.encoding_name_for_model(fixed)
-        except KeyError:
-            return _DEFAULT_ENCODING
-
-    listed = set(litellm.open_ai_chat_completion_models) | set(litellm.azure_llms)
-    return {
-        "listed_model_encodings": {
-            name: encoding_name(name) for name in listed if encoding_name(name) != _DEFAULT_ENCODING
-        },
-        "legacy_accounting_models": frozenset(
-            name for name in listed if fix(name) == _LEGACY_MODEL
-        ),
-        "anthropic_tokenizer_models": frozenset(
-            name for name in litellm.anthropic_models if "claude-3" not in name
-        ),
-        "cohere_tokenizer_models": frozenset(
-            name for name in litellm.cohere_models if "command-r" in name
-        ),
-    }
+    return _tables_from(litellm, tiktoken)._asdict()
 
 
 def snapshot_tables() -> dict[str, Any]:
     """The snapshot tables, in the shape ``tables_from_litellm`` returns."""
-    return {
-        "listed_model_encodings": dict(_LISTED_MODEL_ENCODINGS),
-        "legacy_accounting_models": _LEGACY_ACCOUNTING_MODELS,
-        "anthropic_tokenizer_models": _ANTHROPIC_TOKENIZER_MODELS,
-        "cohere_tokenizer_models": _COHERE_TOKENIZER_MODELS,
-    }
+    return _SNAPSHOT._asdict()

@@ -54,6 +54,8 @@ import sys
 from functools import lru_cache
 from typing import Any, Callable, Final, Mapping, NamedTuple, Optional
 
+from ._vocab import ENCODING_NAMES
+
 __all__ = [
     "SUPPORTED_ENCODINGS",
     "encoding_for_model",
@@ -67,7 +69,7 @@ __all__ = [
 ]
 
 #: Encodings whose vocabularies ship in ``fast_litellm/_vocab``.
-SUPPORTED_ENCODINGS: Final = frozenset({"r50k_base", "p50k_base", "cl100k_base", "o200k_base"})
+SUPPORTED_ENCODINGS: Final = frozenset(ENCODING_NAMES)
 
 #: Encodings that count exactly like one we ship when special tokens are encoded as plain text
 #: (``disallowed_special=()``, which is what LiteLLM does): same ranks and split pattern, extra

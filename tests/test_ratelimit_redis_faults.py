@@ -251,3 +251,19 @@ def test_the_native_client_refuses_what_the_python_one_refuses():
     with pytest.raises(ValueError, match="surrogate"):
         backend("redis://127.0.0.1:1", limits(), "native", key_prefix="bad\ud800")
     assert HOUR_NS > 0
+
+
+# ---- one behaviour on both paths ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("userinfo", [":secret@", "default:secret@"])
+def test_a_password_for_a_server_without_one_is_accepted_on_both_paths(
+    redis_server, redis_path, userinfo, unique_key
+):
+    # redis-py logs in as the default user, which a server without a password lets in; the
+    # native client does the same, so one URL works (or fails) alike on both paths.
+    url = f"redis://{userinfo}127.0.0.1:{redis_server.port}/0"
+    limiter = backend(url, limits(burst=1), redis_path, on_backend_error="deny")
+    assert [limiter.check(unique_key).allowed for _ in range(2)] == [True, False]
+    assert limiter.stats()["backend_errors"] == 0, limiter.stats()
+    assert "secret" not in limiter.description

@@ -324,8 +324,8 @@ fn connect(backend: &Backend) -> Result<Connection, RedisBackendError> {
     let _context = crate::runtime::runtime().enter();
     let connection = match backend {
         Backend::Single(url) => {
-            let client =
-                redis::Client::open(url.as_str()).map_err(|e| invalid(url, e.to_string()))?;
+            let client = redis::Client::open(connection_info(url)?)
+                .map_err(|e| invalid(url, e.to_string()))?;
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(CONNECT_TIMEOUT))
                 // Fail a check at once when a reconnection attempt fails; the next check
@@ -337,7 +337,11 @@ fn connect(backend: &Backend) -> Result<Connection, RedisBackendError> {
             Connection::Single(manager)
         }
         Backend::Cluster(urls) => {
-            let client = ClusterClient::builder(urls.iter().map(String::as_str))
+            let nodes = urls
+                .iter()
+                .map(|url| connection_info(url))
+                .collect::<Result<Vec<_>, _>>()?;
+            let client = ClusterClient::builder(nodes)
                 .connection_timeout(CONNECT_TIMEOUT)
                 .retries(1)
                 .build()
@@ -354,6 +358,22 @@ fn connect(backend: &Backend) -> Result<Connection, RedisBackendError> {
         }
     };
     Ok(connection)
+}
+
+/// The connection settings of `url`. A password without a user name (`redis://:pw@host`) logs
+/// in as the `default` user (`AUTH default pw`), as redis-py does in effect: a server without a
+/// password then accepts it instead of refusing `AUTH pw`, and a server with `requirepass`
+/// checks it as before, so both paths connect to the same servers (Redis >= 6).
+fn connection_info(url: &str) -> Result<redis::ConnectionInfo, RedisBackendError> {
+    let info = url
+        .into_connection_info()
+        .map_err(|e| invalid(url, e.to_string()))?;
+    let settings = info.redis_settings();
+    if settings.password().is_some() && settings.username().is_none() {
+        let settings = settings.clone().set_username("default");
+        return Ok(info.set_redis_settings(settings));
+    }
+    Ok(info)
 }
 
 fn clone_error(error: &RedisError) -> RedisError {

@@ -1,9 +1,9 @@
 """The Python path of the Redis rate-limit backend: the check script through redis-py.
 
 The twin of ``fast_litellm._native.RedisRateLimiter``: the same script, key names and replies
-(``fast_litellm.ratelimit.redis_protocol``). Every failure of the client library, whatever class
-it is (``RedisError``, ``RedisClusterException``, ``OSError``, a timeout), is raised as
-``RateLimitBackendError``, so the backend's failure policy sees all of them.
+(``fast_litellm.ratelimit.redis_protocol``). Every failure of the client library while it runs a
+command, whatever its class (``RedisError``, ``RedisClusterException``, ``OSError``, a timeout),
+is raised as ``RateLimitBackendError``, so the backend's failure policy sees all of them.
 
 Concurrency: at most ``POOL_SIZE`` commands are in flight per client; a call beyond that waits
 for a free connection (within the timeout) instead of failing, because a busy pool is
@@ -76,15 +76,12 @@ class RedisPyClient:
         )
         redis = _redis_module()
         self._redis = redis
-        exceptions = redis.exceptions
-        # Everything the client library raises when Redis fails; RedisClusterException (no node
-        # reachable, slots not covered) is not a RedisError.
-        self._errors: Tuple[Type[BaseException], ...] = (
-            exceptions.RedisError,
-            getattr(exceptions, "RedisClusterException", exceptions.RedisError),
-            OSError,
-            asyncio.TimeoutError,
-        )
+        # Whatever the client library raises while it runs a command is a failure of that call,
+        # answered by the policy: its own errors, RedisClusterException (not a RedisError), OSError,
+        # timeouts, and also the ValueError its socket reader raises when a connection is torn
+        # down under it by a concurrent disconnect (seen under load with redis-py 8). Our own
+        # input is validated before a command starts, so nothing of the caller's is hidden here.
+        self._errors: Tuple[Type[BaseException], ...] = (Exception,)
         self.kind, self.urls, self.limits = kind, urls, limits
         self.prefix, self.timeout = prefix, timeout
         self.script = script_text()

@@ -7,7 +7,8 @@ import pytest
 
 import fast_litellm
 from fast_litellm import _flags, tokens
-from fast_litellm.errors import NativeError
+
+from .test_flags import _BrokenNative
 
 
 class CallerError(Exception):
@@ -84,13 +85,6 @@ def test_a_deeply_nested_value_is_not_a_native_fault(strict):
     except (RecursionError, ValueError):
         pass
     assert _counters() == (0, False)
-
-
-class _BrokenNative:
-    def count(self, text):
-        raise NativeError("simulated fault")
-
-    count_batch = count
 
 
 @pytest.mark.skipif(_flags.native is None, reason="native module unavailable")

@@ -52,7 +52,7 @@ __all__ = ["RedisBackend", "backends_health"]
 
 _state = _flags.feature("RATE_LIMITING")
 
-# What _begin answers: Redis is up (ask it), this call probes a Redis that failed, or the policy
+# What _attempt answers: Redis is up (ask it), this call probes a Redis that failed, or the policy
 # decides without asking.
 _ASK, _PROBE, _SKIP = 0, 1, 2
 
@@ -187,7 +187,7 @@ class RedisBackend:
 
     # ---- circuit and policy ------------------------------------------------------------------
 
-    def _begin(self) -> int:
+    def _attempt(self) -> int:
         """Whether this call goes to Redis: always while it is up; after a failure, one probe per
         ``retry_interval``."""
         if self._down_since is None:
@@ -261,10 +261,19 @@ class RedisBackend:
 
     # ---- the limiter API ---------------------------------------------------------------------
 
-    def _finish(self, attempt: int, started: float, call: Tuple[Any, ...], outcome: Any) -> Any:
+    def _begin(self, key: Any, cost: Any, tokens: Any, consume: bool) -> Tuple[tuple, Any]:
+        """Shared by ``check`` and ``acheck`` before the client is asked: the validated call
+        (with whether it probes), or the policy's answer when Redis is left alone."""
+        key, cost, tokens = self.limits.request(key, cost, tokens)
+        attempt = self._attempt()
+        if attempt == _SKIP:
+            return (), self._without_redis(key, cost, tokens, consume)
+        return (key, cost, tokens, consume, attempt, time.perf_counter()), None
+
+    def _finish(self, call: tuple, outcome: Any) -> Any:
         """Shared by ``check`` and ``acheck`` once the client answered or raised: ``outcome`` is
         the result or the exception."""
-        key, cost, tokens, consume = call
+        key, cost, tokens, consume, attempt, started = call
         if isinstance(outcome, RateLimitBackendError):
             self._failed(outcome)
             return self._without_redis(key, cost, tokens, consume)
@@ -277,30 +286,26 @@ class RedisBackend:
         return outcome
 
     def check(self, key: str, cost: int = 1, tokens: int = 0, *, consume: bool = True) -> Any:
-        key, cost, tokens = self.limits.request(key, cost, tokens)
-        attempt = self._begin()
-        if attempt == _SKIP:
-            return self._without_redis(key, cost, tokens, consume)
-        started = time.perf_counter()
+        call, answer = self._begin(key, cost, tokens, consume)
+        if answer is not None:
+            return answer
         try:
-            outcome = self._client.check(key, cost, tokens, consume)
+            outcome = self._client.check(*call[:4])
         except BaseException as exc:
             outcome = exc
-        return self._finish(attempt, started, (key, cost, tokens, consume), outcome)
+        return self._finish(call, outcome)
 
     async def acheck(
         self, key: str, cost: int = 1, tokens: int = 0, *, consume: bool = True
     ) -> Any:
-        key, cost, tokens = self.limits.request(key, cost, tokens)
-        attempt = self._begin()
-        if attempt == _SKIP:
-            return self._without_redis(key, cost, tokens, consume)
-        started = time.perf_counter()
+        call, answer = self._begin(key, cost, tokens, consume)
+        if answer is not None:
+            return answer
         try:
-            outcome = await self._client.acheck(key, cost, tokens, consume)
+            outcome = await self._client.acheck(*call[:4])
         except BaseException as exc:  # cancellation included: a probe must not stay taken
             outcome = exc
-        return self._finish(attempt, started, (key, cost, tokens, consume), outcome)
+        return self._finish(call, outcome)
 
     def allow(self, key: str, cost: int = 1, tokens: int = 0) -> bool:
         return bool(self.check(key, cost, tokens).allowed)

@@ -38,9 +38,22 @@ def path(request):
         pytest.skip(f"native module unavailable: {_flags.native_import_error}")
     fast_litellm.configure(rust=request.param == "native", rollout=100)
     fast_litellm.reset_errors()
+    before = _fallback_calls()
     yield request.param
+    if request.param == "native":
+        # A native run must have run natively: a native fault re-run on the fallback would
+        # otherwise pass it on the fallback's answers.
+        features = fast_litellm.get_feature_status()["features"]
+        faults = {name: f["last_error"] for name, f in features.items() if f["errors"]}
+        assert not faults, f"native faults during a native run: {faults}"
+        assert _fallback_calls() == before, "a native run took the fallback"
     fast_litellm.configure(reload_environment=True)
     fast_litellm.reset_errors()
+
+
+def _fallback_calls():
+    features = fast_litellm.get_feature_status()["features"]
+    return {name: f["fallback_calls"] for name, f in features.items()}
 
 
 @pytest.fixture(scope="session")

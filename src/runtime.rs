@@ -18,7 +18,6 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
-use std::sync::Mutex;
 
 use tokio::runtime::{Builder, Runtime};
 
@@ -28,8 +27,6 @@ pub const WORKER_THREADS: usize = 2;
 /// The current runtime, leaked (never freed, so a `&'static` to it stays valid), or null before
 /// first use and in a child process right after `fork()`.
 static CURRENT: AtomicPtr<Runtime> = AtomicPtr::new(std::ptr::null_mut());
-/// Serialises building; taken only when there is no runtime yet.
-static BUILDING: Mutex<()> = Mutex::new(());
 /// Bumped by `after_fork_in_child`: anything bound to an older runtime (a connection whose
 /// driver task lived on it) must be rebuilt.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
@@ -42,24 +39,31 @@ pub fn runtime() -> &'static Runtime {
         // freed (a runtime replaced after a fork is leaked), so it is valid for 'static.
         return unsafe { &*current };
     }
-    let _building = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
-    let current = CURRENT.load(Ordering::Acquire);
-    if !current.is_null() {
-        // SAFETY: as above.
-        return unsafe { &*current };
+    // Built without any lock, so that no lock is ever held across a fork (a child would wait for
+    // it for ever). Threads that race here each build one; the first published is kept and the
+    // others are shut down at once (their worker threads have taken no task).
+    let built = Box::into_raw(Box::new(
+        Builder::new_multi_thread()
+            .worker_threads(WORKER_THREADS)
+            .thread_name("fast-litellm-io")
+            .enable_all()
+            .build()
+            // Building fails only when the OS refuses threads or an event queue; nothing can run
+            // without them, and the binding layer turns this panic into `NativeError`.
+            .expect("cannot start the fast_litellm I/O runtime"),
+    ));
+    match CURRENT.compare_exchange(current, built, Ordering::AcqRel, Ordering::Acquire) {
+        // SAFETY: just published, never freed.
+        Ok(_) => unsafe { &*built },
+        Err(winner) => {
+            // SAFETY: `built` was never published, so this is its only owner.
+            unsafe { Box::from_raw(built) }.shutdown_background();
+            // SAFETY: `winner` is non-null (another thread published it after our load; the
+            // slot is emptied only in a child right after fork, when no other thread exists)
+            // and never freed.
+            unsafe { &*winner }
+        }
     }
-    let built = Builder::new_multi_thread()
-        .worker_threads(WORKER_THREADS)
-        .thread_name("fast-litellm-io")
-        .enable_all()
-        .build()
-        // Building fails only when the OS refuses threads or an event queue; nothing can run
-        // without them, and the binding layer turns this panic into `NativeError`.
-        .expect("cannot start the fast_litellm I/O runtime");
-    let leaked = Box::into_raw(Box::new(built));
-    CURRENT.store(leaked, Ordering::Release);
-    // SAFETY: just leaked, never freed.
-    unsafe { &*leaked }
 }
 
 /// Which runtime is current: changes after every `fork()` into a child.

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, List
 
-from . import errors
+from . import (
+    _fork,  # noqa: F401  (its os.register_at_fork hook must be in place before any fork)
+    errors,
+)
 from ._flags import configure, get_feature_status, reset_errors
 from ._flags import native as _native
 from .errors import (

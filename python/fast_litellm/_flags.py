@@ -20,9 +20,10 @@ Features: ``TOKEN_COUNTING``, ``RATE_LIMITING``, ``CONNECTION_POOL``, ``ROUTING`
 from __future__ import annotations
 
 import os
-import threading
 import zlib
 from typing import Any, Dict, Optional
+
+from . import _fork
 
 __all__ = [
     "FEATURES",
@@ -132,7 +133,7 @@ class FeatureState:
         self.last_error: Optional[str] = None
         self.fallback_calls = 0
         self._spread = 0
-        self._lock = threading.Lock()
+        self._lock = _fork.Lock()
         self.mode = FALLBACK
         self.fast = False
         self._recompute()

@@ -35,13 +35,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 import time
 import weakref
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from urllib.parse import urlsplit
 
-from . import _flags
+from . import _flags, _fork
 from .errors import NativeError, RateLimitBackendError
 
 __all__ = [
@@ -331,7 +330,7 @@ class _PythonRedis:
 
         self.sha = hashlib.sha1(self.script.encode("utf-8")).hexdigest()
         self._sync: Any = None
-        self._sync_lock = threading.Lock()
+        self._sync_lock = _fork.Lock()
         # redis.asyncio clients belong to the event loop they were made in: one per loop.
         self._async: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
 
@@ -653,7 +652,7 @@ class RedisBackend:
             raise RuntimeError(f"native module unavailable: {_flags.native_import_error}")
         impl_type = _NativeRedis if path == "native" else _PythonRedis
         self._active: Any = impl_type(kind, urls, self.spec, key_prefix, self.timeout)
-        self._lock = threading.Lock()
+        self._lock = _fork.Lock()
         self._counts = {
             "allowed": 0,
             "denied": 0,

@@ -23,12 +23,11 @@ from __future__ import annotations
 import abc
 import math
 import os
-import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Dict, Optional, Sequence, Union
 
-from . import _flags
+from . import _flags, _fork
 from ._fallback import ratelimit as _fallback
 from .errors import RateLimitTimeout
 
@@ -531,7 +530,7 @@ def _validate_backend(backend: Any) -> None:
 # ---- the default limiter -------------------------------------------------------------------------
 
 _default: Optional[SimpleRateLimiter] = None
-_default_lock = threading.Lock()
+_default_lock = _fork.Lock()
 
 
 def _default_rpm(environ: Any = os.environ) -> float:

@@ -17,53 +17,36 @@
 //! callers get asyncio futures completed from it (`crate::py::aio`).
 
 use std::future::Future;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::runtime::{Builder, Runtime};
+
+use crate::published::Published;
 
 /// Worker threads of the shared runtime.
 pub const WORKER_THREADS: usize = 2;
 
-/// The current runtime, leaked (never freed, so a `&'static` to it stays valid), or null before
-/// first use and in a child process right after `fork()`.
-static CURRENT: AtomicPtr<Runtime> = AtomicPtr::new(std::ptr::null_mut());
+/// The current runtime; empty before first use and in a child process right after `fork()`.
+static CURRENT: Published<Runtime> = Published::new();
 /// Bumped by `after_fork_in_child`: anything bound to an older runtime (a connection whose
 /// driver task lived on it) must be rebuilt.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// The process-wide runtime, built on first use.
 pub fn runtime() -> &'static Runtime {
-    let current = CURRENT.load(Ordering::Acquire);
-    if !current.is_null() {
-        // SAFETY: a non-null `CURRENT` always comes from `Box::into_raw` below and is never
-        // freed (a runtime replaced after a fork is leaked), so it is valid for 'static.
-        return unsafe { &*current };
-    }
-    // Built without any lock, so that no lock is ever held across a fork (a child would wait for
-    // it for ever). Threads that race here each build one; the first published is kept and the
-    // others are shut down at once (their worker threads have taken no task).
-    let built = Box::into_raw(Box::new(
-        Builder::new_multi_thread()
-            .worker_threads(WORKER_THREADS)
-            .thread_name("fast-litellm-io")
-            .enable_all()
-            .build()
-            // Building fails only when the OS refuses threads or an event queue; nothing can run
-            // without them, and the binding layer turns this panic into `NativeError`.
-            .expect("cannot start the fast_litellm I/O runtime"),
-    ));
-    match CURRENT.compare_exchange(current, built, Ordering::AcqRel, Ordering::Acquire) {
-        // SAFETY: just published, never freed.
-        Ok(_) => unsafe { &*built },
-        Err(winner) => {
-            // SAFETY: `built` was never published, so this is its only owner.
-            unsafe { Box::from_raw(built) }.shutdown_background();
-            // SAFETY: `winner` is non-null (another thread published it after our load; the
-            // slot is emptied only in a child right after fork, when no other thread exists)
-            // and never freed.
-            unsafe { &*winner }
-        }
-    }
+    // A runtime that lost a race to be published has taken no task: shut it down at once.
+    CURRENT.get_or_build(build, Runtime::shutdown_background)
+}
+
+fn build() -> Runtime {
+    Builder::new_multi_thread()
+        .worker_threads(WORKER_THREADS)
+        .thread_name("fast-litellm-io")
+        .enable_all()
+        .build()
+        // Building fails only when the OS refuses threads or an event queue; nothing can run
+        // without them, and the binding layer turns this panic into `NativeError`.
+        .expect("cannot start the fast_litellm I/O runtime")
 }
 
 /// Which runtime is current: changes after every `fork()` into a child.
@@ -78,7 +61,7 @@ pub fn generation() -> u64 {
 /// that do not exist here); the next `runtime()` builds a fresh one, and connections see the
 /// new `generation()` and reconnect on it.
 pub fn after_fork_in_child() {
-    CURRENT.store(std::ptr::null_mut(), Ordering::Release);
+    CURRENT.forget();
     GENERATION.fetch_add(1, Ordering::AcqRel);
 }
 

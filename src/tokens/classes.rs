@@ -8,7 +8,7 @@
 //! code point's high bits pick a deduplicated 256-entry block). Most blocks are identical (all
 //! letters, all unassigned, ...), so the whole table is ~100 KB.
 
-use std::sync::atomic::{AtomicPtr, Ordering};
+use crate::published::Published;
 
 use regex_syntax::hir::{Class, HirKind};
 use rustc_hash::FxHashMap;
@@ -36,29 +36,11 @@ pub(crate) struct Classes {
     blocks: Vec<u8>,
 }
 
-/// The shared table, built on first use (a few milliseconds).
-///
-/// Not a `OnceLock`: a thread forked while another was inside its initialisation would find it
-/// "being initialised" for ever and wait. Threads that race here each build a table and the first
-/// one published is kept; a built table, once published, is valid in a forked child as well.
+/// The shared table, built on first use (a few milliseconds). Not in a `OnceLock`: see
+/// `crate::published`.
 pub(crate) fn classes() -> &'static Classes {
-    static TABLE: AtomicPtr<Classes> = AtomicPtr::new(std::ptr::null_mut());
-    let current = TABLE.load(Ordering::Acquire);
-    // SAFETY: a non-null `TABLE` comes from `Box::into_raw` below and is never freed.
-    if let Some(table) = unsafe { current.as_ref() } {
-        return table;
-    }
-    let built = Box::into_raw(Box::new(Classes::build()));
-    match TABLE.compare_exchange(current, built, Ordering::AcqRel, Ordering::Acquire) {
-        // SAFETY: just published, never freed.
-        Ok(_) => unsafe { &*built },
-        Err(winner) => {
-            // SAFETY: `built` was never published, so this is its only owner; `winner` is non-null
-            // (the slot only ever goes from null to a table) and never freed.
-            drop(unsafe { Box::from_raw(built) });
-            unsafe { &*winner }
-        }
-    }
+    static TABLE: Published<Classes> = Published::new();
+    TABLE.get_or_build(Classes::build, drop)
 }
 
 /// The code point ranges of a one-class pattern such as `\p{L}`.

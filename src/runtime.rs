@@ -17,49 +17,36 @@
 //! callers get asyncio futures completed from it (`crate::py::aio`).
 
 use std::future::Future;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::runtime::{Builder, Runtime};
+
+use crate::published::Published;
 
 /// Worker threads of the shared runtime.
 pub const WORKER_THREADS: usize = 2;
 
-/// The current runtime, leaked (never freed, so a `&'static` to it stays valid), or null before
-/// first use and in a child process right after `fork()`.
-static CURRENT: AtomicPtr<Runtime> = AtomicPtr::new(std::ptr::null_mut());
-/// Serialises building; taken only when there is no runtime yet.
-static BUILDING: Mutex<()> = Mutex::new(());
+/// The current runtime; empty before first use and in a child process right after `fork()`.
+static CURRENT: Published<Runtime> = Published::new();
 /// Bumped by `after_fork_in_child`: anything bound to an older runtime (a connection whose
 /// driver task lived on it) must be rebuilt.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// The process-wide runtime, built on first use.
 pub fn runtime() -> &'static Runtime {
-    let current = CURRENT.load(Ordering::Acquire);
-    if !current.is_null() {
-        // SAFETY: a non-null `CURRENT` always comes from `Box::into_raw` below and is never
-        // freed (a runtime replaced after a fork is leaked), so it is valid for 'static.
-        return unsafe { &*current };
-    }
-    let _building = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
-    let current = CURRENT.load(Ordering::Acquire);
-    if !current.is_null() {
-        // SAFETY: as above.
-        return unsafe { &*current };
-    }
-    let built = Builder::new_multi_thread()
+    // A runtime that lost a race to be published has taken no task: shut it down at once.
+    CURRENT.get_or_build(build, Runtime::shutdown_background)
+}
+
+fn build() -> Runtime {
+    Builder::new_multi_thread()
         .worker_threads(WORKER_THREADS)
         .thread_name("fast-litellm-io")
         .enable_all()
         .build()
         // Building fails only when the OS refuses threads or an event queue; nothing can run
         // without them, and the binding layer turns this panic into `NativeError`.
-        .expect("cannot start the fast_litellm I/O runtime");
-    let leaked = Box::into_raw(Box::new(built));
-    CURRENT.store(leaked, Ordering::Release);
-    // SAFETY: just leaked, never freed.
-    unsafe { &*leaked }
+        .expect("cannot start the fast_litellm I/O runtime")
 }
 
 /// Which runtime is current: changes after every `fork()` into a child.
@@ -74,7 +61,7 @@ pub fn generation() -> u64 {
 /// that do not exist here); the next `runtime()` builds a fresh one, and connections see the
 /// new `generation()` and reconnect on it.
 pub fn after_fork_in_child() {
-    CURRENT.store(std::ptr::null_mut(), Ordering::Release);
+    CURRENT.forget();
     GENERATION.fetch_add(1, Ordering::AcqRel);
 }
 

@@ -7,7 +7,10 @@ answers; ``get_feature_status()`` says which, and the ``FAST_LITELLM_*`` environ
 
 import typing as _typing
 
-from . import errors
+from . import (
+    _fork,  # noqa: F401  (its os.register_at_fork hook must be in place before any fork)
+    errors,
+)
 from ._flags import configure, get_feature_status, reset_errors
 from ._flags import version as __version__
 from .errors import (

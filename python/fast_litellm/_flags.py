@@ -33,11 +33,11 @@ Only ``NativeError`` is a native fault. Errors of the caller's input (``TypeErro
 from __future__ import annotations
 
 import os
-import threading
 import warnings
 import zlib
 from typing import Any, Callable, Dict, Optional
 
+from . import _fork
 from .errors import NativeError
 
 __all__ = [
@@ -171,7 +171,7 @@ class FeatureState:
         self.last_error: Optional[str] = None
         self.fallback_calls = 0
         self._spread = 0
-        self._lock = threading.Lock()
+        self._lock = _fork.Lock()
         self.mode = FALLBACK
         self.fast = False
         self._recompute()

@@ -7,10 +7,9 @@ LiteLLM counts it); ``count_message_tokens`` gives the number ``litellm.token_co
 
 from __future__ import annotations
 
-import threading
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
-from . import _flags, _models
+from . import _flags, _fork, _models
 from ._fallback import tokens as _fallback_tokens
 from ._models import (
     encoding_for_model,
@@ -47,7 +46,7 @@ class _Tokenizer:
         self.model = model
         self.native: Any = None
         self.fallback: Any = None
-        self._lock = threading.Lock()
+        self._lock = _fork.Lock()
 
     def side(self, native: bool) -> Any:
         """The native or the fallback encoding (``FeatureState.run`` asks for one)."""
@@ -69,7 +68,7 @@ class _Tokenizer:
 
 
 _native_encodings: Dict[str, Any] = {}
-_native_lock = threading.Lock()
+_native_lock = _fork.Lock()
 
 
 def _native_encoding(name: str) -> Any:
@@ -116,7 +115,7 @@ def _litellm() -> Any:
 
 _by_encoding: Dict[str, _Tokenizer] = {}
 _by_model: Dict[str, Any] = {}
-_resolve_lock = threading.Lock()
+_resolve_lock = _fork.Lock()
 
 
 def _encoding_tokenizer(name: str) -> _Tokenizer:

@@ -11,18 +11,26 @@
 //!
 //! No `pyo3-async-runtimes` at all: its runtime is fixed once per process, and a child made by
 //! `fork()` needs a new one (see `crate::runtime::after_fork_in_child`).
+//!
+//! Interpreter exit: checks may still be in flight when the program ends (it never awaited
+//! them). A runtime thread that then attached to the interpreter would find it finalized (pyo3
+//! panics) or being finalized (CPython parks or ends the thread). `at_exit` runs as an `atexit`
+//! callback, before finalization starts: from then on no runtime thread attaches, and results
+//! that arrive later are dropped unseen, since nothing can await them any more.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use pyo3::prelude::*;
 use pyo3::types::{PyCFunction, PyWeakrefMethods, PyWeakrefReference};
 
-use super::NativeError;
+use super::{panic_detail, Catching, NativeError};
+use crate::published::Published;
 
 /// A result waiting to be handed to its asyncio future: the future, and a function that turns
 /// the Rust value into a Python object once the GIL is held.
@@ -55,9 +63,56 @@ struct LoopQueue {
     scheduled: AtomicBool,
 }
 
+type Queues = Mutex<HashMap<usize, Arc<LoopQueue>>>;
+
 /// Queues by `id(loop)`; each entry is checked against its weak reference, so a new loop at a
-/// reused address gets a fresh queue.
-static QUEUES: Mutex<Option<HashMap<usize, Arc<LoopQueue>>>> = Mutex::new(None);
+/// reused address gets a fresh queue. Forgotten by a child process after `fork()`: the parent's
+/// lock may have been held by a thread that did not come along.
+static QUEUES: Published<Queues> = Published::new();
+
+fn queues() -> &'static Queues {
+    QUEUES.get_or_build(Queues::default, drop)
+}
+
+/// Runtime threads between deciding to attach to the interpreter and detaching again, plus
+/// `EXITING` once that is no longer allowed (see the module notes on interpreter exit). An atomic
+/// rather than a lock, so that a fork can never leave it held.
+static ATTACHING: AtomicUsize = AtomicUsize::new(0);
+const EXITING: usize = 1 << (usize::BITS - 1);
+
+/// Permission for a runtime thread to attach, held until it has detached again; `None` once the
+/// interpreter is exiting.
+struct Attaching;
+
+impl Attaching {
+    fn enter() -> Option<Attaching> {
+        if ATTACHING.fetch_add(1, Ordering::AcqRel) & EXITING != 0 {
+            ATTACHING.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Attaching)
+    }
+}
+
+impl Drop for Attaching {
+    fn drop(&mut self) {
+        ATTACHING.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The `atexit` callback: stops runtime threads from attaching, then lets the ones already on
+/// their way (waiting for the GIL this callback holds) finish. They only hand results to their
+/// loop, which takes microseconds; the bound is for a loop whose `call_soon_threadsafe` blocks.
+#[pyfunction]
+pub(crate) fn _at_exit(py: Python<'_>) {
+    ATTACHING.fetch_or(EXITING, Ordering::AcqRel);
+    py.detach(|| {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while ATTACHING.load(Ordering::Acquire) & !EXITING != 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+}
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
@@ -67,8 +122,7 @@ fn queue_for(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<Arc<Loop
     let id = event_loop.as_ptr() as usize;
     // Only C-level calls below (weak references), none of which can release the GIL while the
     // lock is held.
-    let mut queues = lock(&QUEUES);
-    let queues = queues.get_or_insert_with(HashMap::new);
+    let mut queues = lock(queues());
     if let Some(queue) = queues.get(&id) {
         if queue.event_loop.get(py).is_some_and(|l| l.is(event_loop)) {
             return Ok(Arc::clone(queue));
@@ -114,37 +168,43 @@ fn drain(py: Python<'_>, queue: &LoopQueue) {
 /// (taking the GIL may wait, and a runtime worker must never wait for it).
 fn schedule_drain(queue: Arc<LoopQueue>) {
     crate::runtime::runtime().spawn_blocking(move || {
-        Python::attach(|py| {
-            let Some(event_loop) = queue.event_loop.get(py) else {
-                // The loop is gone, and with it every future waiting on it.
-                lock(&queue.pending).clear();
-                queue.scheduled.store(false, Ordering::SeqCst);
-                return;
-            };
-            let target = Arc::clone(&queue);
-            let callback = PyCFunction::new_closure(py, None, None, move |args, _kwargs| {
-                drain(args.py(), &target);
-                Ok::<_, PyErr>(())
-            });
-            let scheduled = callback.and_then(|cb| {
-                event_loop.call_method1(pyo3::intern!(py, "call_soon_threadsafe"), (cb,))
-            });
-            if scheduled.is_err() {
-                // The loop is closed: nothing will ever await these futures.
-                lock(&queue.pending).clear();
-                queue.scheduled.store(false, Ordering::SeqCst);
-            }
+        let attached = Attaching::enter().and_then(|_attaching| {
+            Python::try_attach(|py| {
+                let Some(event_loop) = queue.event_loop.get(py) else {
+                    // The loop is gone, and with it every future waiting on it.
+                    lock(&queue.pending).clear();
+                    queue.scheduled.store(false, Ordering::SeqCst);
+                    return;
+                };
+                let target = Arc::clone(&queue);
+                let callback = PyCFunction::new_closure(py, None, None, move |args, _kwargs| {
+                    drain(args.py(), &target);
+                    Ok::<_, PyErr>(())
+                });
+                let scheduled = callback.and_then(|cb| {
+                    event_loop.call_method1(pyo3::intern!(py, "call_soon_threadsafe"), (cb,))
+                });
+                if scheduled.is_err() {
+                    // The loop is closed: nothing will ever await these futures.
+                    lock(&queue.pending).clear();
+                    queue.scheduled.store(false, Ordering::SeqCst);
+                }
+            })
         });
+        if attached.is_none() {
+            // The interpreter is exiting or gone: the Python objects in the queue must not be
+            // touched, not even released, so they are left to the end of the process.
+            std::mem::forget(queue);
+        }
     });
 }
 
-/// Forgets every queue after `fork()`, in the child: they belong to the parent's loops. Only if
-/// the lock is free (the child has a single thread, so a held lock was held by a thread that did
-/// not come along and will never release it; the stale queues are then merely never used).
+/// Forgets every queue after `fork()`, in the child: they belong to the parent's loops, and
+/// their lock may be held by a thread that stayed behind.
 pub(crate) fn after_fork_in_child() {
-    if let Ok(mut queues) = QUEUES.try_lock() {
-        *queues = None;
-    }
+    QUEUES.forget();
+    // Runtime threads that were attaching did not come along.
+    ATTACHING.fetch_and(EXITING, Ordering::AcqRel);
 }
 
 /// Runs `future` on the shared runtime and returns an asyncio future of the caller's event loop
@@ -174,10 +234,18 @@ where
     let py_future = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
     let handle = py_future.clone().unbind();
     crate::runtime::runtime().spawn(async move {
-        let result = match AssertUnwindSafe(future).catch_unwind().await {
+        let mut future = std::pin::pin!(future);
+        // Each poll runs inside a panic boundary (see `super::guard`): a panic becomes the
+        // future's exception, not text on stderr.
+        let caught = futures_util::future::poll_fn(move |cx| {
+            let _scope = Catching::enter();
+            future.as_mut().poll(cx)
+        });
+        let result = match AssertUnwindSafe(caught).catch_unwind().await {
             Ok(result) => result,
-            Err(_) => Err(NativeError::new_err(format!(
-                "internal error in native {what}: the operation panicked"
+            Err(payload) => Err(NativeError::new_err(format!(
+                "internal error in native {what}: {}",
+                panic_detail(payload.as_ref())
             ))),
         };
         let make: MakeResult = Box::new(move |py| result.and_then(|value| convert(py, value)));

@@ -7,6 +7,7 @@ mod ratelimit_redis;
 mod tokens;
 
 use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::prelude::*;
@@ -22,21 +23,89 @@ pyo3::import_exception!(fast_litellm.errors, UnsupportedContentError);
 ///
 /// PyO3 would otherwise raise `pyo3_runtime.PanicException`, which derives from `BaseException`
 /// and escapes ordinary `except Exception` handlers, including the fallback dispatch. Nothing
-/// behind the cores uses poisoning locks, so a panic leaves no broken state behind.
+/// behind the cores uses poisoning locks, so a panic leaves no broken state behind. The panic is
+/// reported by the exception (and logged at debug level with where it happened), not by the
+/// default panic hook's text on stderr (see `panic_hook`).
 pub(crate) fn guard<T>(what: &str, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
-    match catch_unwind(AssertUnwindSafe(f)) {
+    let caught = {
+        let _scope = Catching::enter();
+        catch_unwind(AssertUnwindSafe(f))
+    };
+    match caught {
         Ok(result) => result,
         Err(payload) => {
-            let detail = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic payload".to_owned());
+            let detail = panic_detail(payload.as_ref());
+            let location = CAUGHT_AT.take().unwrap_or_else(|| "unknown".to_owned());
+            Python::attach(|py| log_debug(py, &format!("native {what} panicked at {location}")));
             Err(NativeError::new_err(format!(
                 "internal error in native {what}: {detail}"
             )))
         }
     }
+}
+
+pub(crate) fn panic_detail(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic payload".to_owned())
+}
+
+/// Logs `message` to the `fast_litellm` logger; a logging failure is not the caller's problem.
+pub(crate) fn log_debug(py: Python<'_>, message: &str) {
+    let logged = py
+        .import(pyo3::intern!(py, "logging"))
+        .and_then(|logging| logging.call_method1("getLogger", ("fast_litellm",)))
+        .and_then(|logger| logger.call_method1("debug", (message,)));
+    if let Err(err) = logged {
+        err.write_unraisable(py, None);
+    }
+}
+
+thread_local! {
+    /// How many boundaries that catch panics (`guard`, an async call) this thread is inside.
+    static CATCHING: Cell<u32> = const { Cell::new(0) };
+    /// Where the last panic caught on this thread happened, for the log.
+    static CAUGHT_AT: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Marks the current thread as inside a boundary that catches panics, until dropped.
+pub(crate) struct Catching;
+
+impl Catching {
+    pub(crate) fn enter() -> Catching {
+        CATCHING.set(CATCHING.get() + 1);
+        Catching
+    }
+}
+
+impl Drop for Catching {
+    fn drop(&mut self) {
+        CATCHING.set(CATCHING.get() - 1);
+    }
+}
+
+/// Installs the process's panic hook, once: a panic inside a boundary that catches it (or on a
+/// thread of the counting pool, whose panics rayon hands on to the caller, who is inside one)
+/// becomes an exception and needs no text on stderr; any other panic, on any thread, still goes
+/// to the hook that was there before (by default: the message on stderr).
+fn install_panic_hook() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if CATCHING.get() > 0 {
+                let location = info
+                    .location()
+                    .map(|l| l.to_string())
+                    .unwrap_or_else(|| "unknown".to_owned());
+                CAUGHT_AT.set(Some(location));
+            } else if rayon::current_thread_index().is_none() {
+                previous(info);
+            }
+        }));
+    });
 }
 
 /// The UTF-8 text of a Python `str` argument, with a `TypeError` naming the argument otherwise.
@@ -84,27 +153,26 @@ fn _testing_panic(message: &str) -> PyResult<()> {
     guard("test hook", || panic!("{message}"))
 }
 
-/// Runs in a child process right after `fork()` (registered with `os.register_at_fork`): gives
-/// the child its own I/O runtime instead of the parent's, whose threads did not come along.
+/// Runs in a child process right after `fork()` (`fast_litellm._fork` registers it with
+/// `os.register_at_fork`): the threads of the parent's I/O runtime and counting pool did not come
+/// along, so the child gets its own.
 #[pyfunction]
 fn _after_fork() {
     crate::runtime::after_fork_in_child();
+    crate::tokens::after_fork_in_child();
     aio::after_fork_in_child();
 }
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    install_panic_hook();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(_testing_panic, m)?)?;
-    let after_fork = wrap_pyfunction!(_after_fork, m)?;
-    m.add_function(after_fork.clone())?;
-    let os = m.py().import("os")?;
-    // Not on Windows, which has no fork().
-    if os.hasattr("register_at_fork")? {
-        let kwargs = pyo3::types::PyDict::new(m.py());
-        kwargs.set_item("after_in_child", after_fork)?;
-        os.call_method("register_at_fork", (), Some(&kwargs))?;
-    }
+    m.add_function(wrap_pyfunction!(_after_fork, m)?)?;
+    let at_exit = wrap_pyfunction!(aio::_at_exit, m)?;
+    m.py()
+        .import("atexit")?
+        .call_method1("register", (at_exit,))?;
     tokens::register(m)?;
     ratelimit::register(m)?;
     ratelimit_redis::register(m)?;

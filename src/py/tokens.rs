@@ -37,18 +37,20 @@ impl PyEncoding {
     #[staticmethod]
     fn load(py: Python<'_>, name: &str, path: std::path::PathBuf) -> PyResult<Self> {
         let encoding_name = EncodingName::parse(name)?;
-        let loaded = py.detach(move || {
-            let data = std::fs::read(&path).map_err(|e| {
-                TokenizerUnavailableError::new_err(format!(
-                    "cannot read the {} vocabulary at {}: {e}",
-                    encoding_name.as_str(),
-                    path.display()
-                ))
-            })?;
-            Encoding::from_tiktoken(encoding_name, &data).map_err(PyErr::from)
-        });
+        let loaded = guard("vocabulary loading", || {
+            py.detach(move || {
+                let data = std::fs::read(&path).map_err(|e| {
+                    TokenizerUnavailableError::new_err(format!(
+                        "cannot read the {} vocabulary at {}: {e}",
+                        encoding_name.as_str(),
+                        path.display()
+                    ))
+                })?;
+                Encoding::from_tiktoken(encoding_name, &data).map_err(PyErr::from)
+            })
+        })?;
         Ok(Self {
-            inner: Arc::new(guard("vocabulary loading", || loaded)?),
+            inner: Arc::new(loaded),
         })
     }
 

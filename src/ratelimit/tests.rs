@@ -1,5 +1,7 @@
 use super::*;
 
+mod props;
+
 const S: u64 = 1_000_000_000;
 
 fn per_minute(rate: u64, burst: u64) -> Limit {

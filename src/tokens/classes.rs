@@ -8,7 +8,7 @@
 //! code point's high bits pick a deduplicated 256-entry block). Most blocks are identical (all
 //! letters, all unassigned, ...), so the whole table is ~100 KB.
 
-use std::sync::OnceLock;
+use crate::published::Published;
 
 use regex_syntax::hir::{Class, HirKind};
 use rustc_hash::FxHashMap;
@@ -36,10 +36,11 @@ pub(crate) struct Classes {
     blocks: Vec<u8>,
 }
 
-/// The shared table, built on first use (a few milliseconds).
+/// The shared table, built on first use (a few milliseconds). Not in a `OnceLock`: see
+/// `crate::published`.
 pub(crate) fn classes() -> &'static Classes {
-    static TABLE: OnceLock<Classes> = OnceLock::new();
-    TABLE.get_or_init(Classes::build)
+    static TABLE: Published<Classes> = Published::new();
+    TABLE.get_or_build(Classes::build, drop)
 }
 
 /// The code point ranges of a one-class pattern such as `\p{L}`.

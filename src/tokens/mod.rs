@@ -82,20 +82,20 @@
 //!   the pair table in the merges of the remaining multi-character segments, the crossing
 //!   bitmap (o200k, 128 KB) and the rank lookups of those segments.
 //! - `count_batch` runs on the caller's thread below 32 KiB in total: rayon's hand-off costs
-//!   more than counting that much text.
+//!   more than counting that much text. Above, it runs on our own rayon pool (`pool`), which a
+//!   child process made by `fork()` replaces with its own.
 
 mod bpe;
 mod cache;
 mod classes;
 pub mod messages;
+mod pool;
 mod scan;
 mod split;
 mod vocab;
 
 #[cfg(test)]
 mod tests;
-
-use rayon::prelude::*;
 
 use scan::Pattern;
 use vocab::RankMap;
@@ -159,6 +159,12 @@ impl std::fmt::Display for EncodingName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// Called in a child process right after `fork()`: the parent's worker threads did not come
+/// along, so the child must not wait for them.
+pub fn after_fork_in_child() {
+    pool::after_fork_in_child();
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -231,13 +237,13 @@ impl Encoding {
         out
     }
 
-    /// Counts of `texts`, in order; large batches are spread over rayon's pool.
+    /// Counts of `texts`, in order; large batches are spread over the process's pool.
     pub fn count_batch(&self, texts: &[&str]) -> Vec<usize> {
         let total: usize = texts.iter().map(|t| t.len()).sum();
         if texts.len() < 2 || total < PARALLEL_MIN_BYTES {
             texts.iter().map(|t| self.count(t)).collect()
         } else {
-            texts.par_iter().map(|t| self.count(t)).collect()
+            pool::map(texts, 1, |t| self.count(t))
         }
     }
 

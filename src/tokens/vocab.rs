@@ -19,7 +19,6 @@
 //! except the final one, which is exactly what is being computed.
 
 use base64::Engine;
-use rayon::prelude::*;
 
 use super::bpe;
 use super::split::Crossings;
@@ -311,23 +310,19 @@ fn build_pairs(map: &mut RankMap, bytes: &[u8], tokens: &[(u32, u32, u8)]) {
     // merged in parallel against the table as it stands, then inserted.
     for (len, group) in by_len.iter().enumerate().skip(3) {
         let map_ref = &*map;
-        let found: Vec<(u32, u32, u32)> = group
-            .par_iter()
-            .with_min_len(512)
-            .filter_map(|&(rank, off)| {
-                let token = &bytes[off as usize..off as usize + len];
-                let mut parts = 0;
-                let mut ends = [0u32; 2];
-                bpe::merge(map_ref, token, |_, _, id| {
-                    if parts < 2 {
-                        ends[parts] = id;
-                    }
-                    parts += 1;
-                });
-                (parts == 2).then_some((ends[0], ends[1], rank))
-            })
-            .collect();
-        for (left, right, rank) in found {
+        let found = super::pool::map(group, 512, |&(rank, off)| {
+            let token = &bytes[off as usize..off as usize + len];
+            let mut parts = 0;
+            let mut ends = [0u32; 2];
+            bpe::merge(map_ref, token, |_, _, id| {
+                if parts < 2 {
+                    ends[parts] = id;
+                }
+                parts += 1;
+            });
+            (parts == 2).then_some((ends[0], ends[1], rank))
+        });
+        for (left, right, rank) in found.into_iter().flatten() {
             map.merges.insert(left, right, rank);
         }
     }

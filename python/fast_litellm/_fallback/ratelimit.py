@@ -46,9 +46,10 @@ import functools
 import math
 import operator
 import sys
-import threading
 import time
 from typing import Any, Callable, Dict, List, Optional
+
+from .. import _fork
 
 __all__ = [
     "MAX_KEY_LENGTH",
@@ -291,7 +292,7 @@ class RateLimiter:
         self._t_interval, self._t_burst, self._t_capacity = tokens or (1, 1, 1)
         self._now = _clock_reader(clock)
         self._table: Dict[str, List[int]] = {}
-        self._lock = threading.Lock()
+        self._lock = _fork.Lock()
         self._sweep_at = _SWEEP_MIN
         self._allowed = 0
         self._denied = 0

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
-import threading
 import weakref
 from typing import Any, Dict, List, Optional, Tuple, Type
 from urllib.parse import urlsplit
 
+from .. import _fork
 from ..errors import RateLimitBackendError
 from ..ratelimit.redis_protocol import (
     ScriptLimits,
@@ -50,20 +49,6 @@ def _redis_module() -> Any:
     return redis
 
 
-_clients: "weakref.WeakSet[RedisPyClient]" = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    # Another thread may have held connection slots at the moment of fork(); in the child those
-    # threads do not exist, so their slots would never come back.
-    for client in list(_clients):
-        client._reset_slots()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
 class RedisPyClient:
     """The script through redis-py; every failure raises ``RateLimitBackendError``."""
 
@@ -87,15 +72,11 @@ class RedisPyClient:
         self.script = script_text()
         self.sha = hashlib.sha1(self.script.encode("utf-8")).hexdigest()
         self._sync: Any = None
-        self._sync_lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(POOL_SIZE)
+        self._sync_lock = _fork.Lock()
+        # Fork-safe: a child gets every slot back (threads holding them stay in the parent).
+        self._slots = _fork.BoundedSemaphore(POOL_SIZE)
         # redis.asyncio clients belong to the event loop they were made in: one per loop.
         self._async: "weakref.WeakKeyDictionary[Any, _AsyncClient]" = weakref.WeakKeyDictionary()
-        _clients.add(self)
-
-    def _reset_slots(self) -> None:
-        self._slots = threading.BoundedSemaphore(POOL_SIZE)
-        self._sync_lock = threading.Lock()
 
     # ---- clients --------------------------------------------------------------------------
 

@@ -7,9 +7,9 @@ involved: the encodings are built from local files.
 from __future__ import annotations
 
 import base64
-import threading
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
+from .. import _fork
 from .._vocab import vocabulary_path
 from ..errors import TokenizerUnavailableError
 
@@ -53,7 +53,7 @@ _SPECS: Dict[str, Dict[str, Any]] = {
 }
 
 _cache: Dict[str, Any] = {}
-_lock = threading.Lock()
+_lock = _fork.Lock()
 
 
 def _read_ranks(name: str) -> Dict[bytes, int]:

@@ -13,10 +13,9 @@ from __future__ import annotations
 import abc
 import math
 import os
-import threading
 from typing import Any, Dict, Optional, Sequence, Union
 
-from .. import _flags
+from .. import _flags, _fork
 from .._fallback import ratelimit as _fallback
 from ..errors import RateLimitTimeout
 from .limits import Limits
@@ -362,7 +361,7 @@ class SimpleRateLimiter:
 # ---- the default limiter -------------------------------------------------------------------------
 
 _default: Optional[SimpleRateLimiter] = None
-_default_lock = threading.Lock()
+_default_lock = _fork.Lock()
 
 
 def _default_rpm(environ: Any = os.environ) -> float:

@@ -39,12 +39,11 @@ same.
 from __future__ import annotations
 
 import math
-import threading
 import time
 import weakref
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from .. import _flags
+from .. import _flags, _fork
 from ..errors import NativeError, RateLimitBackendError
 from .redis_protocol import DEFAULT_KEY_PREFIX, BackendOptions, ScriptLimits
 
@@ -160,7 +159,7 @@ class RedisBackend:
         self._client: Any = make(backend, self.limits, self.key_prefix, self.timeout)
         self.kind: str = self._client.kind
         self.description: str = self._client.description
-        self._lock = threading.Lock()
+        self._lock = _fork.Lock()
         self._counts = {
             "allowed": 0,
             "denied": 0,

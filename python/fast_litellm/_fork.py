@@ -1,0 +1,80 @@
+"""What a child process made by ``fork()`` redoes before it runs any of our code.
+
+A forked child has only the thread that called ``fork()``. Whatever the parent's other threads
+held at that moment stays held for ever in the child: a lock taken while a vocabulary was
+loading, the native worker threads a count was waiting for. Servers fork their workers after
+importing (gunicorn, uvicorn --workers, multiprocessing's "fork" start method), often while
+another thread is busy, so every feature must start clean in the child.
+
+One ``os.register_at_fork`` registration, made when the package is imported, resets the native
+module (its I/O runtime, counting pool and async queues), the locks made by ``Lock`` and the
+semaphores made by ``BoundedSemaphore``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import weakref
+from typing import Any, Optional
+
+__all__ = ["BoundedSemaphore", "Lock"]
+
+
+class Lock:
+    """A ``threading.Lock`` that a forked child gets back unlocked.
+
+    The child's copy of a lock held by another thread of the parent would never be released;
+    each ``Lock`` is replaced by a new one in the child instead. Use it for locks that may be held
+    while another thread forks (anything held across a call that releases the GIL).
+    """
+
+    __slots__ = ("_lock", "__weakref__")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        _locks.add(self)
+
+    def __enter__(self) -> bool:
+        return self._lock.acquire()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._lock.release()
+
+
+class BoundedSemaphore:
+    """A ``threading.BoundedSemaphore`` that a forked child gets back with every slot free (the
+    threads that held slots in the parent do not exist in the child to give them back)."""
+
+    __slots__ = ("_value", "_semaphore", "__weakref__")
+
+    def __init__(self, value: int) -> None:
+        self._value = value
+        self._semaphore = threading.BoundedSemaphore(value)
+        _semaphores.add(self)
+
+    def acquire(self, timeout: Optional[float] = None) -> bool:
+        return self._semaphore.acquire(timeout=timeout)
+
+    def release(self) -> None:
+        self._semaphore.release()
+
+
+_locks: "weakref.WeakSet[Lock]" = weakref.WeakSet()
+_semaphores: "weakref.WeakSet[BoundedSemaphore]" = weakref.WeakSet()
+
+
+def _after_in_child() -> None:
+    native = sys.modules.get(f"{__package__}._native")
+    if native is not None:
+        native._after_fork()
+    for lock in list(_locks):
+        lock._lock = threading.Lock()
+    for semaphore in list(_semaphores):
+        semaphore._semaphore = threading.BoundedSemaphore(semaphore._value)
+
+
+# Not on Windows, which has no fork().
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_in_child)

@@ -1,0 +1,105 @@
+//! Property tests: the hand-written scanners against tiktoken's own patterns, run by the regex
+//! engine tiktoken uses (`fancy-regex`), on generated Unicode text.
+
+use fancy_regex::Regex;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngSeed, TestRunner};
+
+use super::super::classes::classes;
+use super::super::scan::{for_each_piece, Pattern};
+
+/// The patterns as published in `tiktoken_ext/openai_public.py`, character for character the ones
+/// in `python/fast_litellm/_fallback/tokens.py` (`patterns_match_the_fallback` holds them equal).
+const R50K: &str =
+    r"'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s";
+const CL100K: [&str; 2] = [
+    r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+",
+    r"|\s++$|\s*[\r\n]|\s+(?!\S)|\s",
+];
+const O200K: [&str; 7] = [
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+    r"\p{N}{1,3}",
+    r" ?[^\s\p{L}\p{N}]+[\r\n/]*",
+    r"\s*[\r\n]+",
+    r"\s+(?!\S)",
+    r"\s+",
+];
+
+/// Fixed seed and no failure files: every run tries the same cases, and a failure prints its
+/// (shrunk) input.
+fn runner(cases: u32) -> TestRunner {
+    TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        rng_seed: RngSeed::Fixed(0x7141_c7e5),
+        ..Config::default()
+    })
+}
+
+/// Characters where the patterns' alternatives meet: the contraction letters in both cases (and
+/// the two non-ASCII letters that case-fold to them), every kind of white space and line break,
+/// letters of each case class, marks, digits and other numbers, CJK, emoji with joiners; then
+/// any code point at all.
+fn pattern_char() -> impl Strategy<Value = char> {
+    let ascii: Vec<char> = "'sdmtlvreSDMTLVRE aZ09.,/-_!?#\t\n\r".chars().collect();
+    let unicode: Vec<char> = "\u{a0}\u{85}\u{b}\u{c}\u{1680}\u{2028}\u{2029}\u{3000}\u{200b}\
+        éÉßǅʰ\u{301}\u{20dd}\u{663}²½Ⅻ日本のテſ\u{212a}İﬃ\u{200d}\u{fe0f}👍🇺\u{e000}\u{10ffff}"
+        .chars()
+        .collect();
+    prop_oneof![
+        6 => proptest::sample::select(ascii),
+        3 => proptest::sample::select(unicode),
+        1 => any::<char>(),
+    ]
+}
+
+fn text() -> impl Strategy<Value = String> {
+    proptest::collection::vec(pattern_char(), 0..40).prop_map(|chars| chars.into_iter().collect())
+}
+
+fn check(pattern: Pattern, regex: &str, cases: u32) {
+    let regex = Regex::new(regex).expect("tiktoken's pattern compiles");
+    let table = classes();
+    runner(cases)
+        .run(&text(), |text| {
+            let want: Vec<&str> = regex
+                .find_iter(&text)
+                .map(|m| m.expect("no backtracking limit on short text").as_str())
+                .collect();
+            let mut got: Vec<Vec<u8>> = Vec::new();
+            for_each_piece(pattern, table, &text, |piece| got.push(piece.to_vec()));
+            let want: Vec<Vec<u8>> = want.iter().map(|p| p.as_bytes().to_vec()).collect();
+            prop_assert_eq!(got, want, "text {:?}", text);
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn gpt2_scanner_matches_the_regex() {
+    check(Pattern::Gpt2, R50K, 3000);
+}
+
+#[test]
+fn cl100k_scanner_matches_the_regex() {
+    check(Pattern::Cl100k, &CL100K.concat(), 3000);
+}
+
+#[test]
+fn o200k_scanner_matches_the_regex() {
+    check(Pattern::O200k, &O200K.join("|"), 3000);
+}
+
+/// The patterns above are the fallback's, so the reference is the pattern users actually get.
+#[test]
+fn patterns_match_the_fallback() {
+    let fallback = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/python/fast_litellm/_fallback/tokens.py"
+    ))
+    .expect("the fallback tokenizer's source");
+    for part in [R50K].into_iter().chain(CL100K).chain(O200K) {
+        assert!(fallback.contains(part), "{part:?} is not in the fallback");
+    }
+}

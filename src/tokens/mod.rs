@@ -87,9 +87,12 @@
 mod bpe;
 mod cache;
 mod classes;
+pub mod image;
 pub mod messages;
 mod scan;
+pub mod search_results;
 mod split;
+pub mod tools;
 mod vocab;
 
 #[cfg(test)]

@@ -202,7 +202,7 @@ fn decode_base64_lenient(text: &str) -> Result<Vec<u8>, String> {
         return Err("string argument should contain only ASCII characters".to_owned());
     }
     let mut out = Vec::with_capacity(text.len() / 4 * 3 + 3);
-    let (mut quad_pos, mut pads, mut acc) = (0u32, 0u32, 0u32);
+    let (mut quad_pos, mut pads, mut acc, mut data_chars) = (0u32, 0u32, 0u32, 0usize);
     for byte in text.bytes() {
         if byte == b'=' {
             pads += 1;
@@ -220,6 +220,7 @@ fn decode_base64_lenient(text: &str) -> Result<Vec<u8>, String> {
             _ => continue,
         };
         pads = 0;
+        data_chars += 1;
         acc = (acc << 6) | value as u32;
         quad_pos = (quad_pos + 1) % 4;
         match quad_pos {
@@ -232,7 +233,10 @@ fn decode_base64_lenient(text: &str) -> Result<Vec<u8>, String> {
     }
     match quad_pos {
         0 => Ok(out),
-        1 => Err("Invalid base64-encoded string: number of data characters cannot be 1 more than a multiple of 4".to_owned()),
+        1 => Err(format!(
+            "Invalid base64-encoded string: number of data characters ({data_chars}) cannot be 1 \
+             more than a multiple of 4"
+        )),
         _ => Err("Incorrect padding".to_owned()),
     }
 }

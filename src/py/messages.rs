@@ -41,8 +41,10 @@ use super::{type_name, UnsupportedContentError};
 
 const PDF_PREFIX: &str = "data:application/pdf;base64,";
 /// Deepest nesting of content lists (`tool_result` content holding content...) read. LiteLLM
-/// recurses two Python frames per level and fails, as a `ValueError`, at about 490 levels.
-const MAX_CONTENT_NESTING: usize = 400;
+/// recurses two Python frames per level and fails, as a `ValueError`, at about 490 levels; the
+/// bound sits well below so that the pure-Python twin (three frames per level) reaches it under
+/// the default recursion limit and both paths fail alike.
+const MAX_CONTENT_NESTING: usize = 200;
 impl From<MessageError> for PyErr {
     fn from(err: MessageError) -> PyErr {
         match err.kind() {
@@ -1063,7 +1065,7 @@ fn extract_search_results(
         let citations = match result.get_item(intern!(py, "citations"))? {
             Some(c) if !c.is_none() => {
                 let mut open = Vec::new();
-                Some(json_value(py, &c, &mut open).map_err(|e| {
+                Some(json_value(&c, &mut open).map_err(|e| {
                     if e.is_instance_of::<PyTypeError>(py) {
                         type_err(format!(
                             "{path}.search_results: citations are not JSON: {}",
@@ -1115,7 +1117,6 @@ fn int_repr(obj: &Bound<'_, PyAny>) -> PyResult<String> {
 /// A Python value as `json.dumps` reads it; `open` holds the containers being read, to report a
 /// circular reference as `json` does.
 fn json_value(
-    py: Python<'_>,
     obj: &Bound<'_, PyAny>,
     open: &mut Vec<*mut pyo3::ffi::PyObject>,
 ) -> PyResult<JsonValue> {
@@ -1159,13 +1160,13 @@ fn json_value(
     let value = if let Some(items) = items {
         items
             .iter()
-            .map(|item| json_value(py, item, open))
+            .map(|item| json_value(item, open))
             .collect::<PyResult<_>>()
             .map(JsonValue::Array)
     } else {
         let mut entries = Vec::new();
         for (key, item) in dict.iter().flat_map(|d| d.iter()) {
-            entries.push((json_key(&key)?, json_value(py, &item, open)?));
+            entries.push((json_key(&key)?, json_value(&item, open)?));
         }
         Ok(JsonValue::Object(entries))
     };

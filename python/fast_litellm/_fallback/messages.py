@@ -60,8 +60,8 @@ normalised name is ``gpt-3.5-turbo-0301``, see ``fast_litellm._models``):
   - ``tool_use``: the string/list/dict fields ``name``, ``input``, ``caller`` (a dict counts as its
     Python ``str()``); ``tool_result``: its ``content`` the same way;
   - ``tool_reference``: ``count(str(item.get("tool_name") or ""))``;
-  - content lists nested more than 400 levels deep are a ValueError (LiteLLM's own recursion
-    fails there, as a ValueError);
+  - content lists nested more than 200 levels deep are a ValueError (LiteLLM's own recursion
+    fails, as a ValueError, at about 490);
   - anything else is a ValueError.
 * then the request overhead: ``3`` (reply priming), and when ``tools`` is truthy
   ``count(format_function_definitions(tools)) + 9``, minus ``4`` if any message has
@@ -520,9 +520,10 @@ def _as_message_dict(message: Any, index: int) -> Mapping[str, Any]:
     raise TypeError(f"messages[{index}] must be a dict, not {type(message).__name__}")
 
 
-#: Deepest nesting of content lists read (LiteLLM recurses two frames per level and fails, as a
-#: ValueError, at about 490 levels); the native path reads no deeper either.
-_MAX_CONTENT_NESTING: Final = 400
+#: Deepest nesting of content lists read, on both paths. LiteLLM recurses two frames per level and
+#: fails, as a ValueError, at about 490 levels; this counter spends three, so the bound sits well
+#: below, where both paths fail alike.
+_MAX_CONTENT_NESTING: Final = 200
 #: The field counted as text for each text-like block type.
 _TEXT_FIELD_BY_BLOCK_TYPE: Final = {
     "text": "text",
@@ -726,9 +727,7 @@ class _Counter:
             return total
         return total + self.opaque_document(data, f"{path}.file_data")
 
-    def anthropic_block(
-        self, part: Mapping[str, Any], kind: str, path: str, nesting: int
-    ) -> int:
+    def anthropic_block(self, part: Mapping[str, Any], kind: str, path: str, nesting: int) -> int:
         if kind == "tool_use":
             fields: tuple[str, ...] = ("name", "input", "caller")
         else:
@@ -830,4 +829,3 @@ def _tool_choice_tokens(tool_choice: Any, count: TextCounter) -> int:
         return 1
     name = tool_choice.get("name")
     return 7 + count(name) if isinstance(name, str) else 0
-

@@ -549,35 +549,10 @@ def test_bad_tools(tools, tool_choice, exc):
         _count([{"role": "user", "content": "hi"}], tools=tools, tool_choice=tool_choice)
 
 
-def test_remote_high_detail_image_is_not_fetched():
-    msgs = [
-        {
-            "role": "user",
-            "content": [
-                {
-                    "type": "image_url",
-                    "image_url": {"url": "https://example.com/x.png", "detail": "high"},
-                }
-            ],
-        }
-    ]
-    with pytest.raises(UnsupportedContentError):
-        _count(msgs)
-
-
 def test_pdf_document_is_delegated():
     pdf = {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERi0="}}
     with pytest.raises(UnsupportedContentError):
         _count([{"role": "user", "content": [pdf]}])
-
-
-def test_pdf_is_handed_to_litellm_by_the_public_api():
-    pdf = {
-        "type": "file",
-        "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0="},
-    }
-    msgs = [{"role": "user", "content": [{"type": "text", "text": "summarise"}, pdf]}]
-    assert ours("gpt-4o", msgs) == reference("gpt-4o", msgs)
 
 
 def test_lone_surrogates_in_messages():

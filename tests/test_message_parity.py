@@ -243,6 +243,22 @@ def test_base64_text_is_decoded_like_python(encoded, detail):
     )
 
 
+@pytest.mark.parametrize(
+    "suffix", ["", "=", "==", "===", "A", "AA", "AA=", "AA==", "AAA=", " ", "\n"]
+)
+@pytest.mark.parametrize("detail", ["auto", "high"])
+def test_padding_after_a_whole_image_follows_this_python(suffix, detail):
+    """Python versions disagree on superfluous padding in b64decode(validate=True); the native
+    path follows the running interpreter, as litellm does."""
+    # An image whose base64 needs no padding, so that a suffix is all that is superfluous.
+    width = next(w for w in range(900, 1000) if not image_base64("png", w, 40).endswith("="))
+    url = data_url("png", width, 40) + suffix
+    image_url = {"url": url, "detail": detail}
+    assert_litellm_outcome(
+        [{"role": "user", "content": [{"type": "image_url", "image_url": image_url}]}]
+    )
+
+
 def test_invalid_detail_uses_litellm_words():
     msgs = [
         {

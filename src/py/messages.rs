@@ -26,7 +26,9 @@ use pyo3::types::{
     PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMapping, PyString, PyTuple, PyType,
 };
 
-use crate::tokens::image::{auto_detail_tokens, high_detail_url_tokens, BASE_IMAGE_TOKENS};
+use crate::tokens::image::{
+    auto_detail_tokens, high_detail_url_tokens, Base64Padding, BASE_IMAGE_TOKENS,
+};
 use crate::tokens::messages::{
     ChatMessage, ChatRequest, ContentPart, MessageError, ToolCall, ToolChoice,
 };
@@ -45,6 +47,7 @@ const PDF_PREFIX: &str = "data:application/pdf;base64,";
 /// bound sits well below so that the pure-Python twin (three frames per level) reaches it under
 /// the default recursion limit and both paths fail alike.
 const MAX_CONTENT_NESTING: usize = 200;
+
 impl From<MessageError> for PyErr {
     fn from(err: MessageError) -> PyErr {
         match err.kind() {
@@ -440,13 +443,16 @@ fn push_block_text(
     Ok(())
 }
 
-/// Prices an image in auto mode, without the GIL for a large inline image.
+/// Prices an image in auto mode (base64 checked as this Python checks it), without the GIL for a
+/// large inline image.
 fn auto_image(py: Python<'_>, url: &str) -> PyResult<usize> {
     const DETACH_MIN_BYTES: usize = 64 * 1024;
+    let version = py.version_info();
+    let padding = Base64Padding::for_python(version.major, version.minor);
     let priced = if url.len() < DETACH_MIN_BYTES {
-        auto_detail_tokens(url)
+        auto_detail_tokens(url, padding)
     } else {
-        py.detach(|| auto_detail_tokens(url))
+        py.detach(|| auto_detail_tokens(url, padding))
     };
     Ok(priced?)
 }

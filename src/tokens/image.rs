@@ -21,9 +21,9 @@
 //! differences.
 //!
 //! Base64 as Python decodes it: the auto mode uses `b64decode(validate=True)` (only the standard
-//! alphabet, canonical padding; Python 3.10-3.12 accept a few non-canonical paddings that 3.13
-//! rejects, and we follow 3.13), the high mode the lenient `b64decode` (characters outside the
-//! alphabet skipped, decoding stops at the padding that completes a quantum).
+//! alphabet; which non-canonical paddings pass depends on the Python version, see
+//! [`Base64Padding`]), the high mode the lenient `b64decode` (characters outside the alphabet
+//! skipped, decoding stops at the padding that completes a group).
 
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
@@ -48,14 +48,65 @@ const MAX_INLINE_IMAGE_BASE64: usize = 4 * MAX_INLINE_IMAGE_BYTES.div_ceil(3);
 /// Longest `data:...;base64` header (everything before the first comma) read in auto mode.
 const MAX_DATA_URL_HEADER_CHARS: usize = 128;
 
-/// `b64decode(s, validate=True)` of Python 3.13: the standard alphabet only, canonical padding,
-/// non-zero trailing bits accepted.
-const STRICT_BASE64: GeneralPurpose = GeneralPurpose::new(
+/// The base64 data of a validated data URL, decoded: padding already checked, so any length
+/// but one past a multiple of four decodes, and unused trailing bits are ignored, as in Python.
+const UNPADDED_BASE64: GeneralPurpose = GeneralPurpose::new(
     &alphabet::STANDARD,
     GeneralPurposeConfig::new()
         .with_decode_allow_trailing_bits(true)
-        .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
+        .with_decode_padding_mode(DecodePaddingMode::RequireNone),
 );
+
+/// How `base64.b64decode(s, validate=True)` treats padding, which changed between the Python
+/// versions LiteLLM runs on. Every version accepts only the standard alphabet, `=` only after the
+/// data, and the canonical padding; they differ on the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Base64Padding {
+    /// Python 3.10: at most two `=`, and at least enough to complete the last group (`abc==`,
+    /// `=` and `abcd=` pass).
+    Python310,
+    /// Python 3.11 and 3.12: exactly enough `=` to complete the last group, or any number after a
+    /// complete one (`abcd=` passes), but not padding alone (`=`).
+    Python311,
+    /// Python 3.13 and later: the canonical padding only.
+    Python313,
+}
+
+impl Base64Padding {
+    /// The rules of Python `major.minor`.
+    pub fn for_python(major: u8, minor: u8) -> Base64Padding {
+        match (major, minor) {
+            (3, ..=10) => Base64Padding::Python310,
+            (3, 11 | 12) => Base64Padding::Python311,
+            _ => Base64Padding::Python313,
+        }
+    }
+
+    fn accepts(self, data_chars: usize, pads: usize) -> bool {
+        let canonical = match data_chars % 4 {
+            0 => 0,
+            2 => 2,
+            3 => 1,
+            _ => return false,
+        };
+        match self {
+            Base64Padding::Python310 => pads <= 2 && (pads >= canonical || canonical == 0),
+            Base64Padding::Python311 => pads == canonical || (canonical == 0 && data_chars > 0),
+            Base64Padding::Python313 => pads == canonical,
+        }
+    }
+}
+
+/// `base64.b64decode(text, validate=True)` under `padding`'s rules, or `None` where Python raises.
+fn decode_base64_strict(text: &str, padding: Base64Padding) -> Option<Vec<u8>> {
+    let data_chars = text.trim_end_matches('=').len();
+    let (data, pads) = text.split_at(data_chars);
+    if !padding.accepts(data_chars, pads.len()) {
+        return None;
+    }
+    // The engine rejects any `=` or other character left in the data.
+    UNPADDED_BASE64.decode(data).ok()
+}
 
 /// LiteLLM's high-detail price for an image of `width` x `height` pixels: scaled so the short side
 /// is 768 (long side at most 2000) when either side exceeds 768, then `85 + 170 * tiles` with
@@ -244,7 +295,7 @@ fn decode_base64_lenient(text: &str) -> Result<Vec<u8>, String> {
 /// The size LiteLLM reads in auto mode (`_auto_image_dimensions`), or `None` when it prices the
 /// image at 85: not a `data:image/` URL, too large, a header that is not `...;base64`, invalid
 /// base64, a format other than PNG/GIF/JPEG/WebP, a truncated header or a zero side.
-fn auto_detail_size(url: &str) -> Option<(u64, u64)> {
+fn auto_detail_size(url: &str, padding: Base64Padding) -> Option<(u64, u64)> {
     if !url.starts_with("data:image/") {
         return None;
     }
@@ -261,7 +312,7 @@ fn auto_detail_size(url: &str) -> Option<(u64, u64)> {
     {
         return None;
     }
-    let data = STRICT_BASE64.decode(encoded).ok()?;
+    let data = decode_base64_strict(encoded, padding)?;
     if data.len() > MAX_INLINE_IMAGE_BYTES
         || !matches!(
             image_format(&data),
@@ -274,9 +325,10 @@ fn auto_detail_size(url: &str) -> Option<(u64, u64)> {
     (width > 0 && height > 0).then_some((width, height))
 }
 
-/// What LiteLLM charges for an image priced in auto mode (see the module notes).
-pub fn auto_detail_tokens(url: &str) -> Result<usize, MessageError> {
-    match auto_detail_size(url) {
+/// What LiteLLM charges for an image priced in auto mode (see the module notes), with base64
+/// validated as the running Python validates it.
+pub fn auto_detail_tokens(url: &str, padding: Base64Padding) -> Result<usize, MessageError> {
+    match auto_detail_size(url, padding) {
         Some((width, height)) => high_detail_image_tokens(width, height),
         None => Ok(BASE_IMAGE_TOKENS),
     }
@@ -302,8 +354,15 @@ pub fn high_detail_url_tokens(url: &str) -> Result<usize, MessageError> {
 mod tests {
     use super::*;
 
+    const CANONICAL: GeneralPurpose = base64::engine::general_purpose::STANDARD;
+    const PY313: Base64Padding = Base64Padding::Python313;
+
     fn data_url(media: &str, bytes: &[u8]) -> String {
-        format!("data:{media};base64,{}", STRICT_BASE64.encode(bytes))
+        format!("data:{media};base64,{}", CANONICAL.encode(bytes))
+    }
+
+    fn auto(url: &str) -> Result<usize, MessageError> {
+        auto_detail_tokens(url, PY313)
     }
 
     fn png(width: u32, height: u32) -> Vec<u8> {
@@ -339,14 +398,8 @@ mod tests {
 
     #[test]
     fn auto_mode_reads_inline_images_only() {
-        assert_eq!(
-            auto_detail_tokens(&data_url("image/png", &png(64, 64))),
-            Ok(255)
-        );
-        assert_eq!(
-            auto_detail_tokens(&data_url("image/png", &png(2000, 2000))),
-            Ok(765)
-        );
+        assert_eq!(auto(&data_url("image/png", &png(64, 64))), Ok(255));
+        assert_eq!(auto(&data_url("image/png", &png(2000, 2000))), Ok(765));
         // Not an inline image, a zero side, a truncated header, not base64: 85.
         for url in [
             "https://example.com/cat.png".to_owned(),
@@ -356,7 +409,7 @@ mod tests {
             "data:image/png;base64,iVBOR w0K".to_owned(),
             "data:image/png,iVBORw0K".to_owned(),
         ] {
-            assert_eq!(auto_detail_tokens(&url), Ok(BASE_IMAGE_TOKENS), "{url}");
+            assert_eq!(auto(&url), Ok(BASE_IMAGE_TOKENS), "{url}");
         }
     }
 
@@ -368,10 +421,7 @@ mod tests {
         assert_eq!(image_size(&vp8), Ok((64, 64)));
         let unknown = b"RIFF\0\0\0\0WEBPXXXX\0\0\0\0\0\0\0\0".to_vec();
         assert_eq!(image_size(&unknown), Ok((300, 300)));
-        assert_eq!(
-            auto_detail_tokens(&data_url("image/webp", &unknown)),
-            Ok(255)
-        );
+        assert_eq!(auto(&data_url("image/webp", &unknown)), Ok(255));
     }
 
     #[test]
@@ -380,7 +430,7 @@ mod tests {
         jpeg.extend(3000u16.to_be_bytes());
         jpeg.extend(800u16.to_be_bytes());
         assert_eq!(image_size(&jpeg), Ok((800, 3000)));
-        assert_eq!(auto_detail_tokens(&data_url("image/jpeg", &jpeg)), Ok(1445));
+        assert_eq!(auto(&data_url("image/jpeg", &jpeg)), Ok(1445));
         assert!(image_size(b"\xff\xd8\xff\xe0\x00\x10").is_err());
     }
 
@@ -397,6 +447,45 @@ mod tests {
         let url = data_url("image/png", &png(769, 300));
         let spaced = url.replacen("iVBOR", "iV B\nOR", 1);
         assert_eq!(high_detail_url_tokens(&spaced), Ok(1445));
+    }
+
+    #[test]
+    fn strict_base64_padding_follows_each_python() {
+        // b64decode(s, validate=True) on CPython 3.10, 3.11/3.12 and 3.13: Some(decoded) or None
+        // for an error.
+        let cases: [(&str, [Option<&[u8]>; 3]); 14] = [
+            ("", [Some(b""), Some(b""), Some(b"")]),
+            ("=", [Some(b""), None, None]),
+            ("==", [Some(b""), None, None]),
+            ("a", [None, None, None]),
+            ("ab", [None, None, None]),
+            ("ab=", [None, None, None]),
+            ("YQ==", [Some(b"a"), Some(b"a"), Some(b"a")]),
+            ("YWJ=", [Some(b"ab"), Some(b"ab"), Some(b"ab")]),
+            ("abc==", [Some(b"i\xb7"), None, None]),
+            ("abcd=", [Some(b"i\xb7\x1d"), Some(b"i\xb7\x1d"), None]),
+            ("abcd===", [None, Some(b"i\xb7\x1d"), None]),
+            ("ab=c", [None, None, None]),
+            (" YQ==", [None, None, None]),
+            ("YR==", [Some(b"a"), Some(b"a"), Some(b"a")]),
+        ];
+        let rules = [
+            Base64Padding::Python310,
+            Base64Padding::Python311,
+            Base64Padding::Python313,
+        ];
+        for (text, expected) in cases {
+            for (rule, want) in rules.iter().zip(expected) {
+                assert_eq!(
+                    decode_base64_strict(text, *rule).as_deref(),
+                    want,
+                    "{text:?} {rule:?}"
+                );
+            }
+        }
+        assert_eq!(Base64Padding::for_python(3, 10), Base64Padding::Python310);
+        assert_eq!(Base64Padding::for_python(3, 12), Base64Padding::Python311);
+        assert_eq!(Base64Padding::for_python(3, 14), Base64Padding::Python313);
     }
 
     #[test]

@@ -332,6 +332,78 @@ def test_text_blocks_count_like_litellm(part):
     assert_matches_litellm([{"role": "user", "content": [part]}])
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "search_result",
+                    "source": "https://a.example",
+                    "title": "A",
+                    "content": [{"type": "text", "text": "the finding"}],
+                    "citations": {"enabled": True},
+                }
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "server_tool_use", "id": "1", "name": "web_search", "input": {"q": "x"}},
+                {
+                    "type": "web_search_tool_result",
+                    "tool_use_id": "1",
+                    "content": [
+                        {"type": "web_search_result", "url": "u", "title": "T", "snippet": "s"}
+                    ],
+                },
+                {
+                    "type": "code_execution_tool_result",
+                    "tool_use_id": "2",
+                    "content": {
+                        "type": "code_execution_result",
+                        "stdout": "42",
+                        "stderr": "",
+                        "content": [],
+                    },
+                },
+                {
+                    "type": "web_fetch_tool_result",
+                    "tool_use_id": "3",
+                    "content": {"type": "web_fetch_tool_result_error", "error_code": "timeout"},
+                },
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": "x",
+            "provider_specific_fields": {
+                "compaction_blocks": [
+                    {"type": "compaction", "content": "summary of the earlier turns"},
+                    {"type": "compaction", "content": ""},
+                    {"type": "other", "content": "not counted"},
+                    "junk",
+                ]
+            },
+        },
+        {"role": "assistant", "content": "x", "provider_specific_fields": {"compaction_blocks": 5}},
+        {"role": "assistant", "content": "x", "provider_specific_fields": "counted as text"},
+    ],
+)
+def test_anthropic_blocks_count_like_litellm(message):
+    assert_matches_litellm([message])
+
+
+def test_unknown_server_tool_content_is_rejected_everywhere():
+    block = {"type": "web_search_tool_result", "content": {"type": "mystery"}}
+    msgs = [{"role": "assistant", "content": [block]}]
+    with pytest.raises(ValueError, match="Unknown Anthropic content type: 'mystery'"):
+        reference(MODEL, msgs)
+    with pytest.raises(ValueError, match="Unknown Anthropic content type: 'mystery'"):
+        _count(msgs)
+
+
 def test_text_none_counts_seven():
     assert (
         assert_matches_litellm([{"role": "user", "content": [{"type": "text", "text": None}]}]) == 7

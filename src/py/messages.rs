@@ -329,9 +329,36 @@ fn extract_message(
                 }
                 _ => {}
             }
+        } else if key_ref == Some("provider_specific_fields") && is_mapping(&value) {
+            m.text_fields.extend(compaction_summaries(py, &value)?);
         }
     }
     Ok(m)
+}
+
+/// LiteLLM's `_compaction_summaries`: the non-empty string `content` of each mapping of type
+/// "compaction" in a list `compaction_blocks`.
+fn compaction_summaries(py: Python<'_>, fields: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    let mut out = Vec::new();
+    let Some(blocks) = get(fields, intern!(py, "compaction_blocks"))? else {
+        return Ok(out);
+    };
+    let Ok(blocks) = blocks.cast::<PyList>() else {
+        return Ok(out);
+    };
+    for block in blocks.iter().filter(is_mapping) {
+        let is_compaction =
+            get(&block, intern!(py, "type"))?.is_some_and(|kind| str_eq(&kind, "compaction"));
+        if let Some(content) = get(&block, intern!(py, "content"))?.filter(|_| is_compaction) {
+            if let Ok(content) = content.cast::<PyString>() {
+                let text = str_text(content)?;
+                if !text.is_empty() {
+                    out.push(text);
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn extract_tool_calls(
@@ -530,36 +557,125 @@ fn extract_part(
                 }
             }
         }
-        Some(k @ ("tool_use" | "tool_result")) => {
-            let fields: &[&str] = if k == "tool_use" {
-                &["name", "input", "caller"]
-            } else {
-                // litellm up to 1.106 rejected a tool_result without `tool_use_id`; later
-                // versions count its content like any other, and so do we.
-                &["content"]
-            };
-            for field in fields {
-                let Some(value) = get(part, &PyString::new(py, field))? else {
-                    continue;
-                };
-                if let Ok(s) = value.cast::<PyString>() {
-                    out.push(ContentPart::Text(str_text(s)?));
-                } else if let Ok(list) = value.cast::<PyList>() {
-                    let mut inner = Vec::new();
-                    extract_parts_list(py, list, &path.field(field), nesting + 1, &mut inner)?;
-                    out.push(ContentPart::Parts(inner));
-                } else if value.cast::<PyDict>().is_ok() {
-                    out.push(ContentPart::Text(str_text(&value.str()?)?));
-                }
-            }
+        Some(k) if tool_block_fields(k).is_some() => {
+            extract_tool_block(py, part, path, nesting, 0, out)?
         }
         Some("tool_reference") => push_block_text(part, intern!(py, "tool_name"), out)?,
         _ => {
             let shown = kind_obj.repr().map(|r| r.to_string()).unwrap_or_default();
             return Err(value_err(format!(
                 "{path}: invalid content part type {shown}; expected text, image_url, image, document, file, \
-                 tool_use, tool_result, thinking, redacted_thinking, compaction or tool_reference"
+                 tool_use, tool_result, search_result, thinking, redacted_thinking, compaction, \
+                 tool_reference or an Anthropic server-tool block"
             )));
+        }
+    }
+    Ok(())
+}
+
+/// Anthropic server-tool blocks and the fields LiteLLM counts in each
+/// (`_ANTHROPIC_SERVER_TOOL_FIELDS`).
+const SERVER_TOOL_FIELDS: [(&str, &[&str]); 23] = [
+    ("server_tool_use", &["name", "input"]),
+    ("mcp_tool_use", &["name", "input"]),
+    ("web_search_tool_result", &["content"]),
+    ("web_fetch_tool_result", &["content"]),
+    ("code_execution_tool_result", &["content"]),
+    ("bash_code_execution_tool_result", &["content"]),
+    ("text_editor_code_execution_tool_result", &["content"]),
+    ("mcp_tool_result", &["content"]),
+    ("web_search_result", &["url", "title", "snippet"]),
+    ("web_fetch_result", &["url", "content"]),
+    ("code_execution_result", &["stdout", "stderr", "content"]),
+    (
+        "bash_code_execution_result",
+        &["stdout", "stderr", "content"],
+    ),
+    ("text_editor_code_execution_view_result", &["content"]),
+    ("text_editor_code_execution_str_replace_result", &["lines"]),
+    ("text_editor_code_execution_create_result", &[]),
+    ("encrypted_code_execution_result", &["stderr", "content"]),
+    ("code_execution_output", &[]),
+    ("bash_code_execution_output", &[]),
+    ("web_search_tool_result_error", &["error_code"]),
+    ("web_fetch_tool_result_error", &["error_code"]),
+    ("code_execution_tool_result_error", &["error_code"]),
+    ("bash_code_execution_tool_result_error", &["error_code"]),
+    (
+        "text_editor_code_execution_tool_result_error",
+        &["error_code", "error_message"],
+    ),
+];
+/// How deep the dict `content` of server-tool results may nest (LiteLLM's
+/// `DEFAULT_MAX_RECURSE_DEPTH`).
+const MAX_TOOL_CONTENT_DEPTH: usize = 100;
+
+/// The fields LiteLLM counts in an Anthropic tool block, and whether it is a server-tool block
+/// (whose dict `content` is itself a block).
+fn tool_block_fields(kind: &str) -> Option<(&'static [&'static str], bool)> {
+    match kind {
+        // litellm up to 1.106 rejected a tool_result without `tool_use_id`; later versions count
+        // its content like any other, and so do we.
+        "tool_use" => Some((&["name", "input", "caller"], false)),
+        "tool_result" => Some((&["content"], false)),
+        "search_result" => Some((&["source", "title", "content"], false)),
+        _ => SERVER_TOOL_FIELDS
+            .iter()
+            .find(|(name, _)| *name == kind)
+            .map(|(_, fields)| (*fields, true)),
+    }
+}
+
+/// LiteLLM's `_count_anthropic_content`: string fields count as text, list fields as content
+/// lists, dict fields as their `str()`, except the dict `content` of a server-tool block, which
+/// is a block of its own (`depth` counts those).
+fn extract_tool_block(
+    py: Python<'_>,
+    block: &Bound<'_, PyAny>,
+    path: &Path<'_>,
+    nesting: usize,
+    depth: usize,
+    out: &mut Vec<ContentPart>,
+) -> PyResult<()> {
+    if depth >= MAX_TOOL_CONTENT_DEPTH {
+        return Err(value_err(format!(
+            "{path}: Anthropic tool content nesting exceeds the token counter limit"
+        )));
+    }
+    let kind = get(block, intern!(py, "type"))?;
+    let kind_text = kind
+        .as_ref()
+        .and_then(|k| k.cast::<PyString>().ok())
+        .and_then(|k| k.to_str().ok().map(str::to_owned));
+    if kind_text.as_deref() == Some("document") {
+        return extract_document(py, block, path, nesting, out);
+    }
+    let Some((fields, server)) = kind_text.as_deref().and_then(tool_block_fields) else {
+        let shown = match &kind {
+            Some(k) => py_str(k)?,
+            None => "None".to_owned(),
+        };
+        return Err(value_err(format!(
+            "{path}: Unknown Anthropic content type: '{shown}'"
+        )));
+    };
+    for field in fields {
+        let Some(value) = get(block, &PyString::new(py, field))? else {
+            continue;
+        };
+        let field_path = path.field(field);
+        if let Ok(s) = value.cast::<PyString>() {
+            out.push(ContentPart::Text(str_text(s)?));
+        } else if let Ok(list) = value.cast::<PyList>() {
+            let mut inner = Vec::new();
+            extract_parts_list(py, list, &field_path, nesting + 1, &mut inner)?;
+            out.push(ContentPart::Parts(inner));
+        } else if value.cast::<PyDict>().is_ok() {
+            if server && *field == "content" {
+                extract_tool_block(py, &value, &field_path, nesting, depth + 1, out)?;
+            } else {
+                out.push(ContentPart::Text(str_text(&value.str()?)?));
+            }
         }
     }
     Ok(())

@@ -35,6 +35,8 @@ normalised name is ``gpt-3.5-turbo-0301``, see ``fast_litellm._models``):
   - any other string value is counted, whatever the key: ``role`` and ``tool_call_id`` count as
     text, and so do unknown keys; for the key ``name`` ``tokens_per_name`` is added as well;
   - ``content`` given as a list: the content parts below;
+  - ``provider_specific_fields`` given as a mapping: the non-empty string ``content`` of each
+    ``{"type": "compaction"}`` mapping in its list ``compaction_blocks``;
   - ``search_results`` given as a list: the concatenation of each dict result's string ``source``,
     ``title``, its ``content`` blocks' string ``text``, and ``json.dumps(citations,
     separators=(",", ":"))`` when ``citations`` is not None, counted as one string;
@@ -58,7 +60,10 @@ normalised name is ``gpt-3.5-turbo-0301``, see ``fast_litellm._models``):
   - ``file``: its string ``filename``, plus non-empty string ``file_data`` priced as an image in
     auto mode (PDF data URLs: ``UnsupportedContentError``);
   - ``tool_use``: the string/list/dict fields ``name``, ``input``, ``caller`` (a dict counts as its
-    Python ``str()``); ``tool_result``: its ``content`` the same way;
+    Python ``str()``); ``tool_result``: its ``content`` the same way; ``search_result``: its
+    ``source``, ``title``, ``content``; Anthropic server-tool blocks (``server_tool_use``,
+    ``web_search_tool_result``...): the fields litellm lists for each, a dict ``content`` being a
+    block of its own;
   - ``tool_reference``: ``count(str(item.get("tool_name") or ""))``;
   - content lists nested more than 200 levels deep are a ValueError (LiteLLM's own recursion
     fails, as a ValueError, at about 490);
@@ -533,6 +538,43 @@ _TEXT_FIELD_BY_BLOCK_TYPE: Final = {
 }
 
 
+#: The fields litellm counts in Anthropic client-tool blocks. litellm up to 1.106 rejected a
+#: tool_result without ``tool_use_id``; later versions count its content like any other.
+_CLIENT_TOOL_FIELDS: Final = {
+    "tool_use": ("name", "input", "caller"),
+    "tool_result": ("content",),
+    "search_result": ("source", "title", "content"),
+}
+#: Anthropic server-tool blocks and the fields litellm counts in each; their dict ``content`` is a
+#: block of its own, nested at most _MAX_TOOL_CONTENT_DEPTH deep (litellm's DEFAULT_MAX_RECURSE_DEPTH).
+_SERVER_TOOL_FIELDS: Final = {
+    "server_tool_use": ("name", "input"),
+    "mcp_tool_use": ("name", "input"),
+    "web_search_tool_result": ("content",),
+    "web_fetch_tool_result": ("content",),
+    "code_execution_tool_result": ("content",),
+    "bash_code_execution_tool_result": ("content",),
+    "text_editor_code_execution_tool_result": ("content",),
+    "mcp_tool_result": ("content",),
+    "web_search_result": ("url", "title", "snippet"),
+    "web_fetch_result": ("url", "content"),
+    "code_execution_result": ("stdout", "stderr", "content"),
+    "bash_code_execution_result": ("stdout", "stderr", "content"),
+    "text_editor_code_execution_view_result": ("content",),
+    "text_editor_code_execution_str_replace_result": ("lines",),
+    "text_editor_code_execution_create_result": (),
+    "encrypted_code_execution_result": ("stderr", "content"),
+    "code_execution_output": (),
+    "bash_code_execution_output": (),
+    "web_search_tool_result_error": ("error_code",),
+    "web_fetch_tool_result_error": ("error_code",),
+    "code_execution_tool_result_error": ("error_code",),
+    "bash_code_execution_tool_result_error": ("error_code",),
+    "text_editor_code_execution_tool_result_error": ("error_code", "error_message"),
+}
+_MAX_TOOL_CONTENT_DEPTH: Final = 100
+
+
 class _Counter:
     """One counting pass. ``count`` is the LiteLLM (chunked) text counter."""
 
@@ -605,13 +647,14 @@ class _Counter:
             return self.document(part, path, nesting)
         if kind == "file":
             return self.file(part.get("file"), f"{path}.file")
-        if kind in ("tool_use", "tool_result"):
-            return self.anthropic_block(part, kind, path, nesting)
+        if isinstance(kind, str) and _tool_block_fields(kind) is not None:
+            return self.anthropic_block(part, path, nesting, 0)
         if kind == "tool_reference":
             return self.block_text(part, "tool_name")
         raise ValueError(
             f"{path}: invalid content part type {kind!r}; expected text, image_url, image, document, file, "
-            "tool_use, tool_result, thinking, redacted_thinking, compaction or tool_reference"
+            "tool_use, tool_result, search_result, thinking, redacted_thinking, compaction, "
+            "tool_reference or an Anthropic server-tool block"
         )
 
     @staticmethod
@@ -727,21 +770,59 @@ class _Counter:
             return total
         return total + self.opaque_document(data, f"{path}.file_data")
 
-    def anthropic_block(self, part: Mapping[str, Any], kind: str, path: str, nesting: int) -> int:
-        if kind == "tool_use":
-            fields: tuple[str, ...] = ("name", "input", "caller")
-        else:
-            fields = ("content",)
+    def anthropic_block(self, block: Mapping[str, Any], path: str, nesting: int, depth: int) -> int:
+        """litellm's ``_count_anthropic_content``: string fields count as text, list fields as
+        content lists, dict fields as their ``str()``, except the dict ``content`` of a
+        server-tool block, which is a block of its own (``depth`` counts those)."""
+        if depth >= _MAX_TOOL_CONTENT_DEPTH:
+            raise ValueError(
+                f"{path}: Anthropic tool content nesting exceeds the token counter limit"
+            )
+        kind = block.get("type")
+        if kind == "document":
+            return self.document(block, path, nesting)
+        found = _tool_block_fields(kind) if isinstance(kind, str) else None
+        if found is None:
+            raise ValueError(f"{path}: Unknown Anthropic content type: '{kind}'")
+        fields, server = found
         total = 0
         for field in fields:
-            value = part.get(field)
+            value = block.get(field)
             if isinstance(value, str):
                 total += self.count(value)
             elif isinstance(value, list):
                 total += self.content_list(value, f"{path}.{field}", nesting + 1)
             elif isinstance(value, dict):
-                total += self.count(str(value))
+                if server and field == "content":
+                    total += self.anthropic_block(value, f"{path}.{field}", nesting, depth + 1)
+                else:
+                    total += self.count(str(value))
         return total
+
+
+def _tool_block_fields(kind: str) -> tuple[tuple[str, ...], bool] | None:
+    """The fields litellm counts in an Anthropic tool block, and whether it is a server-tool block."""
+    if kind in _CLIENT_TOOL_FIELDS:
+        return _CLIENT_TOOL_FIELDS[kind], False
+    if kind in _SERVER_TOOL_FIELDS:
+        return _SERVER_TOOL_FIELDS[kind], True
+    return None
+
+
+def _compaction_summaries(fields: Mapping[str, Any]) -> list[str]:
+    """litellm's ``_compaction_summaries``: the non-empty string ``content`` of each mapping of type
+    "compaction" in a list ``compaction_blocks``."""
+    blocks = fields.get("compaction_blocks")
+    if not isinstance(blocks, list):
+        return []
+    return [
+        block["content"]
+        for block in blocks
+        if isinstance(block, Mapping)
+        and block.get("type") == "compaction"
+        and isinstance(block.get("content"), str)
+        and block["content"]
+    ]
 
 
 def count_message_tokens(
@@ -797,6 +878,8 @@ def count_message_tokens(
                     total += per_name
             elif key == "content" and isinstance(value, list):
                 total += counter.content_list(value, f"messages[{i}].content")
+            elif key == "provider_specific_fields" and isinstance(value, Mapping):
+                total += sum(map(count, _compaction_summaries(value)))
             elif key == "search_results" and isinstance(value, list):
                 try:
                     text = search_results_text(value)

@@ -32,6 +32,7 @@ import fast_litellm  # noqa: E402
 from fast_litellm import _flags, tokens  # noqa: E402
 from fast_litellm import _models as models_mod  # noqa: E402
 from fast_litellm._fallback import messages as messages_mod  # noqa: E402
+from fast_litellm._models import uses_legacy_message_accounting  # noqa: E402
 from fast_litellm.errors import UnsupportedContentError  # noqa: E402
 
 PKG_DIR = Path(fast_litellm.__file__).resolve().parent
@@ -358,7 +359,20 @@ SETTINGS = settings(
     tool_choice=tool_choice_strategy,
 )
 def test_messages_match_litellm(model, msgs, tools, tool_choice):
-    assert ours(model, msgs, tools, tool_choice) == reference(model, msgs, tools, tool_choice)
+    expected = reference(model, msgs, tools, tool_choice)
+    assert ours(model, msgs, tools, tool_choice) == expected
+    tokenizer = tokens._model_tokenizer(model)
+    if _flags.native is not None and isinstance(tokenizer, tokens._Tokenizer):
+        # The native counter itself, not only the public API that may route around it.
+        native = tokenizer.side(True)
+        legacy = uses_legacy_message_accounting(model)
+        got = native.count_messages(
+            copy.deepcopy(msgs),
+            copy.deepcopy(tools),
+            copy.deepcopy(tool_choice),
+            legacy_accounting=legacy,
+        )
+        assert got == expected
 
 
 @SETTINGS

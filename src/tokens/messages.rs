@@ -1,8 +1,7 @@
 //! Chat-message token counting with LiteLLM's exact rules (the core: no PyO3 here).
 //!
-//! The algorithm is documented in full in `python/fast_litellm/_fallback/messages.py`, which is the
-//! reference implementation; this module is the same arithmetic over already-extracted Rust types.
-//! In short:
+//! The algorithm is documented in full in `python/fast_litellm/_fallback/messages.py`, its
+//! pure-Python twin; this module is the same arithmetic over already-extracted Rust types. In short:
 //!
 //! ```text
 //! total = Σ_messages ( tokens_per_message                      // 3 (4 for gpt-3.5-turbo-0301)
@@ -10,12 +9,13 @@
 //!                      + tokens_per_name if "name" is a str    // 1 (-1 for gpt-3.5-turbo-0301)
 //!                      + Σ count(str(tool_call.function.arguments))
 //!                      + count(str(function_call.arguments))
-//!                      + content parts (text, 85 per image, ...)
+//!                      + content parts (text, priced images, ...)
+//!                      + count(compaction summaries)
 //!                      + count(search_results text) )
 //!       + 3                                                     // reply priming
 //!       + [tools]  count(rendered tool definitions) + 9 - (4 if any role == "system")
-//!       + [tool_choice == "none"] 1
-//!       + [tool_choice is a dict] 7 + count(str(tool_choice.function.name))
+//!       + [tool_choice "none" or {"type": "none"}] 1
+//!       + [tool_choice names a function by a str] 7 + count(name)
 //! ```
 //!
 //! `count` is LiteLLM's text counter, not the exact one: the text is cut into chunks of
@@ -27,8 +27,7 @@
 //! What the extraction layer must prepare (the binding in `src/py/messages.rs` does this):
 //! - every field whose value LiteLLM passes through Python's `str()` arrives here already as that
 //!   string: tool-call / function-call `arguments` (a dict counts as its repr, `None` as "None"),
-//!   text-block fields (`str(text or "")`), `tool_name`, dict fields of `tool_use`, the
-//!   tool-choice name;
+//!   text-block fields (`str(text or "")`), `tool_name`, dict fields of tool blocks;
 //! - the tool definitions arrive rendered ([`super::tools`]), only when `tools` is truthy;
 //! - `search_results` arrive as the text LiteLLM builds ([`super::search_results`]);
 //! - images arrive priced ([`super::image`]); content the binding cannot price offline
@@ -179,12 +178,13 @@ pub struct ChatMessage {
 /// `tool_choice` as LiteLLM distinguishes it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ToolChoice {
-    /// `None`, "auto", "required", or anything that is neither "none" nor a dict: adds nothing.
+    /// `None`, "auto", "required", or anything below that names no function: adds nothing.
     #[default]
     Unpriced,
-    /// The string "none": adds 1.
+    /// "none" or `{"type": "none"}`: adds 1.
     NoTool,
-    /// A dict: adds 7 + count(`str(tool_choice["function"]["name"])`).
+    /// A mapping naming a function by a str (`{"function": {"name": ...}}` or `{"name": ...}`):
+    /// adds 7 + count(name).
     Function { name: String },
 }
 

@@ -1,60 +1,59 @@
 //! Python -> Rust conversion of a chat request (`messages`, `tools`, `tool_choice`) for
 //! `crate::tokens::messages`.
 //!
-//! The conversion follows `python/fast_litellm/_fallback/messages.py` (the reference, which follows
-//! LiteLLM) rule for rule, and raises the same errors with the same paths (`messages[2].content[0]`).
-//! Dicts and strings are read directly; Python is called back only where LiteLLM itself runs Python
-//! on the value, so the text is byte-for-byte what LiteLLM counts:
-//! - `str(x)` for non-string tool-call arguments, text-part `text`, `thinking`, `tool_name`,
-//!   dict fields of `tool_use`, the tool-choice name (one call per non-string value; strings are
-//!   taken as they are);
-//! - `model_dump(exclude_none=True)` for pydantic messages;
-//! - `format_function_definitions(tools)` once per request when `tools` is non-empty (LiteLLM's
-//!   renderer, ported in the fallback module);
-//! - `search_results_text(value)` for a tool message's `search_results` list (uses `json.dumps`);
-//! - `high_detail_image_tokens(url)` for `detail="high"` images (decodes data URLs; raises
-//!   `UnsupportedContentError` for http(s) URLs, which LiteLLM would download).
+//! The conversion follows LiteLLM's `token_counter` rule for rule (the pure-Python twin is
+//! `python/fast_litellm/_fallback/messages.py`) and raises the same errors with the same paths
+//! (`messages[2].content[0]`). Dicts and strings are read directly; Python runs only where LiteLLM
+//! itself runs Python on the value, so the text is byte-for-byte what LiteLLM counts: `str(x)` of
+//! non-string values LiteLLM formats, `x or y` truthiness, `key in required` of tool schemas,
+//! `int.__repr__` of JSON citations, and `model_dump(exclude_none=True)` for pydantic messages.
+//! Rendering tools, search results and image prices are the core's (`crate::tokens::{tools,
+//! search_results, image}`); nothing here calls back into the Python package.
+//!
+//! Nesting is bounded while reading, so no request can exhaust the native stack: a tool schema
+//! or JSON citations deeper than LiteLLM can render raise `RecursionError` as LiteLLM does, and
+//! content lists nested deeper than [`MAX_CONTENT_NESTING`] raise `ValueError` (LiteLLM wraps its
+//! own `RecursionError` there into a `ValueError`).
 //!
 //! Strings holding lone surrogates are repaired as tiktoken repairs them before counting.
 
 use std::fmt;
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyRecursionError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyList, PyMapping, PyString, PyTuple, PyType};
+use pyo3::types::{
+    PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMapping, PyString, PyTuple, PyType,
+};
 
+use crate::tokens::image::{
+    auto_detail_tokens, high_detail_url_tokens, Base64Padding, BASE_IMAGE_TOKENS,
+};
 use crate::tokens::messages::{
-    ChatMessage, ChatRequest, ContentPart, ImageTokens, MessageError, ToolCall, ToolChoice,
+    ChatMessage, ChatRequest, ContentPart, MessageError, ToolCall, ToolChoice,
+};
+use crate::tokens::search_results::{
+    json_float, search_results_text, JsonValue, SearchResult, MAX_JSON_NESTING,
+};
+use crate::tokens::tools::{
+    render_function_definitions, FunctionDefinition, Member, SchemaType, MAX_SCHEMA_NESTING,
 };
 
 use super::{type_name, UnsupportedContentError};
 
-const FALLBACK_MODULE: &str = "fast_litellm._fallback.messages";
 const PDF_PREFIX: &str = "data:application/pdf;base64,";
+/// Deepest nesting of content lists (`tool_result` content holding content...) read. LiteLLM
+/// recurses two Python frames per level and fails, as a `ValueError`, at about 490 levels; the
+/// bound sits well below so that the pure-Python twin (three frames per level) reaches it under
+/// the default recursion limit and both paths fail alike.
+const MAX_CONTENT_NESTING: usize = 200;
 
-static FORMAT_TOOLS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-static SEARCH_RESULTS_TEXT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-static HIGH_DETAIL_TOKENS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-
-fn fallback_fn<'py>(
-    py: Python<'py>,
-    cell: &'static PyOnceLock<Py<PyAny>>,
-    name: &str,
-) -> PyResult<Bound<'py, PyAny>> {
-    let f = cell.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
-        Ok(py.import(FALLBACK_MODULE)?.getattr(name)?.unbind())
-    })?;
-    Ok(f.bind(py).clone())
-}
-
-/// Map a core error onto the Python exception the fallback raises for the same input.
-pub(crate) fn message_error_to_py(err: MessageError) -> PyErr {
-    match err {
-        MessageError::Type(m) => PyTypeError::new_err(m),
-        MessageError::Value(m) => PyValueError::new_err(m),
-        MessageError::Unsupported(m) => UnsupportedContentError::new_err(m),
+impl From<MessageError> for PyErr {
+    fn from(err: MessageError) -> PyErr {
+        match err.kind() {
+            MessageError::ImageNeedsDownload => UnsupportedContentError::new_err(err.to_string()),
+            _ => PyValueError::new_err(err.to_string()),
+        }
     }
 }
 
@@ -224,9 +223,7 @@ pub(crate) fn extract_chat(
     }
 
     let tools_text = match tools {
-        Some(t) if t.is_truthy()? => Some(py_str(
-            &fallback_fn(py, &FORMAT_TOOLS, "format_function_definitions")?.call1((t,))?,
-        )?),
+        Some(t) if t.is_truthy()? => Some(render_function_definitions(&extract_tools(py, t)?)),
         _ => None,
     };
     let tool_choice = match tool_choice {
@@ -323,18 +320,45 @@ fn extract_message(
             match key_ref {
                 Some("content") => {
                     let p = path.field("content");
-                    extract_parts_list(py, list, &p, &mut m.content_parts)?;
+                    extract_parts_list(py, list, &p, 0, &mut m.content_parts)?;
                 }
                 Some("search_results") => {
-                    let text = fallback_fn(py, &SEARCH_RESULTS_TEXT, "search_results_text")?
-                        .call1((list,))?;
-                    m.search_results = Some(py_str(&text)?);
+                    let results = extract_search_results(py, list, path)?;
+                    let text = search_results_text(&results);
+                    m.search_results = (!text.is_empty()).then_some(text);
                 }
                 _ => {}
             }
+        } else if key_ref == Some("provider_specific_fields") && is_mapping(&value) {
+            m.text_fields.extend(compaction_summaries(py, &value)?);
         }
     }
     Ok(m)
+}
+
+/// LiteLLM's `_compaction_summaries`: the non-empty string `content` of each mapping of type
+/// "compaction" in a list `compaction_blocks`.
+fn compaction_summaries(py: Python<'_>, fields: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    let mut out = Vec::new();
+    let Some(blocks) = get(fields, intern!(py, "compaction_blocks"))? else {
+        return Ok(out);
+    };
+    let Ok(blocks) = blocks.cast::<PyList>() else {
+        return Ok(out);
+    };
+    for block in blocks.iter().filter(is_mapping) {
+        let is_compaction =
+            get(&block, intern!(py, "type"))?.is_some_and(|kind| str_eq(&kind, "compaction"));
+        if let Some(content) = get(&block, intern!(py, "content"))?.filter(|_| is_compaction) {
+            if let Ok(content) = content.cast::<PyString>() {
+                let text = str_text(content)?;
+                if !text.is_empty() {
+                    out.push(text);
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn extract_tool_calls(
@@ -406,34 +430,65 @@ fn extract_parts_list(
     py: Python<'_>,
     list: &Bound<'_, PyList>,
     path: &Path<'_>,
+    nesting: usize,
     out: &mut Vec<ContentPart>,
 ) -> PyResult<()> {
-    for (j, part) in list.iter().enumerate() {
-        extract_part(py, &part, &path.index(j), out)?;
+    extract_parts(py, list.iter(), path, nesting, out)
+}
+
+/// The parts of one content list; `nesting` counts the content lists around it.
+fn extract_parts<'py>(
+    py: Python<'py>,
+    parts: impl Iterator<Item = Bound<'py, PyAny>>,
+    path: &Path<'_>,
+    nesting: usize,
+    out: &mut Vec<ContentPart>,
+) -> PyResult<()> {
+    if nesting > MAX_CONTENT_NESTING {
+        return Err(value_err(format!(
+            "{path}: content lists nested more than {MAX_CONTENT_NESTING} levels deep"
+        )));
+    }
+    for (j, part) in parts.enumerate() {
+        extract_part(py, &part, &path.index(j), nesting, out)?;
     }
     Ok(())
 }
 
-fn extract_parts_seq(
-    py: Python<'_>,
-    seq: &Bound<'_, PyAny>,
-    path: &Path<'_>,
+/// `str(block.get(field) or "")` of a text-like block, counted when not empty.
+fn push_block_text(
+    part: &Bound<'_, PyAny>,
+    field: &Bound<'_, PyString>,
     out: &mut Vec<ContentPart>,
 ) -> PyResult<()> {
-    if let Ok(list) = seq.cast::<PyList>() {
-        return extract_parts_list(py, list, path, out);
-    }
-    let tuple = seq.cast::<PyTuple>()?;
-    for (j, part) in tuple.iter().enumerate() {
-        extract_part(py, &part, &path.index(j), out)?;
+    if let Some(value) = get_truthy(part, field)? {
+        let text = py_str(&value)?;
+        if !text.is_empty() {
+            out.push(ContentPart::Text(text));
+        }
     }
     Ok(())
+}
+
+/// Prices an image in auto mode (base64 checked as this Python checks it), without the GIL for a
+/// large inline image.
+fn auto_image(py: Python<'_>, url: &str) -> PyResult<usize> {
+    const DETACH_MIN_BYTES: usize = 64 * 1024;
+    let version = py.version_info();
+    let padding = Base64Padding::for_python(version.major, version.minor);
+    let priced = if url.len() < DETACH_MIN_BYTES {
+        auto_detail_tokens(url, padding)
+    } else {
+        py.detach(|| auto_detail_tokens(url, padding))
+    };
+    Ok(priced?)
 }
 
 fn extract_part(
     py: Python<'_>,
     part: &Bound<'_, PyAny>,
     path: &Path<'_>,
+    nesting: usize,
     out: &mut Vec<ContentPart>,
 ) -> PyResult<()> {
     if let Ok(s) = part.cast::<PyString>() {
@@ -457,11 +512,11 @@ fn extract_part(
         .ok()
         .and_then(|k| k.to_str().ok().map(str::to_owned));
     match kind.as_deref() {
-        Some("text") => out.push(ContentPart::Text(get_str_or(
-            part,
-            intern!(py, "text"),
-            "",
-        )?)),
+        Some("text") => push_block_text(part, intern!(py, "text"), out)?,
+        Some("thinking" | "redacted_thinking") => {
+            push_block_text(part, intern!(py, "thinking"), out)?
+        }
+        Some("compaction") => push_block_text(part, intern!(py, "content"), out)?,
         Some("image_url") => {
             let value = get(part, intern!(py, "image_url"))?;
             out.push(ContentPart::Image(extract_image_url(
@@ -475,15 +530,10 @@ fn extract_part(
             if !has_key(part, source_key)? {
                 return Err(value_err(format!("{path} is missing the 'source' key")));
             }
-            source_data(
-                py,
-                &part.get_item(source_key)?,
-                &path.field("source"),
-                false,
-            )?;
-            out.push(ContentPart::Image(ImageTokens::Base));
+            let data = source_data(py, &part.get_item(source_key)?, &path.field("source"))?;
+            out.push(ContentPart::Image(auto_image(py, &data)?));
         }
-        Some("document") => extract_document(py, part, path, out)?,
+        Some("document") => extract_document(py, part, path, nesting, out)?,
         Some("file") => {
             let file = get(part, intern!(py, "file"))?;
             if let Some(file) = file.filter(is_mapping) {
@@ -498,6 +548,7 @@ fn extract_part(
                         let text = str_text(s)?;
                         if !text.is_empty() {
                             out.push(ContentPart::Image(opaque_document(
+                                py,
                                 &text,
                                 &p.field("file_data"),
                             )?));
@@ -506,120 +557,202 @@ fn extract_part(
                 }
             }
         }
-        Some(k @ ("tool_use" | "tool_result")) => {
-            let fields: &[&str] = if k == "tool_use" {
-                &["name", "input", "caller"]
-            } else {
-                // litellm up to 1.106 rejected a tool_result without `tool_use_id`; later
-                // versions count its content like any other, and so do we.
-                &["content"]
-            };
-            for field in fields {
-                let Some(value) = get(part, &PyString::new(py, field))? else {
-                    continue;
-                };
-                if let Ok(s) = value.cast::<PyString>() {
-                    out.push(ContentPart::Text(str_text(s)?));
-                } else if let Ok(list) = value.cast::<PyList>() {
-                    let mut inner = Vec::new();
-                    extract_parts_list(py, list, &path.field(field), &mut inner)?;
-                    out.push(ContentPart::Parts(inner));
-                } else if value.cast::<PyDict>().is_ok() {
-                    out.push(ContentPart::Text(str_text(&value.str()?)?));
-                }
-            }
+        Some(k) if tool_block_fields(k).is_some() => {
+            extract_tool_block(py, part, path, nesting, 0, out)?
         }
-        Some("thinking" | "redacted_thinking") => {
-            out.push(ContentPart::Text(get_str_or(
-                part,
-                intern!(py, "thinking"),
-                "",
-            )?));
-        }
-        Some("tool_reference") => {
-            if let Some(name) = get(part, intern!(py, "tool_name"))? {
-                if name.is_truthy()? {
-                    out.push(ContentPart::Text(py_str(&name)?));
-                }
-            }
-        }
+        Some("tool_reference") => push_block_text(part, intern!(py, "tool_name"), out)?,
         _ => {
             let shown = kind_obj.repr().map(|r| r.to_string()).unwrap_or_default();
             return Err(value_err(format!(
                 "{path}: invalid content part type {shown}; expected text, image_url, image, document, file, \
-                 tool_use, tool_result, thinking, redacted_thinking or tool_reference"
+                 tool_use, tool_result, search_result, thinking, redacted_thinking, compaction, \
+                 tool_reference or an Anthropic server-tool block"
             )));
         }
     }
     Ok(())
 }
 
+/// Anthropic server-tool blocks and the fields LiteLLM counts in each
+/// (`_ANTHROPIC_SERVER_TOOL_FIELDS`).
+const SERVER_TOOL_FIELDS: [(&str, &[&str]); 23] = [
+    ("server_tool_use", &["name", "input"]),
+    ("mcp_tool_use", &["name", "input"]),
+    ("web_search_tool_result", &["content"]),
+    ("web_fetch_tool_result", &["content"]),
+    ("code_execution_tool_result", &["content"]),
+    ("bash_code_execution_tool_result", &["content"]),
+    ("text_editor_code_execution_tool_result", &["content"]),
+    ("mcp_tool_result", &["content"]),
+    ("web_search_result", &["url", "title", "snippet"]),
+    ("web_fetch_result", &["url", "content"]),
+    ("code_execution_result", &["stdout", "stderr", "content"]),
+    (
+        "bash_code_execution_result",
+        &["stdout", "stderr", "content"],
+    ),
+    ("text_editor_code_execution_view_result", &["content"]),
+    ("text_editor_code_execution_str_replace_result", &["lines"]),
+    ("text_editor_code_execution_create_result", &[]),
+    ("encrypted_code_execution_result", &["stderr", "content"]),
+    ("code_execution_output", &[]),
+    ("bash_code_execution_output", &[]),
+    ("web_search_tool_result_error", &["error_code"]),
+    ("web_fetch_tool_result_error", &["error_code"]),
+    ("code_execution_tool_result_error", &["error_code"]),
+    ("bash_code_execution_tool_result_error", &["error_code"]),
+    (
+        "text_editor_code_execution_tool_result_error",
+        &["error_code", "error_message"],
+    ),
+];
+/// How deep the dict `content` of server-tool results may nest (LiteLLM's
+/// `DEFAULT_MAX_RECURSE_DEPTH`).
+const MAX_TOOL_CONTENT_DEPTH: usize = 100;
+
+/// The fields LiteLLM counts in an Anthropic tool block, and whether it is a server-tool block
+/// (whose dict `content` is itself a block).
+fn tool_block_fields(kind: &str) -> Option<(&'static [&'static str], bool)> {
+    match kind {
+        // litellm up to 1.106 rejected a tool_result without `tool_use_id`; later versions count
+        // its content like any other, and so do we.
+        "tool_use" => Some((&["name", "input", "caller"], false)),
+        "tool_result" => Some((&["content"], false)),
+        "search_result" => Some((&["source", "title", "content"], false)),
+        _ => SERVER_TOOL_FIELDS
+            .iter()
+            .find(|(name, _)| *name == kind)
+            .map(|(_, fields)| (*fields, true)),
+    }
+}
+
+/// LiteLLM's `_count_anthropic_content`: string fields count as text, list fields as content
+/// lists, dict fields as their `str()`, except the dict `content` of a server-tool block, which
+/// is a block of its own (`depth` counts those).
+fn extract_tool_block(
+    py: Python<'_>,
+    block: &Bound<'_, PyAny>,
+    path: &Path<'_>,
+    nesting: usize,
+    depth: usize,
+    out: &mut Vec<ContentPart>,
+) -> PyResult<()> {
+    if depth >= MAX_TOOL_CONTENT_DEPTH {
+        return Err(value_err(format!(
+            "{path}: Anthropic tool content nesting exceeds the token counter limit"
+        )));
+    }
+    let kind = get(block, intern!(py, "type"))?;
+    let kind_text = kind
+        .as_ref()
+        .and_then(|k| k.cast::<PyString>().ok())
+        .and_then(|k| k.to_str().ok().map(str::to_owned));
+    if kind_text.as_deref() == Some("document") {
+        return extract_document(py, block, path, nesting, out);
+    }
+    let Some((fields, server)) = kind_text.as_deref().and_then(tool_block_fields) else {
+        let shown = match &kind {
+            Some(k) => py_str(k)?,
+            None => "None".to_owned(),
+        };
+        return Err(value_err(format!(
+            "{path}: Unknown Anthropic content type: '{shown}'"
+        )));
+    };
+    for field in fields {
+        let Some(value) = get(block, &PyString::new(py, field))? else {
+            continue;
+        };
+        let field_path = path.field(field);
+        if let Ok(s) = value.cast::<PyString>() {
+            out.push(ContentPart::Text(str_text(s)?));
+        } else if let Ok(list) = value.cast::<PyList>() {
+            let mut inner = Vec::new();
+            extract_parts_list(py, list, &field_path, nesting + 1, &mut inner)?;
+            out.push(ContentPart::Parts(inner));
+        } else if value.cast::<PyDict>().is_ok() {
+            if server && *field == "content" {
+                extract_tool_block(py, &value, &field_path, nesting, depth + 1, out)?;
+            } else {
+                out.push(ContentPart::Text(str_text(&value.str()?)?));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// LiteLLM's `_count_image_tokens`: a dict with `url` and `detail` (low, high, auto; default
+/// auto), or a URL string (auto).
 fn extract_image_url(
     py: Python<'_>,
     value: Option<&Bound<'_, PyAny>>,
     path: &Path<'_>,
-) -> PyResult<ImageTokens> {
+) -> PyResult<usize> {
     let Some(value) = value else {
         return Err(value_err(format!(
-            "{path} must be a str or a dict with 'url', not NoneType"
+            "{path}: Invalid image_url type: NoneType. Expected str or dict with 'url' field."
         )));
     };
     if let Ok(d) = value.cast::<PyDict>() {
-        let high = match d.get_item(intern!(py, "detail"))? {
-            None => false,
-            Some(detail) if str_eq(&detail, "low") || str_eq(&detail, "auto") => false,
-            Some(detail) if str_eq(&detail, "high") => true,
+        let detail = match d.get_item(intern!(py, "detail"))? {
+            None => "auto",
+            Some(detail) if str_eq(&detail, "low") => "low",
+            Some(detail) if str_eq(&detail, "auto") => "auto",
+            Some(detail) if str_eq(&detail, "high") => "high",
             Some(detail) => {
-                let shown = detail.repr().map(|r| r.to_string()).unwrap_or_default();
                 return Err(value_err(format!(
-                    "{path}.detail must be 'low', 'high' or 'auto', not {shown}"
+                    "{path}.detail: Invalid detail value: {}. Expected 'low', 'high', or 'auto'.",
+                    py_str(&detail)?
                 )));
             }
         };
-        let url = d.get_item(intern!(py, "url"))?;
-        let url = match url {
+        let url = match d.get_item(intern!(py, "url"))? {
             Some(u) if u.is_truthy()? => u,
-            _ => return Err(value_err(format!("{path} is missing 'url'"))),
+            _ => {
+                return Err(value_err(format!(
+                    "{path}: Missing required key 'url' in image_url dict."
+                )))
+            }
         };
-        if high {
-            let tokens = fallback_fn(py, &HIGH_DETAIL_TOKENS, "high_detail_image_tokens")?
-                .call1((url,))
-                .map_err(|e| {
-                    if e.is_instance_of::<UnsupportedContentError>(py) {
-                        e
-                    } else {
-                        value_err(format!("{path}: {}", e.value(py)))
-                    }
-                })?;
-            return Ok(ImageTokens::Fixed(tokens.extract()?));
+        if detail == "low" {
+            return Ok(BASE_IMAGE_TOKENS);
         }
-        return Ok(ImageTokens::Base);
+        let url = url.cast::<PyString>().map_err(|_| {
+            value_err(format!(
+                "{}.url must be a str, not {}",
+                path,
+                type_name(&url)
+            ))
+        })?;
+        let url = str_text(url)?;
+        if detail == "high" {
+            return high_detail_url_tokens(&url).map_err(|e| e.at(path.to_string()).into());
+        }
+        return auto_image(py, &url);
     }
     if let Ok(s) = value.cast::<PyString>() {
+        let url = s.to_cow()?;
         // Python's str.strip() whitespace: Unicode White_Space plus the separators U+001C..U+001F.
-        if s.to_cow()?
+        if url
             .trim_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c))
             .is_empty()
         {
-            return Err(value_err(format!("{path} must not be an empty string")));
+            return Err(value_err(format!(
+                "{path}: Empty image_url string is not valid."
+            )));
         }
-        return Ok(ImageTokens::Base);
+        return auto_image(py, &url);
     }
     Err(value_err(format!(
-        "{} must be a str or a dict with 'url', not {}",
+        "{}: Invalid image_url type: {}. Expected str or dict with 'url' field.",
         path,
         type_name(value)
     )))
 }
 
-/// LiteLLM's `_anthropic_image_source_data`, reduced to what matters for pricing: the
-/// data URL / URL text when it could be a PDF, else `None`.
-fn source_data(
-    py: Python<'_>,
-    source: &Bound<'_, PyAny>,
-    path: &Path<'_>,
-    for_document: bool,
-) -> PyResult<Option<String>> {
+/// LiteLLM's `_anthropic_image_source_data`: the data URL of a base64 source, the URL of a url
+/// source, else "".
+fn source_data(py: Python<'_>, source: &Bound<'_, PyAny>, path: &Path<'_>) -> PyResult<String> {
     if !is_mapping(source) {
         return Err(value_err(format!(
             "{} must be an object with a 'type' key, not {}",
@@ -633,54 +766,47 @@ fn source_data(
     }
     let kind = source.get_item(type_key)?;
     if str_eq(&kind, "base64") {
-        let Some(data) =
-            get(source, intern!(py, "data"))?.filter(|d| d.is_truthy().unwrap_or(true))
-        else {
-            return Ok(Some(String::new()));
+        let Some(data) = get_truthy(source, intern!(py, "data"))? else {
+            return Ok(String::new());
         };
-        let media = match get(source, intern!(py, "media_type"))? {
-            Some(m) if m.is_truthy()? => py_str(&m)?,
-            _ => "image/png".to_owned(),
+        let media = match get_truthy(source, intern!(py, "media_type"))? {
+            Some(m) => py_str(&m)?,
+            None => "image/png".to_owned(),
         };
-        let mut head = format!("data:{media};base64,");
-        if head.len() < PDF_PREFIX.len() {
-            // Only the start of the data can matter for the PDF prefix test.
-            let data = py_str(&data)?;
-            head.extend(data.chars().take(PDF_PREFIX.len()));
-        }
-        return Ok(Some(head));
+        return Ok(format!("data:{media};base64,{}", py_str(&data)?));
     }
     if str_eq(&kind, "url") {
-        return match get(source, intern!(py, "url"))? {
-            Some(u) if u.is_truthy()? => match u.cast::<PyString>() {
-                Ok(s) => Ok(Some(str_text(s)?)),
-                // LiteLLM fails on `url.startswith(...)` later, for documents only.
-                Err(_) if !for_document => Ok(None),
+        return match get_truthy(source, intern!(py, "url"))? {
+            None => Ok(String::new()),
+            Some(u) => match u.cast::<PyString>() {
+                Ok(s) => str_text(s),
                 Err(_) => Err(value_err(format!(
                     "{}.url must be a str, not {}",
                     path,
                     type_name(&u)
                 ))),
             },
-            _ => Ok(Some(String::new())),
         };
     }
-    Ok(Some(String::new()))
+    Ok(String::new())
 }
 
-fn opaque_document(data_url: &str, path: &Path<'_>) -> PyResult<ImageTokens> {
+/// A document or file LiteLLM does not read as text: a PDF (read page by page with pypdf, which
+/// we leave to litellm) or an image priced in auto mode.
+fn opaque_document(py: Python<'_>, data_url: &str, path: &Path<'_>) -> PyResult<usize> {
     if data_url.starts_with(PDF_PREFIX) {
         return Err(UnsupportedContentError::new_err(format!(
             "{path}: litellm prices inline PDF documents page by page with pypdf; count with litellm"
         )));
     }
-    Ok(ImageTokens::Base)
+    auto_image(py, data_url)
 }
 
 fn extract_document(
     py: Python<'_>,
     part: &Bound<'_, PyAny>,
     path: &Path<'_>,
+    nesting: usize,
     out: &mut Vec<ContentPart>,
 ) -> PyResult<()> {
     let source_key = intern!(py, "source");
@@ -748,30 +874,35 @@ fn extract_document(
             out.push(ContentPart::Text(str_text(s)?));
             return Ok(());
         }
-        if content.cast::<PyList>().is_err() && content.cast::<PyTuple>().is_err() {
+        let content_path = source_path.field("content");
+        let mut inner = Vec::new();
+        if let Ok(list) = content.cast::<PyList>() {
+            extract_parts_list(py, list, &content_path, nesting + 1, &mut inner)?;
+        } else if let Ok(tuple) = content.cast::<PyTuple>() {
+            extract_parts(py, tuple.iter(), &content_path, nesting + 1, &mut inner)?;
+        } else {
             return Err(value_err(format!(
                 "{}.content must be a str or a list, not {}",
                 source_path,
                 type_name(&content)
             )));
         }
-        let mut inner = Vec::new();
-        extract_parts_seq(py, &content, &source_path.field("content"), &mut inner)?;
         out.push(ContentPart::Parts(inner));
         return Ok(());
     }
-    let data_url = source_data(py, &source, &source_path, true)?.unwrap_or_default();
+    let data_url = source_data(py, &source, &source_path)?;
     out.push(ContentPart::Image(opaque_document(
+        py,
         &data_url,
         &source_path,
     )?));
     Ok(())
 }
 
+/// LiteLLM's `_count_tool_choice`: "none" or `{"type": "none"}` adds 1; a mapping naming a
+/// function by a `str` (`{"function": {"name": ...}}`, else `{"name": ...}`) adds 7 and the name;
+/// anything else adds nothing.
 fn extract_tool_choice(py: Python<'_>, tc: &Bound<'_, PyAny>) -> PyResult<ToolChoice> {
-    if tc.is_none() {
-        return Ok(ToolChoice::Unpriced);
-    }
     if let Ok(s) = tc.cast::<PyString>() {
         return Ok(if s.to_cow()? == "none" {
             ToolChoice::NoTool
@@ -779,23 +910,409 @@ fn extract_tool_choice(py: Python<'_>, tc: &Bound<'_, PyAny>) -> PyResult<ToolCh
             ToolChoice::Unpriced
         });
     }
-    if let Ok(d) = tc.cast::<PyDict>() {
-        let invalid = || {
-            value_err(
-                "tool_choice must be 'none', 'auto', 'required' or {'type': 'function', 'function': {'name': ...}}"
-                    .to_owned(),
-            )
-        };
-        let function = d.get_item(intern!(py, "function"))?.ok_or_else(invalid)?;
-        if !is_mapping(&function) {
-            return Err(invalid());
-        }
-        let name_key = intern!(py, "name");
-        if !has_key(&function, name_key)? {
-            return Err(invalid());
-        }
-        let name = py_str(&function.get_item(name_key)?)?;
-        return Ok(ToolChoice::Function { name });
+    if !is_mapping(tc) {
+        return Ok(ToolChoice::Unpriced);
     }
-    Ok(ToolChoice::Unpriced)
+    let name_key = intern!(py, "name");
+    let str_name = |obj: &Bound<'_, PyAny>| -> PyResult<Option<String>> {
+        if !has_key(obj, name_key)? {
+            return Ok(None);
+        }
+        match obj.get_item(name_key)?.cast::<PyString>() {
+            Ok(name) => Ok(Some(str_text(name)?)),
+            Err(_) => Ok(None),
+        }
+    };
+    let function_key = intern!(py, "function");
+    if has_key(tc, function_key)? {
+        let function = tc.get_item(function_key)?;
+        if is_mapping(&function) {
+            if let Some(name) = str_name(&function)? {
+                return Ok(ToolChoice::Function { name });
+            }
+        }
+    }
+    let type_key = intern!(py, "type");
+    if has_key(tc, type_key)? && str_eq(&tc.get_item(type_key)?, "none") {
+        return Ok(ToolChoice::NoTool);
+    }
+    Ok(match str_name(tc)? {
+        Some(name) => ToolChoice::Function { name },
+        None => ToolChoice::Unpriced,
+    })
+}
+
+// ---- tool definitions ---------------------------------------------------------------------------
+
+/// `mapping.get(key)` with LiteLLM's `a or b` in mind: `None` when missing or `None`.
+fn get_truthy<'py>(
+    obj: &Bound<'py, PyAny>,
+    key: &Bound<'py, PyString>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    match get(obj, key)? {
+        Some(v) if v.is_truthy()? => Ok(Some(v)),
+        _ => Ok(None),
+    }
+}
+
+fn too_deep(what: &str, limit: usize) -> PyErr {
+    PyRecursionError::new_err(format!(
+        "maximum recursion depth exceeded: {what} nested more than {limit} levels deep"
+    ))
+}
+
+/// The functions LiteLLM renders for `tools` (`_function_definitions`): per mapping tool, its
+/// OpenAI `function`, its Gemini `function_declarations`, or the tool itself (Anthropic style:
+/// `input_schema`, else `parameters`, with the tool's unmapped keys merged into it).
+fn extract_tools<'py>(
+    py: Python<'py>,
+    tools: &Bound<'py, PyAny>,
+) -> PyResult<Vec<FunctionDefinition>> {
+    let mut out = Vec::new();
+    for tool in tools.try_iter()? {
+        let tool = tool?;
+        if !is_mapping(&tool) {
+            continue;
+        }
+        if let Some(function) = get(&tool, intern!(py, "function"))?.filter(is_mapping) {
+            push_function(py, &function, &mut out)?;
+            continue;
+        }
+        let declarations = match get_truthy(&tool, intern!(py, "function_declarations"))? {
+            Some(d) => Some(d),
+            None => get(&tool, intern!(py, "functionDeclarations"))?,
+        };
+        if let Some(list) = declarations.as_ref().and_then(|d| d.cast::<PyList>().ok()) {
+            for declaration in list.iter() {
+                if is_mapping(&declaration) {
+                    push_function(py, &declaration, &mut out)?;
+                }
+            }
+            continue;
+        }
+        let Some(name) = get_truthy(&tool, intern!(py, "name"))? else {
+            continue;
+        };
+        let input_schema = get(&tool, intern!(py, "input_schema"))?;
+        let parameters = match input_schema
+            .as_ref()
+            .filter(|s| s.is_truthy().unwrap_or(false))
+        {
+            Some(schema) => Some(schema.clone()),
+            None => get_truthy(&tool, intern!(py, "parameters"))?,
+        }
+        .filter(is_mapping);
+        // With an `input_schema`, the tool's keys LiteLLM does not map onto the function (all but
+        // name, input_schema, description, cache_control, strict, type, eager_input_streaming
+        // and custom) are merged into the parameters and win over the schema's own
+        // (`{**parameters, **unmapped}`); of those only `properties` and `required` are read.
+        let lookup = |key: &Bound<'py, PyString>| -> PyResult<Option<Bound<'py, PyAny>>> {
+            if input_schema.is_some() && has_key(&tool, key)? {
+                return get(&tool, key);
+            }
+            match &parameters {
+                Some(p) => get(p, key),
+                None => Ok(None),
+            }
+        };
+        let properties = lookup(intern!(py, "properties"))?;
+        let required = lookup(intern!(py, "required"))?;
+        out.push(FunctionDefinition {
+            name: py_str(&name)?,
+            description: get_truthy(&tool, intern!(py, "description"))?
+                .map(|d| py_str(&d))
+                .transpose()?,
+            parameters: members(py, properties.as_ref(), required.as_ref(), 1)?,
+        });
+    }
+    Ok(out)
+}
+
+/// `_format_single_function_definition` of one function mapping.
+fn push_function(
+    py: Python<'_>,
+    function: &Bound<'_, PyAny>,
+    out: &mut Vec<FunctionDefinition>,
+) -> PyResult<()> {
+    let Some(name) = get_truthy(function, intern!(py, "name"))? else {
+        return Ok(());
+    };
+    let parameters = get_truthy(function, intern!(py, "parameters"))?.filter(is_mapping);
+    let (properties, required) = match &parameters {
+        Some(p) => (
+            get(p, intern!(py, "properties"))?,
+            get(p, intern!(py, "required"))?,
+        ),
+        None => (None, None),
+    };
+    out.push(FunctionDefinition {
+        name: py_str(&name)?,
+        description: get_truthy(function, intern!(py, "description"))?
+            .map(|d| py_str(&d))
+            .transpose()?,
+        parameters: members(py, properties.as_ref(), required.as_ref(), 1)?,
+    });
+    Ok(())
+}
+
+/// `_format_object_parameters`: the members of a mapping `properties` (none when it is missing,
+/// empty or not a mapping); a key is required when `required` is a list holding it. `calls` counts
+/// LiteLLM's nested renderer calls so far (see `MAX_SCHEMA_NESTING`).
+fn members(
+    py: Python<'_>,
+    properties: Option<&Bound<'_, PyAny>>,
+    required: Option<&Bound<'_, PyAny>>,
+    calls: usize,
+) -> PyResult<Vec<Member>> {
+    if calls > MAX_SCHEMA_NESTING {
+        return Err(too_deep("a tool schema", MAX_SCHEMA_NESTING));
+    }
+    let Some(properties) = properties.filter(|p| is_mapping(p)) else {
+        return Ok(Vec::new());
+    };
+    if !properties.is_truthy()? {
+        return Ok(Vec::new());
+    }
+    let required = required.and_then(|r| r.cast::<PyList>().ok());
+    let entries: Vec<(Bound<'_, PyAny>, Bound<'_, PyAny>)> = match properties.cast::<PyDict>() {
+        Ok(d) => d.iter().collect(),
+        Err(_) => properties
+            .call_method0(intern!(py, "items"))?
+            .try_iter()?
+            .map(|item| item?.extract())
+            .collect::<PyResult<_>>()?,
+    };
+    let mut out = Vec::with_capacity(entries.len());
+    for (key, schema) in entries {
+        let description = if is_mapping(&schema) {
+            get_truthy(&schema, intern!(py, "description"))?
+                .map(|d| py_str(&d))
+                .transpose()?
+        } else {
+            None
+        };
+        let is_required = match required {
+            Some(list) if !list.is_empty() => list.contains(&key)?,
+            _ => false,
+        };
+        out.push(Member {
+            key: py_str(&key)?,
+            description,
+            required: is_required,
+            schema: schema_type(py, &schema, calls + 1)?,
+        });
+    }
+    Ok(out)
+}
+
+/// `_format_type` of one schema value.
+fn schema_type(py: Python<'_>, schema: &Bound<'_, PyAny>, calls: usize) -> PyResult<SchemaType> {
+    if calls > MAX_SCHEMA_NESTING {
+        return Err(too_deep("a tool schema", MAX_SCHEMA_NESTING));
+    }
+    if !is_mapping(schema) {
+        return Ok(SchemaType::Any);
+    }
+    let kind = get(schema, intern!(py, "type"))?;
+    let kind = kind
+        .as_ref()
+        .and_then(|k| k.cast::<PyString>().ok())
+        .and_then(|k| k.to_str().ok().map(str::to_owned));
+    let enum_values = || -> PyResult<Option<Vec<String>>> {
+        match get(schema, intern!(py, "enum"))? {
+            Some(values) => match values.cast::<PyList>() {
+                Ok(list) => Ok(Some(
+                    list.iter().map(|v| py_str(&v)).collect::<PyResult<_>>()?,
+                )),
+                Err(_) => Ok(None),
+            },
+            None => Ok(None),
+        }
+    };
+    Ok(match kind.as_deref() {
+        Some("string") => enum_values()?.map_or(SchemaType::String, SchemaType::Enum),
+        Some("integer" | "number") => enum_values()?.map_or(SchemaType::Number, SchemaType::Enum),
+        Some("array") => {
+            let items = get(schema, intern!(py, "items"))?;
+            SchemaType::Array(Box::new(match items {
+                Some(items) => schema_type(py, &items, calls + 1)?,
+                None => schema_type(py, py.None().bind(py), calls + 1)?,
+            }))
+        }
+        Some("object") => SchemaType::Object(members(
+            py,
+            get(schema, intern!(py, "properties"))?.as_ref(),
+            get(schema, intern!(py, "required"))?.as_ref(),
+            calls + 1,
+        )?),
+        Some("boolean") => SchemaType::Boolean,
+        Some("null") => SchemaType::Null,
+        _ => SchemaType::Any,
+    })
+}
+
+// ---- search results -----------------------------------------------------------------------------
+
+/// LiteLLM's `extract_search_results_text` inputs: dict results' string `source`, `title`, the
+/// string `text` of dict blocks of a list `content`, and `citations` for `json.dumps`.
+fn extract_search_results(
+    py: Python<'_>,
+    list: &Bound<'_, PyList>,
+    path: &Path<'_>,
+) -> PyResult<Vec<SearchResult>> {
+    let string = |v: Option<Bound<'_, PyAny>>| -> PyResult<Option<String>> {
+        match v {
+            Some(v) => match v.cast::<PyString>() {
+                Ok(s) => Ok(Some(str_text(s)?)),
+                Err(_) => Ok(None),
+            },
+            None => Ok(None),
+        }
+    };
+    let mut out = Vec::new();
+    for result in list.iter() {
+        let Ok(result) = result.cast::<PyDict>() else {
+            continue;
+        };
+        let mut texts = Vec::new();
+        if let Some(content) = result.get_item(intern!(py, "content"))? {
+            if let Ok(blocks) = content.cast::<PyList>() {
+                for block in blocks.iter() {
+                    if let Ok(block) = block.cast::<PyDict>() {
+                        texts.extend(string(block.get_item(intern!(py, "text"))?)?);
+                    }
+                }
+            }
+        }
+        let citations = match result.get_item(intern!(py, "citations"))? {
+            Some(c) if !c.is_none() => {
+                let mut open = Vec::new();
+                Some(json_value(&c, &mut open).map_err(|e| {
+                    if e.is_instance_of::<PyTypeError>(py) {
+                        type_err(format!(
+                            "{path}.search_results: citations are not JSON: {}",
+                            e.value(py)
+                        ))
+                    } else {
+                        e
+                    }
+                })?)
+            }
+            _ => None,
+        };
+        out.push(SearchResult {
+            source: string(result.get_item(intern!(py, "source"))?)?,
+            title: string(result.get_item(intern!(py, "title"))?)?,
+            texts,
+            citations,
+        });
+    }
+    Ok(out)
+}
+
+/// The UTF-16 code units of a `str` as Python holds them (lone surrogates included).
+fn utf16_units(s: &Bound<'_, PyString>) -> PyResult<Vec<u16>> {
+    if let Ok(text) = s.to_str() {
+        return Ok(text.encode_utf16().collect());
+    }
+    // `str.encode` of the base type, not a subclass's override.
+    let py = s.py();
+    let bytes = py.get_type::<PyString>().call_method1(
+        intern!(py, "encode"),
+        (s, intern!(py, "utf-16-le"), intern!(py, "surrogatepass")),
+    )?;
+    let bytes = bytes.cast::<PyBytes>()?.as_bytes();
+    Ok(bytes
+        .chunks_exact(2)
+        .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
+        .collect())
+}
+
+/// `int.__repr__` (an `int` subclass's own `__repr__` is not what `json` writes).
+fn int_repr(obj: &Bound<'_, PyAny>) -> PyResult<String> {
+    let py = obj.py();
+    py.get_type::<PyInt>()
+        .call_method1(intern!(py, "__repr__"), (obj,))?
+        .extract()
+}
+
+/// A Python value as `json.dumps` reads it; `open` holds the containers being read, to report a
+/// circular reference as `json` does.
+fn json_value(
+    obj: &Bound<'_, PyAny>,
+    open: &mut Vec<*mut pyo3::ffi::PyObject>,
+) -> PyResult<JsonValue> {
+    if obj.is_none() {
+        return Ok(JsonValue::Null);
+    }
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return Ok(JsonValue::Bool(b.is_true()));
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(JsonValue::Str(utf16_units(s)?));
+    }
+    if obj.is_instance_of::<PyInt>() {
+        return Ok(JsonValue::Int(int_repr(obj)?));
+    }
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        return Ok(JsonValue::Float(f.value()));
+    }
+    // Lists and tuples are read as they are stored (`PySequence_Fast`), not through `__iter__`.
+    let items: Option<Vec<Bound<'_, PyAny>>> = if let Ok(list) = obj.cast::<PyList>() {
+        Some(list.iter().collect())
+    } else if let Ok(tuple) = obj.cast::<PyTuple>() {
+        Some(tuple.iter().collect())
+    } else {
+        None
+    };
+    let dict = obj.cast::<PyDict>().ok();
+    if items.is_none() && dict.is_none() {
+        return Err(type_err(format!(
+            "Object of type {} is not JSON serializable",
+            type_name(obj)
+        )));
+    }
+    if open.contains(&obj.as_ptr()) {
+        return Err(value_err("Circular reference detected".to_owned()));
+    }
+    if open.len() >= MAX_JSON_NESTING {
+        return Err(too_deep("JSON citations", MAX_JSON_NESTING));
+    }
+    open.push(obj.as_ptr());
+    let value = if let Some(items) = items {
+        items
+            .iter()
+            .map(|item| json_value(item, open))
+            .collect::<PyResult<_>>()
+            .map(JsonValue::Array)
+    } else {
+        let mut entries = Vec::new();
+        for (key, item) in dict.iter().flat_map(|d| d.iter()) {
+            entries.push((json_key(&key)?, json_value(&item, open)?));
+        }
+        Ok(JsonValue::Object(entries))
+    };
+    open.pop();
+    value
+}
+
+/// A dict key as `json.dumps` converts it.
+fn json_key(key: &Bound<'_, PyAny>) -> PyResult<Vec<u16>> {
+    let text = if let Ok(s) = key.cast::<PyString>() {
+        return utf16_units(s);
+    } else if let Ok(f) = key.cast::<PyFloat>() {
+        json_float(f.value())
+    } else if let Ok(b) = key.cast::<PyBool>() {
+        if b.is_true() { "true" } else { "false" }.to_owned()
+    } else if key.is_none() {
+        "null".to_owned()
+    } else if key.is_instance_of::<PyInt>() {
+        int_repr(key)?
+    } else {
+        return Err(type_err(format!(
+            "keys must be str, int, float, bool or None, not {}",
+            type_name(key)
+        )));
+    };
+    Ok(text.encode_utf16().collect())
 }

@@ -130,8 +130,12 @@ pub(crate) fn str_utf8<'a>(s: &'a Bound<'_, PyString>) -> PyResult<Cow<'a, str>>
     match s.to_str() {
         Ok(text) => Ok(Cow::Borrowed(text)),
         Err(_) => {
-            let repaired = s
-                .call_method1("encode", ("utf-16", "surrogatepass"))?
+            // `str.encode` of the base type: a subclass's override is the caller's code, and the
+            // text is what is counted.
+            let py = s.py();
+            let repaired = py
+                .get_type::<PyString>()
+                .call_method1("encode", (s, "utf-16", "surrogatepass"))?
                 .call_method1("decode", ("utf-16", "replace"))?;
             let repaired = repaired.cast_into::<PyString>()?;
             Ok(Cow::Owned(repaired.to_str()?.to_owned()))

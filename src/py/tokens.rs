@@ -7,7 +7,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
-use super::messages::{extract_chat, message_error_to_py};
+use super::messages::extract_chat;
 use super::{guard, text_arg, type_name, TokenizerUnavailableError};
 use crate::tokens::messages::CountConfig;
 use crate::tokens::{Encoding, EncodingName, TokenError};
@@ -106,8 +106,7 @@ impl PyEncoding {
         let encoding = &self.inner;
         let config = CountConfig::from_env();
         guard("message token counting", || {
-            py.detach(|| request.count(|text| encoding.count(text), &config))
-                .map_err(message_error_to_py)
+            Ok(py.detach(|| request.count(|text| encoding.count(text), &config)))
         })
     }
 

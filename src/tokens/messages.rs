@@ -1,8 +1,7 @@
 //! Chat-message token counting with LiteLLM's exact rules (the core: no PyO3 here).
 //!
-//! The algorithm is documented in full in `python/fast_litellm/_fallback/messages.py`, which is the
-//! reference implementation; this module is the same arithmetic over already-extracted Rust types.
-//! In short:
+//! The algorithm is documented in full in `python/fast_litellm/_fallback/messages.py`, its
+//! pure-Python twin; this module is the same arithmetic over already-extracted Rust types. In short:
 //!
 //! ```text
 //! total = Σ_messages ( tokens_per_message                      // 3 (4 for gpt-3.5-turbo-0301)
@@ -10,12 +9,13 @@
 //!                      + tokens_per_name if "name" is a str    // 1 (-1 for gpt-3.5-turbo-0301)
 //!                      + Σ count(str(tool_call.function.arguments))
 //!                      + count(str(function_call.arguments))
-//!                      + content parts (text, 85 per image, ...)
+//!                      + content parts (text, priced images, ...)
+//!                      + count(compaction summaries)
 //!                      + count(search_results text) )
 //!       + 3                                                     // reply priming
 //!       + [tools]  count(rendered tool definitions) + 9 - (4 if any role == "system")
-//!       + [tool_choice == "none"] 1
-//!       + [tool_choice is a dict] 7 + count(str(tool_choice.function.name))
+//!       + [tool_choice "none" or {"type": "none"}] 1
+//!       + [tool_choice names a function by a str] 7 + count(name)
 //! ```
 //!
 //! `count` is LiteLLM's text counter, not the exact one: the text is cut into chunks of
@@ -27,18 +27,16 @@
 //! What the extraction layer must prepare (the binding in `src/py/messages.rs` does this):
 //! - every field whose value LiteLLM passes through Python's `str()` arrives here already as that
 //!   string: tool-call / function-call `arguments` (a dict counts as its repr, `None` as "None"),
-//!   `text` of text parts, `thinking`, `tool_name`, dict fields of `tool_use`, the tool-choice name;
-//! - the tool definitions arrive rendered (`format_function_definitions` in the Python reference,
-//!   LiteLLM's `_format_function_definitions`), only when `tools` is truthy;
-//! - `search_results` arrive as the concatenated text LiteLLM builds (with `json.dumps` citations);
-//! - content the binding cannot price offline (high-detail http(s) images, PDF documents) is rejected
-//!   there with `UnsupportedContentError`.
+//!   text-block fields (`str(text or "")`), `tool_name`, dict fields of tool blocks;
+//! - the tool definitions arrive rendered ([`super::tools`]), only when `tools` is truthy;
+//! - `search_results` arrive as the text LiteLLM builds ([`super::search_results`]);
+//! - images arrive priced ([`super::image`]); content the binding cannot price offline
+//!   (high-detail http(s) images, PDF documents) is rejected there with `UnsupportedContentError`.
 
-use std::fmt;
 use std::sync::OnceLock;
 
-/// Tokens LiteLLM charges for an image at `detail` "low"/"auto" (and for opaque documents).
-pub const BASE_IMAGE_TOKENS: usize = 85;
+pub use super::image::BASE_IMAGE_TOKENS;
+
 /// Reply priming added once per request (`<|start|>assistant<|message|>`).
 pub const REPLY_PRIMING_TOKENS: i64 = 3;
 /// Added with the rendered tool definitions.
@@ -52,30 +50,44 @@ pub const TOOL_CHOICE_FUNCTION_TOKENS: i64 = 7;
 /// Number of samples LiteLLM extrapolates very long texts from.
 pub const EXTRAPOLATION_SAMPLES: usize = 16;
 
-const MAX_SHORT_SIDE: u64 = 768;
-const MAX_LONG_SIDE: u64 = 2000;
-const TILE: u64 = 512;
-
-/// Errors of the counting core. The binding maps `Type` to `TypeError`, `Value` to `ValueError` and
-/// `Unsupported` to `UnsupportedContentError` (delegate to litellm or fail).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Errors of the counting core. The binding maps `ImageNeedsDownload` to
+/// `UnsupportedContentError` (the caller may hand the request to litellm) and the others to
+/// `ValueError`, as LiteLLM fails on the same input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MessageError {
-    Type(String),
-    Value(String),
-    Unsupported(String),
+    #[error(
+        "litellm downloads high-detail images given by http(s) URL to measure them; pass \
+         detail='low'/'auto', a data: URL, or count with litellm"
+    )]
+    ImageNeedsDownload,
+    #[error("cannot read the image size from the data URL: {0}")]
+    UnreadableImage(String),
+    /// Where in the request the error happened (`messages[2].content[0].image_url`).
+    #[error("{path}: {source}")]
+    At {
+        path: String,
+        #[source]
+        source: Box<MessageError>,
+    },
 }
 
-impl fmt::Display for MessageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl MessageError {
+    /// The same error, located at `path` in the request.
+    pub fn at(self, path: impl Into<String>) -> MessageError {
+        MessageError::At {
+            path: path.into(),
+            source: Box::new(self),
+        }
+    }
+
+    /// The error behind any location.
+    pub fn kind(&self) -> &MessageError {
         match self {
-            MessageError::Type(m) | MessageError::Value(m) | MessageError::Unsupported(m) => {
-                f.write_str(m)
-            }
+            MessageError::At { source, .. } => source.kind(),
+            other => other,
         }
     }
 }
-
-impl std::error::Error for MessageError {}
 
 /// LiteLLM's text-counter knobs (`TIKTOKEN_ENCODE_CHUNK_SIZE_CHARS`, `TOKEN_COUNTER_MAX_EXACT_CHARS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,72 +134,20 @@ impl CountConfig {
     }
 }
 
-/// How LiteLLM prices one image.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ImageTokens {
-    /// `detail` "low"/"auto", plain string URLs, Anthropic `image` blocks, opaque documents/files: 85.
-    Base,
-    /// `detail="high"` with a known pixel size (from a data URL's header; 300x300 when unreadable).
-    HighDetail { width: u64, height: u64 },
-    /// A price computed elsewhere.
-    Fixed(usize),
-}
-
-impl ImageTokens {
-    pub fn tokens(&self) -> Result<usize, MessageError> {
-        match *self {
-            ImageTokens::Base => Ok(BASE_IMAGE_TOKENS),
-            ImageTokens::Fixed(n) => Ok(n),
-            ImageTokens::HighDetail { width, height } => high_detail_image_tokens(width, height),
-        }
-    }
-}
-
-/// LiteLLM's high-detail price: scale so the short side is 768 (long side at most 2000) when either
-/// side exceeds 768, then `85 + 170 * tiles` with 512x512 tiles. Float steps as in Python.
-pub fn high_detail_image_tokens(width: u64, height: u64) -> Result<usize, MessageError> {
-    let (mut w, mut h) = (width, height);
-    if !(width <= MAX_SHORT_SIDE && height <= MAX_SHORT_SIDE) {
-        let longer = width.max(height);
-        let shorter = width.min(height);
-        if shorter == 0 {
-            return Err(MessageError::Value(format!(
-                "cannot price a {width}x{height} image: division by zero"
-            )));
-        }
-        let aspect = longer as f64 / shorter as f64;
-        if width <= height {
-            w = MAX_SHORT_SIDE;
-            h = (w as f64 * aspect) as u64;
-            if h > MAX_LONG_SIDE {
-                h = MAX_LONG_SIDE;
-                w = (h as f64 / aspect) as u64;
-            }
-        } else {
-            h = MAX_SHORT_SIDE;
-            w = (h as f64 * aspect) as u64;
-            if w > MAX_LONG_SIDE {
-                w = MAX_LONG_SIDE;
-                h = (w as f64 / aspect) as u64;
-            }
-        }
-    }
-    let tiles = w.div_ceil(TILE) * h.div_ceil(TILE);
-    Ok(BASE_IMAGE_TOKENS + 2 * BASE_IMAGE_TOKENS * tiles as usize)
-}
-
 /// One priced item of a content list. LiteLLM's part types map onto these:
 /// - `str` item, `text` (`str(text)`), `thinking`/`redacted_thinking` (`str(thinking)`),
 ///   `tool_reference` (`str(tool_name or "")`), document `title`/`context`/text data, file
 ///   `filename`, `tool_use` `name` and dict `input`/`caller` (`str(dict)`), `tool_result` string
 ///   content -> [`ContentPart::Text`];
-/// - `image_url`, `image`, non-PDF opaque documents and file data -> [`ContentPart::Image`];
+/// - `image_url`, `image`, non-PDF opaque documents and file data -> [`ContentPart::Image`],
+///   already priced ([`super::image`]);
 /// - nested lists (`tool_result.content`, `tool_use` list fields, document `content` sources) ->
 ///   [`ContentPart::Parts`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContentPart {
     Text(String),
-    Image(ImageTokens),
+    /// The tokens LiteLLM charges for one image or opaque document.
+    Image(usize),
     Parts(Vec<ContentPart>),
 }
 
@@ -218,12 +178,13 @@ pub struct ChatMessage {
 /// `tool_choice` as LiteLLM distinguishes it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ToolChoice {
-    /// `None`, "auto", "required", or anything that is neither "none" nor a dict: adds nothing.
+    /// `None`, "auto", "required", or anything below that names no function: adds nothing.
     #[default]
     Unpriced,
-    /// The string "none": adds 1.
+    /// "none" or `{"type": "none"}`: adds 1.
     NoTool,
-    /// A dict: adds 7 + count(`str(tool_choice["function"]["name"])`).
+    /// A mapping naming a function by a str (`{"function": {"name": ...}}` or `{"name": ...}`):
+    /// adds 7 + count(name).
     Function { name: String },
 }
 
@@ -246,23 +207,19 @@ pub struct CountPlan<'a> {
     pub overhead: i64,
 }
 
-fn collect_parts<'a>(
-    parts: &'a [ContentPart],
-    plan: &mut CountPlan<'a>,
-) -> Result<(), MessageError> {
+fn collect_parts<'a>(parts: &'a [ContentPart], plan: &mut CountPlan<'a>) {
     for part in parts {
         match part {
             ContentPart::Text(t) => plan.texts.push(t),
-            ContentPart::Image(img) => plan.overhead += img.tokens()? as i64,
-            ContentPart::Parts(inner) => collect_parts(inner, plan)?,
+            ContentPart::Image(tokens) => plan.overhead += *tokens as i64,
+            ContentPart::Parts(inner) => collect_parts(inner, plan),
         }
     }
-    Ok(())
 }
 
 impl ChatRequest {
     /// Split the request into texts to count and a constant overhead.
-    pub fn plan(&self) -> Result<CountPlan<'_>, MessageError> {
+    pub fn plan(&self) -> CountPlan<'_> {
         let (per_message, per_name) = if self.legacy_accounting {
             (4i64, -1i64)
         } else {
@@ -286,7 +243,7 @@ impl ChatRequest {
             if let Some(fc) = &m.function_call {
                 plan.texts.push(&fc.arguments);
             }
-            collect_parts(&m.content_parts, &mut plan)?;
+            collect_parts(&m.content_parts, &mut plan);
             if let Some(sr) = &m.search_results {
                 plan.texts.push(sr);
             }
@@ -307,33 +264,20 @@ impl ChatRequest {
                 plan.texts.push(name);
             }
         }
-        Ok(plan)
+        plan
     }
 
     /// What `litellm.token_counter` returns for this request, given the exact counter of the
     /// model's encoding.
-    pub fn count<F: Fn(&str) -> usize>(
-        &self,
-        count_exact: F,
-        config: &CountConfig,
-    ) -> Result<usize, MessageError> {
-        let plan = self.plan()?;
+    pub fn count<F: Fn(&str) -> usize>(&self, count_exact: F, config: &CountConfig) -> usize {
+        let plan = self.plan();
         let texts: i64 = plan
             .texts
             .iter()
             .map(|t| count_text_like_litellm(t, &count_exact, config) as i64)
             .sum();
-        Ok((plan.overhead + texts).max(0) as usize)
+        (plan.overhead + texts).max(0) as usize
     }
-}
-
-/// Free-function form of [`ChatRequest::count`].
-pub fn count_chat<F: Fn(&str) -> usize>(
-    request: &ChatRequest,
-    count_exact: F,
-    config: &CountConfig,
-) -> Result<usize, MessageError> {
-    request.count(count_exact, config)
 }
 
 /// Sum of exact counts over consecutive chunks of `chunk_chars` characters.
@@ -432,7 +376,7 @@ mod tests {
 
     #[test]
     fn empty_request_is_reply_priming() {
-        assert_eq!(ChatRequest::default().count(words, &cfg()).unwrap(), 3);
+        assert_eq!(ChatRequest::default().count(words, &cfg()), 3);
     }
 
     #[test]
@@ -444,14 +388,14 @@ mod tests {
             ..Default::default()
         };
         // 3 + role(1) + content(2) + name(1) + 1 + priming 3
-        assert_eq!(req.count(words, &cfg()).unwrap(), 11);
+        assert_eq!(req.count(words, &cfg()), 11);
         let legacy = ChatRequest {
             messages: vec![m],
             legacy_accounting: true,
             ..Default::default()
         };
         // 4 + 1 + 2 + 1 - 1 + 3
-        assert_eq!(legacy.count(words, &cfg()).unwrap(), 10);
+        assert_eq!(legacy.count(words, &cfg()), 10);
     }
 
     #[test]
@@ -465,31 +409,28 @@ mod tests {
             ..Default::default()
         };
         let tool_words = words(tools.as_deref().unwrap());
-        assert_eq!(
-            base.count(words, &cfg()).unwrap(),
-            3 + 2 + 3 + tool_words + 9
-        );
+        assert_eq!(base.count(words, &cfg()), 3 + 2 + 3 + tool_words + 9);
         let with_system = ChatRequest {
             messages: vec![msg("system", "s"), msg("user", "hi")],
             tools_text: tools,
             ..Default::default()
         };
         assert_eq!(
-            with_system.count(words, &cfg()).unwrap(),
+            with_system.count(words, &cfg()),
             3 + 2 + 3 + 2 + 3 + tool_words + 9 - 4
         );
         let none = ChatRequest {
             tool_choice: ToolChoice::NoTool,
             ..Default::default()
         };
-        assert_eq!(none.count(words, &cfg()).unwrap(), 4);
+        assert_eq!(none.count(words, &cfg()), 4);
         let func = ChatRequest {
             tool_choice: ToolChoice::Function {
                 name: "get weather".into(),
             },
             ..Default::default()
         };
-        assert_eq!(func.count(words, &cfg()).unwrap(), 3 + 7 + 2);
+        assert_eq!(func.count(words, &cfg()), 3 + 7 + 2);
     }
 
     #[test]
@@ -509,15 +450,12 @@ mod tests {
             }),
             content_parts: vec![
                 ContentPart::Text("one two".into()),
-                ContentPart::Image(ImageTokens::Base),
+                ContentPart::Image(BASE_IMAGE_TOKENS),
                 ContentPart::Parts(vec![
                     ContentPart::Text("three".into()),
-                    ContentPart::Image(ImageTokens::Fixed(7)),
+                    ContentPart::Image(7),
                 ]),
-                ContentPart::Image(ImageTokens::HighDetail {
-                    width: 1024,
-                    height: 1024,
-                }),
+                ContentPart::Image(765),
             ],
             search_results: Some("a b c".into()),
             ..Default::default()
@@ -527,28 +465,7 @@ mod tests {
             ..Default::default()
         };
         let expected = 3 + 1 + 2 + 1 + 2 + 2 + 85 + 1 + 7 + 765 + 3 + 3;
-        assert_eq!(req.count(words, &cfg()).unwrap(), expected);
-    }
-
-    #[test]
-    fn high_detail_prices_match_litellm() {
-        // Values computed with litellm's calculate_img_tokens(mode="high") arithmetic.
-        for (w, h, tokens) in [
-            (100, 100, 255),
-            (768, 768, 765),
-            (769, 300, 1445),
-            (300, 2000, 765),
-            (4000, 1000, 765),
-            (1024, 1024, 765),
-            (5000, 100, 765),
-            (0, 100, 85),
-        ] {
-            assert_eq!(high_detail_image_tokens(w, h).unwrap(), tokens, "{w}x{h}");
-        }
-        assert!(matches!(
-            high_detail_image_tokens(0, 1000),
-            Err(MessageError::Value(_))
-        ));
+        assert_eq!(req.count(words, &cfg()), expected);
     }
 
     #[test]

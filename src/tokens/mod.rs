@@ -88,10 +88,13 @@
 mod bpe;
 mod cache;
 mod classes;
+pub mod image;
 pub mod messages;
 mod pool;
 mod scan;
+pub mod search_results;
 mod split;
+pub mod tools;
 mod vocab;
 
 #[cfg(test)]

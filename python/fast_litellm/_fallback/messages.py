@@ -1,5 +1,5 @@
 """Chat-message token counting, exactly as ``litellm.token_counter(model=..., messages=..., tools=...,
-tool_choice=...)`` does it for tiktoken-counted models (litellm 1.106,
+tool_choice=...)`` does it for tiktoken-counted models (litellm 1.110,
 ``litellm/litellm_core_utils/token_counter.py``), in pure Python over a caller-supplied text counter.
 
 The algorithm
@@ -35,39 +35,49 @@ normalised name is ``gpt-3.5-turbo-0301``, see ``fast_litellm._models``):
   - any other string value is counted, whatever the key: ``role`` and ``tool_call_id`` count as
     text, and so do unknown keys; for the key ``name`` ``tokens_per_name`` is added as well;
   - ``content`` given as a list: the content parts below;
+  - ``provider_specific_fields`` given as a mapping: the non-empty string ``content`` of each
+    ``{"type": "compaction"}`` mapping in its list ``compaction_blocks``;
   - ``search_results`` given as a list: the concatenation of each dict result's string ``source``,
     ``title``, its ``content`` blocks' string ``text``, and ``json.dumps(citations,
     separators=(",", ":"))`` when ``citations`` is not None, counted as one string;
   - every other value (numbers, dicts, tuples, lists under other keys) is ignored.
 * content parts (a ``str`` item is counted as text; otherwise by ``item["type"]``):
-  - ``text``: ``count(str(item.get("text", "")))``;
-  - ``image_url``: 85 tokens for ``detail`` "low"/"auto" (default "auto") or a plain string URL. For
-    ``detail="high"`` LiteLLM needs the image size: it *downloads* http(s) URLs (we do not: that
-    raises ``UnsupportedContentError`` so the caller can delegate), and decodes ``data:`` URLs
-    (PNG/GIF/JPEG/WebP headers, else 300x300): the size is scaled so the short side is 768 (long side
-    capped at 2000) when either side exceeds 768, then ``85 + 170 * tiles`` with 512x512 tiles.
-    Any ``detail`` outside low/high/auto, a missing url, or an empty string url is a ValueError;
-  - ``image`` (Anthropic): 85 (``source["type"]`` must exist);
+  - ``text``, ``thinking``/``redacted_thinking``, ``compaction``: ``str(item.get(field) or "")``
+    of the field ``text``, ``thinking``, ``content``, counted when not empty (``"text": None``
+    counts nothing);
+  - ``image_url``: a dict with ``url`` and ``detail`` (``low``/``high``/``auto``, default ``auto``;
+    anything else is ``ValueError("... Invalid detail value: ...")``), or a URL string (auto).
+    ``low`` is 85 tokens; ``auto`` prices an inline ``data:image/...;base64,`` PNG/GIF/JPEG/WebP
+    by its tiles and anything else at 85; ``high`` prices every image by its tiles, and needs the
+    network for http(s) URLs (``UnsupportedContentError`` here). Tiles: the size read from the
+    header is scaled so the short side is 768 (long side capped at 2000) when either side exceeds
+    768, then ``85 + 170 * tiles`` with 512x512 tiles (see the image section below);
+  - ``image`` (Anthropic): its source (a base64 source as a ``data:`` URL) priced in auto mode;
   - ``document``: truthy ``title``/``context`` counted; ``source.type`` "text" counts
     ``source["data"]``, "content" counts a string or a nested part list; any other source is priced
-    as an image (85) unless it is a ``data:application/pdf;base64,`` document, which LiteLLM parses
-    with pypdf when installed (``UnsupportedContentError`` here);
-  - ``file``: its string ``filename``, plus 85 for non-empty string ``file_data`` (PDF data URLs:
-    ``UnsupportedContentError``);
+    as an image in auto mode unless it is a ``data:application/pdf;base64,`` document, which
+    LiteLLM parses with pypdf when installed (``UnsupportedContentError`` here);
+  - ``file``: its string ``filename``, plus non-empty string ``file_data`` priced as an image in
+    auto mode (PDF data URLs: ``UnsupportedContentError``);
   - ``tool_use``: the string/list/dict fields ``name``, ``input``, ``caller`` (a dict counts as its
-    Python ``str()``); ``tool_result``: its ``content`` the same way;
-  - ``thinking`` / ``redacted_thinking``: ``count(str(item.get("thinking", "")))``;
+    Python ``str()``); ``tool_result``: its ``content`` the same way; ``search_result``: its
+    ``source``, ``title``, ``content``; Anthropic server-tool blocks (``server_tool_use``,
+    ``web_search_tool_result``...): the fields litellm lists for each, a dict ``content`` being a
+    block of its own;
   - ``tool_reference``: ``count(str(item.get("tool_name") or ""))``;
+  - content lists nested more than 200 levels deep are a ValueError (LiteLLM's own recursion
+    fails, as a ValueError, at about 490);
   - anything else is a ValueError.
 * then the request overhead: ``3`` (reply priming), and when ``tools`` is truthy
   ``count(format_function_definitions(tools)) + 9``, minus ``4`` if any message has
-  ``role == "system"``; ``tool_choice == "none"`` adds 1, a dict ``tool_choice`` adds
-  ``7 + count(str(tool_choice["function"]["name"]))`` (LiteLLM's comment says 4; the code adds 7),
-  ``"auto"``/``"required"``/anything else adds nothing.
+  ``role == "system"``; ``tool_choice`` "none" or ``{"type": "none"}`` adds 1, a mapping naming a
+  function by a str (``{"function": {"name": ...}}``, else ``{"name": ...}``) adds
+  ``7 + count(name)`` (LiteLLM's comment says 4; the code adds 7), anything else adds nothing.
 * ``format_function_definitions`` renders tools as a TypeScript-like namespace (see the function
   below; it is LiteLLM's renderer). Tools that are not mappings are skipped; a tool may be
   OpenAI-style (``{"function": {...}}``), Gemini-style (``function_declarations``) or
-  Anthropic-style (``name``/``description``/``input_schema``).
+  Anthropic-style (``name``/``description``/``input_schema``). A schema nested deeper than LiteLLM
+  can render raises ``RecursionError``, as in LiteLLM.
 
 Where LiteLLM itself crashes on malformed input (AttributeError, KeyError, TypeError deep inside)
 this module raises ``TypeError``/``ValueError`` naming the offending message index and field instead.
@@ -83,7 +93,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
 from fast_litellm.errors import UnsupportedContentError
@@ -94,6 +104,7 @@ __all__ = [
     "count_message_tokens",
     "count_text_like_litellm",
     "format_function_definitions",
+    "auto_detail_image_tokens",
     "high_detail_image_tokens",
     "litellm_text_counter",
     "search_results_text",
@@ -159,17 +170,34 @@ def litellm_text_counter(count_exact: TextCounter) -> TextCounter:
 
 
 # ---- images -------------------------------------------------------------------------------------
+#
+# LiteLLM prices an image at detail "low" as 85 tokens; at "auto" (the default, and every image
+# without a detail: string URLs, Anthropic image blocks, non-PDF documents and files) by its tiles
+# when it is an inline data:image/...;base64 PNG, GIF, JPEG or WebP whose header it can read, else
+# 85; at "high" always by its tiles (it downloads http(s) URLs: UnsupportedContentError here; an
+# image it cannot identify is 300x300). The header readers are LiteLLM's: they read a few fixed
+# offsets, not the true size (a lossy WebP's scaling bits are masked off, a WebP with an unknown
+# first chunk is 300x300, JPEG segments are walked skipping 0xFF fill bytes).
 
 _MAX_SHORT_SIDE: Final = 768
 _MAX_LONG_SIDE: Final = 2000
 _TILE: Final = 512
 _DEFAULT_IMAGE_SIDE: Final = 300
 _PDF_PREFIX: Final = "data:application/pdf;base64,"
+#: litellm's MAX_IMAGE_URL_DOWNLOAD_SIZE_MB (50): larger inline images are 85 tokens in auto mode.
+_MAX_INLINE_IMAGE_BYTES: Final = 50 * 1024 * 1024
+_MAX_INLINE_IMAGE_BASE64: Final = 4 * ((_MAX_INLINE_IMAGE_BYTES + 2) // 3)
+_MAX_DATA_URL_HEADER_CHARS: Final = 128
+_READ_FORMATS: Final = ("png", "gif", "jpeg", "webp")
+
+
+class _TruncatedHeader(ValueError):
+    pass
 
 
 def _field(data: bytes, at: int, size: int, byteorder: str) -> int:
     if at + size > len(data):
-        raise ValueError("image header is truncated")
+        raise _TruncatedHeader("image header is truncated")
     return int.from_bytes(data[at : at + size], byteorder)  # type: ignore[arg-type]
 
 
@@ -181,54 +209,69 @@ def _le(data: bytes, at: int, size: int) -> int:
     return _field(data, at, size, "little")
 
 
-def _jpeg_dimensions(data: bytes) -> tuple[int, int]:
-    """Walks the JPEG segments to the first start-of-frame marker (C0-CF except the DHT, JPG and
-    DAC markers C4, C8, CC), whose payload holds height then width."""
-    at = 2
-    while at + 9 <= len(data):
-        if data[at] != 0xFF:
-            break
-        marker = data[at + 1]
-        if marker == 0xFF:  # fill byte
-            at += 1
-            continue
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            return _be16(data, at + 7), _be16(data, at + 5)
-        at += 2 + _be16(data, at + 2)
-    raise ValueError("image data looks like a JPEG but has no readable frame header")
-
-
-def _webp_dimensions(data: bytes) -> tuple[int, int] | None:
-    chunk = data[12:16]
-    if chunk == b"VP8X":  # extended: 24-bit sizes minus one
-        return _le(data, 24, 3) + 1, _le(data, 27, 3) + 1
-    if chunk == b"VP8 ":  # lossy: 14-bit sizes in the frame header
-        return _le(data, 26, 2) & 0x3FFF, _le(data, 28, 2) & 0x3FFF
-    if chunk == b"VP8L":  # lossless: two 14-bit fields, minus one, after the signature byte
-        bits = _le(data, 21, 4)
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+def _image_format(data: bytes) -> str | None:
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data.startswith(b"GIF8") and data[5:6] == b"a":
+        return "gif"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if data[4:8] == b"ftyp":
+        return "heic"
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return "webp"
     return None
 
 
+def _jpeg_dimensions(data: bytes) -> tuple[int, int]:
+    """From offset 2: a marker (0xFF bytes skipped, none required) and its 16-bit length, then the
+    segment is skipped, until a start-of-frame marker (C0-CF except C4, C8, CC), whose payload
+    holds a precision byte, the height and the width. Every step moves forward."""
+    at = 2
+    while True:
+        if at >= len(data):
+            raise _TruncatedHeader("JPEG data ends before a frame header")
+        marker = data[at]
+        at += 1
+        while marker == 0xFF:
+            if at >= len(data):
+                raise _TruncatedHeader("JPEG data ends before a frame header")
+            marker = data[at]
+            at += 1
+        length = _be16(data, at)
+        at += 2
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return _be16(data, at + 3), _be16(data, at + 1)
+        at += length - 2
+
+
 def _image_dimensions(data: bytes) -> tuple[int, int]:
-    """Width and height read from the image header, as LiteLLM reads them; formats it does not
-    read (HEIC, unknown data) are priced as a 300x300 image, as LiteLLM prices them."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return _be16(data, 16) << 16 | _be16(data, 18), _be16(data, 20) << 16 | _be16(data, 22)
-    if data.startswith(b"GIF8") and data[5:6] == b"a":
+    """Width and height as LiteLLM reads them; HEIC, unknown data and a WebP with an unknown
+    first chunk are 300x300; a truncated header raises ``_TruncatedHeader``."""
+    kind = _image_format(data)
+    if kind == "png":
+        return _field(data, 16, 4, "big"), _field(data, 20, 4, "big")
+    if kind == "gif":
         return _le(data, 6, 2), _le(data, 8, 2)
-    if data.startswith(b"\xff\xd8\xff"):
+    if kind == "jpeg":
         return _jpeg_dimensions(data)
-    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
-        size = _webp_dimensions(data)
-        if size is not None:
-            return size
+    if kind == "webp":
+        chunk = data[12:16]
+        if chunk == b"VP8X":  # extended: 24-bit sizes minus one
+            return _le(data, 24, 3) + 1, _le(data, 27, 3) + 1
+        if chunk == b"VP8 ":  # lossy: 14-bit sizes (the top two bits scale)
+            return _le(data, 26, 2) & 0x3FFF, _le(data, 28, 2) & 0x3FFF
+        if chunk == b"VP8L":  # lossless: two 14-bit fields, minus one, after the signature byte
+            bits = _le(data, 21, 4)
+            return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
     return _DEFAULT_IMAGE_SIDE, _DEFAULT_IMAGE_SIDE
 
 
 def _high_detail_tokens_for_size(width: int, height: int) -> int:
     if not (width <= _MAX_SHORT_SIDE and height <= _MAX_SHORT_SIDE):
         longer, shorter = max(width, height), min(width, height)
+        if shorter == 0:
+            raise ValueError(f"cannot price a {width}x{height} image: division by zero")
         aspect = longer / shorter
         if width <= height:
             w = _MAX_SHORT_SIDE
@@ -247,25 +290,53 @@ def _high_detail_tokens_for_size(width: int, height: int) -> int:
     return BASE_IMAGE_TOKENS + 2 * BASE_IMAGE_TOKENS * tiles
 
 
-def high_detail_image_tokens(url: object) -> int:
-    """Tokens LiteLLM charges for an ``image_url`` part with ``detail="high"``.
+def _auto_detail_size(url: str) -> tuple[int, int] | None:
+    if not url.startswith("data:image/"):
+        return None
+    if len(url) > _MAX_INLINE_IMAGE_BASE64 + _MAX_DATA_URL_HEADER_CHARS:
+        return None
+    header, separator, encoded = url.partition(",")
+    if (
+        not separator
+        or len(header) > _MAX_DATA_URL_HEADER_CHARS
+        or not header.endswith(";base64")
+        or len(encoded) > _MAX_INLINE_IMAGE_BASE64
+    ):
+        return None
+    try:
+        data = base64.b64decode(encoded, validate=True)
+        if len(data) > _MAX_INLINE_IMAGE_BYTES or _image_format(data) not in _READ_FORMATS:
+            return None
+        width, height = _image_dimensions(data)
+    except ValueError:  # binascii.Error, non-ASCII text, a truncated header
+        return None
+    return (width, height) if width > 0 and height > 0 else None
+
+
+def auto_detail_image_tokens(url: str) -> int:
+    """Tokens LiteLLM charges for an image priced in auto mode (see the notes above)."""
+    size = _auto_detail_size(url)
+    return BASE_IMAGE_TOKENS if size is None else _high_detail_tokens_for_size(*size)
+
+
+def high_detail_image_tokens(url: str) -> int:
+    """Tokens LiteLLM charges for an image with ``detail="high"``.
 
     Raises ``UnsupportedContentError`` for http(s) URLs (LiteLLM downloads them) and ``ValueError``
-    where LiteLLM fails (not a str, no comma, bad base64, truncated header).
+    where LiteLLM fails (no comma, bad base64, truncated header).
     """
-    if not isinstance(url, str):
-        raise ValueError(f"image url must be a str for detail='high', not {type(url).__name__}")
     if url.startswith(("http://", "https://")):
         raise UnsupportedContentError(
             "litellm downloads high-detail images given by http(s) URL to measure them; "
             "pass detail='low'/'auto', a data: URL, or count with litellm"
         )
+    _header, separator, encoded = url.partition(",")
     try:
-        _header, encoded = url.split(",", 1)
-        data = base64.b64decode(encoded)
-        width, height = _image_dimensions(data)
+        if not separator:
+            raise ValueError("the URL has no ',' before the base64 data")
+        width, height = _image_dimensions(base64.b64decode(encoded))
         return _high_detail_tokens_for_size(width, height)
-    except Exception as e:  # litellm turns every failure here into a ValueError
+    except ValueError as e:  # binascii.Error, non-ASCII text, a truncated header
         raise ValueError(f"cannot read the image size from the data URL: {e}") from None
 
 
@@ -280,137 +351,139 @@ def high_detail_image_tokens(url: object) -> int:
 #     <blank>
 #     // <description>                      (only when the function has one)
 #     type <name> = (_: {                    (or "type <name> = () => any;" without properties)
-#     <member lines, indented two spaces per nested object level>
+#     <member lines>
 #     }) => any;
 #     <blank>
 #     } // namespace functions
 #
-# A member line is "<key>?: <type>," ("?" dropped for required keys), preceded by
-# "// <description>" when the property has one. Types: string (or a union of quoted enum
-# values), number (integer too; enums quoted the same way), boolean, null, <type>[] for arrays,
-# a braced block of member lines for objects, and "any" for everything else. Tools that are not
-# mappings, and functions without a name, contribute nothing.
+# A member line is "<key>?: <type>," ("?" dropped for keys in a list "required"), preceded by
+# "// <description>" when the property is a mapping with a truthy one; the lines of an object
+# nested n levels deep start with 2n spaces (only the first row of a multi-line member). Types:
+# string or number (integer too), a union of quoted values for a list "enum" on those, boolean,
+# null, <type>[] for arrays ("any[]" without items), a braced block of member lines for objects,
+# and "any" for everything else, a schema that is not a mapping included. Tools that are not
+# mappings, and functions without a truthy name, contribute nothing. A tool is an OpenAI
+# "function", a Gemini "function_declarations" list, or an Anthropic-style tool whose
+# "input_schema" (else "parameters") is merged with the tool's keys litellm does not map.
+#
+# Nesting: LiteLLM's renderer makes two nested calls per object level and one per array level, and
+# fails with RecursionError under Python's default limit at about 490 object levels; beyond
+# _MAX_SCHEMA_NESTING calls both paths raise RecursionError (the native one must not exhaust its
+# stack).
+
+_MAX_SCHEMA_NESTING: Final = 900
+_ANTHROPIC_MAPPED_TOOL_KEYS: Final = frozenset(
+    (
+        "name",
+        "input_schema",
+        "description",
+        "cache_control",
+        "strict",
+        "type",
+        "eager_input_streaming",
+        "custom",
+    )
+)
+
+
+def _too_deep(what: str, limit: int) -> RecursionError:
+    return RecursionError(
+        f"maximum recursion depth exceeded: {what} nested more than {limit} levels deep"
+    )
 
 
 def format_function_definitions(tools: Any) -> str:
-    """The text LiteLLM counts for ``tools`` (see the layout above). Malformed schemas raise
-    ``TypeError``/``ValueError`` naming the place instead of failing deep inside."""
+    """The text LiteLLM counts for ``tools`` (see the layout above)."""
     out = ["namespace functions {", ""]
-    for index, tool in enumerate(tools):
-        if isinstance(tool, Mapping):
-            for where, name, description, schema in _declared_functions(tool, f"tools[{index}]"):
-                out += _signature_lines(name, description, schema, where)
+    for function in _function_definitions(tools):
+        out += _signature_lines(function)
     out.append("} // namespace functions")
     return "\n".join(out)
 
 
-def _declared_functions(tool: Mapping[str, Any], where: str):
-    """``(where, name, description, parameters)`` for each function one tool declares: an
-    OpenAI ``function``, a Gemini ``function_declarations`` list, or an Anthropic-style tool."""
-    declared = tool.get("function")
-    if isinstance(declared, Mapping):
-        found = [(f"{where}.function", declared)]
-    else:
-        field = (
-            "function_declarations"
-            if tool.get("function_declarations")
-            else ("functionDeclarations")
-        )
-        listed = tool.get(field)
-        if isinstance(listed, list):
-            found = [
-                (f"{where}.{field}[{n}]", entry)
-                for n, entry in enumerate(listed)
-                if isinstance(entry, Mapping)
-            ]
-        else:
-            schema = tool.get("input_schema") or tool.get("parameters") or {}
-            found = [
-                (
-                    where,
-                    {
-                        "name": tool.get("name"),
-                        "description": tool.get("description"),
-                        "parameters": schema if isinstance(schema, Mapping) else {},
-                    },
-                )
-            ]
-    for place, entry in found:
-        schema = entry.get("parameters") or {}
-        yield (
-            place,
-            entry.get("name"),
-            entry.get("description"),
-            schema if isinstance(schema, Mapping) else {},
-        )
+def _function_definitions(tools: Any) -> Iterator[Mapping[str, Any]]:
+    for tool in tools:
+        if not isinstance(tool, Mapping):
+            continue
+        function = tool.get("function")
+        if isinstance(function, Mapping):
+            yield function
+            continue
+        declarations = tool.get("function_declarations") or tool.get("functionDeclarations")
+        if isinstance(declarations, list):
+            yield from (entry for entry in declarations if isinstance(entry, Mapping))
+            continue
+        input_schema = tool.get("input_schema")
+        parameters = input_schema or tool.get("parameters") or {}
+        merged = dict(parameters) if isinstance(parameters, Mapping) else {}
+        if input_schema is not None:
+            merged.update(
+                (key, value)
+                for key, value in tool.items()
+                if key not in _ANTHROPIC_MAPPED_TOOL_KEYS
+            )
+        yield {
+            "name": tool.get("name"),
+            "description": tool.get("description"),
+            "parameters": merged,
+        }
 
 
-def _signature_lines(name: Any, description: Any, schema: Mapping[str, Any], where: str) -> list:
+def _signature_lines(function: Mapping[str, Any]) -> list[str]:
+    name = function.get("name")
     if not name:
         return []
+    description = function.get("description")
     comment = [f"// {description}"] if description else []
-    members = schema.get("properties")
+    parameters = function.get("parameters") or {}
+    if not isinstance(parameters, Mapping):
+        parameters = {}
+    members = parameters.get("properties")
     if not (isinstance(members, Mapping) and members):
         return [*comment, f"type {name} = () => any;", ""]
-    body = _member_lines(schema, 0, f"{where}.parameters")
+    body = _member_lines(parameters, 0, 1)
     return [*comment, f"type {name} = (_: {{", body, "}) => any;", ""]
 
 
-def _schema_object(value: Any, where: str) -> None:
-    if not callable(getattr(value, "get", None)):
-        raise TypeError(f"{where} must be a JSON schema object, not {type(value).__name__}")
-
-
-def _member_lines(schema: Any, depth: int, where: str) -> str:
+def _member_lines(schema: Mapping[str, Any], indent: int, calls: int) -> str:
+    if calls > _MAX_SCHEMA_NESTING:
+        raise _too_deep("a tool schema", _MAX_SCHEMA_NESTING)
     members = schema.get("properties")
-    if not members:
+    if not isinstance(members, Mapping) or not members:
         return ""
-    if not callable(getattr(members, "items", None)):
-        raise TypeError(f"{where}.properties must be an object, not {type(members).__name__}")
-    required = schema.get("required", [])
-    pad = " " * max(0, depth)
+    required = schema.get("required")
+    required_keys = tuple(required) if isinstance(required, list) else ()
     lines = []
     for key, member in members.items():
-        member_where = f"{where}.properties[{key!r}]"
-        _schema_object(member, member_where)
-        if member.get("description"):
-            lines.append(f"{pad}// {member.get('description')}")
-        try:
-            optional = not (required and key in required)
-        except TypeError:
-            raise TypeError(
-                f"{where}.required must be a list, not {type(required).__name__}"
-            ) from None
-        marker = "?" if optional else ""
-        lines.append(f"{pad}{key}{marker}: {_type_text(member, depth, member_where)},")
-    return "\n".join(lines)
+        description = member.get("description") if isinstance(member, Mapping) else None
+        if description:
+            lines.append(f"// {description}")
+        marker = "" if required_keys and key in required_keys else "?"
+        lines.append(f"{key}{marker}: {_type_text(member, indent, calls + 1)},")
+    pad = " " * max(0, indent)
+    return "\n".join(pad + line for line in lines)
 
 
-def _enum_text(schema: Any, where: str) -> str:
-    values = schema["enum"]
-    try:
-        return " | ".join(f'"{value}"' for value in values)
-    except TypeError:
-        raise TypeError(f"{where}.enum must be a list, not {type(values).__name__}") from None
-
-
-_SCALAR_TYPES = {"boolean": "boolean", "null": "null"}
-
-
-def _type_text(schema: Any, depth: int, where: str) -> str:
+def _type_text(schema: Any, indent: int, calls: int) -> str:
+    if calls > _MAX_SCHEMA_NESTING:
+        raise _too_deep("a tool schema", _MAX_SCHEMA_NESTING)
+    if not isinstance(schema, Mapping):
+        return "any"
     kind = schema.get("type")
+    values = schema.get("enum")
     if kind in ("string", "integer", "number"):
-        if "enum" in schema:
-            return _enum_text(schema, where)
+        if isinstance(values, list):
+            return " | ".join(f'"{value}"' for value in values)
         return "string" if kind == "string" else "number"
     if kind == "array":
-        if "items" not in schema:
-            raise ValueError(f"{where}: an array schema needs 'items'")
-        _schema_object(schema["items"], f"{where}.items")
-        return _type_text(schema["items"], depth, f"{where}.items") + "[]"
+        return _type_text(schema.get("items"), indent, calls + 1) + "[]"
     if kind == "object":
-        return "{\n" + _member_lines(schema, depth + 2, where) + "\n}"
-    return _SCALAR_TYPES.get(kind, "any") if isinstance(kind, str) else "any"
+        return "{\n" + _member_lines(schema, indent + 2, calls + 1) + "\n}"
+    if kind == "boolean":
+        return "boolean"
+    if kind == "null":
+        return "null"
+    return "any"
 
 
 # ---- messages -----------------------------------------------------------------------------------
@@ -452,6 +525,56 @@ def _as_message_dict(message: Any, index: int) -> Mapping[str, Any]:
     raise TypeError(f"messages[{index}] must be a dict, not {type(message).__name__}")
 
 
+#: Deepest nesting of content lists read, on both paths. LiteLLM recurses two frames per level and
+#: fails, as a ValueError, at about 490 levels; this counter spends three, so the bound sits well
+#: below, where both paths fail alike.
+_MAX_CONTENT_NESTING: Final = 200
+#: The field counted as text for each text-like block type.
+_TEXT_FIELD_BY_BLOCK_TYPE: Final = {
+    "text": "text",
+    "thinking": "thinking",
+    "redacted_thinking": "thinking",
+    "compaction": "content",
+}
+
+
+#: The fields litellm counts in Anthropic client-tool blocks. litellm up to 1.106 rejected a
+#: tool_result without ``tool_use_id``; later versions count its content like any other.
+_CLIENT_TOOL_FIELDS: Final = {
+    "tool_use": ("name", "input", "caller"),
+    "tool_result": ("content",),
+    "search_result": ("source", "title", "content"),
+}
+#: Anthropic server-tool blocks and the fields litellm counts in each; their dict ``content`` is a
+#: block of its own, nested at most _MAX_TOOL_CONTENT_DEPTH deep (litellm's DEFAULT_MAX_RECURSE_DEPTH).
+_SERVER_TOOL_FIELDS: Final = {
+    "server_tool_use": ("name", "input"),
+    "mcp_tool_use": ("name", "input"),
+    "web_search_tool_result": ("content",),
+    "web_fetch_tool_result": ("content",),
+    "code_execution_tool_result": ("content",),
+    "bash_code_execution_tool_result": ("content",),
+    "text_editor_code_execution_tool_result": ("content",),
+    "mcp_tool_result": ("content",),
+    "web_search_result": ("url", "title", "snippet"),
+    "web_fetch_result": ("url", "content"),
+    "code_execution_result": ("stdout", "stderr", "content"),
+    "bash_code_execution_result": ("stdout", "stderr", "content"),
+    "text_editor_code_execution_view_result": ("content",),
+    "text_editor_code_execution_str_replace_result": ("lines",),
+    "text_editor_code_execution_create_result": (),
+    "encrypted_code_execution_result": ("stderr", "content"),
+    "code_execution_output": (),
+    "bash_code_execution_output": (),
+    "web_search_tool_result_error": ("error_code",),
+    "web_fetch_tool_result_error": ("error_code",),
+    "code_execution_tool_result_error": ("error_code",),
+    "bash_code_execution_tool_result_error": ("error_code",),
+    "text_editor_code_execution_tool_result_error": ("error_code", "error_message"),
+}
+_MAX_TOOL_CONTENT_DEPTH: Final = 100
+
+
 class _Counter:
     """One counting pass. ``count`` is the LiteLLM (chunked) text counter."""
 
@@ -487,13 +610,21 @@ class _Counter:
 
     # -- content parts --
 
-    def content_list(self, items: Any, path: str) -> int:
+    def content_list(self, items: Any, path: str, nesting: int = 0) -> int:
+        if nesting > _MAX_CONTENT_NESTING:
+            raise ValueError(
+                f"{path}: content lists nested more than {_MAX_CONTENT_NESTING} levels deep"
+            )
         total = 0
         for j, part in enumerate(items):
-            total += self.part(part, f"{path}[{j}]")
+            total += self.part(part, f"{path}[{j}]", nesting)
         return total
 
-    def part(self, part: Any, path: str) -> int:
+    def block_text(self, part: Mapping[str, Any], field: str) -> int:
+        text = str(part.get(field) or "")
+        return self.count(text) if text else 0
+
+    def part(self, part: Any, path: str, nesting: int) -> int:
         count = self.count
         if isinstance(part, str):
             return count(part)
@@ -504,56 +635,64 @@ class _Counter:
         if "type" not in part:
             raise ValueError(f"{path} is missing the 'type' key")
         kind = part["type"]
-        if kind == "text":
-            return count(str(part.get("text", "")))
+        if kind in _TEXT_FIELD_BY_BLOCK_TYPE:
+            return self.block_text(part, _TEXT_FIELD_BY_BLOCK_TYPE[kind])
         if kind == "image_url":
             return self.image_url(part.get("image_url"), f"{path}.image_url")
         if kind == "image":
             if "source" not in part:
                 raise ValueError(f"{path} is missing the 'source' key")
-            self.source_data(part["source"], f"{path}.source")
-            return BASE_IMAGE_TOKENS
+            return auto_detail_image_tokens(self.source_data(part["source"], f"{path}.source"))
         if kind == "document":
-            return self.document(part, path)
+            return self.document(part, path, nesting)
         if kind == "file":
             return self.file(part.get("file"), f"{path}.file")
-        if kind in ("tool_use", "tool_result"):
-            return self.anthropic_block(part, kind, path)
-        if kind in ("thinking", "redacted_thinking"):
-            return count(str(part.get("thinking", "")))
+        if isinstance(kind, str) and _tool_block_fields(kind) is not None:
+            return self.anthropic_block(part, path, nesting, 0)
         if kind == "tool_reference":
-            return count(str(part.get("tool_name") or ""))
+            return self.block_text(part, "tool_name")
         raise ValueError(
             f"{path}: invalid content part type {kind!r}; expected text, image_url, image, document, file, "
-            "tool_use, tool_result, thinking, redacted_thinking or tool_reference"
-        )
-
-    def image_url(self, image_url: Any, path: str) -> int:
-        if isinstance(image_url, dict):
-            detail = image_url.get("detail", "auto")
-            if detail not in ["low", "high", "auto"]:
-                raise ValueError(f"{path}.detail must be 'low', 'high' or 'auto', not {detail!r}")
-            url = image_url.get("url")
-            if not url:
-                raise ValueError(f"{path} is missing 'url'")
-            if detail == "high":
-                try:
-                    return high_detail_image_tokens(url)
-                except UnsupportedContentError:
-                    raise
-                except ValueError as e:
-                    raise ValueError(f"{path}: {e}") from None
-            return BASE_IMAGE_TOKENS
-        if isinstance(image_url, str):
-            if not image_url.strip():
-                raise ValueError(f"{path} must not be an empty string")
-            return BASE_IMAGE_TOKENS
-        raise ValueError(
-            f"{path} must be a str or a dict with 'url', not {type(image_url).__name__}"
+            "tool_use, tool_result, search_result, thinking, redacted_thinking, compaction, "
+            "tool_reference or an Anthropic server-tool block"
         )
 
     @staticmethod
-    def source_data(source: Any, path: str) -> Any:
+    def image_url(image_url: Any, path: str) -> int:
+        """litellm's ``_count_image_tokens``."""
+        if isinstance(image_url, dict):
+            detail = image_url.get("detail", "auto")
+            if detail not in ["low", "high", "auto"]:
+                raise ValueError(
+                    f"{path}.detail: Invalid detail value: {detail}. "
+                    "Expected 'low', 'high', or 'auto'."
+                )
+            url = image_url.get("url")
+            if not url:
+                raise ValueError(f"{path}: Missing required key 'url' in image_url dict.")
+            if detail == "low":
+                return BASE_IMAGE_TOKENS
+            if not isinstance(url, str):
+                raise ValueError(f"{path}.url must be a str, not {type(url).__name__}")
+            if detail == "high":
+                try:
+                    return high_detail_image_tokens(url)
+                except UnsupportedContentError as e:
+                    raise UnsupportedContentError(f"{path}: {e}") from None
+                except ValueError as e:
+                    raise ValueError(f"{path}: {e}") from None
+            return auto_detail_image_tokens(url)
+        if isinstance(image_url, str):
+            if not image_url.strip():
+                raise ValueError(f"{path}: Empty image_url string is not valid.")
+            return auto_detail_image_tokens(image_url)
+        raise ValueError(
+            f"{path}: Invalid image_url type: {type(image_url).__name__}. "
+            "Expected str or dict with 'url' field."
+        )
+
+    @staticmethod
+    def source_data(source: Any, path: str) -> str:
         """litellm's ``_anthropic_image_source_data``: a data URL, a URL, or ""."""
         if not isinstance(source, Mapping):
             raise ValueError(
@@ -569,24 +708,26 @@ class _Counter:
             media_type = source.get("media_type") or "image/png"
             return f"data:{media_type};base64,{data}"
         if kind == "url":
-            return source.get("url") or ""
+            url = source.get("url") or ""
+            if not isinstance(url, str):
+                raise ValueError(f"{path}.url must be a str, not {type(url).__name__}")
+            return url
         return ""
 
-    def opaque_document(self, data_url: Any, path: str) -> int:
-        if not isinstance(data_url, str):
-            raise ValueError(f"{path} must be a str, not {type(data_url).__name__}")
+    @staticmethod
+    def opaque_document(data_url: str, path: str) -> int:
         if data_url.startswith(_PDF_PREFIX):
             raise UnsupportedContentError(
                 f"{path}: litellm prices inline PDF documents page by page with pypdf; count with litellm"
             )
-        return BASE_IMAGE_TOKENS
+        return auto_detail_image_tokens(data_url)
 
     def _text(self, value: Any, path: str) -> int:
         if not isinstance(value, str):
             raise ValueError(f"{path} must be a str, not {type(value).__name__}")
         return self.count(value)
 
-    def document(self, part: Mapping[str, Any], path: str) -> int:
+    def document(self, part: Mapping[str, Any], path: str, nesting: int) -> int:
         if "source" not in part:
             raise ValueError(f"{path} is missing the 'source' key")
         source = part["source"]
@@ -614,7 +755,7 @@ class _Counter:
                 raise ValueError(
                     f"{path}.source.content must be a str or a list, not {type(content).__name__}"
                 )
-            return total + self.content_list(content, f"{path}.source.content")
+            return total + self.content_list(content, f"{path}.source.content", nesting + 1)
         return total + self.opaque_document(
             self.source_data(source, f"{path}.source"), f"{path}.source"
         )
@@ -629,21 +770,59 @@ class _Counter:
             return total
         return total + self.opaque_document(data, f"{path}.file_data")
 
-    def anthropic_block(self, part: Mapping[str, Any], kind: str, path: str) -> int:
-        if kind == "tool_use":
-            fields: tuple[str, ...] = ("name", "input", "caller")
-        else:
-            fields = ("content",)
+    def anthropic_block(self, block: Mapping[str, Any], path: str, nesting: int, depth: int) -> int:
+        """litellm's ``_count_anthropic_content``: string fields count as text, list fields as
+        content lists, dict fields as their ``str()``, except the dict ``content`` of a
+        server-tool block, which is a block of its own (``depth`` counts those)."""
+        if depth >= _MAX_TOOL_CONTENT_DEPTH:
+            raise ValueError(
+                f"{path}: Anthropic tool content nesting exceeds the token counter limit"
+            )
+        kind = block.get("type")
+        if kind == "document":
+            return self.document(block, path, nesting)
+        found = _tool_block_fields(kind) if isinstance(kind, str) else None
+        if found is None:
+            raise ValueError(f"{path}: Unknown Anthropic content type: '{kind}'")
+        fields, server = found
         total = 0
         for field in fields:
-            value = part.get(field)
+            value = block.get(field)
             if isinstance(value, str):
                 total += self.count(value)
             elif isinstance(value, list):
-                total += self.content_list(value, f"{path}.{field}")
+                total += self.content_list(value, f"{path}.{field}", nesting + 1)
             elif isinstance(value, dict):
-                total += self.count(str(value))
+                if server and field == "content":
+                    total += self.anthropic_block(value, f"{path}.{field}", nesting, depth + 1)
+                else:
+                    total += self.count(str(value))
         return total
+
+
+def _tool_block_fields(kind: str) -> tuple[tuple[str, ...], bool] | None:
+    """The fields litellm counts in an Anthropic tool block, and whether it is a server-tool block."""
+    if kind in _CLIENT_TOOL_FIELDS:
+        return _CLIENT_TOOL_FIELDS[kind], False
+    if kind in _SERVER_TOOL_FIELDS:
+        return _SERVER_TOOL_FIELDS[kind], True
+    return None
+
+
+def _compaction_summaries(fields: Mapping[str, Any]) -> list[str]:
+    """litellm's ``_compaction_summaries``: the non-empty string ``content`` of each mapping of type
+    "compaction" in a list ``compaction_blocks``."""
+    blocks = fields.get("compaction_blocks")
+    if not isinstance(blocks, list):
+        return []
+    return [
+        block["content"]
+        for block in blocks
+        if isinstance(block, Mapping)
+        and block.get("type") == "compaction"
+        and isinstance(block.get("content"), str)
+        and block["content"]
+    ]
 
 
 def count_message_tokens(
@@ -699,6 +878,8 @@ def count_message_tokens(
                     total += per_name
             elif key == "content" and isinstance(value, list):
                 total += counter.content_list(value, f"messages[{i}].content")
+            elif key == "provider_specific_fields" and isinstance(value, Mapping):
+                total += sum(map(count, _compaction_summaries(value)))
             elif key == "search_results" and isinstance(value, list):
                 try:
                     text = search_results_text(value)
@@ -713,13 +894,21 @@ def count_message_tokens(
         total += count(format_function_definitions(tools)) + 9
         if has_system:
             total -= 4
-    if tool_choice == "none":
-        total += 1
-    elif isinstance(tool_choice, dict):
-        function = tool_choice.get("function")
-        if not isinstance(function, Mapping) or "name" not in function:
-            raise ValueError(
-                "tool_choice must be 'none', 'auto', 'required' or {'type': 'function', 'function': {'name': ...}}"
-            )
-        total += 7 + count(str(function["name"]))
-    return total
+    return total + _tool_choice_tokens(tool_choice, count)
+
+
+def _tool_choice_tokens(tool_choice: Any, count: TextCounter) -> int:
+    """litellm's ``_count_tool_choice``: "none" or ``{"type": "none"}`` is 1; a mapping naming a
+    function by a str (``{"function": {"name": ...}}``, else ``{"name": ...}``) is 7 plus the
+    name; anything else is 0."""
+    if isinstance(tool_choice, str):
+        return 1 if tool_choice == "none" else 0
+    if not isinstance(tool_choice, Mapping):
+        return 0
+    function = tool_choice.get("function")
+    if isinstance(function, Mapping) and isinstance(function.get("name"), str):
+        return 7 + count(function["name"])
+    if tool_choice.get("type") == "none":
+        return 1
+    name = tool_choice.get("name")
+    return 7 + count(name) if isinstance(name, str) else 0

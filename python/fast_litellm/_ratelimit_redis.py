@@ -8,7 +8,7 @@ script on both paths:
   tokio runtime, one auto-reconnecting multiplexed connection shared by every thread and event
   loop; sync calls wait without the GIL, async calls are asyncio awaitables);
 - Python: ``redis-py`` (``redis.Redis`` / ``redis.asyncio``, ``RedisCluster`` for clusters), used
-  when the native path is off or unavailable. Install it with ``pip install fast-litellm[redis]``.
+  when the native path is off or unavailable. Install it with ``pip install redis``.
 
 Both build the same key names and run the same script, so native and Python instances can share
 one limit. The script takes the time from the server (``TIME``), so instance clocks do not matter.
@@ -312,7 +312,7 @@ def _redis_module() -> Any:
         import redis
     except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "the Python path of the Redis backend needs redis-py: pip install 'fast-litellm[redis]'"
+            "the Python path of the Redis backend needs redis-py: pip install redis"
         ) from None
     return redis
 

@@ -29,7 +29,7 @@ from fast_litellm._vocab import ENCODING_NAMES, vocabulary_path  # noqa: E402
 
 PATHS = ["native", "fallback"]
 
-# The test extra's packages that tests skip without (module -> what to install). Under CI a skip
+# The test extra's packages that tests skip without (module -> distribution). Under CI a skip
 # for want of one of them, or of the native module, would let the suite pass without testing the
 # native path or without its references, so there they stop the session instead.
 _TEST_EXTRA_MODULES = {
@@ -43,16 +43,15 @@ _TEST_EXTRA_MODULES = {
 def pytest_sessionstart(session):
     if not os.environ.get("CI"):
         return
-    missing = []
+    problems = []
     if _flags.native is None:
-        missing.append(f"the native module ({_flags.native_import_error})")
-    for module, package in _TEST_EXTRA_MODULES.items():
-        if importlib.util.find_spec(module) is None:
-            missing.append(f"{package} (pip install {package}, or pip install '.[test]')")
+        problems.append(f"the native module did not load ({_flags.native_import_error})")
+    missing = [d for m, d in _TEST_EXTRA_MODULES.items() if importlib.util.find_spec(m) is None]
     if missing:
+        problems.append(f"not installed: {', '.join(missing)} (pip install '.[test]')")
+    if problems:
         pytest.exit(
-            "CI is set, so nothing the suite tests may be skipped, but these are missing: "
-            + "; ".join(missing),
+            "CI is set, so nothing the suite tests may be skipped: " + "; ".join(problems),
             returncode=pytest.ExitCode.TESTS_FAILED,
         )
 

@@ -84,18 +84,13 @@ def _samples() -> Dict[str, str]:
 
 
 def _per_call(fn: Callable[[], Any], iterations: int) -> float:
-    """Median seconds per call over ``iterations`` batches, each long enough to time."""
+    """Median seconds per call over ``iterations`` batches of 10-100 ms each: long enough that
+    the timer's own cost does not count, short enough to keep the whole timing brief."""
     timer = timeit.Timer(fn)
-    number, _ = timer.autorange()
+    number = 1
+    while timer.timeit(number) < 0.01 and number < 10**7:
+        number *= 10
     return statistics.median(timer.repeat(repeat=max(1, iterations), number=number)) / number
-
-
-def _format(seconds: float) -> str:
-    if seconds < 1e-6:
-        return f"{seconds * 1e9:.0f} ns"
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.2f} µs"
-    return f"{seconds * 1e3:.2f} ms"
 
 
 def _not_installed(module: str) -> Optional[str]:
@@ -204,7 +199,7 @@ def _short_timing(health: Dict[str, Any], iterations: int) -> None:
     for case, seconds in timings.items():
         if len(set(answers[case].values())) > 1:
             raise AssertionError(f"{case}: the contenders disagree: {answers[case]}")
-        shown = ", ".join(f"{name} {_format(s)}" for name, s in seconds.items())
+        shown = ", ".join(f"{name} {s * 1e6:.3f} µs" for name, s in seconds.items())
         print(f"  {case:<44} {shown}")
     speedups = [
         f"  {case:<44} {seconds[other] / seconds['native']:6.1f}x vs {other}"

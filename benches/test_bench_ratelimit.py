@@ -1,8 +1,8 @@
 """pytest-benchmark comparisons for the rate limiter: native vs fallback vs a minimal dict token
-bucket vs the ``limits`` package, on the cases of ``fast_litellm._bench_ratelimit`` (which
+bucket vs the ``limits`` package, on the cases of ``benches/ratelimit_cases.py`` (which
 ``scripts/run_benchmarks.py`` also runs).
 
-    pytest benches/test_bench_ratelimit.py --benchmark-only
+    pytest benches/testcases.py --benchmark-only
 """
 
 from __future__ import annotations
@@ -11,33 +11,35 @@ import functools
 
 import pytest
 
-from fast_litellm import _bench_ratelimit
+from . import ratelimit_cases as cases
 
 DISTINCT_KEYS = 100_000
 
 
-def _allow(contender: str, rpm: int = _bench_ratelimit.RPM):
-    allow = _bench_ratelimit.make_allow(contender, rpm)
-    if allow is None:
-        pytest.skip(f"{contender} unavailable")
+def _allow(contender: str, rpm: int = cases.RPM):
+    reason = cases.skip_reason(contender)
+    if reason is not None:
+        pytest.skip(reason)
+    allow = cases.make_allow(contender, rpm)
+    assert allow is not None
     return allow
 
 
-@pytest.mark.parametrize("contender", _bench_ratelimit.CONTENDERS)
+@pytest.mark.parametrize("contender", cases.CONTENDERS)
 def test_allow_one_hot_key(benchmark, contender):
     benchmark.group = "rate limit allow(), one hot key"
     allow = _allow(contender)
     benchmark(functools.partial(allow, "hot-key-00000001"))
 
 
-@pytest.mark.parametrize("contender", _bench_ratelimit.CONTENDERS)
+@pytest.mark.parametrize("contender", cases.CONTENDERS)
 def test_allow_distinct_keys(benchmark, contender):
     benchmark.group = f"rate limit allow(), {DISTINCT_KEYS:,} distinct keys (one round)"
-    keys = _bench_ratelimit.distinct_keys(DISTINCT_KEYS)
-    _allow(contender, _bench_ratelimit.RPM_DISTINCT)
+    keys = cases.distinct_keys(DISTINCT_KEYS)
+    _allow(contender, cases.RPM_DISTINCT)
 
     def setup():
-        return (_bench_ratelimit.make_allow(contender, _bench_ratelimit.RPM_DISTINCT),), {}
+        return (cases.make_allow(contender, cases.RPM_DISTINCT),), {}
 
     def one_round(allow):
         for key in keys:

@@ -1,5 +1,5 @@
 """pytest-benchmark comparisons: native vs fallback vs the reference library, on the same cases
-as ``scripts/run_benchmarks.py`` (both read them from ``fast_litellm._bench``).
+as ``scripts/run_benchmarks.py`` (both read them from ``benches/token_cases.py``).
 
     pytest benches/ --benchmark-only
 """
@@ -9,16 +9,17 @@ from __future__ import annotations
 import pytest
 
 import fast_litellm
-from fast_litellm import _bench, _flags
 
-ENCODINGS = list(_bench.ENCODINGS)
-CASES = list(_bench.texts())
+from . import token_cases as cases
+
+ENCODINGS = list(cases.ENCODINGS)
+CASES = list(cases.texts())
 
 
 def _contender(encoding: str, name: str):
-    contenders = _bench.token_contenders(encoding)
-    if name not in contenders:
-        pytest.skip(f"{name} unavailable")
+    contenders, skipped = cases.token_contenders(encoding)
+    if name in skipped:
+        pytest.skip(skipped[name])
     return contenders[name]
 
 
@@ -28,10 +29,10 @@ def _contender(encoding: str, name: str):
 def test_count_tokens(benchmark, encoding, case, contender):
     benchmark.group = f"count_tokens {encoding} {case}"
     fn = _contender(encoding, contender)
-    text = _bench.texts()[case]
-    if isinstance(text, _bench.Rotating):
+    text = cases.texts()[case]
+    if isinstance(text, cases.Rotating):
         # A different text on every call: what counting never-seen text costs.
-        rotation = _bench.Rotating(text.texts)
+        rotation = cases.Rotating(text.texts)
         benchmark(lambda: fn(rotation.next_text()))
         sample = text.texts[0]
         assert fn(sample) == _contender(encoding, "fallback")(sample)
@@ -39,20 +40,29 @@ def test_count_tokens(benchmark, encoding, case, contender):
     assert benchmark(fn, text) == _contender(encoding, "fallback")(text)
 
 
-@pytest.mark.parametrize("contender", ["native batch", "single-thread loop", "tiktoken batch"])
+@pytest.mark.parametrize(
+    "contender", ["native batch", "single-thread loop", "tiktoken loop", "tiktoken batch"]
+)
 def test_count_tokens_batch(benchmark, contender):
     benchmark.group = "count_tokens_batch 10,000 x 1 KB"
-    texts = _bench.batch_texts()
+    texts = cases.batch_texts()
+    if contender in ("native batch", "single-thread loop"):
+        reason = cases.native_missing()
+    else:
+        reason = cases.missing("tiktoken", "tiktoken")
+    if reason is not None:
+        pytest.skip(reason)
     if contender == "native batch":
-        if _flags.native is None:
-            pytest.skip("native module unavailable")
         result = benchmark(fast_litellm.count_tokens_batch, texts, encoding="cl100k_base")
     elif contender == "single-thread loop":
         result = benchmark(
             lambda: [fast_litellm.count_tokens(t, encoding="cl100k_base") for t in texts]
         )
+    elif contender == "tiktoken loop":
+        reference = cases.reference_encoding("cl100k_base")
+        result = benchmark(lambda: [len(reference.encode_ordinary(t)) for t in texts])
     else:
-        reference = _bench.reference_encoding("cl100k_base")
+        reference = cases.reference_encoding("cl100k_base")
         result = benchmark(lambda: [len(t) for t in reference.encode_ordinary_batch(texts)])
     assert len(result) == len(texts)
 
@@ -61,13 +71,19 @@ def test_count_tokens_batch(benchmark, contender):
 @pytest.mark.parametrize("size", [None, 50_000], ids=["3-message chat", "50 KB chat"])
 def test_count_message_tokens(benchmark, size, contender):
     benchmark.group = f"count_message_tokens {'3 messages' if size is None else '50 KB'}"
-    messages = _bench.chat(size)
+    messages = cases.chat(size)
+    reason = {
+        "native": cases.native_missing(),
+        "fallback": cases.missing("tiktoken", "tiktoken"),
+        "litellm": cases.missing("litellm", "litellm"),
+    }[contender]
+    if reason is not None:
+        pytest.skip(reason)
     if contender == "litellm":
-        litellm = pytest.importorskip("litellm")
+        import litellm
+
         benchmark(litellm.token_counter, model="gpt-4o", messages=messages)
         return
-    if contender == "native" and _flags.native is None:
-        pytest.skip("native module unavailable")
     fast_litellm.configure("token_counting", rust=contender == "native")
     try:
         benchmark(fast_litellm.count_message_tokens, messages, model="gpt-4o")

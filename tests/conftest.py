@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import shutil
 import sys
@@ -27,6 +28,33 @@ from fast_litellm import _flags  # noqa: E402
 from fast_litellm._vocab import ENCODING_NAMES, vocabulary_path  # noqa: E402
 
 PATHS = ["native", "fallback"]
+
+# The test extra's packages that tests skip without (module -> distribution). Under CI a skip
+# for want of one of them, or of the native module, would let the suite pass without testing the
+# native path or without its references, so there they stop the session instead.
+_TEST_EXTRA_MODULES = {
+    "tiktoken": "tiktoken",
+    "litellm": "litellm",
+    "redis": "redis",
+    "PIL": "pillow",
+}
+
+
+def pytest_sessionstart(session):
+    if not os.environ.get("CI"):
+        return
+    problems = []
+    if _flags.native is None:
+        problems.append(f"the native module did not load ({_flags.native_import_error})")
+    missing = [d for m, d in _TEST_EXTRA_MODULES.items() if importlib.util.find_spec(m) is None]
+    if missing:
+        problems.append(f"not installed: {', '.join(missing)} (pip install '.[test]')")
+    if problems:
+        pytest.exit(
+            "CI is set, so nothing the suite tests may be skipped: " + "; ".join(problems),
+            returncode=pytest.ExitCode.TESTS_FAILED,
+        )
+
 
 _OPENAI_URL = "https://openaipublic.blob.core.windows.net/encodings/{}.tiktoken"
 

@@ -756,6 +756,6 @@ def test_long_text_estimate_matches_litellm_in_a_fresh_process():
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout.strip().splitlines()[-1])
     assert len(rows) == len(texts)
-    for text, row in zip(texts, rows):
+    for text, row in zip(texts, rows, strict=True):
         assert len(row) == 3 if _flags.native is not None else 2
         assert set(row.values()) == {row["litellm"]}, (text[:20], row)

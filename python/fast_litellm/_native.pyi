@@ -16,19 +16,35 @@ from typing import (
     final,
 )
 
+__all__ = [
+    "__version__",
+    "_testing_panic",
+    "_after_fork",
+    "Encoding",
+    "ENCODING_NAMES",
+    "RateLimiter",
+    "RateLimitResult",
+    "ManualClock",
+    "RATE_LIMIT_MAX_KEY_LENGTH",
+    "RATE_LIMIT_MAX_NS",
+    "RedisRateLimiter",
+    "REDIS_GCRA_SCRIPT",
+]
+
 __version__: str
 ENCODING_NAMES: List[str]
 
-EncodingName = Literal["r50k_base", "p50k_base", "cl100k_base", "o200k_base"]
+# Stub-only alias (private, so the stub check does not look for it in the module).
+_EncodingName = Literal["r50k_base", "p50k_base", "cl100k_base", "o200k_base"]
 
 @final
 class Encoding:
     """One loaded BPE vocabulary; immutable and safe to share between threads."""
 
     @staticmethod
-    def load(name: EncodingName, path: Union[str, PathLike[str]]) -> Encoding: ...
+    def load(name: _EncodingName, path: Union[str, PathLike[str]]) -> Encoding: ...
     @property
-    def name(self) -> EncodingName: ...
+    def name(self) -> _EncodingName: ...
     def count(self, text: str) -> int: ...
     def count_batch(self, texts: Iterable[str]) -> List[int]: ...
     def encode(self, text: str) -> List[int]: ...
@@ -42,26 +58,28 @@ class Encoding:
     ) -> int: ...
 
 def _testing_panic(message: str) -> None: ...
-def _after_fork() -> None: ...
+def _after_fork() -> None:
+    """Called in a forked child (``os.register_at_fork``): resets the I/O runtime, the counting
+    pool and the asyncio bridge, whose threads did not survive the fork."""
 
 REDIS_GCRA_SCRIPT: str
 
 @final
 class RedisRateLimiter:
     """A rate limiter whose state lives in Redis: one atomic Lua script per check (see
-    ``fast_litellm._ratelimit_redis``). Backend failures raise ``RateLimitBackendError``."""
+    ``fast_litellm.ratelimit.redis_backend``). Backend failures raise ``RateLimitBackendError``."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         backend: Union[str, Sequence[str]],
         request_interval_ns: Optional[int],
         burst: Optional[int],
         token_interval_ns: Optional[int],
         token_burst: Optional[int],
         *,
-        key_prefix: str = "fast_litellm",
+        key_prefix: str = ...,  # "fast_litellm"
         timeout: float = 0.05,
-    ) -> None: ...
+    ) -> RedisRateLimiter: ...
     def check(self, key: str, cost: int = 1, tokens: int = 0) -> "RateLimitResult": ...
     def peek(self, key: str, cost: int = 1, tokens: int = 0) -> "RateLimitResult": ...
     def acheck(self, key: str, cost: int = 1, tokens: int = 0) -> Awaitable["RateLimitResult"]: ...
@@ -87,7 +105,7 @@ RATE_LIMIT_MAX_NS: int
 class ManualClock:
     """A clock that moves only when told to; a limiter reads it with no Python call."""
 
-    def __init__(self, start: Optional[float] = None) -> None: ...
+    def __new__(cls, start: Optional[float] = None) -> ManualClock: ...
     def now(self) -> float: ...
     def now_ns(self) -> int: ...
     def advance(self, seconds: float) -> None: ...
@@ -120,8 +138,8 @@ class RateLimitResult:
 class RateLimiter:
     """The in-process GCRA limiter (see ``fast_litellm._fallback.ratelimit`` for the rule)."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         request_interval_ns: Optional[int],
         burst: Optional[int],
         token_interval_ns: Optional[int],
@@ -129,10 +147,11 @@ class RateLimiter:
         *,
         clock: Any = None,
         on_error: Optional[Callable[[BaseException], Any]] = None,
-    ) -> None: ...
-    def check(self, key: str, cost: int = 1, tokens: int = 0) -> RateLimitResult: ...
-    def allow(self, key: str, cost: int = 1, tokens: int = 0) -> bool: ...
-    def peek(self, key: str, cost: int = 1, tokens: int = 0) -> RateLimitResult: ...
+    ) -> RateLimiter: ...
+    # The defaults are cost=1, tokens=0 (the module's signatures show them as "...").
+    def check(self, key: str, cost: int = ..., tokens: int = ...) -> RateLimitResult: ...
+    def allow(self, key: str, cost: int = ..., tokens: int = ...) -> bool: ...
+    def peek(self, key: str, cost: int = ..., tokens: int = ...) -> RateLimitResult: ...
     def reset(self, key: str) -> None: ...
     def cleanup(self) -> int: ...
     def stats(self) -> dict[str, int]: ...

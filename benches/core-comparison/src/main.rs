@@ -137,9 +137,9 @@ fn rust_source() -> String {
 }
 
 fn inputs() -> Vec<Input> {
-    let english = read_text("python/fast_litellm/_samples/english.txt");
-    let cjk = read_text("python/fast_litellm/_samples/cjk.txt");
-    let multi = read_text("python/fast_litellm/_samples/multilingual.txt");
+    let english = read_text("benches/samples/english.txt");
+    let cjk = read_text("benches/samples/cjk.txt");
+    let multi = read_text("benches/samples/multilingual.txt");
     vec![
         Input { key: "short", label: "English, 13 B", text: "Hello, world!".to_string() },
         Input { key: "english_1k", label: "English prose, 1 KB", text: sized(&english, 1024) },

@@ -77,7 +77,7 @@ def get_encoding(name: str) -> Any:
     except ImportError:
         raise TokenizerUnavailableError(
             "the fallback tokenizer needs the 'tiktoken' package: "
-            "pip install 'fast-litellm[fallback]' (or install the native extension)"
+            "pip install tiktoken (or install the native extension)"
         ) from None
     with _lock:
         encoding = _cache.get(name)

@@ -1,4 +1,5 @@
-"""Rate-limiter benchmark cases, shared by ``scripts/run_benchmarks.py`` and ``benches/``.
+"""Rate-limiter benchmark cases, shared by ``scripts/run_benchmarks.py`` and
+``benches/test_bench_ratelimit.py``.
 
 Contenders, all configured as 6,000 requests per minute:
 
@@ -19,13 +20,18 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import statistics
 import subprocess
 import sys
 import time
 from typing import Any, Callable, Dict, List, Optional
 
-from ._bench import Result, format_seconds, median_seconds
+from fast_litellm import _flags
+
+from .token_cases import Result, format_seconds, median_seconds, missing, native_missing
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 RPM = 6000
 # The distinct-key and memory cases use one request per minute, so that every key is still live
@@ -56,15 +62,23 @@ class DictTokenBucket:
         return False
 
 
+def skip_reason(contender: str) -> Optional[str]:
+    """Why ``contender`` cannot run here (what it needs is not installed), or None."""
+    if contender == "native":
+        return native_missing()
+    if contender == "limits":
+        return missing("limits", "limits")
+    return None
+
+
 def make_allow(contender: str, rpm: int = RPM) -> Optional[Callable[[str], Any]]:
     """A fresh limiter of ``contender``'s kind; returns its one-key ``allow`` (None when the
-    contender is not installed)."""
-    from . import _flags
-    from .ratelimit import SimpleRateLimiter
+    contender is not installed: ``skip_reason`` says why)."""
+    from fast_litellm.ratelimit import SimpleRateLimiter
 
+    if skip_reason(contender) is not None:
+        return None
     if contender in ("native", "fallback"):
-        if contender == "native" and _flags.native is None:
-            return None
         state = _flags.feature("RATE_LIMITING")
         saved = (state.enabled, state.rollout)
         try:
@@ -77,10 +91,8 @@ def make_allow(contender: str, rpm: int = RPM) -> Optional[Callable[[str], Any]]
     if contender == "dict bucket":
         return DictTokenBucket(rpm, max(1, rpm // 10)).allow
     if contender == "limits":
-        try:
-            from limits import parse, storage, strategies
-        except ImportError:
-            return None
+        from limits import parse, storage, strategies
+
         window = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
         item = parse(f"{rpm}/minute")
         return lambda key: window.hit(item, key)
@@ -95,24 +107,27 @@ def distinct_keys(count: int) -> List[str]:
 def run_cases(iterations: int, quick: bool = False) -> List[Result]:
     """``allow()`` per call on one hot key and on many distinct keys, every contender."""
     results = []
-    hot = Result("rate limit allow()", "one hot key", f"{RPM}/min")
-    for contender in CONTENDERS:
+    skipped = {c: reason for c in CONTENDERS if (reason := skip_reason(c)) is not None}
+    available = [c for c in CONTENDERS if c not in skipped]
+    hot = Result("rate limit allow()", "one hot key", f"{RPM}/min", skipped=dict(skipped))
+    for contender in available:
         allow = make_allow(contender)
-        if allow is not None:
-            hot.seconds[contender] = median_seconds(
-                functools.partial(allow, "hot-key-00000001"), iterations
-            )
+        assert allow is not None
+        hot.seconds[contender] = median_seconds(
+            functools.partial(allow, "hot-key-00000001"), iterations
+        )
     results.append(hot)
 
     count = 10_000 if quick else 1_000_000
     keys = distinct_keys(count)
     many = Result(
-        "rate limit allow()", f"{count:,} distinct keys, each once", f"{RPM_DISTINCT}/min"
+        "rate limit allow()",
+        f"{count:,} distinct keys, each once",
+        f"{RPM_DISTINCT}/min",
+        skipped=dict(skipped),
     )
     runs = 1 if quick else max(1, min(iterations, 3))
-    for contender in CONTENDERS:
-        if make_allow(contender) is None:
-            continue
+    for contender in available:
         timings = []
         for _ in range(runs):
             allow = make_allow(contender, RPM_DISTINCT)
@@ -129,7 +144,8 @@ def run_cases(iterations: int, quick: bool = False) -> List[Result]:
 
 _MEMORY_SCRIPT = """
 import gc, json, sys
-from fast_litellm._bench_ratelimit import RPM_DISTINCT, make_allow
+sys.path.insert(0, sys.argv[3])  # the repository root, where ``benches`` is
+from benches.ratelimit_cases import RPM_DISTINCT, make_allow
 
 def rss():
     with open("/proc/self/status") as f:
@@ -162,8 +178,10 @@ def memory_results(keys: int = 1_000_000) -> List[Dict[str, Any]]:
     ``rss_bytes_per_key`` (growth of the process's resident memory)."""
     rows = []
     for contender in CONTENDERS:
+        if skip_reason(contender) is not None:
+            continue
         out = subprocess.run(
-            [sys.executable, "-c", _MEMORY_SCRIPT, contender, str(keys)],
+            [sys.executable, "-c", _MEMORY_SCRIPT, contender, str(keys), _ROOT],
             capture_output=True,
             text=True,
         )
@@ -192,7 +210,7 @@ def markdown(results: List[Result], memory: List[Dict[str, Any]]) -> List[str]:
         f"`allow()` per call: {RPM} requests per minute on the hot key, {RPM_DISTINCT} per minute "
         "on the distinct keys (so none is swept during the run). `dict bucket` is a minimal "
         "pure-Python token bucket (dict + `time.monotonic()`, no lock); `limits` is the "
-        "`limits` package's in-memory moving window. See `fast_litellm/_bench_ratelimit.py`.",
+        "`limits` package's in-memory moving window. See `benches/ratelimit_cases.py`.",
         "",
     ]
     header = ["case", *CONTENDERS, "native vs dict bucket", "vs fallback", "vs limits"]

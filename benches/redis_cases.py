@@ -1,6 +1,6 @@
 """Benchmark of the Redis rate-limit backend: one process, 64 concurrent asyncio tasks checking
-against a throwaway ``redis-server`` (``_redis_server``), each contender running the same Lua
-script (EVALSHA) on the same server:
+against a throwaway ``redis-server`` (``tests/redis_server.py``), each contender running the same
+Lua script (EVALSHA) on the same server:
 
 - ``native acheck``: ``fast_litellm._native.RedisRateLimiter.acheck`` (Rust client, one
   multiplexed connection, futures bridged to asyncio);
@@ -12,8 +12,10 @@ script (EVALSHA) on the same server:
 Reported per contender: checks per second (all tasks together) and the p50/p99 latency of one
 check as a task sees it, each the median over ``iterations`` measured rounds in one event loop
 (after a warm-up round). Used by ``benches/test_bench_ratelimit_redis.py`` and callable as
-``run_cases(iterations, quick)``. Without ``redis-server`` installed, ``run_cases`` returns an
-empty list (``skip_reason()`` says why).
+``run_cases(iterations, quick)`` or ``python -m benches.redis_cases [iterations]`` from the
+repository root. Without ``redis-server`` installed, ``run_cases`` returns an empty list
+(``skip_reason()`` says why); a contender whose package is missing is left out
+(``skipped_contenders()`` says why).
 """
 
 from __future__ import annotations
@@ -24,9 +26,20 @@ import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Dict, List, Optional
 
-from ._redis_server import RedisServer, redis_server_available
+from fast_litellm import _flags
+from tests.redis_server import RedisServer, redis_server_available
 
-__all__ = ["CONCURRENCY", "RedisResult", "format_result", "markdown", "run_cases", "skip_reason"]
+from .token_cases import missing, native_missing
+
+__all__ = [
+    "CONCURRENCY",
+    "RedisResult",
+    "format_result",
+    "markdown",
+    "run_cases",
+    "skip_reason",
+    "skipped_contenders",
+]
 
 CONCURRENCY = 64
 # Limits that admit everything the benchmark asks for: the cost measured is the check, not a
@@ -50,6 +63,18 @@ def skip_reason() -> Optional[str]:
     if redis_server_available() is None:
         return "redis-server is not installed (Debian: apt-get install redis-server)"
     return None
+
+
+def skipped_contenders() -> Dict[str, str]:
+    """The contenders that cannot run here, with the reason (what they need is not installed)."""
+    skipped: Dict[str, str] = {}
+    reason = native_missing()
+    if reason is not None:
+        skipped["native acheck"] = skipped["SimpleRateLimiter.acheck"] = reason
+    reason = missing("redis", "redis")
+    if reason is not None:
+        skipped["redis-py asyncio"] = reason
+    return skipped
 
 
 def _percentile(sorted_values: List[float], fraction: float) -> float:
@@ -100,11 +125,11 @@ async def _measure(
 
 def contenders(url: str) -> Dict[str, Callable[[], Awaitable[Callable[[str], Awaitable[Any]]]]]:
     """``name -> async factory of a check function`` for the contenders available here."""
-    from . import _flags
-    from .ratelimit.redis_protocol import redis_keys, script_text
+    from fast_litellm.ratelimit.redis_protocol import redis_keys, script_text
 
+    skipped = skipped_contenders()
     found: Dict[str, Callable[[], Awaitable[Callable[[str], Awaitable[Any]]]]] = {}
-    if _flags.native is not None:
+    if "native acheck" not in skipped:
 
         async def native() -> Callable[[str], Awaitable[Any]]:
             limiter = _flags.native.RedisRateLimiter(
@@ -113,7 +138,7 @@ def contenders(url: str) -> Dict[str, Callable[[], Awaitable[Callable[[str], Awa
             return lambda key: limiter.acheck(key, 1, 0)
 
         async def public() -> Callable[[str], Awaitable[Any]]:
-            from .ratelimit import SimpleRateLimiter
+            from fast_litellm.ratelimit import SimpleRateLimiter
 
             limiter = SimpleRateLimiter(
                 60 * 10**9 // _INTERVAL_NS,
@@ -126,9 +151,7 @@ def contenders(url: str) -> Dict[str, Callable[[], Awaitable[Callable[[str], Awa
 
         found["native acheck"] = native
         found["SimpleRateLimiter.acheck"] = public
-    import importlib.util
-
-    if importlib.util.find_spec("redis") is not None:
+    if "redis-py asyncio" not in skipped:
 
         async def redis_py() -> Callable[[str], Awaitable[Any]]:
             import redis.asyncio

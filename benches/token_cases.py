@@ -1,22 +1,30 @@
-"""Benchmark cases shared by ``python -m fast_litellm``, ``scripts/run_benchmarks.py`` and
-``benches/``: one definition of the sample data and of what each contender runs.
+"""Token-counting benchmark cases, shared by ``scripts/run_benchmarks.py`` and
+``benches/test_bench_tokens.py``: one definition of the sample data and of what each contender
+runs, plus the timing and formatting helpers the other case modules use.
 
-The sample texts ship with the package (``_samples/``) or come from the Python standard library
-(real English documentation and real source code), so every machine measures the same inputs.
+The sample texts are in ``benches/samples/`` or come from the Python standard library (real
+English documentation and real source code), so every machine measures the same inputs.
+
+A contender whose package is not installed (Python tiktoken, litellm, the native module) is
+skipped and the reason recorded in ``Result.skipped``; any other error of a contender propagates,
+so a broken one fails the run.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import itertools
 import os
 import random
 import statistics
 import timeit
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-_SAMPLES = os.path.join(os.path.dirname(__file__), "_samples")
+from fast_litellm import _flags
+
+_SAMPLES = os.path.join(os.path.dirname(__file__), "samples")
 
 
 def _sample(name: str) -> str:
@@ -31,15 +39,23 @@ def _fit(text: str, size: int) -> str:
     return raw[:size].decode("utf-8", "ignore")
 
 
+def _windows(text: str, size: int, count: int) -> List[str]:
+    """``count`` consecutive, non-overlapping windows of ``size`` UTF-8 bytes of ``text``."""
+    raw = text.encode("utf-8")
+    if len(raw) < size * count:
+        raise ValueError(f"corpus of {len(raw)} bytes is too small for {count} x {size} bytes")
+    return [raw[i * size : (i + 1) * size].decode("utf-8", "ignore") for i in range(count)]
+
+
 @functools.lru_cache(maxsize=None)
 def english_corpus() -> str:
-    """About 300 KB of real English prose: CPython's own reference documentation topics."""
+    """About 460 KB of real English prose: CPython's own reference documentation topics."""
     try:
         from pydoc_data.topics import topics
 
         return "\n\n".join(topics[key] for key in sorted(topics))
     except ImportError:  # pragma: no cover - a Python built without pydoc_data
-        return _fit(_sample("english.txt"), 300_000)
+        return _fit(_sample("english.txt"), 460_000)
 
 
 @functools.lru_cache(maxsize=None)
@@ -50,6 +66,22 @@ def code_corpus() -> str:
     import textwrap
 
     return inspect.getsource(textwrap) + inspect.getsource(json.decoder)
+
+
+@functools.lru_cache(maxsize=None)
+def large_code_corpus() -> str:
+    """About 650 KB of real Python source, for texts that never repeat."""
+    import argparse
+    import ast
+    import configparser
+    import dataclasses
+    import inspect
+    import pathlib
+    import tarfile
+    import typing
+
+    modules = (argparse, ast, configparser, dataclasses, inspect, pathlib, tarfile, typing)
+    return "\n\n".join(inspect.getsource(module) for module in modules)
 
 
 def _random_code_points(count: int, seed: int = 7) -> str:
@@ -69,7 +101,9 @@ def texts() -> Dict[str, Any]:
     return {
         "13 B English": "Hello, world!",
         "1 KB English": _fit(_sample("english.txt"), 1024),
+        "1 KB English, never-seen text": Rotating(fresh_english_texts()),
         "4 KB code": _fit(code_corpus(), 4096),
+        "4 KB code, never-seen text": Rotating(fresh_code_texts()),
         "100 KB English": _fit(english, 100_000),
         "4 KB CJK": _fit(_sample("cjk.txt"), 4096),
         "4 KB CJK, never-seen text": Rotating(fresh_cjk_texts()),
@@ -80,12 +114,31 @@ def texts() -> Dict[str, Any]:
     }
 
 
+# The never-seen cases cycle through this many distinct texts: hundreds of kilobytes of text
+# between two visits of the same one, far more than the native per-thread piece cache holds
+# (1,024 pieces), so what they measure is counting text the counter has not just seen.
+_FRESH_ENGLISH_TEXTS = 256
+_FRESH_CODE_TEXTS = 128
+
+
+@functools.lru_cache(maxsize=None)
+def fresh_english_texts() -> List[str]:
+    """Distinct 1 KB windows of the English corpus, none overlapping another."""
+    return _windows(english_corpus(), 1024, _FRESH_ENGLISH_TEXTS)
+
+
+@functools.lru_cache(maxsize=None)
+def fresh_code_texts() -> List[str]:
+    """Distinct 4 KB windows of real Python source, none overlapping another."""
+    return _windows(large_code_corpus(), 4096, _FRESH_CODE_TEXTS)
+
+
 @functools.lru_cache(maxsize=None)
 def fresh_cjk_texts(count: int = 256, size: int = 4096, seed: int = 11) -> List[str]:
     """``count`` distinct ~4 KB CJK texts whose clauses never repeat: clauses of 3-26 characters
-    drawn from the sample's own characters, each closed by a CJK punctuation mark. A case that
-    cycles through them measures counting text seen for the first time (the native path keeps a
-    small per-thread cache of merged pieces, which repeated text would hit)."""
+    drawn from the sample's own characters, each closed by a CJK punctuation mark. A CJK piece
+    is a whole clause, so unlike English (whose common words recur in any text) real CJK text
+    would hit the piece cache only where it repeats itself; these texts never do."""
     sample = _sample("cjk.txt")
     chars = sorted({c for c in sample if ord(c) >= 0x2E80 and c not in "，。、；：？！"})
     rng = random.Random(seed)
@@ -145,6 +198,7 @@ class Result:
     case: str
     encoding: str
     seconds: Dict[str, float] = field(default_factory=dict)  # contender -> median s per call
+    skipped: Dict[str, str] = field(default_factory=dict)  # contender -> why it did not run
 
     def ratio(self, fast: str, slow: str) -> Optional[float]:
         if fast in self.seconds and slow in self.seconds and self.seconds[fast] > 0:
@@ -169,38 +223,68 @@ def median_seconds(
     return statistics.median(runs) / number
 
 
+def missing(module: str, install: str) -> Optional[str]:
+    """Why a contender that needs ``module`` cannot run (it is not installed), or None."""
+    if importlib.util.find_spec(module) is None:
+        return f"{module} is not installed (pip install {install})"
+    return None
+
+
+def native_missing() -> Optional[str]:
+    """Why the native contenders cannot run (the extension did not load), or None."""
+    if _flags.native is None:
+        return f"native module unavailable ({_flags.native_import_error})"
+    return None
+
+
+def check_no_native_errors(feature: str = "token_counting") -> None:
+    """Raises if a native call of ``feature`` failed during the run: the public API answers such
+    a call on the fallback, so the timings would belong to the wrong path."""
+    import fast_litellm
+
+    status = fast_litellm.get_feature_status()["features"][feature]
+    if status["errors"]:
+        raise RuntimeError(
+            f"{status['errors']} native {feature} calls failed during the benchmark and were "
+            f"answered by the fallback (last: {status['last_error']})"
+        )
+
+
 def reference_encoding(name: str) -> Any:
     """Python tiktoken for ``name``, built offline from the shipped vocabularies."""
-    from ._fallback.tokens import get_encoding
+    from fast_litellm._fallback.tokens import get_encoding
 
     return get_encoding(name)
 
 
-def token_contenders(encoding: str) -> Dict[str, Callable[[str], int]]:
+def token_contenders(encoding: str) -> Tuple[Dict[str, Callable[[str], int]], Dict[str, str]]:
     """What each contender runs to count one text: our native path, our fallback, and what a user
-    would otherwise write with tiktoken."""
-    from . import _flags
-    from .tokens import _encoding_tokenizer
+    would otherwise write with tiktoken; and the contenders skipped, with the reason."""
+    from fast_litellm.tokens import _encoding_tokenizer, count_tokens
 
     tokenizer = _encoding_tokenizer(encoding)
     contenders: Dict[str, Callable[[str], int]] = {}
-    if _flags.native is not None:
+    skipped: Dict[str, str] = {}
+    reason = native_missing()
+    if reason is None:
         native = tokenizer.native or tokenizer.load_native()
         # Through the public API, dispatch included, whenever the native path is switched on.
-        from .tokens import count_tokens
-
         contenders["native"] = (
             functools.partial(count_tokens, encoding=encoding)
             if _flags.feature("TOKEN_COUNTING").mode == _flags.NATIVE
             else native.count
         )
+    else:
+        skipped["native"] = reason
+    # The fallback is Python tiktoken over the shipped vocabularies: both need the package.
+    reason = missing("tiktoken", "tiktoken")
+    if reason is not None:
+        skipped["fallback"] = skipped["tiktoken"] = reason
+        return contenders, skipped
     contenders["fallback"] = (tokenizer.fallback or tokenizer.load_fallback()).count
-    try:
-        reference = reference_encoding(encoding)
-    except Exception:  # tiktoken missing: nothing to compare with
-        return contenders
+    reference = reference_encoding(encoding)
     contenders["tiktoken"] = lambda text: len(reference.encode(text, disallowed_special=()))
-    return contenders
+    return contenders, skipped
 
 
 ENCODINGS = ("cl100k_base", "o200k_base")
@@ -215,15 +299,15 @@ def run_token_cases(
     """``count_tokens`` on every sample text, each contender, each encoding."""
     results = []
     for encoding in encodings:
-        contenders = token_contenders(encoding)
+        contenders, skipped = token_contenders(encoding)
         for case, text in texts().items():
             if cases is not None and case not in cases:
                 continue
-            result = Result("count_tokens", case, encoding)
+            result = Result("count_tokens", case, encoding, skipped=dict(skipped))
             samples = text.texts[:8] if isinstance(text, Rotating) else [text]
             for sample in samples:
                 counts = {name: fn(sample) for name, fn in contenders.items()}
-                if len(set(counts.values())) != 1:
+                if len(set(counts.values())) > 1:
                     raise AssertionError(f"contenders disagree on {case} ({encoding}): {counts}")
             for name, fn in contenders.items():
                 if isinstance(text, Rotating):
@@ -235,6 +319,7 @@ def run_token_cases(
                 result.seconds[name] = median_seconds(call, iterations)
             results.append(result)
             progress(format_row(result))
+    check_no_native_errors()
     return results
 
 
@@ -243,47 +328,73 @@ def _count_next(fn: Callable[[str], int], rotation: Rotating) -> int:
 
 
 def run_batch_case(iterations: int, count: int = 10_000) -> Result:
-    """``count_tokens_batch`` against a loop of single native counts (our own single thread)."""
-    from .tokens import count_tokens, count_tokens_batch
+    """``count_tokens_batch`` against a loop of single native counts (our own single thread),
+    a plain loop of tiktoken counts (what a user would write) and tiktoken's own
+    ``encode_ordinary_batch`` (a thread pool, slower per text than the plain loop here)."""
+    from fast_litellm.tokens import count_tokens, count_tokens_batch
 
     batch = batch_texts(count)
     result = Result("count_tokens_batch", f"{count:,} x 1 KB English", "cl100k_base")
-    result.seconds["native"] = median_seconds(
-        lambda: count_tokens_batch(batch, encoding="cl100k_base"), iterations
-    )
-    result.seconds["single-thread loop"] = median_seconds(
-        lambda: [count_tokens(t, encoding="cl100k_base") for t in batch], iterations
-    )
-    try:
-        reference = reference_encoding("cl100k_base")
-        result.seconds["tiktoken"] = median_seconds(
-            lambda: [len(t) for t in reference.encode_ordinary_batch(batch)], iterations
+    reason = native_missing()
+    if reason is None:
+        result.seconds["native"] = median_seconds(
+            lambda: count_tokens_batch(batch, encoding="cl100k_base"), iterations
         )
-    except Exception:
-        pass
+        result.seconds["single-thread loop"] = median_seconds(
+            lambda: [count_tokens(t, encoding="cl100k_base") for t in batch], iterations
+        )
+        check_no_native_errors()
+    else:
+        result.skipped["native"] = result.skipped["single-thread loop"] = reason
+    reason = missing("tiktoken", "tiktoken")
+    if reason is not None:
+        result.skipped["tiktoken loop"] = result.skipped["tiktoken batch"] = reason
+        return result
+    reference = reference_encoding("cl100k_base")
+    expected = [len(reference.encode_ordinary(t)) for t in batch]
+    if "native" in result.seconds and count_tokens_batch(batch, encoding="cl100k_base") != expected:
+        raise AssertionError("count_tokens_batch disagrees with tiktoken on the batch")
+    result.seconds["tiktoken loop"] = median_seconds(
+        lambda: [len(reference.encode_ordinary(t)) for t in batch], iterations
+    )
+    result.seconds["tiktoken batch"] = median_seconds(
+        lambda: [len(t) for t in reference.encode_ordinary_batch(batch)], iterations
+    )
     return result
 
 
 def run_message_cases(iterations: int) -> List[Result]:
     """``count_message_tokens`` against ``litellm.token_counter`` (and our fallback)."""
-    from . import _flags
-    from .tokens import count_message_tokens
+    from fast_litellm.tokens import count_message_tokens
 
-    results = []
-    litellm: Any
-    try:
+    skipped: Dict[str, str] = {}
+    paths = []
+    reason = native_missing()
+    if reason is None:
+        paths.append(("native", True))
+    else:
+        skipped["native"] = reason
+    reason = missing("tiktoken", "tiktoken")
+    if reason is None:
+        paths.append(("fallback", False))
+    else:
+        skipped["fallback"] = reason
+    litellm: Any = None
+    reason = missing("litellm", "litellm")
+    if reason is None:
         import litellm
-    except ImportError:
-        litellm = None
+    else:
+        skipped["litellm"] = reason
+    results = []
     for label, messages in (("3-message chat", chat()), ("50 KB chat", chat(50_000))):
         for model in ("gpt-4o", "gpt-3.5-turbo"):
-            result = Result("count_message_tokens", f"{label}, {model}", model)
+            result = Result(
+                "count_message_tokens", f"{label}, {model}", model, skipped=dict(skipped)
+            )
             state = _flags.feature("TOKEN_COUNTING")
             saved = state.enabled
             try:
-                for name, enabled in (("native", True), ("fallback", False)):
-                    if name == "native" and _flags.native is None:
-                        continue
+                for name, enabled in paths:
                     _flags.configure("token_counting", rust=enabled)
                     result.seconds[name] = median_seconds(
                         functools.partial(count_message_tokens, messages, model=model), iterations
@@ -296,6 +407,7 @@ def run_message_cases(iterations: int) -> List[Result]:
                     iterations,
                 )
             results.append(result)
+    check_no_native_errors()
     return results
 
 
@@ -309,4 +421,14 @@ def format_seconds(seconds: float) -> str:
 
 def format_row(result: Result) -> str:
     parts = [f"{name} {format_seconds(s)}" for name, s in result.seconds.items()]
+    parts += [f"{name} skipped" for name in result.skipped]
     return f"{result.group:<22} {result.case:<30} {result.encoding:<13} " + ", ".join(parts)
+
+
+def skip_reasons(results: List[Result]) -> List[str]:
+    """One line per contender that did not run, with the reason, for the whole run."""
+    reasons: Dict[str, str] = {}
+    for result in results:
+        for name, reason in result.skipped.items():
+            reasons.setdefault(name, reason)
+    return [f"{name} skipped: {reason}" for name, reason in reasons.items()]

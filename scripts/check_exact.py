@@ -9,6 +9,7 @@ minimal string before being printed.
 
     cargo build --release --example count_stdin   # (with the CARGO_TARGET_DIR you use)
     python scripts/check_exact.py [--bin PATH] [--seed N] [--random N] [--no-speed]
+    python scripts/check_exact.py --quick         # CI: the installed extension, a smaller corpus
 
 Exit status 1 if any mismatch was found.
 """
@@ -350,7 +351,25 @@ def corpus(rng: random.Random, n_random: int) -> list[str]:
 # Comparison
 
 
+# `--bin` value that means the installed extension (fast_litellm._native) instead of the example.
+INSTALLED = "installed"
+_installed: dict = {}
+
+
+def run_installed(name: str, texts: list[str], encode: bool) -> list[str]:
+    encoding = _installed.get(name)
+    if encoding is None:
+        from fast_litellm import _native
+
+        encoding = _installed[name] = _native.Encoding.load(name, VOCAB / f"{name}.tiktoken")
+    if encode:
+        return [" ".join(map(str, encoding.encode(text))) for text in texts]
+    return [str(encoding.count(text)) for text in texts]
+
+
 def run_bin(binary: str, name: str, texts: list[str], encode: bool) -> list[str]:
+    if binary == INSTALLED:
+        return run_installed(name, texts, encode)
     args = [binary, name] + (["--encode"] if encode else [])
     data = "\0".join(texts).encode("utf-8", "surrogatepass")
     out = subprocess.run(args, input=data, capture_output=True, check=True).stdout.decode()
@@ -470,7 +489,14 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--random", type=int, default=3000, help="number of random mixed strings")
     parser.add_argument("--no-speed", action="store_true")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="check the installed extension on 500 random strings, no speed (what CI runs)",
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.bin, args.random, args.no_speed = INSTALLED, 500, True
 
     encodings = build_encodings()
     rng = random.Random(args.seed)

@@ -50,7 +50,7 @@ def test_encoding_names_agree_everywhere():
     literal = next(
         node
         for node in ast.walk(ast.parse(stub))
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "EncodingName"
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "_EncodingName"
     )
     assert tuple(ast.literal_eval(e) for e in literal.value.slice.elts) == ENCODING_NAMES  # type: ignore[attr-defined]
 

@@ -134,6 +134,7 @@ def _make_replacement(original: Callable[..., Any], litellm: Any) -> Callable[..
                 or (tool_section is not None and tool_section(model) is None)
             )
             and not nesting.inside
+            and not _parts_litellm_prices_itself(messages)
         ):
             nesting.inside = True
             nesting.delegated = False
@@ -165,6 +166,41 @@ def _make_replacement(original: Callable[..., Any], litellm: Any) -> Callable[..
         setattr(token_counter, attribute, getattr(original, attribute, None))
     token_counter.__wrapped__ = original  # type: ignore[attr-defined]
     return token_counter
+
+
+def _parts_litellm_prices_itself(messages: List[Any]) -> bool:
+    """Whether a message holds a content part that ``count_message_tokens`` prices differently
+    from litellm 1.110.2, so that litellm must count the conversation:
+
+    - an inline (``data:``) image with detail ``auto`` or none: litellm reads its size and
+      charges high-detail tiles, ``count_message_tokens`` the flat low-detail price;
+    - a text part whose ``text`` is not a string (``None``): litellm counts it one token lower.
+
+    Only content lists are looked into, so a text-only conversation costs one type check per
+    message.
+    """
+    for message in messages:
+        content = message.get("content") if type(message) is dict else None
+        if type(content) is not list:
+            continue
+        for part in content:
+            if type(part) is not dict:
+                continue
+            kind = part.get("type")
+            if kind == "text" and not isinstance(part.get("text"), str):
+                return True
+            if kind != "image_url":
+                continue
+            image = part.get("image_url")
+            if type(image) is dict:
+                url = image.get("url")
+                if image.get("detail", "auto") != "auto":
+                    continue
+            else:
+                url = image
+            if isinstance(url, str) and url.startswith("data:"):
+                return True
+    return False
 
 
 def _signature_problem(function: Callable[..., Any]) -> Optional[str]:

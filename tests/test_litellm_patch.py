@@ -380,6 +380,27 @@ def test_fixed_cases_that_take_each_branch():
         assert_same(both_ways(kwargs))
 
 
+def test_an_image_litellm_reads_is_read_once(monkeypatch):
+    # Our counter hands a high-detail image by URL to litellm; when litellm then fails, its
+    # exception is the answer: the call is not repeated (which would fetch the image again).
+    reads = []
+    real = core_module.get_image_dimensions
+
+    def reading(data):
+        reads.append(data)
+        return real(data)
+
+    monkeypatch.setattr(core_module, "get_image_dimensions", reading)
+    url = {"url": "http://127.0.0.1:9/image.png", "detail": "high"}
+    messages = [{"role": "user", "content": [{"type": "image_url", "image_url": url}]}]
+    expected = outcome(UTILS, model="gpt-4o", messages=messages)
+    assert expected[0] == "raised" and reads == [url["url"]]
+    fast_litellm.patch()
+    reads.clear()
+    assert outcome(litellm.token_counter, model="gpt-4o", messages=messages) == expected
+    assert reads == [url["url"]]
+
+
 def test_disable_token_counter_answers_zero_as_litellm_does():
     chat = [{"role": "user", "content": "hello"}]
     saved = litellm.disable_token_counter

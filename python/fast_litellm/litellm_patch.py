@@ -9,8 +9,9 @@ exactly (chat messages of an OpenAI-tokenized model, with tools and tool choice)
 function it replaced: ``text=``, ``custom_tokenizer``, ``default_token_count``,
 ``count_response_tokens``, ``use_default_image_token_count``, ``litellm.disable_token_counter``,
 models counted with a Hugging Face tokenizer, models whose chat template prices tools its own way,
-messages that are not a plain list of dicts, and any call our path cannot answer (the original
-then gives its own answer or raises its own exception).
+content parts litellm prices differently (see ``_parts_litellm_prices_itself``), messages that
+are not a plain list of dicts, and any call our path cannot answer (the original then gives its
+own answer or raises its own exception).
 
 Why the rules look the way they do:
 
@@ -300,20 +301,26 @@ def patch(features: Union[None, str, Iterable[str]] = None) -> Dict[str, Any]:
     again (from any thread, also after ``importlib.reload`` of litellm modules): what is already
     patched stays, what is new is patched. Raises ``ImportError`` if litellm is not installed.
     """
-    global _last_patch_ms
     names = _feature_names(features)
+    litellm = sys.modules.get("litellm")
+    if litellm is None:
+        import litellm  # the caller asked for litellm to be patched
+    _patch(names, litellm)
+    return patch_status()
+
+
+def _patch(names: List[str], litellm: Any) -> None:
+    global _last_patch_ms
     started = time.perf_counter()
     with _lock:
-        litellm = sys.modules.get("litellm")
-        if litellm is None:
-            import litellm  # noqa: F811 (the caller asked for litellm to be patched)
+        skipped_before = dict(_skipped)
         changed: List[str] = []
         if "token_counting" in names:
             changed = _patch_token_counting(litellm)
         _last_patch_ms = (time.perf_counter() - started) * 1000
-        if changed or _skipped:
+        # Said once: a repeated patch() that changes nothing stays quiet.
+        if changed or _skipped != skipped_before:
             _log_patch(changed)
-    return patch_status()
 
 
 def _patch_token_counting(litellm: Any) -> List[str]:
@@ -488,7 +495,7 @@ class _LiteLLMImportHook:
         except ValueError:
             pass
         try:
-            patch()
+            _patch(list(FEATURES), sys.modules["litellm"])
         except Exception as exc:  # litellm's own import must never fail because of us
             _logger().warning(
                 "%s=1 could not patch litellm: %s: %s",

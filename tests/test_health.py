@@ -14,7 +14,7 @@ def test_probe_constant_matches_tiktoken(tiktoken_reference):
 
 def test_health_check_shape_and_status():
     report = fast_litellm.health_check()
-    assert set(report) == {"status", "version", "native", "features"}
+    assert set(report) == {"status", "version", "native", "features", "litellm_patch"}
     assert report["version"] == fast_litellm.__version__
     token = report["features"]["token_counting"]
     if _flags.native is None:

@@ -29,7 +29,7 @@ def test_the_public_namespace_is_exactly_all():
     for name in fast_litellm.__all__:
         assert getattr(fast_litellm, name) is not None
     public = {n for n in vars(fast_litellm) if not n.startswith("_")}
-    submodules = {"errors", "health", "tokens", "ratelimit"}
+    submodules = {"errors", "health", "tokens", "ratelimit", "litellm_patch"}
     assert public - submodules - set(fast_litellm.__all__) == set()
     for leaked in ("Any", "List", "TYPE_CHECKING", "annotations"):
         assert not hasattr(fast_litellm, leaked)

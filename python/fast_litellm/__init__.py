@@ -5,6 +5,7 @@ answers; ``get_feature_status()`` says which, and the ``FAST_LITELLM_*`` environ
 (see ``fast_litellm._flags``) choose.
 """
 
+import os as _os
 import typing as _typing
 
 from . import (
@@ -32,6 +33,7 @@ from .tokens import (
 )
 
 if _typing.TYPE_CHECKING:
+    from .litellm_patch import patch, patch_status, unpatch
     from .ratelimit import (
         ManualClock,
         RateLimitResult,
@@ -48,6 +50,9 @@ _LAZY = {
     "SimpleRateLimiter": "ratelimit",
     "check_rate_limit": "ratelimit",
     "default_rate_limiter": "ratelimit",
+    "patch": "litellm_patch",
+    "patch_status": "litellm_patch",
+    "unpatch": "litellm_patch",
 }
 
 
@@ -60,6 +65,13 @@ def __getattr__(name: str) -> _typing.Any:
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value
+
+
+# FAST_LITELLM_AUTO_PATCH=1: patch litellm when it is imported (the hook never imports it).
+if "FAST_LITELLM_AUTO_PATCH" in _os.environ:
+    from .litellm_patch import install_from_environment as _install_from_environment
+
+    _install_from_environment(_os.environ)
 
 
 def __dir__() -> _typing.List[str]:
@@ -90,5 +102,8 @@ __all__ = [
     "errors",
     "get_feature_status",
     "health_check",
+    "patch",
+    "patch_status",
     "reset_errors",
+    "unpatch",
 ]

@@ -33,6 +33,7 @@ Only ``NativeError`` is a native fault. Errors of the caller's input (``TypeErro
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 import zlib
 from typing import Any, Callable, Dict, Optional
@@ -46,6 +47,7 @@ __all__ = [
     "configure",
     "feature",
     "get_feature_status",
+    "litellm_patch_status",
     "native",
     "native_import_error",
     "reset_errors",
@@ -408,4 +410,15 @@ def get_feature_status() -> Dict[str, Any]:
         "native_import_error": native_import_error,
         "max_consecutive_errors": settings.max_consecutive_errors,
         "features": {name.lower(): state.status() for name, state in _states.items()},
+        "litellm_patch": litellm_patch_status(),
     }
+
+
+def litellm_patch_status() -> Dict[str, Any]:
+    """``litellm_patch.patch_status()`` once that module is loaded (it is not imported here:
+    nothing can be patched before it is)."""
+    module = sys.modules.get(f"{__package__}.litellm_patch")
+    if module is None:
+        return {"patched": False}
+    status: Dict[str, Any] = module.patch_status()
+    return status

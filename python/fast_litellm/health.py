@@ -71,6 +71,7 @@ def health_check() -> Dict[str, Any]:
         "native": native_info,
         "features": features,
     }
+    report["litellm_patch"] = _flags.litellm_patch_status()
     for feature in _flags.FEATURES:
         sections = getattr(_feature_module(feature), "health_sections", None)
         for name, entries in (sections() if sections is not None else {}).items():

@@ -1,0 +1,554 @@
+"""``patch()`` / ``unpatch()`` / ``patch_status()``: an installed LiteLLM, accelerated in place.
+
+Token counting (the ``token_counting`` feature): every name ``token_counter`` is reachable by in
+the loaded ``litellm`` modules (``litellm.token_counter``, ``litellm.utils.token_counter``,
+``litellm.litellm_core_utils.token_counter.token_counter`` and every module that imported one of
+them by name) is replaced by a function with the same signature. It answers the calls we count
+exactly (chat messages of an OpenAI-tokenized model, with tools and tool choice) with
+``count_message_tokens`` and hands every other call, with its arguments unchanged, to the
+function it replaced: ``text=``, ``custom_tokenizer``, ``default_token_count``,
+``count_response_tokens``, ``use_default_image_token_count``, ``litellm.disable_token_counter``,
+models counted with a Hugging Face tokenizer, models whose chat template prices tools its own way,
+content parts litellm prices differently (see ``_parts_litellm_prices_itself``), messages that
+are not a plain list of dicts, and any call our path cannot answer (the original then gives its
+own answer or raises its own exception).
+
+Why the rules look the way they do:
+
+- LiteLLM has two ``token_counter`` functions (``litellm.utils`` wraps the one in
+  ``litellm.litellm_core_utils.token_counter``), each imported by name into other modules, so the
+  places are found by identity in ``sys.modules``, not from a list that a new release would
+  outdate. A module imported after ``patch()`` takes the replaced name from the module it imports
+  it from, so it is covered too; ``unpatch()`` and ``patch_status()`` scan again for that reason.
+- A function is replaced only when its signature is the one this wrapper was written for:
+  a release that adds a parameter is left alone, and ``patch_status()`` says why.
+- ``count_message_tokens`` itself asks ``litellm.token_counter`` for content it cannot price
+  (an image by URL, a PDF, a Hugging Face model). A per-thread flag sends that nested call
+  straight to the original, and an exception raised there is the original's own: it is raised
+  as it is, never answered a second time (the original may have fetched an image).
+- ``FAST_LITELLM_AUTO_PATCH=1`` installs an import hook when ``fast_litellm`` is imported: the
+  process must import ``fast_litellm`` (before or after ``litellm``); nothing is loaded by a
+  ``.pth`` file behind the application's back.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from types import FunctionType
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
+
+from . import _flags
+from .tokens import count_message_tokens
+
+__all__ = [
+    "AUTO_PATCH_VARIABLE",
+    "FEATURES",
+    "install_import_hook",
+    "patch",
+    "patch_status",
+    "unpatch",
+]
+
+AUTO_PATCH_VARIABLE = "FAST_LITELLM_AUTO_PATCH"
+
+# The features patch() knows; one joins this list when its integration is built.
+FEATURES = ("token_counting",)
+
+_CORE_MODULE = "litellm.litellm_core_utils.token_counter"
+_UTILS_MODULE = "litellm.utils"
+_TOOL_SECTIONS_MODULE = "litellm.litellm_core_utils.prompt_templates.chat_template_tools"
+# Where the two LiteLLM functions are defined: (module, name). A function defined there under
+# that name is an original, also one left behind in an importing module by a reload.
+_DEFINITIONS = ((_CORE_MODULE, "token_counter"), (_UTILS_MODULE, "token_counter"))
+_ATTRIBUTE = "token_counter"
+
+# The signature the replacement is written for: (name, kind, default), as in litellm 1.110.2.
+_POSITIONAL_OR_KEYWORD = "POSITIONAL_OR_KEYWORD"
+_EXPECTED_PARAMETERS = (
+    ("model", _POSITIONAL_OR_KEYWORD, ""),
+    ("custom_tokenizer", _POSITIONAL_OR_KEYWORD, None),
+    ("text", _POSITIONAL_OR_KEYWORD, None),
+    ("messages", _POSITIONAL_OR_KEYWORD, None),
+    ("count_response_tokens", _POSITIONAL_OR_KEYWORD, False),
+    ("tools", _POSITIONAL_OR_KEYWORD, None),
+    ("tool_choice", _POSITIONAL_OR_KEYWORD, None),
+    ("use_default_image_token_count", _POSITIONAL_OR_KEYWORD, False),
+    ("default_token_count", _POSITIONAL_OR_KEYWORD, None),
+)
+
+_lock = threading.RLock()
+# original -> its replacement, and back; a replacement is built once per original, so patching
+# again after unpatch() installs the very same object.
+_replacement_of: Dict[Callable[..., Any], Callable[..., Any]] = {}
+_original_of: Dict[Callable[..., Any], Callable[..., Any]] = {}
+_signature_ok: Dict[Callable[..., Any], Optional[str]] = {}
+# entry point -> why it was not patched, as found by the last patch()
+_skipped: Dict[str, str] = {}
+_upstream_native: Dict[str, str] = {}
+_hook: Optional["_LiteLLMImportHook"] = None
+_last_patch_ms: Optional[float] = None
+
+
+class _Nesting(threading.local):
+    # ``inside``: this thread is in our counting path; ``delegated``: from there it called the
+    # original (count_message_tokens asking litellm), whose exception is therefore final.
+    inside = False
+    delegated = False
+
+
+_nesting = _Nesting()
+
+
+def _make_replacement(original: Callable[..., Any], litellm: Any) -> Callable[..., Any]:
+    tool_sections = sys.modules.get(_TOOL_SECTIONS_MODULE)
+    # Without litellm's tool-section table we cannot tell which models price tools their own
+    # way: then every call with tools goes to the original.
+    tool_section: Optional[Callable[[str], Any]] = getattr(
+        tool_sections, "chat_template_tool_section", None
+    )
+    nesting = _nesting
+
+    def token_counter(
+        model: Any = "",
+        custom_tokenizer: Any = None,
+        text: Any = None,
+        messages: Any = None,
+        count_response_tokens: Any = False,
+        tools: Any = None,
+        tool_choice: Any = None,
+        use_default_image_token_count: Any = False,
+        default_token_count: Any = None,
+    ) -> Any:
+        if (
+            type(messages) is list
+            and text is None
+            and custom_tokenizer is None
+            and count_response_tokens is False
+            and default_token_count is None
+            and (use_default_image_token_count is False or use_default_image_token_count is None)
+            and type(model) is str
+            and litellm.disable_token_counter is not True
+            and (
+                (tools is None and tool_choice is None)
+                or (tool_section is not None and tool_section(model) is None)
+            )
+            and not nesting.inside
+            and not _parts_litellm_prices_itself(messages)
+        ):
+            nesting.inside = True
+            nesting.delegated = False
+            try:
+                return count_message_tokens(
+                    messages, model=model, tools=tools, tool_choice=tool_choice
+                )
+            except Exception:
+                if nesting.delegated:
+                    raise
+                # Anything our path refuses, the original answers in its own way.
+            finally:
+                nesting.inside = False
+        elif nesting.inside:
+            nesting.delegated = True
+        return original(
+            model,
+            custom_tokenizer,
+            text,
+            messages,
+            count_response_tokens,
+            tools,
+            tool_choice,
+            use_default_image_token_count,
+            default_token_count,
+        )
+
+    for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
+        setattr(token_counter, attribute, getattr(original, attribute, None))
+    token_counter.__wrapped__ = original  # type: ignore[attr-defined]
+    return token_counter
+
+
+def _parts_litellm_prices_itself(messages: List[Any]) -> bool:
+    """Whether a message holds a content part that ``count_message_tokens`` prices differently
+    from litellm 1.110.2, so that litellm must count the conversation:
+
+    - an inline (``data:``) image with detail ``auto`` or none: litellm reads its size and
+      charges high-detail tiles, ``count_message_tokens`` the flat low-detail price;
+    - a text part whose ``text`` is not a string (``None``): litellm counts it one token lower.
+
+    Only content lists are looked into, so a text-only conversation costs one type check per
+    message.
+    """
+    for message in messages:
+        content = message.get("content") if type(message) is dict else None
+        if type(content) is not list:
+            continue
+        for part in content:
+            if type(part) is not dict:
+                continue
+            kind = part.get("type")
+            if kind == "text" and not isinstance(part.get("text"), str):
+                return True
+            if kind != "image_url":
+                continue
+            image = part.get("image_url")
+            if type(image) is dict:
+                url = image.get("url")
+                if image.get("detail", "auto") != "auto":
+                    continue
+            else:
+                url = image
+            if isinstance(url, str) and url.startswith("data:"):
+                return True
+    return False
+
+
+def _signature_problem(function: Callable[..., Any]) -> Optional[str]:
+    """None when ``function`` takes exactly the parameters the replacement passes on."""
+    known = _signature_ok.get(function, False)
+    if known is not False:
+        return known  # type: ignore[return-value]
+    import inspect
+
+    try:
+        parameters = tuple(
+            (p.name, p.kind.name, p.default)
+            for p in inspect.signature(function).parameters.values()
+        )
+    except (TypeError, ValueError) as exc:
+        problem: Optional[str] = f"its signature cannot be read ({exc})"
+    else:
+        if parameters == _EXPECTED_PARAMETERS:
+            problem = None
+        else:
+            shown = ", ".join(f"{name}={default!r}" for name, _, default in parameters)
+            problem = f"its signature ({shown}) is not the one this version of fast_litellm wraps"
+    _signature_ok[function] = problem
+    return problem
+
+
+def _is_original(value: Any) -> bool:
+    return (
+        isinstance(value, FunctionType)
+        and value not in _original_of
+        and (getattr(value, "__module__", None), getattr(value, "__qualname__", None))
+        in _DEFINITIONS
+    )
+
+
+def _litellm_modules() -> List[Tuple[str, Any]]:
+    return [
+        (name, module)
+        for name, module in list(sys.modules.items())
+        if (name == "litellm" or name.startswith("litellm.")) and module is not None
+    ]
+
+
+def _places() -> List[Tuple[str, Any, Any]]:
+    """Every ``(module name, module, value)`` whose ``token_counter`` is an original or ours."""
+    found = []
+    for name, module in _litellm_modules():
+        namespace = getattr(module, "__dict__", None)
+        value = namespace.get(_ATTRIBUTE) if namespace is not None else None
+        # Only plain functions: other objects under this name (a submodule) are not ours to judge.
+        if isinstance(value, FunctionType) and (value in _original_of or _is_original(value)):
+            found.append((name, module, value))
+    return found
+
+
+def _upstream_routes() -> Dict[str, str]:
+    """How LiteLLM's own native bridge routes token counting now: route -> decision name.
+
+    litellm 1.110.2 keeps both routes on Python whatever ``LITELLM_RUST`` or ``litellm.rust()``
+    say; a release that sends one to its native code is left alone (see ``patch``).
+    """
+    catalog = sys.modules.get("litellm.rust_bridge.catalog")
+    if catalog is None:
+        return {}
+    routes: Dict[str, str] = {}
+    try:
+        for route, provider in (("TOKEN_COUNTER", None), ("TOKENIZER", "tiktoken")):
+            context = catalog.RouteContext(catalog.Route[route], provider=provider)
+            routes[route.lower()] = catalog.decision(context).name.lower()
+    except Exception as exc:  # a catalog of another shape: say so, decide nothing from it
+        routes["unknown"] = f"{type(exc).__name__}: {exc}"
+    return routes
+
+
+def _feature_names(features: Union[None, str, Iterable[str]]) -> List[str]:
+    if features is None:
+        return list(FEATURES)
+    if isinstance(features, str):
+        features = [features]
+    names = []
+    for name in features:
+        if not isinstance(name, str):
+            raise TypeError(f"features must be names (str), not {type(name).__name__}")
+        key = name.strip().lower().replace("-", "_")
+        if key not in FEATURES:
+            raise ValueError(
+                f"unknown feature {name!r}; features patch() knows: {', '.join(FEATURES)}"
+            )
+        names.append(key)
+    return names
+
+
+def patch(features: Union[None, str, Iterable[str]] = None) -> Dict[str, Any]:
+    """Accelerates the loaded ``litellm`` in place and returns ``patch_status()``.
+
+    ``features``: the names to patch (default: all, i.e. ``"token_counting"``). Safe to call
+    again (from any thread, also after ``importlib.reload`` of litellm modules): what is already
+    patched stays, what is new is patched. Raises ``ImportError`` if litellm is not installed.
+    """
+    names = _feature_names(features)
+    litellm = sys.modules.get("litellm")
+    if litellm is None:
+        import litellm  # the caller asked for litellm to be patched
+    _patch(names, litellm)
+    return patch_status()
+
+
+def _patch(names: List[str], litellm: Any) -> None:
+    global _last_patch_ms
+    started = time.perf_counter()
+    with _lock:
+        skipped_before = dict(_skipped)
+        changed: List[str] = []
+        if "token_counting" in names:
+            changed = _patch_token_counting(litellm)
+        _last_patch_ms = (time.perf_counter() - started) * 1000
+        # Said once: a repeated patch() that changes nothing stays quiet.
+        if changed or _skipped != skipped_before:
+            _log_patch(changed)
+
+
+def _patch_token_counting(litellm: Any) -> List[str]:
+    _skipped.clear()
+    _upstream_native.clear()
+    _upstream_native.update(_upstream_routes())
+    native_routes = {route: how for route, how in _upstream_native.items() if how != "python"}
+    if native_routes:
+        shown = ", ".join(f"{route}={how}" for route, how in native_routes.items())
+        for module_name, attribute in _DEFINITIONS:
+            _skipped[f"{module_name}.{attribute}"] = (
+                f"litellm's own native bridge may count here ({shown}); left to it"
+            )
+        return []
+    wrappable = set()
+    for module_name, attribute in _DEFINITIONS:
+        entry = f"{module_name}.{attribute}"
+        module = sys.modules.get(module_name)
+        value: Any = getattr(module, attribute, None) if module is not None else None
+        if isinstance(value, FunctionType):
+            value = _original_of.get(value, value)
+        if not _is_original(value):
+            _skipped[entry] = f"not in this litellm ({module_name} has no function {attribute})"
+            continue
+        problem = _signature_problem(value)
+        if problem is not None:
+            _skipped[entry] = problem
+            continue
+        wrappable.add((value.__module__, value.__qualname__))
+    changed = []
+    for name, module, value in _places():
+        if value in _original_of:
+            continue  # already ours
+        if (value.__module__, value.__qualname__) not in wrappable:
+            continue
+        problem = _signature_problem(value)  # a function left behind by a reload may differ
+        if problem is not None:
+            _skipped[f"{name}.{_ATTRIBUTE}"] = problem
+            continue
+        replacement = _replacement_of.get(value)
+        if replacement is None:
+            replacement = _make_replacement(value, litellm)
+            _replacement_of[value] = replacement
+            _original_of[replacement] = value
+        setattr(module, _ATTRIBUTE, replacement)
+        changed.append(f"{name}.{_ATTRIBUTE}")
+    return changed
+
+
+def unpatch() -> Dict[str, Any]:
+    """Puts every original object back where a replacement is (identity restored) and returns
+    ``patch_status()``. Safe to call when nothing is patched."""
+    with _lock:
+        restored = []
+        for name, module, value in _places():
+            original = _original_of.get(value)
+            if original is not None:
+                setattr(module, _ATTRIBUTE, original)
+                restored.append(name)
+        _skipped.clear()
+        if restored:
+            _logger().info("restored litellm's token_counter in %d modules", len(restored))
+    return patch_status()
+
+
+def patch_status() -> Dict[str, Any]:
+    """What is patched now: ``{"patched": bool, "litellm_version": ..., "auto_patch": ...,
+    "features": {"token_counting": {"patched": bool, "entry_points": {place: {"status":
+    "patched" | "not patched" | "skipped", "reason": ...}}, "upstream_native": {...}}}}``.
+
+    Entry points are found again on every call, so modules imported after ``patch()`` show too.
+    """
+    with _lock:
+        entry_points: Dict[str, Dict[str, str]] = {}
+        if "litellm" in sys.modules:
+            for name, _module, value in _places():
+                place = f"{name}.{_ATTRIBUTE}"
+                if value in _original_of:
+                    entry_points[place] = {"status": "patched"}
+                else:
+                    entry_points[place] = {"status": "not patched"}
+            for place, reason in _skipped.items():
+                entry_points[place] = {"status": "skipped", "reason": reason}
+        patched_places = sum(1 for e in entry_points.values() if e["status"] == "patched")
+        token_counting: Dict[str, Any] = {
+            "patched": patched_places > 0,
+            "entry_points": dict(sorted(entry_points.items())),
+            "upstream_native": dict(_upstream_native),
+        }
+        return {
+            "patched": patched_places > 0,
+            "litellm_version": _litellm_version(),
+            "auto_patch": _auto_patch_status(),
+            "patch_ms": None if _last_patch_ms is None else round(_last_patch_ms, 3),
+            "features": {"token_counting": token_counting},
+        }
+
+
+_version_cache: Dict[str, Optional[str]] = {}
+
+
+def _litellm_version() -> Optional[str]:
+    if "litellm" not in sys.modules:
+        return None
+    if "litellm" not in _version_cache:
+        try:
+            from importlib.metadata import version
+
+            _version_cache["litellm"] = version("litellm")
+        except Exception:  # an unusual install (a vendored copy): the version is unknown
+            _version_cache["litellm"] = None
+    return _version_cache["litellm"]
+
+
+def _auto_patch_status() -> str:
+    if _hook is None:
+        return "off"
+    return "waiting for litellm to be imported" if _hook.waiting else "litellm patched on import"
+
+
+def _logger() -> Any:
+    import logging  # loaded only once there is something to say (litellm has loaded it by then)
+
+    return logging.getLogger("fast_litellm")
+
+
+def _log_patch(changed: List[str]) -> None:
+    logger = _logger()
+    if changed:
+        logger.info(
+            "litellm token counting patched in %d places: %s",
+            len(changed),
+            ", ".join(changed),
+        )
+    for place, reason in _skipped.items():
+        logger.info("%s not patched: %s", place, reason)
+
+
+# ---- FAST_LITELLM_AUTO_PATCH ------------------------------------------------------------------
+
+
+class _LiteLLMImportHook:
+    """A ``sys.meta_path`` finder that only answers for ``litellm``: it lets the other finders
+    find it and wraps the loader so the package is patched right after it has executed.
+
+    It costs one string comparison per import until litellm is loaded, then removes itself.
+    """
+
+    waiting = True
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "litellm" or not self.waiting:
+            return None
+        for finder in sys.meta_path:
+            if finder is self:
+                continue
+            find_spec = getattr(finder, "find_spec", None)
+            spec = find_spec(name, path, target) if find_spec is not None else None
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        spec.loader = _PatchingLoader(spec.loader, self)
+        return spec
+
+    def litellm_loaded(self) -> None:
+        self.waiting = False
+        try:
+            sys.meta_path.remove(self)
+        except ValueError:
+            pass
+        try:
+            _patch(list(FEATURES), sys.modules["litellm"])
+        except Exception as exc:  # litellm's own import must never fail because of us
+            _logger().warning(
+                "%s=1 could not patch litellm: %s: %s",
+                AUTO_PATCH_VARIABLE,
+                type(exc).__name__,
+                exc,
+            )
+
+
+class _PatchingLoader:
+    """litellm's own loader, which patches once the package has executed, then steps aside
+    (the module's ``__loader__`` and ``__spec__.loader`` are litellm's loader again)."""
+
+    def __init__(self, loader: Any, hook: _LiteLLMImportHook) -> None:
+        self._loader = loader
+        self._hook = hook
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        try:
+            self._loader.exec_module(module)
+        finally:
+            if getattr(module, "__loader__", None) is self:
+                module.__loader__ = self._loader
+            spec = getattr(module, "__spec__", None)
+            if spec is not None and spec.loader is self:
+                spec.loader = self._loader
+        self._hook.litellm_loaded()
+
+
+def install_import_hook() -> None:
+    """Patches litellm as soon as it is imported (at once if it already is)."""
+    global _hook
+    with _lock:
+        if _hook is None:
+            _hook = _LiteLLMImportHook()
+            if "litellm" not in sys.modules:
+                sys.meta_path.insert(0, _hook)
+                return
+            _hook.waiting = False
+        elif _hook.waiting:
+            return  # already waiting for litellm
+    patch()
+
+
+def install_from_environment(environ: Any) -> None:
+    """``FAST_LITELLM_AUTO_PATCH`` (read when ``fast_litellm`` is imported): true installs
+    the import hook."""
+    raw = environ.get(AUTO_PATCH_VARIABLE)
+    if raw is not None and _flags._parse_bool(AUTO_PATCH_VARIABLE, raw):
+        install_import_hook()

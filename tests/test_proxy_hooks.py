@@ -527,3 +527,15 @@ def test_redis_cluster_backend(redis_cluster, unique_key):
     hook = FastRateLimiter(backend=redis_cluster.url, key_prefix=unique_key, burst_ratio=1.0)
     auth = key(rpm_limit=5, team_id="t", team_rpm_limit=5)
     assert run(admitted(hook, auth, 8)) == 5
+
+
+def test_on_redis_the_scopes_that_admitted_a_refused_request_keep_its_charge(
+    redis_server, unique_key
+):
+    # Scopes are checked concurrently on Redis (one round trip): the key admits all five, the
+    # team only the first, and the key's bucket pays for all five.
+    hook = FastRateLimiter(backend=redis_server.url, key_prefix=unique_key, burst_ratio=1.0)
+    auth = key(rpm_limit=10, team_id="t", team_rpm_limit=1)
+    assert run(admitted(hook, auth, 5)) == 1
+    peeked = hook.limiter_for(10, None).peek(f"api_key:{auth.api_key}", cost=0)
+    assert peeked.remaining == 5

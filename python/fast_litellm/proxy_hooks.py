@@ -114,8 +114,8 @@ _admission: ContextVar[Optional[_Admission]] = ContextVar(
 def _limit_value(raw: Any, where: str) -> Optional[int]:
     """A limit as v3 reads it (``int(value)``: ``"10"`` and ``10.0`` are 10); anything that is
     not a number raises ``ValueError`` naming where it was found."""
-    if raw is None:
-        return None
+    if raw is None or type(raw) is int:
+        return raw
     if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
         raise ValueError(f"{where} must be a whole number of requests or tokens, got {raw!r}")
     try:
@@ -155,12 +155,14 @@ def scopes_for(auth: UserAPIKeyAuth, model: Optional[str]) -> List[Scope]:
     """Every limit LiteLLM's key metadata sets for a request by ``auth`` to ``model``."""
     scopes: List[Scope] = []
     for name, id_fields, rpm_field, tpm_field in _FIELD_SCOPES:
-        ids = [getattr(auth, field) for field in id_fields]
-        if not ids[-1]:
+        rpm = getattr(auth, rpm_field)
+        tpm = getattr(auth, tpm_field)
+        if rpm is None and tpm is None:
             continue
-        rpm = _limit_value(getattr(auth, rpm_field), rpm_field)
-        tpm = _limit_value(getattr(auth, tpm_field), tpm_field)
-        if rpm is not None or tpm is not None:
+        ids = [getattr(auth, field) for field in id_fields]
+        if ids[-1]:
+            rpm = _limit_value(rpm, rpm_field)
+            tpm = _limit_value(tpm, tpm_field)
             scopes.append(Scope(name, ":".join(str(i) for i in ids), rpm, tpm))
     if model and auth.api_key:
         rpm = _model_limit(auth, "model_rpm_limit", "rpm_limit", model)

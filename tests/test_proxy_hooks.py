@@ -539,3 +539,21 @@ def test_on_redis_the_scopes_that_admitted_a_refused_request_keep_its_charge(
     assert run(admitted(hook, auth, 5)) == 1
     peeked = hook.limiter_for(10, None).peek(f"api_key:{auth.api_key}", cost=0)
     assert peeked.remaining == 5
+
+
+def test_success_headers_have_v3s_names(hook):
+    from benches.bench_proxy_hook import v3_limiter
+
+    auth = v3_key(rpm_limit=600, tpm_limit=10_000, team_id="t", team_rpm_limit=1200)
+
+    async def headers_of(limiter):
+        data = request()
+        response = ModelResponse()
+        await limiter.async_pre_call_hook(auth, DualCache(), data, "completion")
+        await limiter.async_post_call_success_hook(data, auth, response)
+        return response._hidden_params["additional_headers"]
+
+    theirs, ours = run(headers_of(v3_limiter())), run(headers_of(hook))
+    assert set(ours) == set(theirs)
+    limits = {name: value for name, value in ours.items() if "-limit-" in name}
+    assert limits == {name: value for name, value in theirs.items() if "-limit-" in name}

@@ -29,7 +29,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import fast_litellm  # noqa: E402
-from benches import litellm_patch_cases, ratelimit_cases, redis_cases, token_cases  # noqa: E402
+from benches import (  # noqa: E402
+    litellm_patch_cases,
+    proxy_hook_cases,
+    ratelimit_cases,
+    redis_cases,
+    token_cases,
+)
 from benches.token_cases import Result, format_seconds  # noqa: E402
 
 # What a section's table needs said before it, by section title.
@@ -48,6 +54,12 @@ _SECTION_NOTES = {
         "`tiktoken batch` is tiktoken's `encode_ordinary_batch` (a thread pool, slower per text "
         "than the plain loop on this machine)."
     ),
+    "LiteLLM proxy rate-limit hook": (
+        "One `async_pre_call_hook` call per request, in process, on a key with rpm/tpm limits "
+        "of its own, of its team and of its model: `native` is "
+        "`fast_litellm.proxy_hooks.FastRateLimiter`, `v3` is LiteLLM's "
+        "`parallel_request_limiter_v3` (see `benches/proxy_hook_cases.py`)."
+    ),
     "litellm.token_counter with patch()": (
         "What a LiteLLM user gains with no code change: `litellm.token_counter(model=..., "
         "messages=...)` as called by the user, `unpatched` and after `fast_litellm.patch()` "
@@ -55,7 +67,7 @@ _SECTION_NOTES = {
     ),
 }
 # The ratio columns: native against each of these that a section measured.
-_REFERENCES = ("tiktoken", "tiktoken loop", "tiktoken batch", "litellm", "unpatched")
+_REFERENCES = ("tiktoken", "tiktoken loop", "tiktoken batch", "litellm", "unpatched", "v3")
 
 
 def _machine() -> str:
@@ -238,6 +250,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             litellm_patch_cases.run_litellm_patch_cases(iterations)
         )
         for result in sections["litellm.token_counter with patch()"]:
+            print(token_cases.format_row(result))
+    if proxy_hook_cases.available():
+        sections["LiteLLM proxy rate-limit hook"] = proxy_hook_cases.run_cases(iterations)
+        for result in sections["LiteLLM proxy rate-limit hook"]:
             print(token_cases.format_row(result))
     sections["start-up"] = startup_results(3 if args.quick else 15)
     for result in sections["start-up"]:

@@ -120,12 +120,17 @@ class RedisServer:
             time.sleep(0.02)
         return self
 
-    def stop(self) -> None:
+    def stop(self, *, kill: bool = False) -> None:
+        """Stops the server: SIGTERM (it closes its connections), or with ``kill`` SIGKILL (a
+        crash: nothing is closed, clients find out on their next read or write)."""
         process, self._process = self._process, None
         if process is None:
             return
         if process.poll() is None:
-            process.terminate()
+            if kill:
+                process.kill()
+            else:
+                process.terminate()
             try:
                 process.wait(timeout=5)
             except subprocess.TimeoutExpired:

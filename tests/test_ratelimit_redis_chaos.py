@@ -1,5 +1,5 @@
 """Chaos: sync checks from threads and async checks from tasks (some cancelled at random) while
-Redis is stopped, frozen and restarted at random, on both clients.
+Redis is stopped, killed (SIGKILL), frozen (SIGSTOP) and restarted at random, on both clients.
 
 Asserts what production needs, none of it a speed: no call hangs (every one returns within a
 bound), nothing is over-admitted (under "deny" every admission comes from Redis, at most one
@@ -126,13 +126,13 @@ def test_chaos(own_redis_server, redis_path, seed):
     lifetimes = 1
     with _Load(limiter, "hot-key", seed) as load:
         for _ in range(ROUNDS):
-            action = rng.choice(["stop", "pause", "nothing"])
-            if action == "stop":
-                server.stop()
+            action = rng.choice(["stop", "kill", "pause", "nothing"])
+            if action in ("stop", "kill"):
+                server.stop(kill=action == "kill")
             elif action == "pause":
                 server.pause()
             time.sleep(rng.uniform(0.02, 0.15))  # let the load meet this state
-            if action == "stop":
+            if action in ("stop", "kill"):
                 server.start()
                 lifetimes += 1
             elif action == "pause":

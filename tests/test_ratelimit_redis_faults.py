@@ -225,6 +225,30 @@ def test_a_key_of_the_wrong_type_does_not_open_the_circuit(redis_server, redis_p
     assert limiter.stats()["backend_errors"] == 0
 
 
+# ---- a full server --------------------------------------------------------------------------
+
+
+def test_a_full_server_is_answered_by_the_policy_and_recovers(
+    own_redis_server, redis_path, unique_key
+):
+    server = own_redis_server
+    limiter = failing_backend(server.url, redis_path, "deny")
+    assert timed(limiter.check, unique_key)
+    # Out of memory (maxmemory below what is used, no eviction): every write is refused, the
+    # check script's included.
+    server.cli("CONFIG", "SET", "maxmemory-policy", "noeviction")
+    server.cli("CONFIG", "SET", "maxmemory", "1")
+    refused = timed(limiter.check, f"{unique_key}-new")
+    assert not refused.allowed
+    stats = limiter.stats()
+    assert stats["backend_errors"] >= 1, stats
+    assert "OOM" in stats["last_error"] or "OutOfMemory" in stats["last_error"], stats
+    server.cli("CONFIG", "SET", "maxmemory", "0")
+    wait_until_answering(limiter, unique_key)
+    assert limiter.check(f"{unique_key}-after").allowed
+    assert limiter.state == "ok"
+
+
 # ---- amounts that can never be admitted ---------------------------------------------------------
 
 

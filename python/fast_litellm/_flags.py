@@ -243,7 +243,9 @@ class FeatureState:
         no side effect to repeat). Every other exception, the caller's input errors and whatever
         the caller's own objects raise, propagates unchanged and is not counted.
         """
-        if self.choose():
+        # `fast` first: on the common path (all native, no failure streak) this is one attribute
+        # read instead of a call.
+        if self.fast or self.choose():
             try:
                 result = getattr(sides(True), method)(*args, **kwargs)
             except NativeError as exc:

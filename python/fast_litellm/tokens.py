@@ -195,11 +195,18 @@ def count_tokens(text: str, *, model: Optional[str] = None, encoding: Optional[s
     if native is not None and _state.fast:
         try:
             return native.count(text)
-        except NativeError as exc:  # what FeatureState.run does, inline on the hottest line
-            _state.native_failed(exc)
-            _state.fallback_calls += 1
-            return tokenizer.side(False).count(text)
+        except NativeError as exc:
+            return _after_native_fault(tokenizer, exc).count(text)
     return _state.run(tokenizer.side, "count", text)
+
+
+def _after_native_fault(tokenizer: "_Tokenizer", exc: NativeError) -> Any:
+    """What ``FeatureState.run`` does after a native fault, for the inline fast paths of the two
+    hottest calls (``count_tokens``, ``count_message_tokens``; a call through ``run`` costs
+    about 0.3 µs, a fifth of a short chat): count it, and give the fallback that answers."""
+    _state.native_failed(exc)
+    _state.fallback_calls += 1
+    return tokenizer.side(False)
 
 
 def count_tokens_batch(
@@ -241,6 +248,15 @@ def count_message_tokens(
         if type(tokenizer) is _LiteLLMDelegate:
             return _litellm_messages(model, messages, tools, tool_choice)
         legacy = uses_legacy_message_accounting(model)
+        native = tokenizer.native
+        if native is not None and _state.fast:
+            try:
+                return native.count_messages(messages, tools, tool_choice, legacy_accounting=legacy)
+            except NativeError as exc:
+                fallback = _after_native_fault(tokenizer, exc)
+                return fallback.count_messages(
+                    messages, tools, tool_choice, legacy_accounting=legacy
+                )
         return _state.run(
             tokenizer.side,
             "count_messages",

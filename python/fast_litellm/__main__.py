@@ -70,6 +70,15 @@ def _status_report(health: Dict[str, Any]) -> None:
     others = [n for n in status if n not in health["features"]]
     if others:
         print(f"  not built yet: {', '.join(others)}")
+    patch = health.get("litellm_patch") or {}
+    if patch.get("patched"):
+        entry_points = patch.get("features", {}).get("token_counting", {}).get("entry_points", {})
+        patched = sum(1 for e in entry_points.values() if e.get("status") == "patched")
+        print(
+            f"litellm {patch.get('litellm_version')}: patched ({patched} token_counter entry points)"
+        )
+    else:
+        print("litellm: not patched (fast_litellm.patch() or FAST_LITELLM_AUTO_PATCH=1)")
 
 
 def _samples() -> Dict[str, str]:

@@ -251,11 +251,38 @@ def scenario_prefork(children: int = 16) -> None:
     assert all(answer == expected for answer in answers), (answers, expected)
 
 
+def patched_work() -> Dict[str, Any]:
+    """``exercise()`` plus litellm's own ``token_counter``, which ``patch()`` routes to us."""
+    import litellm
+
+    import fast_litellm
+
+    result = exercise()
+    result["litellm"] = litellm.token_counter(model="gpt-4o", messages=MESSAGES)
+    result["patched"] = fast_litellm.patch_status()["patched"]
+    return result
+
+
+def scenario_patched_prefork(children: int = 8) -> None:
+    """``patch()`` in the master, then pre-forked workers that count through litellm, count
+    directly and limit."""
+    import litellm  # noqa: F401
+
+    import fast_litellm
+
+    fast_litellm.patch()
+    expected = patched_work()
+    assert expected["patched"] and expected["litellm"] == expected["messages"], expected
+    answers = fork_and_check(children, patched_work)
+    assert all(answer == expected for answer in answers), (answers, expected)
+
+
 SCENARIOS: Dict[str, Callable[[], None]] = {
     "while_busy": scenario_while_busy,
     "held_locks": scenario_held_locks,
     "multiprocessing": scenario_multiprocessing,
     "prefork": scenario_prefork,
+    "patched_prefork": scenario_patched_prefork,
 }
 
 
@@ -320,6 +347,9 @@ def test_child_works_after_parent_used(parent_use, path_env):
 def test_fork_scenario(scenario, path_env):
     if scenario == "while_busy" and path_env:
         pytest.skip("drives the native loader directly")
+    if scenario == "patched_prefork":
+        pytest.importorskip("litellm")
+        path_env = {**path_env, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     run_scenario(scenario, path_env)
 
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-import threading
 import time
 from contextvars import ContextVar
 from datetime import datetime, timezone
@@ -46,6 +45,7 @@ from litellm.proxy.common_utils.proxy_rate_limit_error import (
     map_v3_rate_limit_type,
 )
 
+from . import _fork
 from .errors import FastLiteLLMError
 from .ratelimit import RateLimitResult, SimpleRateLimiter
 from .tokens import count_message_tokens
@@ -258,7 +258,7 @@ class FastRateLimiter(CustomLogger):  # type: ignore[misc]
         self._limiters: Dict[Tuple[Optional[int], Optional[int]], SimpleRateLimiter] = {}
         # A limiter is built once per (rpm, tpm) pair; the lock keeps two threads (a proxy
         # that checks from worker threads) from building two for one pair.
-        self._lock = threading.Lock()
+        self._lock = _fork.Lock()
         # One limiter built now, so a bad option fails at start-up, not on the first request.
         self._limiters[(1, None)] = self._build(1, None)
 
@@ -558,7 +558,7 @@ def _refusal_for_non_positive(scope: Scope, model: Any) -> ProxyRateLimitError:
 
 # ---- the instance config.yaml names -------------------------------------------------------------
 
-_instance_lock = threading.Lock()
+_instance_lock = _fork.Lock()
 
 # Declared, not assigned: the first access goes through __getattr__ below, which builds it.
 proxy_rate_limiter: FastRateLimiter

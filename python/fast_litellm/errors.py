@@ -6,14 +6,26 @@ They are defined here, in Python, and raised by the native module as well (throu
 
 from __future__ import annotations
 
+import builtins
+from typing import Any
+
 __all__ = [
+    "ConnectError",
+    "ConnectTimeout",
     "FastLiteLLMError",
+    "HTTPError",
+    "HTTPStatusError",
     "NativeError",
+    "PoolTimeout",
     "RateLimitTimeout",
     "RateLimitBackendError",
+    "ReadTimeout",
+    "RemoteProtocolError",
+    "TimeoutError",
     "TokenizerUnavailableError",
     "UnsupportedContentError",
     "UnsupportedModelError",
+    "WriteTimeout",
 ]
 
 
@@ -59,3 +71,52 @@ class RateLimitTimeout(FastLiteLLMError, TimeoutError):
     def __init__(self, message: str, retry_after: float = 0.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+# ---- HTTP client (fast_litellm.http) ------------------------------------------------------------
+# One hierarchy for both paths: the native client raises these from Rust, the fallback maps
+# httpx's exceptions onto them, so `except fast_litellm.errors.ReadTimeout` works on either.
+
+
+class HTTPError(FastLiteLLMError):
+    """A request could not be completed: no response, or a broken one. HTTP error statuses are
+    not errors of this kind: they are returned as responses (see ``Response.raise_for_status``)."""
+
+
+class TimeoutError(HTTPError, builtins.TimeoutError):
+    """A request ran out of one of its ``TimeoutConfig`` limits (the subclass says which)."""
+
+
+class ConnectTimeout(TimeoutError):
+    """No connection to the server within ``TimeoutConfig.connect`` (TLS handshake included)."""
+
+
+class ReadTimeout(TimeoutError):
+    """The server sent nothing for ``TimeoutConfig.read`` seconds (waiting for the response
+    headers, or between two pieces of the body)."""
+
+
+class WriteTimeout(TimeoutError):
+    """The request body could not be sent within ``TimeoutConfig.write`` seconds."""
+
+
+class PoolTimeout(TimeoutError):
+    """Every connection of the pool stayed busy for ``TimeoutConfig.pool`` seconds; raise
+    ``ConnectionPoolConfig.max_connections`` or lower the concurrency."""
+
+
+class ConnectError(HTTPError, ConnectionError):
+    """The connection could not be made (refused, unreachable, name not resolved, TLS refused)."""
+
+
+class RemoteProtocolError(HTTPError):
+    """The server broke the exchange: it closed or reset the connection mid-response, or sent
+    something that is not HTTP."""
+
+
+class HTTPStatusError(HTTPError):
+    """Raised by ``Response.raise_for_status()`` for a 4xx or 5xx response, which it carries."""
+
+    def __init__(self, message: str, *, response: Any) -> None:
+        super().__init__(message)
+        self.response = response

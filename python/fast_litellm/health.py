@@ -17,7 +17,11 @@ from . import _flags
 __all__ = ["health_check"]
 
 # feature flag -> the module that implements it (loaded when the check runs)
-_FEATURE_MODULES = {"TOKEN_COUNTING": "tokens", "RATE_LIMITING": "ratelimit"}
+_FEATURE_MODULES = {
+    "TOKEN_COUNTING": "tokens",
+    "RATE_LIMITING": "ratelimit",
+    "CONNECTION_POOL": "http",
+}
 
 
 def _feature_module(feature: str) -> Any:

@@ -33,6 +33,15 @@ from .tokens import (
 )
 
 if _typing.TYPE_CHECKING:
+    from .http import (
+        AsyncClient,
+        Client,
+        ConnectionPoolConfig,
+        RetryConfig,
+        TimeoutConfig,
+        cleanup_expired_connections,
+        get_connection_pool_stats,
+    )
     from .litellm_patch import patch, patch_status, unpatch
     from .ratelimit import (
         ManualClock,
@@ -42,9 +51,17 @@ if _typing.TYPE_CHECKING:
         default_rate_limiter,
     )
 
-# The rate limiter loads on first use: `import fast_litellm` stays cheap for callers that only
-# count tokens (its module pulls in dataclasses and fractions, ~10 ms on a slow machine).
+# The rate limiter and the HTTP client load on first use: `import fast_litellm` stays cheap for
+# callers that only count tokens (their modules pull in dataclasses, fractions and json, ~10 ms
+# on a slow machine).
 _LAZY = {
+    "AsyncClient": "http",
+    "Client": "http",
+    "ConnectionPoolConfig": "http",
+    "RetryConfig": "http",
+    "TimeoutConfig": "http",
+    "cleanup_expired_connections": "http",
+    "get_connection_pool_stats": "http",
     "ManualClock": "ratelimit",
     "RateLimitResult": "ratelimit",
     "SimpleRateLimiter": "ratelimit",
@@ -80,19 +97,25 @@ def __dir__() -> _typing.List[str]:
 
 
 __all__ = [
+    "AsyncClient",
+    "Client",
+    "ConnectionPoolConfig",
     "FastLiteLLMError",
     "ManualClock",
     "NativeError",
     "RateLimitBackendError",
     "RateLimitResult",
     "RateLimitTimeout",
+    "RetryConfig",
     "SimpleRateLimiter",
     "SimpleTokenCounter",
+    "TimeoutConfig",
     "TokenizerUnavailableError",
     "UnsupportedContentError",
     "UnsupportedModelError",
     "__version__",
     "check_rate_limit",
+    "cleanup_expired_connections",
     "configure",
     "count_message_tokens",
     "count_tokens",
@@ -100,6 +123,7 @@ __all__ = [
     "default_rate_limiter",
     "encoding_for_model",
     "errors",
+    "get_connection_pool_stats",
     "get_feature_status",
     "health_check",
     "patch",

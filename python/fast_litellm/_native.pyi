@@ -29,6 +29,12 @@ __all__ = [
     "RATE_LIMIT_MAX_NS",
     "RedisRateLimiter",
     "REDIS_GCRA_SCRIPT",
+    "HttpClient",
+    "HttpStream",
+    "SseDecoder",
+    "parse_sse",
+    "parse_retry_after",
+    "backoff_delay",
 ]
 
 __version__: str
@@ -156,3 +162,108 @@ class RateLimiter:
     def cleanup(self) -> int: ...
     def stats(self) -> dict[str, int]: ...
     def _testing_fail_next(self) -> None: ...
+
+# ---- HTTP client (fast_litellm.http wraps these) ------------------------------------------------
+
+_Headers = List[Tuple[str, str]]
+_Timeouts = Optional[Tuple[Optional[float], Optional[float], Optional[float], Optional[float]]]
+_Event = Tuple[str, str, Optional[str], Optional[int]]
+_Finished = Tuple[int, _Headers, bytes, float, int, str, str]
+
+@final
+class HttpStream:
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def headers(self) -> _Headers: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def http_version(self) -> str: ...
+    @property
+    def retries(self) -> int: ...
+    @property
+    def elapsed(self) -> float: ...
+    @property
+    def time_to_first_byte(self) -> Optional[float]: ...
+    @property
+    def time_to_first_event(self) -> Optional[float]: ...
+    def read_chunk(self) -> Optional[bytes]: ...
+    def aread_chunk(self) -> Awaitable[Optional[bytes]]: ...
+    def read_events(self) -> Optional[List[_Event]]: ...
+    def aread_events(self) -> Awaitable[Optional[List[_Event]]]: ...
+    def close(self) -> None: ...
+
+@final
+class HttpClient:
+    def __new__(
+        cls,
+        *,
+        base_url: Optional[str] = None,
+        headers: Optional[Sequence[Tuple[str, str]]] = None,
+        max_connections: int = 100,
+        max_keepalive_connections: int = 20,
+        keepalive_expiry: float = 300.0,
+        stream_buffer_size: int = 65536,
+        connect_timeout: Optional[float] = 10.0,
+        read_timeout: Optional[float] = 60.0,
+        write_timeout: Optional[float] = 10.0,
+        pool_timeout: Optional[float] = 10.0,
+        max_retries: int = 2,
+        retry_on_status: Optional[Sequence[int]] = None,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        respect_retry_after: bool = True,
+        max_concurrency: Optional[int] = None,
+        adaptive_concurrency: bool = False,
+        http2: bool = False,
+        gzip_threshold: Optional[int] = None,
+    ) -> HttpClient: ...
+    def request(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[Tuple[str, str]],
+        body: Optional[bytes] = None,
+        timeout: _Timeouts = None,
+    ) -> _Finished: ...
+    def arequest(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[Tuple[str, str]],
+        body: Optional[bytes] = None,
+        timeout: _Timeouts = None,
+    ) -> Awaitable[_Finished]: ...
+    def stream(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[Tuple[str, str]],
+        body: Optional[bytes] = None,
+        timeout: _Timeouts = None,
+    ) -> HttpStream: ...
+    def astream(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[Tuple[str, str]],
+        body: Optional[bytes] = None,
+        timeout: _Timeouts = None,
+    ) -> Awaitable[HttpStream]: ...
+    def stats(self) -> dict[str, Any]: ...
+    def cleanup_expired(self) -> int: ...
+    def close(self) -> None: ...
+    def aclose(self) -> Awaitable[None]: ...
+    @property
+    def closed(self) -> bool: ...
+
+@final
+class SseDecoder:
+    def __new__(cls) -> SseDecoder: ...
+    def feed(self, data: bytes) -> List[_Event]: ...
+    def finish(self) -> List[_Event]: ...
+
+def parse_sse(body: bytes) -> List[_Event]: ...
+def parse_retry_after(value: str, now: float) -> Optional[float]: ...
+def backoff_delay(attempt: int, base: float, cap: float, rand: float) -> float: ...

@@ -221,6 +221,52 @@ where
     F: Future<Output = PyResult<T>> + Send + 'static,
     C: FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
 {
+    spawn_awaitable(py, what, future, convert).map(|(py_future, _)| py_future)
+}
+
+/// `awaitable`, and cancelling the asyncio future (a cancelled task, `asyncio.wait_for` timing
+/// out) aborts the native future at its next await: a request stops and frees its connection
+/// instead of running on unseen. One callback per call (about a microsecond), so only for work
+/// worth stopping.
+pub(crate) fn cancellable<'py, T, F, C>(
+    py: Python<'py>,
+    what: &'static str,
+    future: F,
+    convert: C,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    T: Send + 'static,
+    F: Future<Output = PyResult<T>> + Send + 'static,
+    C: FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
+{
+    let (py_future, task) = spawn_awaitable(py, what, future, convert)?;
+    let abort = task.abort_handle();
+    let on_done = PyCFunction::new_closure(py, None, None, move |args, _kwargs| {
+        let cancelled = args
+            .get_item(0)
+            .and_then(|f| f.call_method0(pyo3::intern!(args.py(), "cancelled")))
+            .and_then(|c| c.is_truthy())
+            .unwrap_or(false);
+        if cancelled {
+            abort.abort();
+        }
+        Ok::<_, PyErr>(())
+    })?;
+    py_future.call_method1(pyo3::intern!(py, "add_done_callback"), (on_done,))?;
+    Ok(py_future)
+}
+
+fn spawn_awaitable<'py, T, F, C>(
+    py: Python<'py>,
+    what: &'static str,
+    future: F,
+    convert: C,
+) -> PyResult<(Bound<'py, PyAny>, tokio::task::JoinHandle<()>)>
+where
+    T: Send + 'static,
+    F: Future<Output = PyResult<T>> + Send + 'static,
+    C: FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
+{
     let asyncio = py.import(pyo3::intern!(py, "asyncio"))?;
     let event_loop = asyncio.call_method0(pyo3::intern!(py, "get_running_loop"))?;
     let queue = match queue_for(py, &event_loop) {
@@ -233,7 +279,7 @@ where
     };
     let py_future = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
     let handle = py_future.clone().unbind();
-    crate::runtime::runtime().spawn(async move {
+    let task = crate::runtime::runtime().spawn(async move {
         let mut future = std::pin::pin!(future);
         // Each poll runs inside a panic boundary (see `super::guard`): a panic becomes the
         // future's exception, not text on stderr.
@@ -254,5 +300,5 @@ where
             schedule_drain(queue);
         }
     });
-    Ok(py_future)
+    Ok((py_future, task))
 }

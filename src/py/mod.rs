@@ -1,6 +1,7 @@
 //! The PyO3 binding layer: type conversion, error mapping and GIL release. No algorithms here.
 
 mod aio;
+mod http;
 mod messages;
 mod ratelimit;
 mod ratelimit_redis;
@@ -180,5 +181,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     tokens::register(m)?;
     ratelimit::register(m)?;
     ratelimit_redis::register(m)?;
+    http::register(m)?;
     Ok(())
 }

@@ -1,0 +1,225 @@
+"""httpx transports over the pooled client: ``httpx.AsyncClient(transport=AsyncTransport())``, and
+LiteLLM or the OpenAI SDK through it, send every request through ``fast_litellm.http`` with no
+other change, streaming included.
+
+httpx keeps doing what it does above a transport (URLs, cookies, redirects, auth, decoding
+``Content-Encoding``, raising for status when asked); the transport sends the request as httpx
+built it and hands back the raw body as it arrives. Its errors are httpx's own exception types
+(``httpx.ReadTimeout``, ``httpx.ConnectError``...), which is what code written for httpx
+catches.
+
+Retries: off by default (``RetryConfig(max_retries=0)``), as in httpx's own transport; the
+clients above (the OpenAI SDK, LiteLLM) retry themselves. Pass ``retry=RetryConfig()`` to have
+429s and overloads retried here instead, honouring ``Retry-After``.
+
+When the native path is off (``CONNECTION_POOL``), the transports are httpx's own
+(``httpx.AsyncHTTPTransport``/``HTTPTransport``) with the same limits.
+"""
+
+from __future__ import annotations
+
+from typing import Any, AsyncIterator, Dict, Iterator, Optional, Tuple, Type
+
+import httpx
+
+from . import errors
+from .http import (
+    AsyncClient,
+    Client,
+    ConnectionPoolConfig,
+    RetryConfig,
+    TimeoutConfig,
+    TimeoutTuple,
+)
+
+__all__ = ["AsyncTransport", "Transport"]
+
+_NO_RETRIES = RetryConfig(max_retries=0)
+
+# Ours, most specific first, to httpx's.
+_ERRORS: Tuple[Tuple[Type[BaseException], Type[httpx.TransportError]], ...] = (
+    (errors.ConnectTimeout, httpx.ConnectTimeout),
+    (errors.ReadTimeout, httpx.ReadTimeout),
+    (errors.WriteTimeout, httpx.WriteTimeout),
+    (errors.PoolTimeout, httpx.PoolTimeout),
+    (errors.ConnectError, httpx.ConnectError),
+    (errors.RemoteProtocolError, httpx.RemoteProtocolError),
+    (errors.HTTPError, httpx.TransportError),
+)
+
+
+def _httpx_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
+    for ours, theirs in _ERRORS:
+        if isinstance(exc, ours):
+            return theirs(str(exc), request=request)
+    return httpx.TransportError(str(exc), request=request)
+
+
+def _timeouts(request: httpx.Request) -> Optional[TimeoutTuple]:
+    timeout: Dict[str, Optional[float]] = request.extensions.get("timeout") or {}
+    if not timeout:
+        return None
+    return (timeout.get("connect"), timeout.get("read"), timeout.get("write"), timeout.get("pool"))
+
+
+def _headers(request: httpx.Request) -> list[tuple[str, str]]:
+    # httpx keeps header bytes as given; HTTP/1.1 header values are Latin-1 on the wire.
+    return [
+        (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw
+    ]
+
+
+def _response(raw: Any, stream: httpx.SyncByteStream | httpx.AsyncByteStream) -> httpx.Response:
+    return httpx.Response(
+        raw.status_code,
+        headers=raw.headers,
+        stream=stream,
+        extensions={"http_version": raw.http_version.encode("ascii")},
+    )
+
+
+class _AsyncBody(httpx.AsyncByteStream):
+    def __init__(self, raw: Any, request: httpx.Request) -> None:
+        self._raw = raw
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while True:
+            try:
+                chunk = await self._raw.aread_chunk()
+            except errors.HTTPError as exc:
+                raise _httpx_error(exc, self._request) from exc
+            if chunk is None:
+                return
+            yield chunk
+
+    async def aclose(self) -> None:
+        self._raw.close()
+
+
+class _SyncBody(httpx.SyncByteStream):
+    def __init__(self, raw: Any, request: httpx.Request) -> None:
+        self._raw = raw
+        self._request = request
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            try:
+                chunk = self._raw.read_chunk()
+            except errors.HTTPError as exc:
+                raise _httpx_error(exc, self._request) from exc
+            if chunk is None:
+                return
+            yield chunk
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+def _limits(pool: Optional[ConnectionPoolConfig]) -> httpx.Limits:
+    pool = pool or ConnectionPoolConfig()
+    return httpx.Limits(
+        max_connections=pool.max_connections,
+        max_keepalive_connections=pool.max_keepalive_connections,
+        keepalive_expiry=pool.keepalive_expiry,
+    )
+
+
+class AsyncTransport(httpx.AsyncBaseTransport):
+    """An httpx async transport over a pooled ``AsyncClient`` (built from the same options, or
+    given as ``client=``)."""
+
+    def __init__(
+        self,
+        *,
+        pool: Optional[ConnectionPoolConfig] = None,
+        timeout: Optional[TimeoutConfig] = None,
+        retry: Optional[RetryConfig] = None,
+        max_concurrency: Optional[int] = None,
+        adaptive_concurrency: bool = False,
+        http2: bool = False,
+        client: Optional[AsyncClient] = None,
+    ) -> None:
+        self.client = client or AsyncClient(
+            pool=pool,
+            timeout_config=timeout,
+            retry=retry or _NO_RETRIES,
+            max_concurrency=max_concurrency,
+            adaptive_concurrency=adaptive_concurrency,
+            http2=http2,
+        )
+        self.native = self.client.native
+        # Native path off: httpx's own transport, with the same limits.
+        self._httpx: Optional[httpx.AsyncHTTPTransport] = (
+            None if self.native else httpx.AsyncHTTPTransport(limits=_limits(pool), http2=http2)
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._httpx is not None:
+            return await self._httpx.handle_async_request(request)
+        body = await request.aread()
+        try:
+            raw = await self.client._engine.astream(
+                request.method,
+                str(request.url),
+                _headers(request),
+                body or None,
+                _timeouts(request),
+            )
+        except errors.HTTPError as exc:
+            raise _httpx_error(exc, request) from exc
+        return _response(raw, _AsyncBody(raw, request))
+
+    async def aclose(self) -> None:
+        if self._httpx is not None:
+            await self._httpx.aclose()
+        await self.client.aclose()
+
+
+class Transport(httpx.BaseTransport):
+    """An httpx transport over a pooled ``Client`` (the GIL is released while it waits)."""
+
+    def __init__(
+        self,
+        *,
+        pool: Optional[ConnectionPoolConfig] = None,
+        timeout: Optional[TimeoutConfig] = None,
+        retry: Optional[RetryConfig] = None,
+        max_concurrency: Optional[int] = None,
+        adaptive_concurrency: bool = False,
+        http2: bool = False,
+        client: Optional[Client] = None,
+    ) -> None:
+        self.client = client or Client(
+            pool=pool,
+            timeout_config=timeout,
+            retry=retry or _NO_RETRIES,
+            max_concurrency=max_concurrency,
+            adaptive_concurrency=adaptive_concurrency,
+            http2=http2,
+        )
+        self.native = self.client.native
+        self._httpx: Optional[httpx.HTTPTransport] = (
+            None if self.native else httpx.HTTPTransport(limits=_limits(pool), http2=http2)
+        )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self._httpx is not None:
+            return self._httpx.handle_request(request)
+        body = request.read()
+        try:
+            raw = self.client._engine.stream(
+                request.method,
+                str(request.url),
+                _headers(request),
+                body or None,
+                _timeouts(request),
+            )
+        except errors.HTTPError as exc:
+            raise _httpx_error(exc, request) from exc
+        return _response(raw, _SyncBody(raw, request))
+
+    def close(self) -> None:
+        if self._httpx is not None:
+            self._httpx.close()
+        self.client.close()

@@ -1,0 +1,412 @@
+//! Our hand on every connection: the TCP stream under hyper (and under TLS) is wrapped so that the
+//! pool statistics count what really exists, read and write timeouts apply per operation, and an
+//! idle connection can be closed from outside (`cleanup_expired_connections()`).
+//!
+//! Busy or idle: hyper does not say which of its pooled connections carries a request. A
+//! connection becomes busy when a request is written on it (the first write after it was idle)
+//! and idle again when the caller has read the whole response (`Conn::release`, told which
+//! connection by the handle hyper copies into every response's extensions). Each busy period
+//! has a sequence number, so a release that arrives after hyper already reused the connection
+//! for the next request does not mark that one idle. Writes during the TLS handshake do not
+//! count: the connection is not ready until hyper asks for its metadata (`connected()`).
+//!
+//! The read timeout is armed only while the connection is busy: an idle pooled connection is
+//! polled for reads all the time (to notice the server closing it), and silence there is normal.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures_util::task::AtomicWaker;
+use http::Uri;
+use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
+use hyper_util::rt::TokioIo;
+use parking_lot::Mutex;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::Sleep;
+
+use super::error::IoTimeout;
+use super::stats::{HostCounters, Stats};
+
+/// What is known of one connection, shared by its stream, the registry and every response it
+/// carried.
+pub(crate) struct Conn {
+    host: Arc<HostCounters>,
+    stats: Arc<Stats>,
+    /// `sequence << 1 | busy`: the number of busy periods so far, and whether one is open.
+    state: AtomicU64,
+    ready: AtomicBool,
+    /// Nanoseconds since `epoch` of the last byte moved or the last release.
+    last_activity: AtomicU64,
+    close_requested: AtomicBool,
+    closed: AtomicBool,
+    /// The task reading the connection, woken to close it.
+    reader: AtomicWaker,
+    epoch: Instant,
+}
+
+impl Conn {
+    fn touch(&self) {
+        let now = self.epoch.elapsed().as_nanos() as u64;
+        self.last_activity.store(now, Ordering::Relaxed);
+    }
+
+    fn busy(&self) -> bool {
+        self.state.load(Ordering::Acquire) & 1 == 1
+    }
+
+    fn mark_busy(&self) {
+        let _ = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                (s & 1 == 0).then_some(((s >> 1) + 1) << 1 | 1)
+            });
+    }
+
+    /// The busy period a response arrived in (read when its headers arrive).
+    pub(crate) fn period(&self) -> u64 {
+        self.state.load(Ordering::Acquire) >> 1
+    }
+
+    /// The caller has the whole response of busy period `period`: the connection is idle,
+    /// unless hyper already wrote the next request on it.
+    pub(crate) fn release(&self, period: u64) {
+        let busy = period << 1 | 1;
+        if self
+            .state
+            .compare_exchange(busy, period << 1, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            self.touch();
+        }
+    }
+
+    fn idle_for(&self) -> Duration {
+        let last = self.last_activity.load(Ordering::Relaxed);
+        let now = self.epoch.elapsed().as_nanos() as u64;
+        Duration::from_nanos(now.saturating_sub(last))
+    }
+}
+
+/// The handle hyper copies into each response (`Connected::extra`).
+#[derive(Clone)]
+pub(crate) struct ConnHandle(pub(crate) Arc<Conn>);
+
+/// The connections of one pool (one runtime generation of one client).
+#[derive(Default)]
+pub(crate) struct Registry {
+    conns: Mutex<Vec<Weak<Conn>>>,
+}
+
+/// Open connections of one host, as counted from the registry.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OpenCount {
+    pub active: usize,
+    pub idle: usize,
+}
+
+impl Registry {
+    fn add(&self, conn: &Arc<Conn>) {
+        let mut conns = self.conns.lock();
+        conns.retain(|c| {
+            c.upgrade()
+                .is_some_and(|c| !c.closed.load(Ordering::Acquire))
+        });
+        conns.push(Arc::downgrade(conn));
+    }
+
+    fn live(&self) -> Vec<Arc<Conn>> {
+        let mut conns = self.conns.lock();
+        let mut live = Vec::with_capacity(conns.len());
+        conns.retain(|c| match c.upgrade() {
+            Some(conn) if !conn.closed.load(Ordering::Acquire) => {
+                live.push(conn);
+                true
+            }
+            _ => false,
+        });
+        live
+    }
+
+    /// Active and idle connections per host key.
+    pub(crate) fn open_by_host(&self) -> Vec<(String, OpenCount)> {
+        let mut by_host: Vec<(String, OpenCount)> = Vec::new();
+        for conn in self.live() {
+            let key = conn.host.key.as_str();
+            let index = match by_host.iter().position(|(k, _)| k == key) {
+                Some(index) => index,
+                None => {
+                    by_host.push((key.to_owned(), OpenCount::default()));
+                    by_host.len() - 1
+                }
+            };
+            if conn.busy() {
+                by_host[index].1.active += 1;
+            } else {
+                by_host[index].1.idle += 1;
+            }
+        }
+        by_host
+    }
+
+    /// Asks every idle connection unused for longer than `expiry` to close; how many.
+    pub(crate) fn close_expired(&self, expiry: Duration) -> usize {
+        let mut closed = 0;
+        for conn in self.live() {
+            if !conn.busy()
+                && conn.idle_for() >= expiry
+                && !conn.close_requested.swap(true, Ordering::AcqRel)
+            {
+                conn.reader.wake();
+                closed += 1;
+            }
+        }
+        closed
+    }
+}
+
+/// Per-operation limits applied by the stream wrapper.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct IoTimeouts {
+    pub read: Option<Duration>,
+    pub write: Option<Duration>,
+}
+
+/// The TCP stream of one connection, wrapped.
+pub(crate) struct TrackedTcp {
+    tcp: TcpStream,
+    conn: Arc<Conn>,
+    timeouts: IoTimeouts,
+    read_deadline: Option<Pin<Box<Sleep>>>,
+    write_deadline: Option<Pin<Box<Sleep>>>,
+}
+
+impl Drop for TrackedTcp {
+    fn drop(&mut self) {
+        self.conn.closed.store(true, Ordering::Release);
+        self.conn.stats.connection_closed();
+    }
+}
+
+/// Polls an armed deadline (arming it first); an error once it has passed.
+fn check_deadline(
+    deadline: &mut Option<Pin<Box<Sleep>>>,
+    limit: Duration,
+    cx: &mut Context<'_>,
+    which: IoTimeout,
+) -> Poll<io::Result<()>> {
+    let sleep = deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+    match sleep.as_mut().poll(cx) {
+        Poll::Ready(()) => Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, which))),
+        Poll::Pending => Poll::Pending,
+    }
+}
+
+impl AsyncRead for TrackedTcp {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        match Pin::new(&mut this.tcp).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                this.read_deadline = None;
+                if buf.filled().len() > before {
+                    this.conn.touch();
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending => {
+                let conn = &this.conn;
+                conn.reader.register(cx.waker());
+                if conn.close_requested.load(Ordering::Acquire) && !conn.busy() {
+                    // End of stream: hyper drops an idle connection whose peer has gone.
+                    return Poll::Ready(Ok(()));
+                }
+                match this.timeouts.read {
+                    Some(limit) if conn.busy() => {
+                        check_deadline(&mut this.read_deadline, limit, cx, IoTimeout::Read)
+                    }
+                    _ => {
+                        this.read_deadline = None;
+                        Poll::Pending
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl AsyncWrite for TrackedTcp {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.tcp).poll_write(cx, data) {
+            Poll::Ready(Ok(written)) => {
+                this.write_deadline = None;
+                if written > 0 && this.conn.ready.load(Ordering::Acquire) {
+                    this.conn.mark_busy();
+                    this.conn.touch();
+                }
+                Poll::Ready(Ok(written))
+            }
+            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+            Poll::Pending => match this.timeouts.write {
+                Some(limit) => {
+                    match check_deadline(&mut this.write_deadline, limit, cx, IoTimeout::Write) {
+                        Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+                        _ => Poll::Pending,
+                    }
+                }
+                None => Poll::Pending,
+            },
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs) {
+            Poll::Ready(Ok(written)) => {
+                this.write_deadline = None;
+                if written > 0 && this.conn.ready.load(Ordering::Acquire) {
+                    this.conn.mark_busy();
+                    this.conn.touch();
+                }
+                Poll::Ready(Ok(written))
+            }
+            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+            Poll::Pending => match this.timeouts.write {
+                Some(limit) => {
+                    match check_deadline(&mut this.write_deadline, limit, cx, IoTimeout::Write) {
+                        Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+                        _ => Poll::Pending,
+                    }
+                }
+                None => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
+    }
+}
+
+impl Connection for TrackedTcp {
+    fn connected(&self) -> Connected {
+        // Asked once the connection (TLS included) is up: from now on writes are requests.
+        self.conn.ready.store(true, Ordering::Release);
+        self.tcp
+            .connected()
+            .extra(ConnHandle(Arc::clone(&self.conn)))
+    }
+}
+
+/// The TCP connector under TLS: hyper-util's, with every stream wrapped and registered.
+#[derive(Clone)]
+pub(crate) struct TrackingConnector {
+    pub(crate) http: HttpConnector,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) timeouts: IoTimeouts,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl tower_service::Service<Uri> for TrackingConnector {
+    type Response = TokioIo<TrackedTcp>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        tower_service::Service::<Uri>::poll_ready(&mut self.http, cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let host = self.stats.host(&super::client::host_key(&uri));
+        let connecting = tower_service::Service::<Uri>::call(&mut self.http, uri);
+        let registry = Arc::clone(&self.registry);
+        let stats = Arc::clone(&self.stats);
+        let timeouts = self.timeouts;
+        Box::pin(async move {
+            let tcp = connecting.await?;
+            let epoch = stats.epoch();
+            let conn = Arc::new(Conn {
+                host,
+                stats: Arc::clone(&stats),
+                state: AtomicU64::new(0),
+                ready: AtomicBool::new(false),
+                last_activity: AtomicU64::new(epoch.elapsed().as_nanos() as u64),
+                close_requested: AtomicBool::new(false),
+                closed: AtomicBool::new(false),
+                reader: AtomicWaker::new(),
+                epoch,
+            });
+            stats.connection_opened(&conn.host);
+            registry.add(&conn);
+            Ok(TokioIo::new(TrackedTcp {
+                tcp: tcp.into_inner(),
+                conn,
+                timeouts,
+                read_deadline: None,
+                write_deadline: None,
+            }))
+        })
+    }
+}
+
+/// The connector hyper's pool uses: TLS (for https) over the tracking TCP connector, the whole
+/// of it bounded by the connect timeout.
+#[derive(Clone)]
+pub(crate) struct Connector {
+    pub(crate) https: hyper_rustls::HttpsConnector<TrackingConnector>,
+    pub(crate) connect_timeout: Option<Duration>,
+}
+
+pub(crate) type Stream = hyper_rustls::MaybeHttpsStream<TokioIo<TrackedTcp>>;
+
+impl tower_service::Service<Uri> for Connector {
+    type Response = Stream;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Stream, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        tower_service::Service::<Uri>::poll_ready(&mut self.https, cx)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = tower_service::Service::<Uri>::call(&mut self.https, uri);
+        let connect_timeout = self.connect_timeout;
+        Box::pin(async move {
+            match connect_timeout {
+                Some(limit) => match tokio::time::timeout(limit, connecting).await {
+                    Ok(result) => result,
+                    Err(_) => Err(Box::new(IoTimeout::Connect) as BoxError),
+                },
+                None => connecting.await,
+            }
+        })
+    }
+}

@@ -1,0 +1,100 @@
+//! The errors of the HTTP client: one enum, mapped to `fast_litellm.errors` at the binding edge.
+
+use std::error::Error as StdError;
+
+/// Why a request produced no usable response.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// The caller's URL (relative without a base URL, no host, not http/https, unparsable).
+    #[error("{0}")]
+    InvalidUrl(String),
+    /// A header name or value HTTP does not allow, or a bad option.
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("connect timeout: no connection to {0} within the connect timeout")]
+    ConnectTimeout(String),
+    #[error("read timeout: the server sent nothing for the read timeout")]
+    ReadTimeout,
+    #[error("write timeout: the request could not be sent within the write timeout")]
+    WriteTimeout,
+    #[error("pool timeout: no free connection within the pool timeout ({0} in use)")]
+    PoolTimeout(usize),
+    #[error("cannot connect to {host}: {detail}")]
+    Connect { host: String, detail: String },
+    /// The server broke the exchange (closed or reset mid-response, not HTTP).
+    #[error("{0}")]
+    Protocol(String),
+    /// The client was closed.
+    #[error("the client is closed")]
+    Closed,
+}
+
+impl HttpError {
+    /// The name of its kind in the pool statistics (`errors`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            HttpError::InvalidUrl(_) | HttpError::InvalidRequest(_) | HttpError::Closed => "other",
+            HttpError::ConnectTimeout(_) => "connect_timeout",
+            HttpError::ReadTimeout => "read_timeout",
+            HttpError::WriteTimeout => "write_timeout",
+            HttpError::PoolTimeout(_) => "pool_timeout",
+            HttpError::Connect { .. } => "connect",
+            HttpError::Protocol(_) => "protocol",
+        }
+    }
+
+    /// Whether nothing reached the server, so sending again is safe.
+    pub fn is_before_sending(&self) -> bool {
+        matches!(
+            self,
+            HttpError::Connect { .. } | HttpError::ConnectTimeout(_)
+        )
+    }
+}
+
+/// The I/O error our connection wrapper raises when a read or write timeout fires; found again
+/// in hyper's error chain to tell which timeout it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum IoTimeout {
+    #[error("read timeout")]
+    Read,
+    #[error("write timeout")]
+    Write,
+    #[error("connect timeout")]
+    Connect,
+}
+
+/// Walks an error's sources for one of our I/O timeouts.
+pub(crate) fn find_timeout(err: &(dyn StdError + 'static)) -> Option<IoTimeout> {
+    let mut current: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(timeout) = e.downcast_ref::<IoTimeout>() {
+            return Some(*timeout);
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if let Some(timeout) = io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<IoTimeout>())
+            {
+                return Some(*timeout);
+            }
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// The innermost message of an error chain, which says what actually happened ("Connection
+/// refused") where the outer ones say where ("client error (Connect)").
+pub(crate) fn root_message(err: &(dyn StdError + 'static)) -> String {
+    let mut messages = vec![err.to_string()];
+    let mut current = err.source();
+    while let Some(e) = current {
+        messages.push(e.to_string());
+        current = e.source();
+    }
+    messages.dedup();
+    // hyper-util's outer "client error (Connect)" says nothing the caller can act on.
+    messages.retain(|m| !m.starts_with("client error"));
+    messages.join(": ")
+}

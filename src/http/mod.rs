@@ -1,0 +1,26 @@
+//! The HTTP client core: a pooled client for LLM APIs (many concurrent JSON POSTs and
+//! server-sent-event streams to a few hosts), on the process-wide tokio runtime.
+//!
+//! - `client`: requests, retries, streams; hyper-util's pool behind our gate.
+//! - `conn`: the wrapper on every connection (statistics that match reality, per-operation
+//!   timeouts, closing idle connections on demand).
+//! - `limit`: the in-flight gate (`max_connections`, `max_concurrency`, adaptive concurrency).
+//! - `retry`: what is retried and how long to wait (`Retry-After`, jittered backoff).
+//! - `sse`: the event-stream decoder.
+//! - `stats`: the counters of a client.
+//!
+//! What it does not own: HTTP itself (hyper), TLS (rustls), proxies beyond the environment
+//! variables, cookies, redirects (LLM APIs answer where they are asked; a redirect is returned
+//! to the caller as it is).
+
+pub mod client;
+mod conn;
+pub mod error;
+mod limit;
+pub mod retry;
+pub mod sse;
+pub mod stats;
+
+pub use client::{BodyStream, Client, ClientConfig, Finished, Head, Prepared, Timeouts};
+pub use conn::OpenCount;
+pub use error::HttpError;

@@ -1,0 +1,607 @@
+//! Bindings for `crate::http`: `fast_litellm._native.HttpClient` (the native engine of
+//! `fast_litellm.http`), its streams, and the event-stream and retry helpers the fallback is
+//! checked against.
+//!
+//! Sync calls block on the shared runtime with the GIL released; async calls return asyncio
+//! futures completed from it (`super::aio::cancellable`: cancelling one stops the request).
+//! Results cross as plain tuples; `fast_litellm.http` wraps them in the classes both engines
+//! share.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+
+use super::aio::{awaitable, cancellable};
+use super::guard;
+use crate::http::retry::{backoff_delay, parse_retry_after, RetryPolicy};
+use crate::http::sse::{self, Event};
+use crate::http::{
+    BodyStream, Client, ClientConfig, Finished, Head, HttpError, Prepared, Timeouts,
+};
+
+pyo3::import_exception!(fast_litellm.errors, HTTPError);
+pyo3::import_exception!(fast_litellm.errors, ConnectTimeout);
+pyo3::import_exception!(fast_litellm.errors, ReadTimeout);
+pyo3::import_exception!(fast_litellm.errors, WriteTimeout);
+pyo3::import_exception!(fast_litellm.errors, PoolTimeout);
+pyo3::import_exception!(fast_litellm.errors, ConnectError);
+pyo3::import_exception!(fast_litellm.errors, RemoteProtocolError);
+
+impl From<HttpError> for PyErr {
+    fn from(err: HttpError) -> PyErr {
+        let message = err.to_string();
+        match err {
+            HttpError::InvalidUrl(_) | HttpError::InvalidRequest(_) => {
+                PyValueError::new_err(message)
+            }
+            HttpError::ConnectTimeout(_) => ConnectTimeout::new_err(message),
+            HttpError::ReadTimeout => ReadTimeout::new_err(message),
+            HttpError::WriteTimeout => WriteTimeout::new_err(message),
+            HttpError::PoolTimeout(_) => PoolTimeout::new_err(message),
+            HttpError::Connect { .. } => ConnectError::new_err(message),
+            HttpError::Protocol(_) => RemoteProtocolError::new_err(message),
+            HttpError::Closed => HTTPError::new_err(message),
+        }
+    }
+}
+
+const WHAT: &str = "HTTP client";
+
+fn seconds(name: &str, value: Option<f64>) -> PyResult<Option<Duration>> {
+    match value {
+        None => Ok(None),
+        Some(v) if v.is_finite() && v > 0.0 && v <= 1e9 => Ok(Some(Duration::from_secs_f64(v))),
+        Some(v) => Err(PyValueError::new_err(format!(
+            "{name} must be a positive number of seconds, got {v}"
+        ))),
+    }
+}
+
+fn header_pairs(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(HeaderName, HeaderValue)>> {
+    let pairs: Vec<(String, String)> = headers.extract().map_err(|_| {
+        PyTypeError::new_err("headers must be a list of (name, value) pairs of str")
+    })?;
+    pairs
+        .into_iter()
+        .map(|(name, value)| {
+            let header = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| PyValueError::new_err(format!("invalid header name {name:?}")))?;
+            let value = HeaderValue::from_str(&value).map_err(|_| {
+                PyValueError::new_err(format!(
+                    "invalid value for header {name:?}: {value:?} (control characters are not \
+                     allowed)"
+                ))
+            })?;
+            Ok((header, value))
+        })
+        .collect()
+}
+
+type TimeoutArg = Option<(Option<f64>, Option<f64>, Option<f64>, Option<f64>)>;
+
+fn timeouts_arg(timeout: TimeoutArg) -> PyResult<Option<Timeouts>> {
+    timeout
+        .map(|(connect, read, write, pool)| {
+            Ok(Timeouts {
+                connect: seconds("connect", connect)?,
+                read: seconds("read", read)?,
+                write: seconds("write", write)?,
+                pool: seconds("pool", pool)?,
+            })
+        })
+        .transpose()
+}
+
+fn head_items<'py>(py: Python<'py>, head: &Head) -> PyResult<Bound<'py, PyList>> {
+    let pairs = head
+        .headers
+        .iter()
+        .map(|(name, value)| PyTuple::new(py, [name.as_str(), value.as_str()]))
+        .collect::<PyResult<Vec<_>>>()?;
+    PyList::new(py, pairs)
+}
+
+fn finished_object(py: Python<'_>, finished: Finished) -> PyResult<Py<PyAny>> {
+    let head = &finished.head;
+    let tuple = (
+        head.status,
+        head_items(py, head)?,
+        PyBytes::new(py, &finished.body),
+        finished.elapsed.as_secs_f64(),
+        head.retries,
+        head.url.as_str(),
+        head.http_version,
+    );
+    Ok(tuple.into_pyobject(py)?.into_any().unbind())
+}
+
+fn events_object(py: Python<'_>, events: Option<Vec<Event>>) -> PyResult<Py<PyAny>> {
+    let Some(events) = events else {
+        return Ok(py.None());
+    };
+    let items = events
+        .into_iter()
+        .map(|e| (e.event, e.data, e.id, e.retry).into_pyobject(py))
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(PyList::new(py, items)?.into_any().unbind())
+}
+
+fn chunk_object(py: Python<'_>, chunk: Option<Bytes>) -> PyResult<Py<PyAny>> {
+    Ok(match chunk {
+        Some(chunk) => PyBytes::new(py, &chunk).into_any().unbind(),
+        None => py.None(),
+    })
+}
+
+/// The native engine of one `AsyncClient`/`Client`.
+#[pyclass(module = "fast_litellm._native", name = "HttpClient", frozen, weakref)]
+pub(crate) struct PyHttpClient {
+    inner: Arc<Client>,
+}
+
+#[pymethods]
+impl PyHttpClient {
+    #[new]
+    #[pyo3(signature = (
+        *, base_url=None, headers=None, max_connections=100, max_keepalive_connections=20,
+        keepalive_expiry=300.0, stream_buffer_size=65536, connect_timeout=Some(10.0),
+        read_timeout=Some(60.0), write_timeout=Some(10.0), pool_timeout=Some(10.0),
+        max_retries=2, retry_on_status=None, backoff_base=0.5, backoff_max=30.0,
+        respect_retry_after=true, max_concurrency=None, adaptive_concurrency=false,
+        http2=false, gzip_threshold=None
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        base_url: Option<String>,
+        headers: Option<&Bound<'_, PyAny>>,
+        max_connections: usize,
+        max_keepalive_connections: usize,
+        keepalive_expiry: f64,
+        stream_buffer_size: usize,
+        connect_timeout: Option<f64>,
+        read_timeout: Option<f64>,
+        write_timeout: Option<f64>,
+        pool_timeout: Option<f64>,
+        max_retries: u32,
+        retry_on_status: Option<Vec<u16>>,
+        backoff_base: f64,
+        backoff_max: f64,
+        respect_retry_after: bool,
+        max_concurrency: Option<usize>,
+        adaptive_concurrency: bool,
+        http2: bool,
+        gzip_threshold: Option<usize>,
+    ) -> PyResult<Self> {
+        if max_connections == 0 || stream_buffer_size == 0 || max_concurrency == Some(0) {
+            return Err(PyValueError::new_err(
+                "max_connections, stream_buffer_size and max_concurrency must be at least 1",
+            ));
+        }
+        let non_negative = |name: &str, v: f64| {
+            if v.is_finite() && (0.0..=1e9).contains(&v) {
+                Ok(Duration::from_secs_f64(v))
+            } else {
+                Err(PyValueError::new_err(format!(
+                    "{name} must be a finite number of seconds >= 0, got {v}"
+                )))
+            }
+        };
+        let config = ClientConfig {
+            base_url,
+            headers: match headers {
+                Some(headers) => header_pairs(headers)?,
+                None => Vec::new(),
+            },
+            max_connections,
+            max_keepalive_connections,
+            keepalive_expiry: non_negative("keepalive_expiry", keepalive_expiry)?,
+            stream_buffer_size,
+            timeouts: Timeouts {
+                connect: seconds("connect_timeout", connect_timeout)?,
+                read: seconds("read_timeout", read_timeout)?,
+                write: seconds("write_timeout", write_timeout)?,
+                pool: seconds("pool_timeout", pool_timeout)?,
+            },
+            retry: RetryPolicy {
+                max_retries,
+                retry_on_status: retry_on_status
+                    .unwrap_or_else(|| RetryPolicy::default().retry_on_status),
+                backoff_base: non_negative("backoff_base", backoff_base)?,
+                backoff_max: non_negative("backoff_max", backoff_max)?,
+                respect_retry_after,
+            },
+            max_concurrency,
+            adaptive_concurrency,
+            http2,
+            gzip_threshold,
+        };
+        let inner = guard(WHAT, || Ok(Client::new(config)?))?;
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// Sends a request and reads the whole response: `(status, headers, content, elapsed,
+    /// retries, url, http_version)`.
+    #[pyo3(signature = (method, url, headers, body=None, timeout=None))]
+    fn request(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        url: &str,
+        headers: &Bound<'_, PyAny>,
+        body: Option<&Bound<'_, PyBytes>>,
+        timeout: TimeoutArg,
+    ) -> PyResult<Py<PyAny>> {
+        let prepared = self.prepare(method, url, headers, body, timeout)?;
+        let inner = &self.inner;
+        let finished = guard(WHAT, || {
+            py.detach(|| crate::runtime::block_on(inner.fetch(prepared)))
+                .map_err(PyErr::from)
+        })?;
+        finished_object(py, finished)
+    }
+
+    /// `request` as an awaitable.
+    #[pyo3(signature = (method, url, headers, body=None, timeout=None))]
+    fn arequest<'py>(
+        &self,
+        py: Python<'py>,
+        method: &str,
+        url: &str,
+        headers: &Bound<'_, PyAny>,
+        body: Option<&Bound<'_, PyBytes>>,
+        timeout: TimeoutArg,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let prepared = self.prepare(method, url, headers, body, timeout)?;
+        let inner = Arc::clone(&self.inner);
+        let fetch = async move { Ok(inner.fetch(prepared).await?) };
+        cancellable(py, WHAT, fetch, finished_object)
+    }
+
+    /// Sends a request and returns once its headers are in; the body is read from the stream.
+    #[pyo3(signature = (method, url, headers, body=None, timeout=None))]
+    fn stream(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        url: &str,
+        headers: &Bound<'_, PyAny>,
+        body: Option<&Bound<'_, PyBytes>>,
+        timeout: TimeoutArg,
+    ) -> PyResult<PyHttpStream> {
+        let prepared = self.prepare(method, url, headers, body, timeout)?;
+        let inner = &self.inner;
+        let stream = guard(WHAT, || {
+            py.detach(|| crate::runtime::block_on(inner.open_stream(prepared)))
+                .map_err(PyErr::from)
+        })?;
+        Ok(PyHttpStream::new(stream))
+    }
+
+    /// `stream` as an awaitable.
+    #[pyo3(signature = (method, url, headers, body=None, timeout=None))]
+    fn astream<'py>(
+        &self,
+        py: Python<'py>,
+        method: &str,
+        url: &str,
+        headers: &Bound<'_, PyAny>,
+        body: Option<&Bound<'_, PyBytes>>,
+        timeout: TimeoutArg,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let prepared = self.prepare(method, url, headers, body, timeout)?;
+        let inner = Arc::clone(&self.inner);
+        let open = async move { Ok(inner.open_stream(prepared).await?) };
+        cancellable(py, WHAT, open, |py, stream| {
+            Ok(Py::new(py, PyHttpStream::new(stream))?.into_any())
+        })
+    }
+
+    /// The pool statistics of this client (see `fast_litellm.http.AsyncClient.pool_stats`).
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let client = &self.inner;
+        let stats = client.stats();
+        let open = client.open_by_host();
+        let dict = PyDict::new(py);
+        dict.set_item("native", true)?;
+        dict.set_item(
+            "active_connections",
+            open.iter().map(|(_, o)| o.active).sum::<usize>(),
+        )?;
+        dict.set_item(
+            "idle_connections",
+            open.iter().map(|(_, o)| o.idle).sum::<usize>(),
+        )?;
+        dict.set_item("in_flight", stats.in_flight.load(Relaxed))?;
+        dict.set_item("requests", stats.requests.load(Relaxed))?;
+        dict.set_item("retries", stats.retries.load(Relaxed))?;
+        dict.set_item("connections_opened", stats.connections_opened.load(Relaxed))?;
+        dict.set_item("connections_reused", stats.connections_reused.load(Relaxed))?;
+        dict.set_item("connections_closed", stats.connections_closed.load(Relaxed))?;
+        let errors = PyDict::new(py);
+        for (kind, count) in stats.errors() {
+            errors.set_item(kind, count)?;
+        }
+        dict.set_item("errors", errors)?;
+        dict.set_item("max_connections", client.config().max_connections)?;
+        dict.set_item("concurrency_limit", client.concurrency_limit())?;
+        let wait = stats.pool_wait();
+        let pool_wait = PyDict::new(py);
+        pool_wait.set_item("count", wait.count)?;
+        pool_wait.set_item("p50", wait.p50_ms)?;
+        pool_wait.set_item("p95", wait.p95_ms)?;
+        pool_wait.set_item("p99", wait.p99_ms)?;
+        pool_wait.set_item("max", wait.max_ms)?;
+        dict.set_item("pool_wait_ms", pool_wait)?;
+        let hosts = PyDict::new(py);
+        for host in stats.hosts() {
+            let entry = PyDict::new(py);
+            let now = open
+                .iter()
+                .find(|(key, _)| *key == host.key)
+                .map(|(_, o)| *o)
+                .unwrap_or_default();
+            entry.set_item("active_connections", now.active)?;
+            entry.set_item("idle_connections", now.idle)?;
+            entry.set_item("requests", host.requests.load(Relaxed))?;
+            entry.set_item("connections_opened", host.connections_opened.load(Relaxed))?;
+            hosts.set_item(&host.key, entry)?;
+        }
+        dict.set_item("hosts", hosts)?;
+        Ok(dict)
+    }
+
+    /// Closes idle connections past `keepalive_expiry`; how many.
+    fn cleanup_expired(&self) -> usize {
+        self.inner.cleanup_expired()
+    }
+
+    /// Closes the pool (idempotent); requests after it raise `HTTPError`.
+    fn close(&self) {
+        self.inner.close();
+    }
+
+    /// `close` as an awaitable (the fallback's httpx client closes asynchronously).
+    fn aclose<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.inner.close();
+        awaitable(py, WHAT, async { Ok(()) }, |py, ()| Ok(py.None()))
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    fn __repr__(&self) -> String {
+        let base = self
+            .inner
+            .config()
+            .base_url
+            .as_deref()
+            .unwrap_or("no base URL");
+        format!("<HttpClient {base}>")
+    }
+}
+
+impl PyHttpClient {
+    fn prepare(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &Bound<'_, PyAny>,
+        body: Option<&Bound<'_, PyBytes>>,
+        timeout: TimeoutArg,
+    ) -> PyResult<Prepared> {
+        let headers = header_pairs(headers)?;
+        let body = body.map(|b| Bytes::copy_from_slice(b.as_bytes()));
+        let timeouts = timeouts_arg(timeout)?;
+        Ok(self.inner.prepare(method, url, &headers, body, timeouts)?)
+    }
+}
+
+/// Times of a stream, copied out after each read (its body is behind an async lock).
+#[derive(Default, Clone, Copy)]
+struct StreamTimes {
+    first_byte: Option<f64>,
+    first_event: Option<f64>,
+}
+
+/// An open response of `HttpClient.stream` / `astream`.
+#[pyclass(module = "fast_litellm._native", name = "HttpStream", frozen)]
+pub(crate) struct PyHttpStream {
+    head: Head,
+    body: Arc<tokio::sync::Mutex<BodyStream>>,
+    times: Arc<parking_lot::Mutex<StreamTimes>>,
+}
+
+impl PyHttpStream {
+    fn new(stream: BodyStream) -> Self {
+        Self {
+            head: stream.head.clone(),
+            body: Arc::new(tokio::sync::Mutex::new(stream)),
+            times: Arc::default(),
+        }
+    }
+
+    fn note_times(times: &parking_lot::Mutex<StreamTimes>, stream: &BodyStream) {
+        let mut t = times.lock();
+        t.first_byte = stream.time_to_first_byte.map(|d| d.as_secs_f64());
+        t.first_event = stream.time_to_first_event.map(|d| d.as_secs_f64());
+    }
+}
+
+#[pymethods]
+impl PyHttpStream {
+    #[getter]
+    fn status_code(&self) -> u16 {
+        self.head.status
+    }
+
+    #[getter]
+    fn headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        head_items(py, &self.head)
+    }
+
+    #[getter]
+    fn url(&self) -> &str {
+        &self.head.url
+    }
+
+    #[getter]
+    fn http_version(&self) -> &'static str {
+        self.head.http_version
+    }
+
+    #[getter]
+    fn retries(&self) -> u32 {
+        self.head.retries
+    }
+
+    #[getter]
+    fn elapsed(&self) -> f64 {
+        self.head.elapsed.as_secs_f64()
+    }
+
+    #[getter]
+    fn time_to_first_byte(&self) -> Option<f64> {
+        self.times.lock().first_byte
+    }
+
+    #[getter]
+    fn time_to_first_event(&self) -> Option<f64> {
+        self.times.lock().first_event
+    }
+
+    /// The next pieces of the body (`bytes`), or `None` at the end.
+    fn read_chunk(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let (body, times) = (&self.body, &self.times);
+        let chunk = guard(WHAT, || {
+            py.detach(|| {
+                crate::runtime::block_on(async {
+                    let mut stream = body.lock().await;
+                    let chunk = stream.next_chunk().await;
+                    Self::note_times(times, &stream);
+                    chunk
+                })
+            })
+            .map_err(PyErr::from)
+        })?;
+        chunk_object(py, chunk)
+    }
+
+    fn aread_chunk<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let (body, times) = (Arc::clone(&self.body), Arc::clone(&self.times));
+        let read = async move {
+            let mut stream = body.lock().await;
+            let chunk = stream.next_chunk().await;
+            Self::note_times(&times, &stream);
+            Ok(chunk?)
+        };
+        cancellable(py, WHAT, read, chunk_object)
+    }
+
+    /// The next events (`[(event, data, id, retry), ...]`), or `None` at the end.
+    fn read_events(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let (body, times) = (&self.body, &self.times);
+        let events = guard(WHAT, || {
+            py.detach(|| {
+                crate::runtime::block_on(async {
+                    let mut stream = body.lock().await;
+                    let events = stream.next_events().await;
+                    Self::note_times(times, &stream);
+                    events
+                })
+            })
+            .map_err(PyErr::from)
+        })?;
+        events_object(py, events)
+    }
+
+    fn aread_events<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let (body, times) = (Arc::clone(&self.body), Arc::clone(&self.times));
+        let read = async move {
+            let mut stream = body.lock().await;
+            let events = stream.next_events().await;
+            Self::note_times(&times, &stream);
+            Ok(events?)
+        };
+        cancellable(py, WHAT, read, events_object)
+    }
+
+    /// Stops reading (idempotent): the connection is dropped unless the body was read to its end.
+    fn close(&self) {
+        match self.body.try_lock() {
+            Ok(mut stream) => stream.close(),
+            Err(_) => {
+                // A read is in progress (another thread, or a cancelled task not yet unwound):
+                // close once it lets go.
+                let body = Arc::clone(&self.body);
+                crate::runtime::runtime().spawn(async move { body.lock().await.close() });
+            }
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<HttpStream [{}]>", self.head.status)
+    }
+}
+
+/// Decodes a whole `text/event-stream` body: `[(event, data, id, retry), ...]`.
+#[pyfunction]
+fn parse_sse(py: Python<'_>, body: &[u8]) -> PyResult<Py<PyAny>> {
+    events_object(py, Some(sse::parse(body)))
+}
+
+/// The incremental event-stream decoder (`feed` pieces, then `finish`).
+#[pyclass(module = "fast_litellm._native", name = "SseDecoder")]
+pub(crate) struct PySseDecoder {
+    inner: sse::SseDecoder,
+}
+
+#[pymethods]
+impl PySseDecoder {
+    #[new]
+    fn new() -> Self {
+        Self {
+            inner: sse::SseDecoder::new(),
+        }
+    }
+
+    fn feed(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<Py<PyAny>> {
+        events_object(py, Some(self.inner.feed(data)))
+    }
+
+    fn finish(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        events_object(py, Some(self.inner.finish()))
+    }
+}
+
+/// A `Retry-After` value as seconds to wait from `now` (Unix seconds), or `None`.
+#[pyfunction(name = "parse_retry_after")]
+fn py_parse_retry_after(value: &str, now: f64) -> Option<f64> {
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(now.max(0.0));
+    parse_retry_after(value, now).map(|d| d.as_secs_f64())
+}
+
+/// The jittered backoff before retry `attempt` (see `crate::http::retry::backoff_delay`).
+#[pyfunction(name = "backoff_delay")]
+fn py_backoff_delay(attempt: u32, base: f64, cap: f64, rand: f64) -> f64 {
+    backoff_delay(attempt, base, cap, rand)
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyHttpClient>()?;
+    m.add_class::<PyHttpStream>()?;
+    m.add_class::<PySseDecoder>()?;
+    m.add_function(wrap_pyfunction!(parse_sse, m)?)?;
+    m.add_function(wrap_pyfunction!(py_parse_retry_after, m)?)?;
+    m.add_function(wrap_pyfunction!(py_backoff_delay, m)?)?;
+    Ok(())
+}

@@ -26,6 +26,14 @@ Why the rules look the way they do:
   (an image by URL, a PDF, a Hugging Face model). A per-thread flag sends that nested call
   straight to the original, and an exception raised there is the original's own: it is raised
   as it is, never answered a second time (the original may have fetched an image).
+- HTTP (the ``http`` feature, opt-in: ``patch(features=["token_counting", "http"])`` or
+  ``FAST_LITELLM_PATCH_HTTP=1``): ``AsyncHTTPHandler.create_async_transport``, the one factory
+  behind LiteLLM's async httpx clients (its own handlers and the OpenAI SDK clients it builds),
+  returns our ``fast_litellm.httpx.AsyncTransport`` (one per process, shared: the native pool
+  serves every event loop and thread). httpx stays above it, so requests, headers, timeouts,
+  errors and streaming are LiteLLM's own. The original factory still answers what our transport
+  does not do: client certificates, ``ssl_verify=False`` or a CA bundle path in
+  ``litellm.ssl_verify``, a shared aiohttp session, ``litellm.force_ipv4``, HTTP/2.
 - ``FAST_LITELLM_AUTO_PATCH=1`` installs an import hook when ``fast_litellm`` is imported: the
   process must import ``fast_litellm`` (before or after ``litellm``); nothing is loaded by a
   ``.pth`` file behind the application's back.
@@ -52,9 +60,23 @@ __all__ = [
 ]
 
 AUTO_PATCH_VARIABLE = "FAST_LITELLM_AUTO_PATCH"
+HTTP_VARIABLE = "FAST_LITELLM_PATCH_HTTP"
 
 # The features patch() knows; one joins this list when its integration is built.
-FEATURES = ("token_counting",)
+FEATURES = ("token_counting", "http")
+
+
+def default_features() -> Tuple[str, ...]:
+    """What ``patch()`` patches when not told: token counting, and HTTP when
+    ``FAST_LITELLM_PATCH_HTTP`` is true (sending LiteLLM's traffic through another client is a
+    bigger step than counting, so it is asked for)."""
+    import os
+
+    raw = os.environ.get(HTTP_VARIABLE)
+    if raw is not None and _flags._parse_bool(HTTP_VARIABLE, raw):
+        return FEATURES
+    return ("token_counting",)
+
 
 _CORE_MODULE = "litellm.litellm_core_utils.token_counter"
 _UTILS_MODULE = "litellm.utils"
@@ -278,7 +300,7 @@ def _upstream_routes() -> Dict[str, str]:
 
 def _feature_names(features: Union[None, str, Iterable[str]]) -> List[str]:
     if features is None:
-        return list(FEATURES)
+        return list(default_features())
     if isinstance(features, str):
         features = [features]
     names = []
@@ -297,7 +319,8 @@ def _feature_names(features: Union[None, str, Iterable[str]]) -> List[str]:
 def patch(features: Union[None, str, Iterable[str]] = None) -> Dict[str, Any]:
     """Accelerates the loaded ``litellm`` in place and returns ``patch_status()``.
 
-    ``features``: the names to patch (default: all, i.e. ``"token_counting"``). Safe to call
+    ``features``: the names to patch (default: ``"token_counting"``, plus ``"http"`` when
+    ``FAST_LITELLM_PATCH_HTTP`` is true; see ``default_features()``). Safe to call
     again (from any thread, also after ``importlib.reload`` of litellm modules): what is already
     patched stays, what is new is patched. Raises ``ImportError`` if litellm is not installed.
     """
@@ -317,6 +340,8 @@ def _patch(names: List[str], litellm: Any) -> None:
         changed: List[str] = []
         if "token_counting" in names:
             changed = _patch_token_counting(litellm)
+        if "http" in names:
+            changed += _patch_http()
         _last_patch_ms = (time.perf_counter() - started) * 1000
         # Said once: a repeated patch() that changes nothing stays quiet.
         if changed or _skipped != skipped_before:
@@ -383,6 +408,8 @@ def unpatch() -> Dict[str, Any]:
         _skipped.clear()
         if restored:
             _logger().info("restored litellm's token_counter in %d modules", len(restored))
+        if _unpatch_http():
+            _logger().info("restored litellm's async HTTP transport factory")
     return patch_status()
 
 
@@ -410,12 +437,13 @@ def patch_status() -> Dict[str, Any]:
             "entry_points": dict(sorted(entry_points.items())),
             "upstream_native": dict(_upstream_native),
         }
+        http = _http_status()
         return {
-            "patched": patched_places > 0,
+            "patched": patched_places > 0 or http["patched"],
             "litellm_version": _litellm_version(),
             "auto_patch": _auto_patch_status(),
             "patch_ms": None if _last_patch_ms is None else round(_last_patch_ms, 3),
-            "features": {"token_counting": token_counting},
+            "features": {"token_counting": token_counting, "http": http},
         }
 
 
@@ -459,6 +487,164 @@ def _log_patch(changed: List[str]) -> None:
         logger.info("%s not patched: %s", place, reason)
 
 
+# ---- HTTP --------------------------------------------------------------------------------------
+
+_HTTP_MODULE = "litellm.llms.custom_httpx.http_handler"
+_HTTP_CLASS = "AsyncHTTPHandler"
+# The factory and the alias LiteLLM keeps for it; both are looked up on the class at call time.
+_HTTP_ATTRIBUTES = ("create_async_transport", "_create_async_transport")
+_HTTP_PARAMETERS = ("ssl_context", "ssl_verify", "shared_session", "http2", "cert", "limits")
+# attribute -> the original staticmethod object, while patched
+_http_originals: Dict[str, Any] = {}
+_http_skipped: Dict[str, str] = {}
+_http_transport: Any = None
+_http_calls = {"ours": 0, "original": 0}
+
+
+def _shared_transport() -> Any:
+    """The one transport of the process. Closing an httpx client closes its transport; LiteLLM
+    closes and rebuilds its clients, so the shared one ignores ``aclose`` (the pool lives as long
+    as the process, like LiteLLM's own cached clients)."""
+    global _http_transport
+    if _http_transport is None:
+        from .http import ConnectionPoolConfig
+        from .httpx import AsyncTransport
+
+        class _SharedTransport(AsyncTransport):
+            async def aclose(self) -> None:
+                return None
+
+        _http_transport = _SharedTransport(
+            pool=ConnectionPoolConfig(max_connections=1000, max_keepalive_connections=100)
+        )
+    return _http_transport
+
+
+def _make_http_factory(original: Callable[..., Any], litellm: Any) -> Callable[..., Any]:
+    def create_async_transport(
+        ssl_context: Any = None,
+        ssl_verify: Any = None,
+        shared_session: Any = None,
+        http2: bool = False,
+        cert: Any = None,
+        limits: Any = None,
+    ) -> Any:
+        if (
+            cert is not None
+            or ssl_verify is False
+            or shared_session is not None
+            or http2
+            or getattr(litellm, "force_ipv4", False)
+            or isinstance(getattr(litellm, "ssl_verify", True), str)
+            or getattr(litellm, "ssl_verify", True) is False
+        ):
+            _http_calls["original"] += 1
+            kwargs: Dict[str, Any] = {}
+            if limits is not None:
+                kwargs["limits"] = limits
+            return original(
+                ssl_context=ssl_context,
+                ssl_verify=ssl_verify,
+                shared_session=shared_session,
+                http2=http2,
+                cert=cert,
+                **kwargs,
+            )
+        transport = _shared_transport()
+        if not transport.native:
+            # The native path is off: LiteLLM's own transport is what it would use anyway.
+            _http_calls["original"] += 1
+            return original(ssl_context=ssl_context, ssl_verify=ssl_verify)
+        _http_calls["ours"] += 1
+        return transport
+
+    create_async_transport.__doc__ = original.__doc__
+    create_async_transport.__wrapped__ = original  # type: ignore[attr-defined]
+    return create_async_transport
+
+
+def _http_handler_class() -> Any:
+    module = sys.modules.get(_HTTP_MODULE)
+    if module is None:
+        try:
+            import importlib
+
+            module = importlib.import_module(_HTTP_MODULE)
+        except ImportError:
+            return None
+    return getattr(module, _HTTP_CLASS, None)
+
+
+def _patch_http() -> List[str]:
+    import inspect
+
+    _http_skipped.clear()
+    cls = _http_handler_class()
+    litellm = sys.modules.get("litellm")
+    if cls is None:
+        _http_skipped[f"{_HTTP_MODULE}.{_HTTP_CLASS}"] = "not in this litellm"
+        return []
+    try:
+        import httpx  # noqa: F401  (our transport is an httpx transport)
+    except ImportError:
+        _http_skipped[f"{_HTTP_MODULE}.{_HTTP_CLASS}"] = "httpx is not installed"
+        return []
+    changed = []
+    for attribute in _HTTP_ATTRIBUTES:
+        place = f"{_HTTP_MODULE}.{_HTTP_CLASS}.{attribute}"
+        if attribute in _http_originals:
+            continue
+        raw = cls.__dict__.get(attribute)
+        if not isinstance(raw, staticmethod):
+            _http_skipped[place] = "not a staticmethod in this litellm"
+            continue
+        parameters = tuple(inspect.signature(raw.__func__).parameters)
+        if parameters != _HTTP_PARAMETERS:
+            _http_skipped[place] = (
+                f"signature {parameters} differs from the one this patch is written for "
+                f"{_HTTP_PARAMETERS}"
+            )
+            continue
+        _http_originals[attribute] = raw
+        setattr(cls, attribute, staticmethod(_make_http_factory(raw.__func__, litellm)))
+        changed.append(place)
+    return changed
+
+
+def _unpatch_http() -> bool:
+    cls = _http_handler_class() if _http_originals else None
+    restored = False
+    for attribute, original in list(_http_originals.items()):
+        if cls is not None:
+            setattr(cls, attribute, original)
+            restored = True
+        del _http_originals[attribute]
+    _http_skipped.clear()
+    return restored
+
+
+def _http_status() -> Dict[str, Any]:
+    entry_points: Dict[str, Dict[str, str]] = {}
+    for attribute in _HTTP_ATTRIBUTES:
+        place = f"{_HTTP_MODULE}.{_HTTP_CLASS}.{attribute}"
+        if attribute in _http_originals:
+            entry_points[place] = {"status": "patched"}
+        elif place in _http_skipped:
+            entry_points[place] = {"status": "skipped", "reason": _http_skipped[place]}
+        else:
+            entry_points[place] = {"status": "not patched"}
+    for place, reason in _http_skipped.items():
+        entry_points.setdefault(place, {"status": "skipped", "reason": reason})
+    status: Dict[str, Any] = {
+        "patched": bool(_http_originals),
+        "entry_points": entry_points,
+        "transports": dict(_http_calls),
+    }
+    if _http_transport is not None:
+        status["pool"] = _http_transport.client.pool_stats()
+    return status
+
+
 # ---- FAST_LITELLM_AUTO_PATCH ------------------------------------------------------------------
 
 
@@ -495,7 +681,7 @@ class _LiteLLMImportHook:
         except ValueError:
             pass
         try:
-            _patch(list(FEATURES), sys.modules["litellm"])
+            _patch(list(default_features()), sys.modules["litellm"])
         except Exception as exc:  # litellm's own import must never fail because of us
             _logger().warning(
                 "%s=1 could not patch litellm: %s: %s",

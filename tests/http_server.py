@@ -5,7 +5,8 @@ It runs an asyncio loop in a background thread and speaks HTTP/1.1 itself over a
 mid-body, close keep-alive connections with or without saying so, send garbage. It counts the
 connections it accepts, so a client's claims about reuse can be checked against reality.
 
-Routes (the path picks the behaviour; query parameters tune it):
+Routes (the path picks the behaviour, with or without a ``/v1`` prefix as an API's base URL
+has; query parameters tune it):
 
 - ``/echo``: the request as JSON: ``method``, ``path``, ``headers`` (pairs, as received),
   ``body`` (text; a gzip body is decompressed first), ``body_length``, ``body_sha256``,
@@ -222,13 +223,15 @@ class HttpTestServer:
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             pass
         finally:
-            self._open.discard(writer)
             self._tasks.discard(task)
             writer.close()
             try:
                 await writer.wait_closed()
             except (ConnectionError, asyncio.CancelledError):
                 pass
+            # Only now: once a test sees the count drop, the socket is closed (on loopback the
+            # client has its FIN already).
+            self._open.discard(writer)
 
     async def _until_stopped(self, seconds: Optional[float] = None) -> None:
         assert self._stopping is not None
@@ -239,7 +242,8 @@ class HttpTestServer:
 
     async def _respond(self, request: Request, writer: asyncio.StreamWriter) -> bool:
         """Answers ``request``; whether the connection stays open."""
-        route, _, rest = request.path.strip("/").partition("/")
+        path = request.path[3:] if request.path.startswith("/v1/") else request.path
+        route, _, rest = path.strip("/").partition("/")
         keep_alive = (request.header("connection") or "").lower() != "close"
         if route == "echo":
             writer.write(_json(200, _echo(request)))

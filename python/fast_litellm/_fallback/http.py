@@ -104,6 +104,9 @@ class SseDecoder:
     __slots__ = ("_partial", "_skip_lf", "_head", "_data", "_event", "_id", "_retry")
 
     def __init__(self) -> None:
+        self._start()
+
+    def _start(self) -> None:
         self._partial: List[bytes] = []  # the pieces of a line not ended yet
         self._skip_lf = False  # the last piece ended with CR: an LF next is part of that line end
         self._head: Optional[bytes] = b""  # the first bytes, until the BOM question is settled
@@ -152,7 +155,7 @@ class SseDecoder:
     def finish(self) -> List[Event]:
         """The end of the stream: an unfinished block is discarded, as the rules say, so this
         returns no event; the decoder is ready for a new stream."""
-        self.__init__()  # type: ignore[misc]
+        self._start()
         return []
 
     def _line(self, line: bytes, events: List[Event]) -> None:
@@ -202,7 +205,7 @@ _MONTHS = {
 # The three forms of RFC 9110 section 5.6.7, exactly (names are case-sensitive there).
 _IMF_FIXDATE = re.compile(rf"{_DAY}, ([0-9]{{2}}) {_MONTH} ([0-9]{{4}}) {_TIME} GMT")
 _RFC850_DATE = re.compile(rf"{_LONG_DAY}, ([0-9]{{2}})-{_MONTH}-([0-9]{{2}}) {_TIME} GMT")
-_ASCTIME_DATE = re.compile(rf"{_DAY} {_MONTH} ([0-9 ][0-9]) {_TIME} ([0-9]{{4}})")
+_ASCTIME_DATE = re.compile(rf"{_DAY} {_MONTH} ([0-9]{{2}}| [0-9]) {_TIME} ([0-9]{{4}})")
 _UNIX_EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
 
 
@@ -210,7 +213,7 @@ def _http_date(text: str) -> Optional[float]:
     """The Unix time of an HTTP date, or None.
 
     The weekday is not checked against the date (a server that gets it wrong still means the
-    date). A two-digit RFC 850 year below 70 is 20xx, otherwise 19xx. Seconds go up to 60 (a
+    date). The asctime day is two digits or a space and one digit. A two-digit RFC 850 year below 70 is 20xx, otherwise 19xx. Seconds go up to 60 (a
     leap second). The year is 0001 to 9999.
     """
     match = _IMF_FIXDATE.fullmatch(text)
@@ -223,7 +226,7 @@ def _http_date(text: str) -> Optional[float]:
             year = str(int(short_year) + (2000 if int(short_year) < 70 else 1900))
         else:
             match = _ASCTIME_DATE.fullmatch(text)
-            if match is None or match.group(2).startswith(" 0") or match.group(2)[1] == " ":
+            if match is None:
                 return None
             month, day, hour, minute, second, year = match.groups()
     if int(hour) > 23 or int(minute) > 59 or int(second) > 60:
@@ -978,6 +981,7 @@ class HttpClient:
             weakref.WeakKeyDictionary()
         )
         self._tasks: Set["asyncio.Task[Any]"] = set()
+        self._expiring: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
     def _check_fork(self) -> None:
         if self._pid != os.getpid():
@@ -1398,9 +1402,11 @@ class HttpClient:
                 closed += len(expired)
         for loop, client in self._async_clients():
             for pool in _pools(client):
-                found = len(_take_expired(pool, remove=False))
+                # Taken out and closed on their own loop; counted now, once.
+                found = [c for c in _take_expired(pool, remove=False) if c not in self._expiring]
                 if found:
-                    closed += found
+                    self._expiring.update(found)
+                    closed += len(found)
                     self._run_on_loop(loop, _expire_later(pool))
         return closed
 

@@ -20,10 +20,10 @@ from __future__ import annotations
 import asyncio
 import datetime
 import gzip
+import inspect
 import os
 import random
 import re
-import ssl
 import threading
 import time
 import weakref
@@ -37,7 +37,7 @@ from typing import (
     Coroutine,
     Deque,
     Dict,
-    Iterable,
+    Generator,
     Iterator,
     List,
     NamedTuple,
@@ -46,6 +46,7 @@ from typing import (
     Set,
     Tuple,
     Type,
+    TypeVar,
 )
 from urllib.parse import urlsplit
 
@@ -382,6 +383,14 @@ def _received_headers(response: httpx.Response) -> HeaderPairs:
     return [(_decode_header(name), _decode_header(value)) for name, value in response.headers.raw]
 
 
+# A finished response as the engine interface returns it: (status, headers, content, elapsed,
+# retries, url, http_version).
+_Finished = Tuple[int, HeaderPairs, bytes, float, int, str, str]
+_T = TypeVar("_T")
+# A request's steps: they yield (what to do, with what), are sent the outcome, return a _T.
+_Steps = Generator[Tuple[str, Any], Any, _T]
+
+
 class _Prepared(NamedTuple):
     method: str
     url: str
@@ -665,16 +674,18 @@ class _Connection:
             self.counters.closed()
 
 
-class _CountedStream(httpcore.NetworkStream):
-    def __init__(self, stream: httpcore.NetworkStream, connection: _Connection) -> None:
+class _CountedStream:
+    """A network stream of httpcore's, blocking or asyncio, that counts its connection closed
+    once, whichever way it is closed; the rest (reads, writes, extra info) is the stream's own."""
+
+    __slots__ = ("_stream", "_connection")
+
+    def __init__(self, stream: Any, connection: _Connection) -> None:
         self._stream = stream
         self._connection = connection
 
-    def read(self, max_bytes: int, timeout: Optional[float] = None) -> bytes:
-        return self._stream.read(max_bytes, timeout)
-
-    def write(self, buffer: bytes, timeout: Optional[float] = None) -> None:
-        self._stream.write(buffer, timeout)
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
     def close(self) -> None:
         try:
@@ -682,114 +693,62 @@ class _CountedStream(httpcore.NetworkStream):
         finally:
             self._connection.close()
 
-    def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: Optional[str] = None,
-        timeout: Optional[float] = None,
-    ) -> httpcore.NetworkStream:
-        try:
-            stream = self._stream.start_tls(ssl_context, server_hostname, timeout)
-        except BaseException:
-            # The backend closes the socket of a failed handshake itself.
-            self._connection.close()
-            raise
-        return _CountedStream(stream, self._connection)
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._stream.get_extra_info(info)
-
-
-class _CountingBackend(httpcore.NetworkBackend):
-    def __init__(self, backend: httpcore.NetworkBackend, counters: _Counters) -> None:
-        self._backend = backend
-        self._counters = counters
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: Optional[float] = None,
-        local_address: Optional[str] = None,
-        socket_options: Optional[Iterable[Any]] = None,
-    ) -> httpcore.NetworkStream:
-        stream = self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
-        return _CountedStream(stream, _Connection(self._counters, _host_key(host, port, "")))
-
-    def connect_unix_socket(
-        self,
-        path: str,
-        timeout: Optional[float] = None,
-        socket_options: Optional[Iterable[Any]] = None,
-    ) -> httpcore.NetworkStream:
-        stream = self._backend.connect_unix_socket(path, timeout, socket_options)
-        return _CountedStream(stream, _Connection(self._counters, f"unix:{path}"))
-
-    def sleep(self, seconds: float) -> None:
-        self._backend.sleep(seconds)
-
-
-class _AsyncCountedStream(httpcore.AsyncNetworkStream):
-    def __init__(self, stream: httpcore.AsyncNetworkStream, connection: _Connection) -> None:
-        self._stream = stream
-        self._connection = connection
-
-    async def read(self, max_bytes: int, timeout: Optional[float] = None) -> bytes:
-        return await self._stream.read(max_bytes, timeout)
-
-    async def write(self, buffer: bytes, timeout: Optional[float] = None) -> None:
-        await self._stream.write(buffer, timeout)
-
     async def aclose(self) -> None:
         try:
             await self._stream.aclose()
         finally:
             self._connection.close()
 
-    async def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: Optional[str] = None,
-        timeout: Optional[float] = None,
-    ) -> httpcore.AsyncNetworkStream:
+    def start_tls(self, *args: Any, **kwargs: Any) -> Any:
+        # The TLS stream replaces this one on the same socket: one connection still. The backend
+        # closes the socket of a failed handshake itself.
         try:
-            stream = await self._stream.start_tls(ssl_context, server_hostname, timeout)
+            upgraded = self._stream.start_tls(*args, **kwargs)
         except BaseException:
             self._connection.close()
             raise
-        return _AsyncCountedStream(stream, self._connection)
+        if inspect.isawaitable(upgraded):
+            return self._upgraded(upgraded)
+        return _CountedStream(upgraded, self._connection)
 
-    def get_extra_info(self, info: str) -> Any:
-        return self._stream.get_extra_info(info)
+    async def _upgraded(self, upgrading: Awaitable[Any]) -> "_CountedStream":
+        try:
+            stream = await upgrading
+        except BaseException:
+            self._connection.close()
+            raise
+        return _CountedStream(stream, self._connection)
 
 
-class _AsyncCountingBackend(httpcore.AsyncNetworkBackend):
-    def __init__(self, backend: httpcore.AsyncNetworkBackend, counters: _Counters) -> None:
+class _CountingBackend:
+    """httpcore's network backend (blocking or asyncio) with each connection counted: opened when
+    the socket connects, closed when its stream closes."""
+
+    __slots__ = ("_backend", "_counters")
+
+    def __init__(self, backend: Any, counters: _Counters) -> None:
         self._backend = backend
         self._counters = counters
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: Optional[float] = None,
-        local_address: Optional[str] = None,
-        socket_options: Optional[Iterable[Any]] = None,
-    ) -> httpcore.AsyncNetworkStream:
-        stream = await self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
-        return _AsyncCountedStream(stream, _Connection(self._counters, _host_key(host, port, "")))
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
 
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: Optional[float] = None,
-        socket_options: Optional[Iterable[Any]] = None,
-    ) -> httpcore.AsyncNetworkStream:
-        stream = await self._backend.connect_unix_socket(path, timeout, socket_options)
-        return _AsyncCountedStream(stream, _Connection(self._counters, f"unix:{path}"))
+    def connect_tcp(self, host: str, port: int, *args: Any, **kwargs: Any) -> Any:
+        opening = self._backend.connect_tcp(host, port, *args, **kwargs)
+        return self._opened(opening, _host_key(host, port, ""))
 
-    async def sleep(self, seconds: float) -> None:
-        await self._backend.sleep(seconds)
+    def connect_unix_socket(self, path: str, *args: Any, **kwargs: Any) -> Any:
+        return self._opened(
+            self._backend.connect_unix_socket(path, *args, **kwargs), f"unix:{path}"
+        )
+
+    def _opened(self, opening: Any, key: str) -> Any:
+        if inspect.isawaitable(opening):
+            return self._aopened(opening, key)
+        return _CountedStream(opening, _Connection(self._counters, key))
+
+    async def _aopened(self, opening: Awaitable[Any], key: str) -> _CountedStream:
+        return _CountedStream(await opening, _Connection(self._counters, key))
 
 
 def _pools(client: Any) -> List[Any]:
@@ -804,9 +763,7 @@ def _count_connections(client: Any, counters: _Counters) -> None:
     and closes are counted as the sockets come and go."""
     for pool in _pools(client):
         backend = getattr(pool, "_network_backend", None)
-        if isinstance(backend, httpcore.AsyncNetworkBackend):
-            pool._network_backend = _AsyncCountingBackend(backend, counters)
-        elif isinstance(backend, httpcore.NetworkBackend):
+        if isinstance(backend, (httpcore.NetworkBackend, httpcore.AsyncNetworkBackend)):
             pool._network_backend = _CountingBackend(backend, counters)
 
 
@@ -907,6 +864,11 @@ class _Attempt:
         if trace.sent:
             counters.sent(self.key, not trace.opened)
         counters.failed(kind, self.pool_wait(timed_out=kind == "pool_timeout"))
+
+
+# An answer whose body is still to be read: the response, its attempt, the retries made, and
+# when the first attempt started.
+_Opened = Tuple[httpx.Response, _Attempt, int, float]
 
 
 class HttpClient:
@@ -1146,17 +1108,6 @@ class HttpClient:
     def _backoff(self, attempt: int) -> float:
         return backoff_delay(attempt, self._backoff_base, self._backoff_max, random.random())
 
-    def _retrying(self, retries: int, exc: Exception) -> bool:
-        if retries < self._max_retries and isinstance(exc, _CONNECT_FAILURES):
-            with self._counters.lock:
-                self._counters.retries += 1
-            return True
-        return False
-
-    def _retried(self) -> None:
-        with self._counters.lock:
-            self._counters.retries += 1
-
     def _succeeded(self, attempt: _Attempt, status: int) -> None:
         if self._gate is not None and status != 429 and status < 500:
             self._gate.succeeded(time.monotonic() - attempt.started)
@@ -1172,46 +1123,112 @@ class HttpClient:
         with self._counters.lock:
             self._counters.in_flight -= 1
 
-    # Blocking.
+    # The steps of a request are written once, for both kinds of client: a generator yields each
+    # piece of I/O as ``(what, argument)`` ("acquire" a place at the gate, "send" a request,
+    # "read" a body and close the response, "sleep") and is sent its outcome, or thrown its
+    # exception, by `_run` (blocking) or `_arun` (asyncio), which do nothing else.
 
-    def _open(self, prepared: _Prepared, key: str) -> Tuple[httpx.Response, _Attempt, int, float]:
+    def _exchange(self, client: Any, prepared: _Prepared, key: str) -> _Steps[_Opened]:
         """Sends until the answer is final: the response (headers read), its attempt, the
         retries made and when the first attempt started."""
-        client = self._sync_client()
         started = time.monotonic()
         retries = 0
         while True:
             attempt = _Attempt(key)
             if self._gate is not None:
-                if not self._gate.acquire(prepared.timeout[3]):
+                if not (yield ("acquire", prepared.timeout[3])):
                     raise self._pool_timeout(prepared, attempt)
                 attempt.slot = _Slot(self._gate)
             try:
-                request = self._build(client, prepared, attempt)
-                response = client.send(request, stream=True)
+                response = yield ("send", self._build(client, prepared, attempt))
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 error = self._failed(prepared, attempt, exc)
-                if self._retrying(retries, error):
-                    retries += 1
-                    time.sleep(self._backoff(retries))
-                    continue
-                raise error from exc
+                if retries >= self._max_retries or not isinstance(error, _CONNECT_FAILURES):
+                    raise error from exc
+                wait: Optional[float] = self._backoff(retries + 1)
             except BaseException:
                 attempt.slot.release()
                 raise
-            wait = self._answered(prepared, attempt, response, retries)
-            if wait is None:
-                return response, attempt, retries, started
-            try:
-                response.read()  # so the connection can serve the retry
-            except httpx.HTTPError:
-                pass
-            finally:
-                response.close()
-                attempt.slot.release()
+            else:
+                wait = self._answered(prepared, attempt, response, retries)
+                if wait is None:
+                    return response, attempt, retries, started
+                try:
+                    yield ("read", response)  # so that the connection can serve the retry
+                except httpx.HTTPError:
+                    pass  # the body of an answer that is retried does not matter
+                finally:
+                    attempt.slot.release()
             retries += 1
-            self._retried()
-            time.sleep(wait)
+            with self._counters.lock:
+                self._counters.retries += 1
+            yield ("sleep", wait)
+
+    def _request(self, client: Any, prepared: _Prepared, key: str) -> _Steps[_Finished]:
+        response, attempt, retries, started = yield from self._exchange(client, prepared, key)
+        try:
+            content = yield ("read", response)
+        except httpx.HTTPError as exc:
+            raise self._failed(prepared, attempt, exc) from exc
+        finally:
+            attempt.slot.release()
+        self._succeeded(attempt, response.status_code)
+        return _finished(response, content, started, retries)
+
+    def _stream(self, client: Any, prepared: _Prepared, key: str) -> _Steps[_Opened]:
+        opened = yield from self._exchange(client, prepared, key)
+        self._succeeded(opened[1], opened[0].status_code)
+        return opened
+
+    def _run(self, client: httpx.Client, steps: _Steps[_T]) -> _T:
+        outcome: Any = None
+        failure: Optional[BaseException] = None
+        while True:
+            try:
+                what, argument = steps.send(outcome) if failure is None else steps.throw(failure)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            outcome, failure = None, None
+            try:
+                if what == "send":
+                    outcome = client.send(argument, stream=True)
+                elif what == "read":
+                    try:
+                        outcome = argument.read()
+                    finally:
+                        argument.close()
+                elif what == "acquire":
+                    assert self._gate is not None
+                    outcome = self._gate.acquire(argument)
+                else:
+                    time.sleep(argument)
+            except BaseException as exc:
+                failure = exc
+
+    async def _arun(self, client: httpx.AsyncClient, steps: _Steps[_T]) -> _T:
+        outcome: Any = None
+        failure: Optional[BaseException] = None
+        while True:
+            try:
+                what, argument = steps.send(outcome) if failure is None else steps.throw(failure)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            outcome, failure = None, None
+            try:
+                if what == "send":
+                    outcome = await client.send(argument, stream=True)
+                elif what == "read":
+                    try:
+                        outcome = await argument.aread()
+                    finally:
+                        await argument.aclose()
+                elif what == "acquire":
+                    assert self._gate is not None
+                    outcome = await self._gate.aacquire(argument)
+                else:
+                    await asyncio.sleep(argument)
+            except BaseException as exc:
+                failure = exc
 
     def request(
         self,
@@ -1220,20 +1237,28 @@ class HttpClient:
         headers: Sequence[Tuple[str, str]],
         body: Optional[bytes],
         timeout: Optional[TimeoutTuple],
-    ) -> Tuple[int, HeaderPairs, bytes, float, int, str, str]:
+    ) -> _Finished:
         prepared, key = self._prepare(method, url, headers, body, timeout)
         self._enter()
         try:
-            response, attempt, retries, started = self._open(prepared, key)
-            try:
-                content = response.read()
-            except httpx.HTTPError as exc:
-                raise self._failed(prepared, attempt, exc) from exc
-            finally:
-                response.close()
-                attempt.slot.release()
-            self._succeeded(attempt, response.status_code)
-            return _finished(response, content, started, retries)
+            client = self._sync_client()
+            return self._run(client, self._request(client, prepared, key))
+        finally:
+            self._leave()
+
+    async def arequest(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[Tuple[str, str]],
+        body: Optional[bytes],
+        timeout: Optional[TimeoutTuple],
+    ) -> _Finished:
+        prepared, key = self._prepare(method, url, headers, body, timeout)
+        self._enter()
+        try:
+            client = self._async_client()
+            return await self._arun(client, self._request(client, prepared, key))
         finally:
             self._leave()
 
@@ -1248,77 +1273,12 @@ class HttpClient:
         prepared, key = self._prepare(method, url, headers, body, timeout)
         self._enter()
         try:
-            response, attempt, retries, started = self._open(prepared, key)
+            client = self._sync_client()
+            opened = self._run(client, self._stream(client, prepared, key))
         except BaseException:
             self._leave()
             raise
-        self._succeeded(attempt, response.status_code)
-        return SyncStream(self, prepared, response, attempt, retries, started)
-
-    # Asynchronous: the same steps, awaited.
-
-    async def _aopen(
-        self, prepared: _Prepared, key: str
-    ) -> Tuple[httpx.Response, _Attempt, int, float]:
-        client = self._async_client()
-        started = time.monotonic()
-        retries = 0
-        while True:
-            attempt = _Attempt(key)
-            if self._gate is not None:
-                if not await self._gate.aacquire(prepared.timeout[3]):
-                    raise self._pool_timeout(prepared, attempt)
-                attempt.slot = _Slot(self._gate)
-            try:
-                request = self._build(client, prepared, attempt)
-                response = await client.send(request, stream=True)
-            except (httpx.HTTPError, httpx.InvalidURL) as exc:
-                error = self._failed(prepared, attempt, exc)
-                if self._retrying(retries, error):
-                    retries += 1
-                    await asyncio.sleep(self._backoff(retries))
-                    continue
-                raise error from exc
-            except BaseException:
-                attempt.slot.release()
-                raise
-            wait = self._answered(prepared, attempt, response, retries)
-            if wait is None:
-                return response, attempt, retries, started
-            try:
-                await response.aread()
-            except httpx.HTTPError:
-                pass
-            finally:
-                await response.aclose()
-                attempt.slot.release()
-            retries += 1
-            self._retried()
-            await asyncio.sleep(wait)
-
-    async def arequest(
-        self,
-        method: str,
-        url: str,
-        headers: Sequence[Tuple[str, str]],
-        body: Optional[bytes],
-        timeout: Optional[TimeoutTuple],
-    ) -> Tuple[int, HeaderPairs, bytes, float, int, str, str]:
-        prepared, key = self._prepare(method, url, headers, body, timeout)
-        self._enter()
-        try:
-            response, attempt, retries, started = await self._aopen(prepared, key)
-            try:
-                content = await response.aread()
-            except httpx.HTTPError as exc:
-                raise self._failed(prepared, attempt, exc) from exc
-            finally:
-                await response.aclose()
-                attempt.slot.release()
-            self._succeeded(attempt, response.status_code)
-            return _finished(response, content, started, retries)
-        finally:
-            self._leave()
+        return SyncStream(self, prepared, *opened)
 
     async def astream(
         self,
@@ -1331,12 +1291,12 @@ class HttpClient:
         prepared, key = self._prepare(method, url, headers, body, timeout)
         self._enter()
         try:
-            response, attempt, retries, started = await self._aopen(prepared, key)
+            client = self._async_client()
+            opened = await self._arun(client, self._stream(client, prepared, key))
         except BaseException:
             self._leave()
             raise
-        self._succeeded(attempt, response.status_code)
-        return AsyncStream(self, prepared, response, attempt, retries, started)
+        return AsyncStream(self, prepared, *opened)
 
     # -- the pool --
 
@@ -1441,9 +1401,7 @@ def _expire_later(pool: Any) -> Callable[[], Coroutine[Any, Any, None]]:
     return expire
 
 
-def _finished(
-    response: httpx.Response, content: bytes, started: float, retries: int
-) -> Tuple[int, HeaderPairs, bytes, float, int, str, str]:
+def _finished(response: httpx.Response, content: bytes, started: float, retries: int) -> _Finished:
     return (
         response.status_code,
         _received_headers(response),

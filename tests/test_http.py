@@ -330,7 +330,11 @@ def test_stream_read_and_reuse_after_close(client: Api, http_server: HttpTestSer
     settle(
         lambda: client.stats()["active_connections"] == 0, "the streams gave back their connection"
     )
-    assert http_server.connections_accepted == 1
+    # Reused: at most one extra connection. On the native path the end of a body and hyper's
+    # return of its connection to the pool happen on different threads; a request sent in
+    # between races a new connection against the one coming back (hyper-util's checkout).
+    assert http_server.connections_accepted <= 2
+    assert client.stats()["connections_reused"] >= 1
 
 
 # ---- retries ----------------------------------------------------------------------------------------
@@ -493,6 +497,8 @@ def test_pool_stats_match_reality(client: Api, http_server: HttpTestServer) -> N
     host = host_of(http_server)
     pending = client.background("GET", http_server.hold("during"))
     assert http_server.wait_arrived("during")
+    # The server can read the request before the client's write call has returned.
+    settle(lambda: client.stats()["active_connections"] == 1, "the request's connection is busy")
     during = client.stats()
     assert during["active_connections"] == 1 and during["idle_connections"] == 0
     assert during["in_flight"] == 1
@@ -835,7 +841,8 @@ def fork_scenario(engine: str) -> None:
 
         assert answer["statuses"] == [200] * 41, answer
         # The child's pool is its own: it opened its connection, and counts only its requests.
-        assert answer["stats"]["requests"] == 20 and answer["stats"]["connections_opened"] == 1
+        # At most one extra connection: see test_stream_read_and_reuse_after_close.
+        assert answer["stats"]["requests"] == 20 and answer["stats"]["connections_opened"] <= 2
         # The parent's connection was neither closed nor used by the child.
         assert parent_statuses == [200] * 50
         assert blocking.get("/echo").status_code == 200

@@ -224,6 +224,14 @@ fn parse_absolute(url: &str) -> Result<Uri, HttpError> {
             "invalid URL {url:?}: no host"
         )));
     }
+    let authority = uri.authority().map(|a| a.as_str()).unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    let after_host = host_port.rsplit(']').next().unwrap_or("");
+    if after_host.contains(':') && uri.port_u16().is_none() {
+        return Err(HttpError::InvalidUrl(format!(
+            "invalid URL {url:?}: the port is not a number"
+        )));
+    }
     Ok(uri)
 }
 
@@ -447,8 +455,6 @@ impl Client {
         self.gzip(&mut prepared);
         let timeouts = prepared.timeouts.unwrap_or(self.config.timeouts);
         let host = self.stats.host(&host_key(&prepared.uri));
-        self.stats.requests.fetch_add(1, Ordering::Relaxed);
-        host.requests.fetch_add(1, Ordering::Relaxed);
         self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
         let in_flight = InFlight(Arc::clone(&self.stats));
         let started = Instant::now();
@@ -457,7 +463,10 @@ impl Client {
         loop {
             let (permit, waited) = match self.gate.acquire(timeouts.pool).await {
                 Ok(acquired) => acquired,
-                Err(err) => return Err(self.failed(err)),
+                Err(err) => {
+                    self.stats.record_pool_wait(timeouts.pool.unwrap_or_default());
+                    return Err(self.failed(err));
+                }
             };
             self.stats.record_pool_wait(waited);
             let mut request = Request::new(Full::new(prepared.body.clone()));
@@ -480,6 +489,12 @@ impl Client {
                 },
                 None => responding.await.map_err(classify_client_error),
             };
+            // A request is counted once it reached a server (a response, or a failure after
+            // the connection was made); attempts that could not connect are errors only.
+            if !matches!(&outcome, Err(err) if err.is_before_sending()) {
+                self.stats.requests.fetch_add(1, Ordering::Relaxed);
+                host.requests.fetch_add(1, Ordering::Relaxed);
+            }
             let response = match outcome {
                 Ok(response) => response,
                 Err(err) => {
@@ -595,6 +610,7 @@ impl Client {
             }
         }
         hold.release();
+        settle_connection().await;
         let body = only.unwrap_or_else(|| collected.freeze());
         Ok(Finished {
             head,
@@ -621,6 +637,14 @@ impl Client {
             stats: Arc::clone(&self.stats),
         })
     }
+}
+
+/// Lets hyper's connection task, woken by the end of the body, hand the connection back to the
+/// pool before the caller's next request asks for one: without it a request sent right after
+/// the previous response (a sequential caller) often finds no idle connection and opens a new
+/// one. A turn of the scheduler, not a wait.
+async fn settle_connection() {
+    tokio::task::yield_now().await;
 }
 
 fn version_name(version: http::Version) -> &'static str {
@@ -783,6 +807,7 @@ impl BodyStream {
                 }
                 None => {
                     self.finished();
+                    settle_connection().await;
                     break;
                 }
             }

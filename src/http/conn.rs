@@ -7,8 +7,8 @@
 //! and idle again when the caller has read the whole response (`Conn::release`, told which
 //! connection by the handle hyper copies into every response's extensions). Each busy period
 //! has a sequence number, so a release that arrives after hyper already reused the connection
-//! for the next request does not mark that one idle. Writes during the TLS handshake do not
-//! count: the connection is not ready until hyper asks for its metadata (`connected()`).
+//! for the next request does not mark that one idle. A TLS connection is busy from its handshake
+//! on: it is only ever opened for a request.
 //!
 //! The read timeout is armed only while the connection is busy: an idle pooled connection is
 //! polled for reads all the time (to notice the server closing it), and silence there is normal.
@@ -40,7 +40,6 @@ pub(crate) struct Conn {
     stats: Arc<Stats>,
     /// `sequence << 1 | busy`: the number of busy periods so far, and whether one is open.
     state: AtomicU64,
-    ready: AtomicBool,
     /// Nanoseconds since `epoch` of the last byte moved or the last release.
     last_activity: AtomicU64,
     close_requested: AtomicBool,
@@ -61,11 +60,16 @@ impl Conn {
     }
 
     fn mark_busy(&self) {
-        let _ = self
+        let started = self
             .state
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
                 (s & 1 == 0).then_some(((s >> 1) + 1) << 1 | 1)
             });
+        if started.is_ok() {
+            // hyper registered its read before writing the request: poll it again so the read
+            // timeout, armed only while busy, starts now.
+            self.reader.wake();
+        }
     }
 
     /// The busy period a response arrived in (read when its headers arrive).
@@ -254,7 +258,7 @@ impl AsyncWrite for TrackedTcp {
         match Pin::new(&mut this.tcp).poll_write(cx, data) {
             Poll::Ready(Ok(written)) => {
                 this.write_deadline = None;
-                if written > 0 && this.conn.ready.load(Ordering::Acquire) {
+                if written > 0 {
                     this.conn.mark_busy();
                     this.conn.touch();
                 }
@@ -282,7 +286,7 @@ impl AsyncWrite for TrackedTcp {
         match Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs) {
             Poll::Ready(Ok(written)) => {
                 this.write_deadline = None;
-                if written > 0 && this.conn.ready.load(Ordering::Acquire) {
+                if written > 0 {
                     this.conn.mark_busy();
                     this.conn.touch();
                 }
@@ -316,8 +320,6 @@ impl AsyncWrite for TrackedTcp {
 
 impl Connection for TrackedTcp {
     fn connected(&self) -> Connected {
-        // Asked once the connection (TLS included) is up: from now on writes are requests.
-        self.conn.ready.store(true, Ordering::Release);
         self.tcp
             .connected()
             .extra(ConnHandle(Arc::clone(&self.conn)))
@@ -357,7 +359,6 @@ impl tower_service::Service<Uri> for TrackingConnector {
                 host,
                 stats: Arc::clone(&stats),
                 state: AtomicU64::new(0),
-                ready: AtomicBool::new(false),
                 last_activity: AtomicU64::new(epoch.elapsed().as_nanos() as u64),
                 close_requested: AtomicBool::new(false),
                 closed: AtomicBool::new(false),

@@ -66,7 +66,8 @@ impl RetryPolicy {
 /// Equal-jitter backoff in seconds: the step `min(cap, base * 2^(attempt-1))`, half of it plus
 /// `random` (in [0, 1)) times the other half.
 pub fn backoff_delay(attempt: u32, base: f64, cap: f64, random: f64) -> f64 {
-    let exponent = attempt.saturating_sub(1).min(62) as i32;
+    // 2^(attempt - 1), the exponent capped where a float overflows, as the Python twin does.
+    let exponent = attempt.max(1).saturating_sub(1).min(1023) as i32;
     let step = (base * 2f64.powi(exponent)).min(cap).max(0.0);
     step / 2.0 + random.clamp(0.0, 1.0) * step / 2.0
 }
@@ -75,16 +76,22 @@ pub fn backoff_delay(attempt: u32, base: f64, cap: f64, random: f64) -> f64 {
 /// fraction is accepted too, as some APIs send one) or an HTTP date (a date in the past is no
 /// wait). `None` when it is neither.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    // Longer than a Duration holds is "not in this lifetime": as good as the maximum.
+    parse_retry_after_seconds(value, now).map(|s| Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX))
+}
+
+/// `parse_retry_after` in seconds, unbounded (the Python twin's answer, for parity).
+pub fn parse_retry_after_seconds(value: &str, now: SystemTime) -> Option<f64> {
     let value = value.trim();
     if value.is_empty() {
         return None;
     }
     if value.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         let seconds: f64 = value.parse().ok()?;
-        return (seconds.is_finite() && seconds <= 1e9).then(|| Duration::from_secs_f64(seconds));
+        return seconds.is_finite().then_some(seconds);
     }
     let date = httpdate::parse_http_date(value).ok()?;
-    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
+    Some(date.duration_since(now).unwrap_or(Duration::ZERO).as_secs_f64())
 }
 
 #[cfg(test)]

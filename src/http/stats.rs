@@ -11,7 +11,7 @@ use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 
 /// The kinds of failure counted in `errors`, in the order of `Stats::errors`.
-pub const ERROR_KINDS: [&str; 8] = [
+pub const ERROR_KINDS: [&str; 7] = [
     "connect",
     "connect_timeout",
     "read_timeout",
@@ -19,7 +19,6 @@ pub const ERROR_KINDS: [&str; 8] = [
     "pool_timeout",
     "protocol",
     "other",
-    "cancelled",
 ];
 
 /// Cumulative counters of one host.

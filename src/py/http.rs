@@ -18,13 +18,12 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
 use super::aio::{awaitable, cancellable};
 use super::guard;
-use crate::http::retry::{backoff_delay, parse_retry_after, RetryPolicy};
+use crate::http::retry::{backoff_delay, parse_retry_after_seconds, RetryPolicy};
 use crate::http::sse::{self, Event};
 use crate::http::{
     BodyStream, Client, ClientConfig, Finished, Head, HttpError, Prepared, Timeouts,
 };
 
-pyo3::import_exception!(fast_litellm.errors, HTTPError);
 pyo3::import_exception!(fast_litellm.errors, ConnectTimeout);
 pyo3::import_exception!(fast_litellm.errors, ReadTimeout);
 pyo3::import_exception!(fast_litellm.errors, WriteTimeout);
@@ -45,7 +44,8 @@ impl From<HttpError> for PyErr {
             HttpError::PoolTimeout(_) => PoolTimeout::new_err(message),
             HttpError::Connect { .. } => ConnectError::new_err(message),
             HttpError::Protocol(_) => RemoteProtocolError::new_err(message),
-            HttpError::Closed => HTTPError::new_err(message),
+            // What httpx raises for a closed client, so code written for either catches it.
+            HttpError::Closed => pyo3::exceptions::PyRuntimeError::new_err(message),
         }
     }
 }
@@ -587,7 +587,7 @@ impl PySseDecoder {
 #[pyfunction(name = "parse_retry_after")]
 fn py_parse_retry_after(value: &str, now: f64) -> Option<f64> {
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(now.max(0.0));
-    parse_retry_after(value, now).map(|d| d.as_secs_f64())
+    parse_retry_after_seconds(value, now)
 }
 
 /// The jittered backoff before retry `attempt` (see `crate::http::retry::backoff_delay`).

@@ -947,7 +947,9 @@ class HttpClient:
 
     def _check_fork(self) -> None:
         if self._pid != os.getpid():
-            self._reset()
+            with self._lock:  # a _fork.Lock: free in the child, whoever held it in the parent
+                if self._pid != os.getpid():
+                    self._reset()
 
     # -- httpx clients --
 
@@ -1046,8 +1048,12 @@ class HttpClient:
             # The length changed: a Content-Length of the caller's would now be wrong.
             merged = [(n, v) for n, v in merged if n.lower() != b"content-length"]
             merged.append((b"content-encoding", b"gzip"))
-        parts = urlsplit(target)
-        key = _host_key(parts.hostname or "", parts.port, parts.scheme.lower())
+        try:
+            # The host as the pool names it (an internationalised name in its ASCII form).
+            parsed = httpx.URL(target)
+        except httpx.InvalidURL as exc:
+            raise ValueError(f"invalid URL {target!r}: {exc}") from None
+        key = _host_key(parsed.raw_host.decode("ascii"), parsed.port, parsed.scheme)
         return _Prepared(
             method, target, merged, body, self._timeout if timeout is None else timeout
         ), key

@@ -142,6 +142,21 @@ class Api:
 
         return self.loop.run(run())
 
+    def first_event(self, method: str, url: str) -> http.ServerSentEvent:
+        """Reads one event of a stream and leaves it."""
+        response = self.client.stream(method, url)
+        if self.loop is None:
+            with response as stream:
+                return next(iter(stream))
+
+        async def run() -> http.ServerSentEvent:
+            async with response as stream:
+                async for event in stream:
+                    return event
+            raise AssertionError("no event")
+
+        return self.loop.run(run())
+
     def stats(self) -> Dict[str, Any]:
         return self.client.pool_stats()
 
@@ -328,6 +343,17 @@ def test_stream_read_and_reuse_after_close(client: Api, http_server: HttpTestSer
         lambda: client.stats()["active_connections"] == 0, "the streams gave back their connection"
     )
     assert http_server.connections_accepted == 1
+
+
+def test_leaving_a_stream_early_frees_its_connection(
+    client: Api, http_server: HttpTestServer
+) -> None:
+    path = http_server.sse("early", [b"data: one\n\n", b"data: two\n\n" * 10000])
+    assert client.first_event("GET", path) == http.ServerSentEvent("one")
+    # Its body was not read to the end: the connection cannot serve another request.
+    settle(lambda: client.stats()["active_connections"] == 0, "the stream gave its connection back")
+    assert client.stats()["in_flight"] == 0
+    assert client.get("/echo").status_code == 200
 
 
 # ---- retries ----------------------------------------------------------------------------------------
@@ -978,7 +1004,7 @@ def sse_streams(draw: Any) -> bytes:
     """Well-formed streams: blocks of fields and comments, any line ends, maybe a BOM and an
     unterminated last block."""
     line_end = st.sampled_from([b"\n", b"\r", b"\r\n"])
-    value = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"))
+    value = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\r\n"))
     field = st.tuples(st.sampled_from(["data", "event", "id", "retry", ":", "other"]), value)
     out = [b"\xef\xbb\xbf"] if draw(st.booleans()) else []
     for fields in draw(st.lists(st.lists(field, max_size=5), max_size=6)):

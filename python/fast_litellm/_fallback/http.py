@@ -947,7 +947,9 @@ class HttpClient:
 
     def _check_fork(self) -> None:
         if self._pid != os.getpid():
-            self._reset()
+            with self._lock:  # a _fork.Lock: free in the child, whoever held it in the parent
+                if self._pid != os.getpid():
+                    self._reset()
 
     # -- httpx clients --
 
@@ -1031,6 +1033,12 @@ class HttpClient:
         if not isinstance(method, str):
             raise TypeError(f"method must be a str, not {type(method).__name__}")
         target = _join_url(self._base_url, url)
+        try:
+            # The host as the pool names it (an internationalised name in its ASCII form).
+            parsed = httpx.URL(target)
+        except httpx.InvalidURL as exc:
+            raise ValueError(f"invalid URL {target!r}: {exc}") from None
+        key = _host_key(parsed.raw_host.decode("ascii"), parsed.port, parsed.scheme)
         own = _encode_headers(headers)
         names = {name.lower() for name, _ in own}
         merged = [(name, value) for name, value in self._headers if name.lower() not in names]
@@ -1046,8 +1054,6 @@ class HttpClient:
             # The length changed: a Content-Length of the caller's would now be wrong.
             merged = [(n, v) for n, v in merged if n.lower() != b"content-length"]
             merged.append((b"content-encoding", b"gzip"))
-        parts = urlsplit(target)
-        key = _host_key(parts.hostname or "", parts.port, parts.scheme.lower())
         return _Prepared(
             method, target, merged, body, self._timeout if timeout is None else timeout
         ), key
@@ -1386,7 +1392,6 @@ class HttpClient:
 
     async def aclose(self) -> None:
         self._check_fork()
-        own = None
         with self._lock:
             own = self._async.pop(asyncio.get_running_loop(), None)
         self.close()

@@ -179,3 +179,46 @@ def test_streaming(mock_server, include_usage):
     assert len(text.split()) == 5
     if include_usage:
         assert chunks[-1]["dump"]["usage"]["completion_tokens"] == 5
+
+
+def test_rate_limited_answers_raise_the_same(mock_server):
+    """A 429 from the server: the same exception, with the same message, in both states."""
+
+    def make_call() -> Callable[[int], Awaitable[Any]]:
+        async def call(index: int) -> Any:
+            try:
+                await litellm.acompletion(
+                    model=f"openai/{MODELS[index % 2]}",
+                    messages=conversation(index),
+                    api_base=mock_server.base_url,
+                    api_key="sk-test",
+                    # No retries: the SDK would wait out the Retry-After first.
+                    max_retries=0,
+                    extra_headers={"x-mock-status": "429", "x-mock-retry-after": "7"},
+                )
+            except Exception as error:  # the exception is what is compared
+                response = getattr(error, "response", None)
+                retry_after = response.headers.get("retry-after") if response is not None else None
+                return type(error), str(error), getattr(error, "status_code", None), retry_after
+            raise AssertionError("a 429 answer did not raise")
+
+        return call
+
+    unpatched, patched = unpatched_and_patched(make_call)
+    assert_same_answers(unpatched, patched)
+    kind, message, status, retry_after = unpatched[0]
+    assert issubclass(kind, litellm.RateLimitError) and status == 429 and retry_after == "7"
+    assert "error requested by x-mock-status" in message
+
+
+def test_mock_server_stops_by_pid():
+    from benches.mock_server import MockServer, cargo_missing
+
+    if cargo_missing():
+        pytest.skip(cargo_missing() or "")
+    server = MockServer(stream_events=2).start()
+    process = server._process
+    assert server.running and server.base_url.endswith(f":{server.port}/v1")
+    server.stop()
+    assert not server.running and process is not None and process.returncode is not None
+    server.stop()  # stopping twice is harmless

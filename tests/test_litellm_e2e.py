@@ -30,6 +30,7 @@ pytest.importorskip("litellm")
 import litellm  # noqa: E402
 
 import fast_litellm  # noqa: E402
+from benches.litellm_e2e_cases import conversation  # noqa: E402
 from benches.mock_server import mock_server_fixture  # noqa: E402
 
 mock_server = mock_server_fixture()
@@ -42,14 +43,6 @@ VARYING_HIDDEN_PARAMS = frozenset(
     {"_response_ms", "litellm_overhead_time_ms", "litellm_call_id", "created_at"}
 )
 VARYING_STREAM_FIELDS = frozenset({"created"})
-
-
-def conversation(index: int) -> List[Dict[str, Any]]:
-    """A short chat whose last message's length (and so the server's answer) varies by index."""
-    return [
-        {"role": "system", "content": "You are a helpful assistant."},
-        {"role": "user", "content": f"Question {index}: " + "what is the capital? " * (index % 7)},
-    ]
 
 
 def snapshot(response: Any, varying_fields: frozenset = frozenset()) -> Dict[str, Any]:

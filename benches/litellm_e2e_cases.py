@@ -141,6 +141,8 @@ def measure(case: str, state: str, base_url: str, requests: int) -> E2EResult:
     """Runs in the worker interpreter: sets the state, warms up, then measures."""
     import fast_litellm
 
+    if requests < 2:
+        raise ValueError(f"requests must be at least 2 to have percentiles, not {requests}")
     if state == "patched":
         fast_litellm.patch()
     elif state == "unpatched":

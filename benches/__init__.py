@@ -6,6 +6,10 @@ BENCHMARKS.md) and the pytest-benchmark files beside them.
 - ``ratelimit_cases``: the in-process limiter against a dict token bucket and ``limits``.
 - ``redis_cases``: the Redis backend against redis-py, on a throwaway server started with the
   tests' launcher (``tests/redis_server.py``).
+- ``mock_server``: the launcher of the local OpenAI-compatible server (``mock_server/``, a Rust
+  binary built by cargo on first use) that the end-to-end tests and benchmarks talk to.
+- ``litellm_e2e_cases``: ``litellm.acompletion``, ``Router.acompletion`` and streaming against
+  that server, unpatched and with ``fast_litellm.patch()``, each in a fresh process.
 
 None of this ships in the wheel: run it from a checkout (the repository root on ``sys.path``).
 """

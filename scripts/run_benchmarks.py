@@ -5,7 +5,9 @@
     python scripts/run_benchmarks.py --quick --no-write      # a smoke run (CI)
 
 Each figure is the median time per call over ``--iterations`` timed batches, all contenders
-measured in the same run on the same machine; ratios compare contenders within that run. The cases
+measured in the same run on the same machine; ratios compare contenders within that run. The
+LiteLLM end-to-end rows are medians over 3 rounds of 2,000 requests (one of 200 with
+``--quick``), each state in a fresh process. The cases
 are in ``benches/``. A contender whose package is not installed is skipped and the reason printed;
 any other error fails the run.
 """
@@ -30,6 +32,7 @@ sys.path.insert(0, ROOT)
 
 import fast_litellm  # noqa: E402
 from benches import (  # noqa: E402
+    litellm_e2e_cases,
     litellm_patch_cases,
     proxy_hook_cases,
     ratelimit_cases,
@@ -255,6 +258,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         sections["LiteLLM proxy rate-limit hook"] = proxy_hook_cases.run_cases(iterations)
         for result in sections["LiteLLM proxy rate-limit hook"]:
             print(token_cases.format_row(result))
+    e2e_results = litellm_e2e_cases.run_cases(quick=args.quick)
+    for e2e_result in e2e_results:
+        print(litellm_e2e_cases.format_result(e2e_result))
     sections["start-up"] = startup_results(3 if args.quick else 15)
     for result in sections["start-up"]:
         print(token_cases.format_row(result))
@@ -274,10 +280,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     skipped += [f"{name} skipped: {why}" for name, why in redis_cases.skipped_contenders().items()]
     if redis_cases.skip_reason() is not None:
         skipped.append(f"Redis benchmark skipped: {redis_cases.skip_reason()}")
+    if litellm_e2e_cases.skip_reason() is not None:
+        skipped.append(f"LiteLLM end to end skipped: {litellm_e2e_cases.skip_reason()}")
     for line in skipped:
         print(line)
 
     text = markdown(sections, iterations)
+    text += "\n" + "\n".join(litellm_e2e_cases.markdown(e2e_results))
     text += "\n" + "\n".join(ratelimit_cases.markdown(rate_limits, rate_memory))
     text += "\n" + "\n".join(redis_cases.markdown(redis_results))
     text += "\n" + core_comparison()

@@ -129,11 +129,11 @@ def test_a_fractional_rollout_is_refused_with_a_message():
 def test_a_flag_for_an_unknown_feature_warns_once():
     result = run_python(
         "import warnings, fast_litellm\nfast_litellm.configure(reload_environment=True)\n",
-        env={"FAST_LITELLM_RUST_ROUTNIG": "true", "FAST_LITELLM_CONNECTION_POOL_ROLLOUT": "5"},
+        env={"FAST_LITELLM_RUST_ROUTNIG": "true", "FAST_LITELLM_CACHING_ROLLOUT": "5"},
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("FAST_LITELLM_RUST_ROUTNIG has no effect") == 1
-    assert result.stderr.count("FAST_LITELLM_CONNECTION_POOL_ROLLOUT has no effect") == 1
+    assert result.stderr.count("FAST_LITELLM_CACHING_ROLLOUT has no effect") == 1
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _flags._warn_unknown_features({"FAST_LITELLM_RUST_TOKEN_COUNTING": "1"})

@@ -624,9 +624,9 @@ def _new_engine(options: Dict[str, Any]) -> Tuple[Any, bool]:
             return engine, True
     from ._fallback.http import HttpClient
 
-    engine = HttpClient(**options)
-    _engines.add(engine)
-    return engine, False
+    fallback = HttpClient(**options)
+    _engines.add(fallback)
+    return fallback, False
 
 
 class _ClientBase:

@@ -464,7 +464,8 @@ impl Client {
             let (permit, waited) = match self.gate.acquire(timeouts.pool).await {
                 Ok(acquired) => acquired,
                 Err(err) => {
-                    self.stats.record_pool_wait(timeouts.pool.unwrap_or_default());
+                    self.stats
+                        .record_pool_wait(timeouts.pool.unwrap_or_default());
                     return Err(self.failed(err));
                 }
             };

@@ -77,7 +77,8 @@ pub fn backoff_delay(attempt: u32, base: f64, cap: f64, random: f64) -> f64 {
 /// wait). `None` when it is neither.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     // Longer than a Duration holds is "not in this lifetime": as good as the maximum.
-    parse_retry_after_seconds(value, now).map(|s| Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX))
+    parse_retry_after_seconds(value, now)
+        .map(|s| Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX))
 }
 
 /// `parse_retry_after` in seconds, unbounded (the Python twin's answer, for parity).
@@ -91,7 +92,11 @@ pub fn parse_retry_after_seconds(value: &str, now: SystemTime) -> Option<f64> {
         return seconds.is_finite().then_some(seconds);
     }
     let date = httpdate::parse_http_date(value).ok()?;
-    Some(date.duration_since(now).unwrap_or(Duration::ZERO).as_secs_f64())
+    Some(
+        date.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .as_secs_f64(),
+    )
 }
 
 #[cfg(test)]

@@ -171,6 +171,11 @@ class Api:
             self.client.close()
 
 
+# Connections a sequential caller may open beyond one, by path (see
+# test_stream_read_and_reuse_after_close).
+SEQUENTIAL_SLACK = {True: 1, False: 0}
+
+
 def settle(condition: Callable[[], bool], what: str) -> None:
     """Waits for ``condition`` (a state reached on another thread's or loop's next turn)."""
     deadline = time.monotonic() + DEADLINE
@@ -342,11 +347,11 @@ def test_stream_read_and_reuse_after_close(client: Api, http_server: HttpTestSer
     settle(
         lambda: client.stats()["active_connections"] == 0, "the streams gave back their connection"
     )
-    # Reused: at most one extra connection. On the native path the end of a body and hyper's
-    # return of its connection to the pool happen on different threads; a request sent in
-    # between races a new connection against the one coming back (hyper-util's checkout).
-    assert http_server.connections_accepted <= 2
-    assert client.stats()["connections_reused"] >= 1
+    # Reused. The native path may open one more: hyper-util races a new connection against
+    # the one coming back to its pool when a request follows a response at once (the client
+    # lets the return settle first, which makes it rare, not impossible, on a loaded machine).
+    assert http_server.connections_accepted <= 1 + SEQUENTIAL_SLACK[client.native]
+    assert client.stats()["connections_reused"] >= 2 - SEQUENTIAL_SLACK[client.native]
 
 
 def test_leaving_a_stream_early_frees_its_connection(
@@ -559,7 +564,8 @@ def test_concurrent_requests_share_the_pool(
     pending = [client.background("GET", http_server.hold(name)) for name in names]
     for name in names:
         assert http_server.wait_arrived(name)
-    assert client.stats()["active_connections"] == 4
+    # The server can read a request before the client's write call has returned.
+    settle(lambda: client.stats()["active_connections"] == 4, "four busy connections")
     for name in names:
         http_server.release(name)
     assert [p.result(DEADLINE).status_code for p in pending] == [200] * 4
@@ -690,6 +696,7 @@ def test_bad_base_url_is_a_value_error(engine: str, base_url: str) -> None:
     ],
 )
 def test_bad_options(engine: str, options: Dict[str, Any], error: type) -> None:
+    options = dict(options)  # the parameter is shared by both engines' runs
     base_url = options.pop("base_url", None)
     with pytest.raises(error):
         http.Client(base_url, **options)
@@ -825,7 +832,8 @@ def test_get_connection_pool_stats_aggregates_clients(
     for name in ("requests", "connections_opened", "idle_connections"):
         assert total[name] >= sum(s[name] for s in mine)
     host = total["hosts"][host_of(http_server)]
-    assert host["requests"] == 4 and host["connections_opened"] == 2
+    assert host["requests"] == 4
+    assert 2 <= host["connections_opened"] <= 2 + 2 * SEQUENTIAL_SLACK[first.native]
     assert total["clients"]["native" if first.native else "fallback"] >= 2
 
 
@@ -862,12 +870,13 @@ def fork_scenario(engine: str) -> None:
 
         assert answer["statuses"] == [200] * 41, answer
         # The child's pool is its own: it opened its connection, and counts only its requests.
-        # At most one extra connection: see test_stream_read_and_reuse_after_close.
-        assert answer["stats"]["requests"] == 20 and answer["stats"]["connections_opened"] <= 2
+        assert answer["stats"]["requests"] == 20
+        assert answer["stats"]["connections_opened"] <= 1 + SEQUENTIAL_SLACK[engine == "native"]
         # The parent's connection was neither closed nor used by the child.
         assert parent_statuses == [200] * 50
         assert blocking.get("/echo").status_code == 200
-        assert blocking.pool_stats()["connections_opened"] == opened
+        reopened = blocking.pool_stats()["connections_opened"] - opened
+        assert reopened <= SEQUENTIAL_SLACK[engine == "native"]
         blocking.close()
     print("ok")
 
@@ -1118,16 +1127,18 @@ NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z
         ("Tue Nov 14 22:15:20 2023", 120.0),
         ("Wed Nov  1 00:00:00 2023", 0.0),
         ("Sat, 01 Jan 2000 00:00:00 GMT", 0.0),
-        ("Fri, 14 Nov 2023 22:13:50 GMT", 30.0),  # a wrong weekday still names the date
+        ("Fri, 14 Nov 2023 22:13:50 GMT", None),  # the weekday must be the date's
         ("Tue, 14 Nov 2023 22:13:50 UTC", None),
         ("tue, 14 nov 2023 22:13:50 GMT", None),
         ("Tue, 31 Nov 2023 22:13:50 GMT", None),
         ("Tue, 14 Nov 2023 24:00:00 GMT", None),
         ("Tue, 14 Nov 2023 22:13:61 GMT", None),
         ("Tue,  14 Nov 2023 22:13:50 GMT", None),
-        ("Tue Nov 01 00:00:00 2023", 0.0),
+        ("Wed Nov 01 00:00:00 2023", 0.0),
         ("Tue Nov 1 00:00:00 2023", None),
-        ("Tue, 29 Feb 2024 00:00:00 GMT", 9_164_800.0),
+        ("Thu, 29 Feb 2024 00:00:00 GMT", 9_164_800.0),
+        ("Tue, 14 Nov 2023 22:13:60 GMT", None),
+        ("Thu, 01 Jan 1969 00:00:00 GMT", None),
         ("Tue, 29 Feb 2023 00:00:00 GMT", None),
     ],
 )

@@ -456,13 +456,23 @@ class AsyncStreamResponse(_StreamBase):
     async def aclose(self) -> None:
         raw = self._raw
         if raw is not None:
-            raw.close()
+            # The fallback releases its connection asynchronously; the native close is immediate.
+            close = getattr(raw, "aclose", None)
+            if close is not None:
+                await close()
+            else:
+                raw.close()
 
     async def __aiter__(self) -> AsyncIterator[ServerSentEvent]:
         async with self:
             raw = self._raw
+            # What is already buffered is taken without an await (the native engine buffers
+            # while Python is busy); only an empty buffer waits.
+            try_read = getattr(raw, "try_read_events", None)
             while True:
-                batch = await raw.aread_events()
+                batch = try_read() if try_read is not None else []
+                if batch == []:
+                    batch = await raw.aread_events()
                 if batch is None:
                     return
                 for event in _events(batch):
@@ -471,8 +481,11 @@ class AsyncStreamResponse(_StreamBase):
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         async with self:
             raw = self._raw
+            try_read = getattr(raw, "try_read_chunk", None)
             while True:
-                chunk = await raw.aread_chunk()
+                chunk = try_read() if try_read is not None else b""
+                if chunk == b"":
+                    chunk = await raw.aread_chunk()
                 if chunk is None:
                     return
                 yield chunk

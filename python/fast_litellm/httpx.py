@@ -79,11 +79,15 @@ def _response(raw: Any, stream: httpx.SyncByteStream | httpx.AsyncByteStream) ->
 
 
 class _AsyncBody(httpx.AsyncByteStream):
-    def __init__(self, raw: Any, request: httpx.Request) -> None:
+    def __init__(self, raw: Any, request: httpx.Request, first: bytes = b"") -> None:
         self._raw = raw
         self._request = request
+        self._first = first
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._first:
+            first, self._first = self._first, b""
+            yield first
         while True:
             try:
                 chunk = await self._raw.aread_chunk()
@@ -159,16 +163,24 @@ class AsyncTransport(httpx.AsyncBaseTransport):
             return await self._httpx.handle_async_request(request)
         body = await request.aread()
         try:
+            # prefetch: a small body of known length (the usual JSON answer) comes with the
+            # headers, so the whole exchange is one await.
             raw = await self.client._engine.astream(
                 request.method,
                 str(request.url),
                 _headers(request),
                 body or None,
                 _timeouts(request),
+                prefetch=True,
             )
+            first = raw.try_read_chunk()
+            if first is None:
+                return _response(raw, httpx.ByteStream(b""))
+            if first and raw.try_read_chunk() is None:
+                return _response(raw, httpx.ByteStream(first))
         except errors.HTTPError as exc:
             raise _httpx_error(exc, request) from exc
-        return _response(raw, _AsyncBody(raw, request))
+        return _response(raw, _AsyncBody(raw, request, first))
 
     async def aclose(self) -> None:
         if self._httpx is not None:

@@ -83,13 +83,16 @@ impl Default for ClientConfig {
 struct Pool {
     hyper: Hyper,
     registry: Arc<Registry>,
+    /// The counters of this pool: a forked child counts its own requests from zero.
+    stats: Arc<Stats>,
 }
 
 pub struct Client {
     config: ClientConfig,
     base: Option<Uri>,
     default_headers: HeaderMap,
-    stats: Arc<Stats>,
+    /// The counters of the first pool (shown before it is built).
+    first_stats: Arc<Stats>,
     gate: Arc<Gate>,
     pool: Mutex<Option<(u64, Arc<Pool>)>>,
     closed: AtomicBool,
@@ -142,25 +145,57 @@ struct Hold {
 }
 
 impl Hold {
-    fn release(&mut self) {
-        if let Some((handle, period)) = self.conn.take() {
-            handle.0.release(period);
-        }
+    /// The response is read: its connection is idle again (returned, to settle on).
+    fn release(&mut self) -> Option<ConnHandle> {
+        let (handle, period) = self.conn.take()?;
+        handle.0.release(period);
+        Some(handle)
     }
 }
 
 /// An open response body, read piece by piece.
+///
+/// A task of the runtime (the pump) reads the body as it arrives into a buffer of up to
+/// `stream_buffer_size` bytes; the caller takes everything buffered at once. So however the
+/// server splits its writes, Python is woken only when it asks and something is there, and a
+/// burst of events is one hand-over, not one per event. The pump stops when the buffer is full
+/// (back-pressure on the server) and is aborted when the stream is closed or dropped.
 pub struct BodyStream {
     pub head: Head,
-    body: Option<Incoming>,
-    hold: Option<Hold>,
+    shared: Arc<Pumped>,
+    pump: Option<tokio::task::AbortHandle>,
     decoder: SseDecoder,
-    buffer_size: usize,
-    read_timeout: Option<Duration>,
     started: Instant,
     pub time_to_first_byte: Option<Duration>,
     pub time_to_first_event: Option<Duration>,
-    stats: Arc<Stats>,
+    /// An error that arrived after data the caller had not taken yet: raised on the next call.
+    pending_error: Option<HttpError>,
+    ended: bool,
+}
+
+/// What the pump hands over.
+struct Pumped {
+    state: Mutex<PumpState>,
+    data_ready: tokio::sync::Notify,
+    space_ready: tokio::sync::Notify,
+    buffer_size: usize,
+}
+
+#[derive(Default)]
+struct PumpState {
+    chunks: Vec<Bytes>,
+    buffered: usize,
+    first_byte: Option<Duration>,
+    /// How the body ended, once it has.
+    end: Option<Result<(), HttpError>>,
+}
+
+/// What a non-blocking read found.
+pub enum Ready<T> {
+    Data(T),
+    /// Nothing yet: wait (`next_*`).
+    Empty,
+    End,
 }
 
 /// "host:port", the key of the per-host statistics.
@@ -258,7 +293,7 @@ impl Client {
         Ok(Self {
             base,
             default_headers,
-            stats: Arc::new(Stats::default()),
+            first_stats: Arc::new(Stats::default()),
             gate,
             pool: Mutex::new(None),
             closed: AtomicBool::new(false),
@@ -270,8 +305,12 @@ impl Client {
         &self.config
     }
 
-    pub fn stats(&self) -> &Stats {
-        &self.stats
+    /// The counters of the current pool.
+    pub fn stats(&self) -> Arc<Stats> {
+        match self.current_pool() {
+            Some(pool) => Arc::clone(&pool.stats),
+            None => Arc::clone(&self.first_stats),
+        }
     }
 
     pub fn concurrency_limit(&self) -> Option<usize> {
@@ -334,7 +373,12 @@ impl Client {
                 return Ok(Arc::clone(pool));
             }
         }
-        let pool = Arc::new(self.build_pool());
+        // The first pool counts into `first_stats`; one rebuilt in a forked child starts at zero.
+        let stats = match &*slot {
+            None => Arc::clone(&self.first_stats),
+            Some(_) => Arc::new(Stats::default()),
+        };
+        let pool = Arc::new(self.build_pool(stats));
         if let Some((_, stale)) = slot.replace((generation, Arc::clone(&pool))) {
             // Built in the parent before fork(): see the module notes.
             std::mem::forget(stale);
@@ -344,7 +388,7 @@ impl Client {
         Ok(pool)
     }
 
-    fn build_pool(&self) -> Pool {
+    fn build_pool(&self, stats: Arc<Stats>) -> Pool {
         let registry = Arc::new(Registry::default());
         let mut http = HttpConnector::new();
         // TLS wraps it, so it must accept https URIs too.
@@ -354,7 +398,7 @@ impl Client {
         let tracking = TrackingConnector {
             http,
             registry: Arc::clone(&registry),
-            stats: Arc::clone(&self.stats),
+            stats: Arc::clone(&stats),
             timeouts: IoTimeouts {
                 read: timeouts.read,
                 write: timeouts.write,
@@ -383,7 +427,11 @@ impl Client {
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .build(connector);
-        Pool { hyper, registry }
+        Pool {
+            hyper,
+            registry,
+            stats,
+        }
     }
 
     /// Resolves `url` against the base URL (the rules httpx follows: the base keeps its path,
@@ -450,13 +498,17 @@ impl Client {
     }
 
     /// Sends `prepared`, retrying as the policy says, up to the response headers.
-    async fn send(&self, mut prepared: Prepared) -> Result<(Head, Incoming, Hold), HttpError> {
-        let pool = self.pool()?;
+    async fn send(
+        &self,
+        pool: &Pool,
+        mut prepared: Prepared,
+    ) -> Result<(Head, Incoming, Hold), HttpError> {
+        let stats = &pool.stats;
         self.gzip(&mut prepared);
         let timeouts = prepared.timeouts.unwrap_or(self.config.timeouts);
-        let host = self.stats.host(&host_key(&prepared.uri));
-        self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
-        let in_flight = InFlight(Arc::clone(&self.stats));
+        let host = stats.host(&host_key(&prepared.uri));
+        stats.in_flight.fetch_add(1, Ordering::Relaxed);
+        let in_flight = InFlight(Arc::clone(stats));
         let started = Instant::now();
         let policy = &self.config.retry;
         let mut retries = 0u32;
@@ -464,12 +516,11 @@ impl Client {
             let (permit, waited) = match self.gate.acquire(timeouts.pool).await {
                 Ok(acquired) => acquired,
                 Err(err) => {
-                    self.stats
-                        .record_pool_wait(timeouts.pool.unwrap_or_default());
-                    return Err(self.failed(err));
+                    stats.record_pool_wait(timeouts.pool.unwrap_or_default());
+                    return Err(failed(stats, err));
                 }
             };
-            self.stats.record_pool_wait(waited);
+            stats.record_pool_wait(waited);
             let mut request = Request::new(Full::new(prepared.body.clone()));
             *request.method_mut() = prepared.method.clone();
             *request.uri_mut() = prepared.uri.clone();
@@ -493,7 +544,7 @@ impl Client {
             // A request is counted once it reached a server (a response, or a failure after
             // the connection was made); attempts that could not connect are errors only.
             if !matches!(&outcome, Err(err) if err.is_before_sending()) {
-                self.stats.requests.fetch_add(1, Ordering::Relaxed);
+                stats.requests.fetch_add(1, Ordering::Relaxed);
                 host.requests.fetch_add(1, Ordering::Relaxed);
             }
             let response = match outcome {
@@ -508,14 +559,14 @@ impl Client {
                         self.gate.overloaded(&permit);
                     }
                     if err.is_before_sending() && retries < policy.max_retries {
-                        self.stats.error(err.kind());
+                        stats.error(err.kind());
                         retries += 1;
-                        self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                        stats.retries.fetch_add(1, Ordering::Relaxed);
                         drop(permit);
                         tokio::time::sleep(policy.backoff(retries)).await;
                         continue;
                     }
-                    return Err(self.failed(with_host(err, &prepared.uri)));
+                    return Err(failed(stats, with_host(err, &prepared.uri)));
                 }
             };
             let status = response.status().as_u16();
@@ -526,9 +577,7 @@ impl Client {
                 .map(|handle| {
                     let period = handle.0.period();
                     if period > 1 {
-                        self.stats
-                            .connections_reused
-                            .fetch_add(1, Ordering::Relaxed);
+                        stats.connections_reused.fetch_add(1, Ordering::Relaxed);
                     }
                     (handle, period)
                 });
@@ -555,7 +604,7 @@ impl Client {
                     hold.release();
                     drop(hold);
                     retries += 1;
-                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    stats.retries.fetch_add(1, Ordering::Relaxed);
                     tokio::time::sleep(wait).await;
                     continue;
                 }
@@ -582,21 +631,17 @@ impl Client {
         }
     }
 
-    fn failed(&self, err: HttpError) -> HttpError {
-        self.stats.error(err.kind());
-        err
-    }
-
     /// Sends `prepared` and reads the whole response.
     pub async fn fetch(&self, prepared: Prepared) -> Result<Finished, HttpError> {
         let started = Instant::now();
         let read_timeout = prepared.timeouts.and_then(|t| t.read);
-        let (head, mut body, mut hold) = self.send(prepared).await?;
+        let pool = self.pool()?;
+        let (head, mut body, mut hold) = self.send(&pool, prepared).await?;
         let mut collected = BytesMut::new();
         let mut only: Option<Bytes> = None;
         while let Some(frame) = next_frame(&mut body, read_timeout)
             .await
-            .map_err(|e| self.failed(e))?
+            .map_err(|e| failed(&pool.stats, e))?
         {
             if let Ok(data) = frame.into_data() {
                 // One piece (the usual small JSON answer) is handed over without a copy.
@@ -610,8 +655,9 @@ impl Client {
                 }
             }
         }
-        hold.release();
-        settle_connection().await;
+        let released = hold.release();
+        drop(hold);
+        settle_connection(released).await;
         let body = only.unwrap_or_else(|| collected.freeze());
         Ok(Finished {
             head,
@@ -620,32 +666,85 @@ impl Client {
         })
     }
 
-    /// Sends `prepared` and returns once the response headers are in.
-    pub async fn open_stream(&self, prepared: Prepared) -> Result<BodyStream, HttpError> {
+    /// Sends `prepared` and returns once the response headers are in; with `prefetch`, a body
+    /// whose declared length fits the stream buffer is read in before returning (it is on its
+    /// way in the same packets: one hand-over to Python instead of two).
+    pub async fn open_stream(
+        &self,
+        prepared: Prepared,
+        prefetch: bool,
+    ) -> Result<BodyStream, HttpError> {
         let started = Instant::now();
         let read_timeout = prepared.timeouts.and_then(|t| t.read);
-        let (head, body, hold) = self.send(prepared).await?;
+        let pool = self.pool()?;
+        let (head, body, hold) = self.send(&pool, prepared).await?;
+        let buffer_size = self.config.stream_buffer_size;
+        let small = hyper::body::Body::size_hint(&body)
+            .exact()
+            .is_some_and(|length| length as usize <= buffer_size);
+        let shared = Arc::new(Pumped {
+            state: Mutex::new(PumpState::default()),
+            data_ready: tokio::sync::Notify::new(),
+            space_ready: tokio::sync::Notify::new(),
+            buffer_size,
+        });
+        let pump = tokio::spawn(pump(
+            body,
+            hold,
+            Arc::clone(&shared),
+            read_timeout,
+            Arc::clone(&pool.stats),
+            started,
+        ));
+        if prefetch && small {
+            loop {
+                let ready = shared.data_ready.notified();
+                if shared.state.lock().end.is_some() {
+                    break;
+                }
+                ready.await;
+            }
+        }
         Ok(BodyStream {
             head,
-            body: Some(body),
-            hold: Some(hold),
+            shared,
+            pump: Some(pump.abort_handle()),
             decoder: SseDecoder::new(),
-            buffer_size: self.config.stream_buffer_size,
-            read_timeout,
             started,
             time_to_first_byte: None,
             time_to_first_event: None,
-            stats: Arc::clone(&self.stats),
+            pending_error: None,
+            ended: false,
         })
     }
 }
 
-/// Lets hyper's connection task, woken by the end of the body, hand the connection back to the
-/// pool before the caller's next request asks for one: without it a request sent right after
-/// the previous response (a sequential caller) often finds no idle connection and opens a new
-/// one. A turn of the scheduler, not a wait.
-async fn settle_connection() {
+/// Lets hyper hand the connection of a finished response back to its pool before the caller's
+/// next request asks for one. The end of the body reaches us from hyper's connection task, which
+/// then goes idle (it parks on a read, `Conn::is_parked`) and another of its tasks returns the
+/// connection to the pool. A sequential caller that asked in between would find no idle
+/// connection and open a new one. So: a few turns of the scheduler until the connection task
+/// has parked (it runs on the other worker meanwhile), then one more for the return. Turns, not
+/// a timed wait: bounded, and a connection that never parks (the server kept sending) only
+/// costs the bound.
+async fn settle_connection(released: Option<ConnHandle>) {
+    let Some(handle) = released else {
+        return;
+    };
+    for _ in 0..64 {
+        if handle.0.is_parked() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
     tokio::task::yield_now().await;
+    tokio::task::yield_now().await;
+}
+
+/// Counts `err` in `stats` and passes it on.
+fn failed(stats: &Stats, err: HttpError) -> HttpError {
+    stats.error(err.kind());
+    err
 }
 
 fn version_name(version: http::Version) -> &'static str {
@@ -746,93 +845,159 @@ fn spawn_reaper(pool: &Arc<Pool>, expiry: Duration) {
     });
 }
 
-impl BodyStream {
-    fn finished(&mut self) {
-        if let Some(mut hold) = self.hold.take() {
-            hold.release();
+/// Reads `body` into `shared` until it ends, fails or the stream is closed (aborted).
+async fn pump(
+    mut body: Incoming,
+    mut hold: Hold,
+    shared: Arc<Pumped>,
+    read_timeout: Option<Duration>,
+    stats: Arc<Stats>,
+    started: Instant,
+) {
+    loop {
+        while shared.state.lock().buffered >= shared.buffer_size {
+            shared.space_ready.notified().await;
         }
-        self.body = None;
+        let end = match next_frame(&mut body, read_timeout).await {
+            Ok(Some(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    if !data.is_empty() {
+                        let mut state = shared.state.lock();
+                        state.first_byte.get_or_insert_with(|| started.elapsed());
+                        state.buffered += data.len();
+                        state.chunks.push(data);
+                        drop(state);
+                        shared.data_ready.notify_one();
+                    }
+                }
+                continue;
+            }
+            Ok(None) => Ok(()),
+            Err(err) => {
+                stats.error(err.kind());
+                Err(err)
+            }
+        };
+        // The connection goes back to the pool (or, after an error, is dropped) before the
+        // caller learns that the body is over.
+        let released = if end.is_ok() { hold.release() } else { None };
+        drop(body);
+        drop(hold);
+        settle_connection(released).await;
+        shared.state.lock().end = Some(end);
+        shared.data_ready.notify_one();
+        return;
     }
+}
 
+impl Drop for BodyStream {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl BodyStream {
     /// Closes the stream early (its connection is not reused: the rest of the body is unread).
     pub fn close(&mut self) {
-        self.hold = None;
-        self.body = None;
+        if let Some(pump) = self.pump.take() {
+            pump.abort();
+        }
+        self.ended = true;
     }
 
-    /// The next pieces of the body: at least one piece, joined with every further piece already
-    /// received, up to the buffer size; `None` at the end.
-    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, HttpError> {
-        let Some(body) = self.body.as_mut() else {
-            return Ok(None);
+    /// Everything buffered now, without waiting.
+    pub fn try_chunk(&mut self) -> Result<Ready<Bytes>, HttpError> {
+        if let Some(err) = self.pending_error.take() {
+            return Err(err);
+        }
+        if self.ended {
+            return Ok(Ready::End);
+        }
+        let mut state = self.shared.state.lock();
+        if self.time_to_first_byte.is_none() {
+            self.time_to_first_byte = state.first_byte;
+        }
+        let chunks = std::mem::take(&mut state.chunks);
+        state.buffered = 0;
+        let end = if chunks.is_empty() || matches!(state.end, Some(Ok(()))) {
+            state.end.take()
+        } else {
+            // Data first; an error that followed it comes with the next call.
+            None
         };
-        let mut gathered = BytesMut::new();
+        drop(state);
+        if !chunks.is_empty() {
+            self.shared.space_ready.notify_one();
+        }
+        match end {
+            Some(Ok(())) => self.ended = true,
+            Some(Err(err)) => {
+                self.ended = true;
+                if chunks.is_empty() {
+                    return Err(err);
+                }
+                self.pending_error = Some(err);
+            }
+            None => {}
+        }
+        if chunks.is_empty() {
+            return Ok(if self.ended { Ready::End } else { Ready::Empty });
+        }
+        if chunks.len() == 1 {
+            return Ok(Ready::Data(chunks.into_iter().next().unwrap_or_default()));
+        }
+        let mut joined = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
+        for chunk in chunks {
+            joined.extend_from_slice(&chunk);
+        }
+        Ok(Ready::Data(joined.freeze()))
+    }
+
+    /// The next pieces of the body: everything buffered, waiting for at least one piece;
+    /// `None` at the end.
+    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, HttpError> {
+        let shared = Arc::clone(&self.shared);
         loop {
-            let frame = if gathered.is_empty() {
-                match next_frame(body, self.read_timeout).await {
-                    Ok(frame) => frame,
-                    Err(err) => {
-                        self.stats.error(err.kind());
-                        self.close();
-                        return Err(err);
+            let notified = shared.data_ready.notified();
+            match self.try_chunk()? {
+                Ready::Data(chunk) => return Ok(Some(chunk)),
+                Ready::End => return Ok(None),
+                Ready::Empty => notified.await,
+            }
+        }
+    }
+
+    /// The events complete in what is buffered now, without waiting.
+    pub fn try_events(&mut self) -> Result<Ready<Vec<Event>>, HttpError> {
+        loop {
+            match self.try_chunk()? {
+                Ready::Data(chunk) => {
+                    let events = self.decoder.feed(&chunk);
+                    if !events.is_empty() {
+                        self.time_to_first_event
+                            .get_or_insert_with(|| self.started.elapsed());
+                        return Ok(Ready::Data(events));
                     }
                 }
-            } else {
-                // Only what is already here: never wait with data in hand.
-                use futures_util::FutureExt;
-                match body.frame().now_or_never() {
-                    Some(frame) => match frame.transpose() {
-                        Ok(frame) => frame,
-                        Err(err) => {
-                            // Hand over what arrived; the error comes with the next call.
-                            let err = classify_body_error(err);
-                            self.stats.error(err.kind());
-                            self.close();
-                            return Ok(Some(gathered.freeze()));
-                        }
-                    },
-                    None => break,
-                }
-            };
-            match frame {
-                Some(frame) => {
-                    if let Ok(data) = frame.into_data() {
-                        if self.time_to_first_byte.is_none() && !data.is_empty() {
-                            self.time_to_first_byte = Some(self.started.elapsed());
-                        }
-                        gathered.extend_from_slice(&data);
-                        if gathered.len() >= self.buffer_size {
-                            break;
-                        }
-                    }
-                }
-                None => {
-                    self.finished();
-                    settle_connection().await;
-                    break;
+                Ready::Empty => return Ok(Ready::Empty),
+                Ready::End => {
+                    self.decoder.finish();
+                    return Ok(Ready::End);
                 }
             }
         }
-        if gathered.is_empty() && self.body.is_none() {
-            return Ok(None);
-        }
-        Ok(Some(gathered.freeze()))
     }
 
     /// The next events: at least one, with every further event already received; `None` at
     /// the end of the stream.
     pub async fn next_events(&mut self) -> Result<Option<Vec<Event>>, HttpError> {
+        let shared = Arc::clone(&self.shared);
         loop {
-            let Some(chunk) = self.next_chunk().await? else {
-                self.decoder.finish();
-                return Ok(None);
-            };
-            let events = self.decoder.feed(&chunk);
-            if !events.is_empty() {
-                if self.time_to_first_event.is_none() {
-                    self.time_to_first_event = Some(self.started.elapsed());
-                }
-                return Ok(Some(events));
+            let notified = shared.data_ready.notified();
+            match self.try_events()? {
+                Ready::Data(events) => return Ok(Some(events)),
+                Ready::End => return Ok(None),
+                Ready::Empty => notified.await,
             }
         }
     }

@@ -44,6 +44,9 @@ pub(crate) struct Conn {
     last_activity: AtomicU64,
     close_requested: AtomicBool,
     closed: AtomicBool,
+    /// hyper's connection task is waiting to read while no request is out: it has finished
+    /// with the last response, and the connection is (about to be) back in its pool.
+    parked: AtomicBool,
     /// The task reading the connection, woken to close it.
     reader: AtomicWaker,
     epoch: Instant,
@@ -66,10 +69,15 @@ impl Conn {
                 (s & 1 == 0).then_some(((s >> 1) + 1) << 1 | 1)
             });
         if started.is_ok() {
+            self.parked.store(false, Ordering::Release);
             // hyper registered its read before writing the request: poll it again so the read
             // timeout, armed only while busy, starts now.
             self.reader.wake();
         }
+    }
+
+    pub(crate) fn is_parked(&self) -> bool {
+        self.parked.load(Ordering::Acquire) || self.closed.load(Ordering::Acquire)
     }
 
     /// The busy period a response arrived in (read when its headers arrive).
@@ -230,6 +238,9 @@ impl AsyncRead for TrackedTcp {
             Poll::Pending => {
                 let conn = &this.conn;
                 conn.reader.register(cx.waker());
+                if !conn.busy() {
+                    conn.parked.store(true, Ordering::Release);
+                }
                 if conn.close_requested.load(Ordering::Acquire) && !conn.busy() {
                     // End of stream: hyper drops an idle connection whose peer has gone.
                     return Poll::Ready(Ok(()));
@@ -362,6 +373,7 @@ impl tower_service::Service<Uri> for TrackingConnector {
                 last_activity: AtomicU64::new(epoch.elapsed().as_nanos() as u64),
                 close_requested: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
+                parked: AtomicBool::new(false),
                 reader: AtomicWaker::new(),
                 epoch,
             });

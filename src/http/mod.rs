@@ -21,6 +21,6 @@ pub mod retry;
 pub mod sse;
 pub mod stats;
 
-pub use client::{BodyStream, Client, ClientConfig, Finished, Head, Prepared, Timeouts};
+pub use client::{BodyStream, Client, ClientConfig, Finished, Head, Prepared, Ready, Timeouts};
 pub use conn::OpenCount;
 pub use error::HttpError;

@@ -72,9 +72,9 @@ pub fn backoff_delay(attempt: u32, base: f64, cap: f64, random: f64) -> f64 {
     step / 2.0 + random.clamp(0.0, 1.0) * step / 2.0
 }
 
-/// A `Retry-After` value as a wait from `now`: delta seconds (a non-negative integer; a
-/// fraction is accepted too, as some APIs send one) or an HTTP date (a date in the past is no
-/// wait). `None` when it is neither.
+/// A `Retry-After` value as a wait from `now`: delta seconds (ASCII digits, any length) or an
+/// HTTP date in one of RFC 9110's three forms, checked by `httpdate` (the weekday must be the
+/// date's, years 1970 to 9999; a date in the past is no wait). `None` when it is neither.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     // Longer than a Duration holds is "not in this lifetime": as good as the maximum.
     parse_retry_after_seconds(value, now)
@@ -83,13 +83,13 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 
 /// `parse_retry_after` in seconds, unbounded (the Python twin's answer, for parity).
 pub fn parse_retry_after_seconds(value: &str, now: SystemTime) -> Option<f64> {
-    let value = value.trim();
+    let value = value.trim_matches([' ', '\t']);
     if value.is_empty() {
         return None;
     }
-    if value.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        let seconds: f64 = value.parse().ok()?;
-        return seconds.is_finite().then_some(seconds);
+    if value.bytes().all(|b| b.is_ascii_digit()) {
+        // More digits than a float holds parse as infinity: "never", which no policy waits for.
+        return value.parse().ok();
     }
     let date = httpdate::parse_http_date(value).ok()?;
     Some(
@@ -108,9 +108,10 @@ mod tests {
         let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
         assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(3)));
         assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("1.5", now), None);
         assert_eq!(
-            parse_retry_after("1.5", now),
-            Some(Duration::from_millis(1500))
+            parse_retry_after("Mon, 06 Nov 1994 08:49:47 GMT", now),
+            None
         );
         assert_eq!(
             parse_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now),

@@ -21,7 +21,7 @@ use super::guard;
 use crate::http::retry::{backoff_delay, parse_retry_after_seconds, RetryPolicy};
 use crate::http::sse::{self, Event};
 use crate::http::{
-    BodyStream, Client, ClientConfig, Finished, Head, HttpError, Prepared, Timeouts,
+    BodyStream, Client, ClientConfig, Finished, Head, HttpError, Prepared, Ready, Timeouts,
 };
 
 pyo3::import_exception!(fast_litellm.errors, ConnectTimeout);
@@ -265,7 +265,9 @@ impl PyHttpClient {
     }
 
     /// Sends a request and returns once its headers are in; the body is read from the stream.
-    #[pyo3(signature = (method, url, headers, body=None, timeout=None))]
+    /// `prefetch`: a body of known length that fits the stream buffer is read in first.
+    #[pyo3(signature = (method, url, headers, body=None, timeout=None, prefetch=false))]
+    #[allow(clippy::too_many_arguments)]
     fn stream(
         &self,
         py: Python<'_>,
@@ -274,18 +276,20 @@ impl PyHttpClient {
         headers: &Bound<'_, PyAny>,
         body: Option<&Bound<'_, PyBytes>>,
         timeout: TimeoutArg,
+        prefetch: bool,
     ) -> PyResult<PyHttpStream> {
         let prepared = self.prepare(method, url, headers, body, timeout)?;
         let inner = &self.inner;
         let stream = guard(WHAT, || {
-            py.detach(|| crate::runtime::block_on(inner.open_stream(prepared)))
+            py.detach(|| crate::runtime::block_on(inner.open_stream(prepared, prefetch)))
                 .map_err(PyErr::from)
         })?;
         Ok(PyHttpStream::new(stream))
     }
 
     /// `stream` as an awaitable.
-    #[pyo3(signature = (method, url, headers, body=None, timeout=None))]
+    #[pyo3(signature = (method, url, headers, body=None, timeout=None, prefetch=false))]
+    #[allow(clippy::too_many_arguments)]
     fn astream<'py>(
         &self,
         py: Python<'py>,
@@ -294,10 +298,11 @@ impl PyHttpClient {
         headers: &Bound<'_, PyAny>,
         body: Option<&Bound<'_, PyBytes>>,
         timeout: TimeoutArg,
+        prefetch: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let prepared = self.prepare(method, url, headers, body, timeout)?;
         let inner = Arc::clone(&self.inner);
-        let open = async move { Ok(inner.open_stream(prepared).await?) };
+        let open = async move { Ok(inner.open_stream(prepared, prefetch).await?) };
         cancellable(py, WHAT, open, |py, stream| {
             Ok(Py::new(py, PyHttpStream::new(stream))?.into_any())
         })
@@ -533,6 +538,38 @@ impl PyHttpStream {
             Ok(events?)
         };
         cancellable(py, WHAT, read, events_object)
+    }
+
+    /// What is buffered now, without waiting: `bytes`, `b""` when nothing has arrived yet (or a
+    /// read is in progress elsewhere), `None` at the end.
+    fn try_read_chunk(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let Ok(mut stream) = self.body.try_lock() else {
+            return Ok(PyBytes::new(py, b"").into_any().unbind());
+        };
+        let ready = stream.try_chunk();
+        Self::note_times(&self.times, &stream);
+        drop(stream);
+        match ready? {
+            Ready::Data(chunk) => chunk_object(py, Some(chunk)),
+            Ready::Empty => Ok(PyBytes::new(py, b"").into_any().unbind()),
+            Ready::End => Ok(py.None()),
+        }
+    }
+
+    /// The events complete in what is buffered now, without waiting: a list (empty when none
+    /// yet), `None` at the end.
+    fn try_read_events(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let Ok(mut stream) = self.body.try_lock() else {
+            return events_object(py, Some(Vec::new()));
+        };
+        let ready = stream.try_events();
+        Self::note_times(&self.times, &stream);
+        drop(stream);
+        match ready? {
+            Ready::Data(events) => events_object(py, Some(events)),
+            Ready::Empty => events_object(py, Some(Vec::new())),
+            Ready::End => Ok(py.None()),
+        }
     }
 
     /// Stops reading (idempotent): the connection is dropped unless the body was read to its end.

@@ -193,8 +193,8 @@ def parse_sse(data: bytes) -> List[Event]:
 
 # ---- retries ----------------------------------------------------------------------------------------
 
-_DAY = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
-_LONG_DAY = "(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+_DAY = "(Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+_LONG_DAY = "(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
 _MONTH = "(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
 _TIME = "([0-9]{2}):([0-9]{2}):([0-9]{2})"
 _MONTHS = {
@@ -213,30 +213,32 @@ _UNIX_EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
 def _http_date(text: str) -> Optional[float]:
     """The Unix time of an HTTP date, or None.
 
-    The weekday is not checked against the date (a server that gets it wrong still means the
-    date). The asctime day is two digits or a space and one digit. A two-digit RFC 850 year below 70 is 20xx, otherwise 19xx. Seconds go up to 60 (a
-    leap second). The year is 0001 to 9999.
+    The rules of the native path's parser (the `httpdate` crate): one of the three forms, the
+    weekday must be the date's, the year 1970 to 9999, seconds up to 59; the asctime day is two
+    digits or a space and one digit; a two-digit RFC 850 year below 70 is 20xx, otherwise 19xx.
     """
     match = _IMF_FIXDATE.fullmatch(text)
     if match is not None:
-        day, month, year, hour, minute, second = match.groups()
+        weekday, day, month, year, hour, minute, second = match.groups()
     else:
         match = _RFC850_DATE.fullmatch(text)
         if match is not None:
-            day, month, short_year, hour, minute, second = match.groups()
+            weekday, day, month, short_year, hour, minute, second = match.groups()
             year = str(int(short_year) + (2000 if int(short_year) < 70 else 1900))
         else:
             match = _ASCTIME_DATE.fullmatch(text)
             if match is None:
                 return None
-            month, day, hour, minute, second, year = match.groups()
-    if int(hour) > 23 or int(minute) > 59 or int(second) > 60:
+            weekday, month, day, hour, minute, second, year = match.groups()
+    if int(hour) > 23 or int(minute) > 59 or int(second) > 59 or int(year) < 1970:
         return None
     try:
-        ordinal = datetime.date(int(year), _MONTHS[month], int(day)).toordinal()
+        date = datetime.date(int(year), _MONTHS[month], int(day))
     except ValueError:
         return None
-    days = ordinal - _UNIX_EPOCH_ORDINAL
+    if date.strftime("%a") != weekday[:3]:
+        return None
+    days = date.toordinal() - _UNIX_EPOCH_ORDINAL
     return float(days * 86400 + int(hour) * 3600 + int(minute) * 60 + int(second))
 
 

@@ -276,6 +276,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     for redis_result in redis_results:
         print(redis_cases.format_result(redis_result))
 
+    # HTTP clients against a local mock server, each contender in an interpreter of its own.
+    from benches import http_cases
+
+    http_section = http_cases.markdown(http_cases.run_cases(quick=args.quick, progress=print))
+
     skipped = token_cases.skip_reasons([r for rs in sections.values() for r in rs] + rate_limits)
     skipped += [f"{name} skipped: {why}" for name, why in redis_cases.skipped_contenders().items()]
     if redis_cases.skip_reason() is not None:
@@ -289,6 +294,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     text += "\n" + "\n".join(litellm_e2e_cases.markdown(e2e_results))
     text += "\n" + "\n".join(ratelimit_cases.markdown(rate_limits, rate_memory))
     text += "\n" + "\n".join(redis_cases.markdown(redis_results))
+    text += "\n" + "\n".join(http_section)
     text += "\n" + core_comparison()
     print()
     print(text)

@@ -7,6 +7,7 @@ import importlib.util
 import os
 import shutil
 import sys
+
 import pytest
 
 # Nothing in the suite may reach the network: litellm reads its bundled model map and

@@ -207,10 +207,10 @@ class HttpClient:
         max_keepalive_connections: int = 20,
         keepalive_expiry: float = 300.0,
         stream_buffer_size: int = 65536,
-        connect_timeout: Optional[float] = 10.0,
-        read_timeout: Optional[float] = 60.0,
-        write_timeout: Optional[float] = 10.0,
-        pool_timeout: Optional[float] = 10.0,
+        connect_timeout: Optional[float] = ...,  # 10.0
+        read_timeout: Optional[float] = ...,  # 60.0
+        write_timeout: Optional[float] = ...,  # 10.0
+        pool_timeout: Optional[float] = ...,  # 10.0
         max_retries: int = 2,
         retry_on_status: Optional[Sequence[int]] = None,
         backoff_base: float = 0.5,

@@ -46,6 +46,7 @@ from fast_litellm.errors import (
 )
 
 from . import http_server as servers
+from .http_proxy import ForwardProxy
 from .http_server import HttpTestServer, pattern
 from .redis_server import free_port
 
@@ -835,6 +836,54 @@ def test_get_connection_pool_stats_aggregates_clients(
     assert host["requests"] == 4
     assert 2 <= host["connections_opened"] <= 2 + 2 * SEQUENTIAL_SLACK[first.native]
     assert total["clients"]["native" if first.native else "fallback"] >= 2
+
+
+# ---- proxies from the environment ---------------------------------------------------------------
+
+
+PROXY_VARIABLES = (
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+)
+
+
+@pytest.fixture
+def clean_proxy_environment(monkeypatch: Any) -> Any:
+    for name in PROXY_VARIABLES + ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_http_proxy_from_the_environment(
+    make_client: Callable[..., Api], http_server: HttpTestServer, clean_proxy_environment: Any
+) -> None:
+    with ForwardProxy() as proxy:
+        clean_proxy_environment.setenv(
+            "HTTP_PROXY", proxy.url.replace("http://", "http://user:secret@")
+        )
+        client = make_client(http_server.url)
+        assert client.get("/echo").json()["path"] == "/echo"
+        assert client.post("/echo", json={"a": 1}).status_code == 200
+        assert proxy.forwarded == 2
+        # Credentials in the proxy URL go to the proxy, as Basic, and never to the origin.
+        assert set(proxy.authorizations) == {"Basic dXNlcjpzZWNyZXQ="}
+        echoed = {name.lower() for name, _ in client.get("/echo").json()["headers"]}
+        assert "proxy-authorization" not in echoed
+
+
+def test_no_proxy_is_honoured(
+    make_client: Callable[..., Api], http_server: HttpTestServer, clean_proxy_environment: Any
+) -> None:
+    with ForwardProxy() as proxy:
+        clean_proxy_environment.setenv("HTTP_PROXY", proxy.url)
+        clean_proxy_environment.setenv("NO_PROXY", "127.0.0.1")
+        client = make_client(http_server.url)
+        assert client.get("/echo").status_code == 200
+        assert proxy.forwarded == 0
 
 
 # ---- fork ------------------------------------------------------------------------------------------

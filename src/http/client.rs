@@ -19,12 +19,15 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use parking_lot::Mutex;
 
-use super::conn::{ConnHandle, Connector, IoTimeouts, Registry, TrackingConnector};
+use super::conn::{
+    proxies_from_env, ConnHandle, Connector, IoTimeouts, Registry, TrackingConnector,
+};
 use super::error::{find_timeout, root_message, HttpError, IoTimeout};
 use super::limit::{Gate, Permit};
 use super::retry::RetryPolicy;
 use super::sse::{Event, SseDecoder};
 use super::stats::Stats;
+use hyper_util::client::proxy::matcher::Matcher;
 
 type Hyper = hyper_util::client::legacy::Client<Connector, Full<Bytes>>;
 
@@ -85,6 +88,8 @@ struct Pool {
     registry: Arc<Registry>,
     /// The counters of this pool: a forked child counts its own requests from zero.
     stats: Arc<Stats>,
+    /// The proxies of the environment when the pool was built.
+    proxies: Option<Arc<Matcher>>,
 }
 
 pub struct Client {
@@ -404,19 +409,25 @@ impl Client {
                 write: timeouts.write,
             },
         };
+        let tls = tls_config();
         let builder = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls_config())
+            .with_tls_config(tls.clone())
             .https_or_http();
         let https = if self.config.http2 {
             builder
                 .enable_http1()
                 .enable_http2()
-                .wrap_connector(tracking)
+                .wrap_connector(tracking.clone())
         } else {
-            builder.enable_http1().wrap_connector(tracking)
+            builder.enable_http1().wrap_connector(tracking.clone())
         };
+        let proxies = proxies_from_env();
         let connector = Connector {
             https,
+            tracking,
+            tls,
+            http2: self.config.http2,
+            proxies: proxies.clone(),
             connect_timeout: timeouts.connect,
         };
         let hyper = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
@@ -431,6 +442,7 @@ impl Client {
             hyper,
             registry,
             stats,
+            proxies,
         }
     }
 
@@ -505,6 +517,21 @@ impl Client {
     ) -> Result<(Head, Incoming, Hold), HttpError> {
         let stats = &pool.stats;
         self.gzip(&mut prepared);
+        // A forward proxy (plain http through it) takes its credentials on each request; an
+        // https tunnel took them with its CONNECT.
+        if prepared.uri.scheme_str() == Some("http") {
+            if let Some(auth) = pool
+                .proxies
+                .as_ref()
+                .and_then(|m| m.intercept(&prepared.uri))
+                .and_then(|i| i.basic_auth().cloned())
+            {
+                prepared
+                    .headers
+                    .entry(http::header::PROXY_AUTHORIZATION)
+                    .or_insert(auth);
+            }
+        }
         let timeouts = prepared.timeouts.unwrap_or(self.config.timeouts);
         let host = stats.host(&host_key(&prepared.uri));
         stats.in_flight.fetch_add(1, Ordering::Relaxed);

@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::task::AtomicWaker;
 use http::Uri;
+use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
+use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -192,6 +194,8 @@ pub(crate) struct IoTimeouts {
 /// The TCP stream of one connection, wrapped.
 pub(crate) struct TrackedTcp {
     tcp: TcpStream,
+    /// Connected to a forward proxy: hyper then writes requests in absolute form.
+    via_proxy: bool,
     conn: Arc<Conn>,
     timeouts: IoTimeouts,
     read_deadline: Option<Pin<Box<Sleep>>>,
@@ -333,6 +337,7 @@ impl Connection for TrackedTcp {
     fn connected(&self) -> Connected {
         self.tcp
             .connected()
+            .proxy(self.via_proxy)
             .extra(ConnHandle(Arc::clone(&self.conn)))
     }
 }
@@ -381,6 +386,7 @@ impl tower_service::Service<Uri> for TrackingConnector {
             registry.add(&conn);
             Ok(TokioIo::new(TrackedTcp {
                 tcp: tcp.into_inner(),
+                via_proxy: false,
                 conn,
                 timeouts,
                 read_deadline: None,
@@ -390,15 +396,71 @@ impl tower_service::Service<Uri> for TrackingConnector {
     }
 }
 
-/// The connector hyper's pool uses: TLS (for https) over the tracking TCP connector, the whole
-/// of it bounded by the connect timeout.
+/// The connector hyper's pool uses: TLS (for https) over the tracking TCP connector, through
+/// the proxy the environment names for the destination (`HTTP_PROXY`, `HTTPS_PROXY`,
+/// `ALL_PROXY`, `NO_PROXY`, as curl and httpx read them): https through an HTTP `CONNECT`
+/// tunnel, http as absolute-form requests to the proxy. The whole of it is bounded by the
+/// connect timeout.
 #[derive(Clone)]
 pub(crate) struct Connector {
     pub(crate) https: hyper_rustls::HttpsConnector<TrackingConnector>,
+    pub(crate) tracking: TrackingConnector,
+    pub(crate) tls: rustls::ClientConfig,
+    pub(crate) http2: bool,
+    pub(crate) proxies: Option<Arc<Matcher>>,
     pub(crate) connect_timeout: Option<Duration>,
 }
 
 pub(crate) type Stream = hyper_rustls::MaybeHttpsStream<TokioIo<TrackedTcp>>;
+
+/// The proxies of the environment, or `None` when it names none.
+pub(crate) fn proxies_from_env() -> Option<Arc<Matcher>> {
+    let named = [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
+    .iter()
+    .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+    named.then(|| Arc::new(Matcher::from_env()))
+}
+
+impl Connector {
+    fn connect(
+        &mut self,
+        uri: Uri,
+    ) -> Pin<Box<dyn Future<Output = Result<Stream, BoxError>> + Send>> {
+        let intercept = self.proxies.as_ref().and_then(|m| m.intercept(&uri));
+        let Some(intercept) = intercept else {
+            return Box::pin(tower_service::Service::<Uri>::call(&mut self.https, uri));
+        };
+        let proxy = intercept.uri().clone();
+        if uri.scheme_str() == Some("https") {
+            let mut tunnel = Tunnel::new(proxy, self.tracking.clone());
+            if let Some(auth) = intercept.basic_auth() {
+                tunnel = tunnel.with_auth(auth.clone());
+            }
+            let builder = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(self.tls.clone())
+                .https_or_http();
+            let mut https = if self.http2 {
+                builder.enable_http1().enable_http2().wrap_connector(tunnel)
+            } else {
+                builder.enable_http1().wrap_connector(tunnel)
+            };
+            return Box::pin(tower_service::Service::<Uri>::call(&mut https, uri));
+        }
+        let connecting = tower_service::Service::<Uri>::call(&mut self.tracking, proxy);
+        Box::pin(async move {
+            let mut io = connecting.await?;
+            io.inner_mut().via_proxy = true;
+            Ok(hyper_rustls::MaybeHttpsStream::Http(io))
+        })
+    }
+}
 
 impl tower_service::Service<Uri> for Connector {
     type Response = Stream;
@@ -410,7 +472,7 @@ impl tower_service::Service<Uri> for Connector {
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        let connecting = tower_service::Service::<Uri>::call(&mut self.https, uri);
+        let connecting = self.connect(uri);
         let connect_timeout = self.connect_timeout;
         Box::pin(async move {
             match connect_timeout {

@@ -54,6 +54,10 @@ impl SseDecoder {
     /// Decodes one more piece of the body; the events it completes, in order.
     pub fn feed(&mut self, mut piece: &[u8]) -> Vec<Event> {
         let mut events = Vec::new();
+        if piece.is_empty() {
+            // Nothing to decide, and a CR ending the previous piece still waits for its LF.
+            return events;
+        }
         if !self.started {
             // The BOM may itself arrive split: wait for three bytes before deciding.
             self.line.extend_from_slice(piece);

@@ -76,13 +76,18 @@ pub fn backoff_delay(attempt: u32, base: f64, cap: f64, random: f64) -> f64 {
 /// HTTP date in one of RFC 9110's three forms, checked by `httpdate` (the weekday must be the
 /// date's, years 1970 to 9999; a date in the past is no wait). `None` when it is neither.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let now = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
     // Longer than a Duration holds is "not in this lifetime": as good as the maximum.
     parse_retry_after_seconds(value, now)
         .map(|s| Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX))
 }
 
-/// `parse_retry_after` in seconds, unbounded (the Python twin's answer, for parity).
-pub fn parse_retry_after_seconds(value: &str, now: SystemTime) -> Option<f64> {
+/// `parse_retry_after` in seconds from `now` (Unix seconds), unbounded, in the float arithmetic
+/// the Python twin uses (the same answer to the last bit).
+pub fn parse_retry_after_seconds(value: &str, now: f64) -> Option<f64> {
     let value = value.trim_matches([' ', '\t']);
     if value.is_empty() {
         return None;
@@ -92,11 +97,8 @@ pub fn parse_retry_after_seconds(value: &str, now: SystemTime) -> Option<f64> {
         return value.parse().ok();
     }
     let date = httpdate::parse_http_date(value).ok()?;
-    Some(
-        date.duration_since(now)
-            .unwrap_or(Duration::ZERO)
-            .as_secs_f64(),
-    )
+    let unix = date.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs() as f64;
+    Some((unix - now).max(0.0))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! share.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
@@ -623,7 +623,6 @@ impl PySseDecoder {
 /// A `Retry-After` value as seconds to wait from `now` (Unix seconds), or `None`.
 #[pyfunction(name = "parse_retry_after")]
 fn py_parse_retry_after(value: &str, now: f64) -> Option<f64> {
-    let now = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(now.max(0.0));
     parse_retry_after_seconds(value, now)
 }
 

@@ -129,6 +129,24 @@ def _limits(pool: Optional[ConnectionPoolConfig]) -> httpx.Limits:
     )
 
 
+def _client_options(
+    pool: Optional[ConnectionPoolConfig],
+    timeout: Optional[TimeoutConfig],
+    retry: Optional[RetryConfig],
+    max_concurrency: Optional[int],
+    adaptive_concurrency: bool,
+    http2: bool,
+) -> Dict[str, Any]:
+    return {
+        "pool": pool,
+        "timeout_config": timeout,
+        "retry": retry or _NO_RETRIES,
+        "max_concurrency": max_concurrency,
+        "adaptive_concurrency": adaptive_concurrency,
+        "http2": http2,
+    }
+
+
 class AsyncTransport(httpx.AsyncBaseTransport):
     """An httpx async transport over a pooled ``AsyncClient`` (built from the same options, or
     given as ``client=``)."""
@@ -145,12 +163,7 @@ class AsyncTransport(httpx.AsyncBaseTransport):
         client: Optional[AsyncClient] = None,
     ) -> None:
         self.client = client or AsyncClient(
-            pool=pool,
-            timeout_config=timeout,
-            retry=retry or _NO_RETRIES,
-            max_concurrency=max_concurrency,
-            adaptive_concurrency=adaptive_concurrency,
-            http2=http2,
+            **_client_options(pool, timeout, retry, max_concurrency, adaptive_concurrency, http2)
         )
         self.native = self.client.native
         # Native path off: httpx's own transport, with the same limits.
@@ -203,12 +216,7 @@ class Transport(httpx.BaseTransport):
         client: Optional[Client] = None,
     ) -> None:
         self.client = client or Client(
-            pool=pool,
-            timeout_config=timeout,
-            retry=retry or _NO_RETRIES,
-            max_concurrency=max_concurrency,
-            adaptive_concurrency=adaptive_concurrency,
-            http2=http2,
+            **_client_options(pool, timeout, retry, max_concurrency, adaptive_concurrency, http2)
         )
         self.native = self.client.native
         self._httpx: Optional[httpx.HTTPTransport] = (

@@ -263,26 +263,27 @@ impl AsyncRead for TrackedTcp {
     }
 }
 
-impl AsyncWrite for TrackedTcp {
-    fn poll_write(
-        self: Pin<&mut Self>,
+impl TrackedTcp {
+    /// A write moved bytes (the connection is busy with a request) or stalled (the write
+    /// timeout runs while it does).
+    fn after_write(
+        &mut self,
         cx: &mut Context<'_>,
-        data: &[u8],
+        polled: Poll<io::Result<usize>>,
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        match Pin::new(&mut this.tcp).poll_write(cx, data) {
+        match polled {
             Poll::Ready(Ok(written)) => {
-                this.write_deadline = None;
+                self.write_deadline = None;
                 if written > 0 {
-                    this.conn.mark_busy();
-                    this.conn.touch();
+                    self.conn.mark_busy();
+                    self.conn.touch();
                 }
                 Poll::Ready(Ok(written))
             }
             Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
-            Poll::Pending => match this.timeouts.write {
+            Poll::Pending => match self.timeouts.write {
                 Some(limit) => {
-                    match check_deadline(&mut this.write_deadline, limit, cx, IoTimeout::Write) {
+                    match check_deadline(&mut self.write_deadline, limit, cx, IoTimeout::Write) {
                         Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
                         _ => Poll::Pending,
                     }
@@ -291,6 +292,18 @@ impl AsyncWrite for TrackedTcp {
             },
         }
     }
+}
+
+impl AsyncWrite for TrackedTcp {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.tcp).poll_write(cx, data);
+        this.after_write(cx, polled)
+    }
 
     fn poll_write_vectored(
         self: Pin<&mut Self>,
@@ -298,26 +311,8 @@ impl AsyncWrite for TrackedTcp {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs) {
-            Poll::Ready(Ok(written)) => {
-                this.write_deadline = None;
-                if written > 0 {
-                    this.conn.mark_busy();
-                    this.conn.touch();
-                }
-                Poll::Ready(Ok(written))
-            }
-            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
-            Poll::Pending => match this.timeouts.write {
-                Some(limit) => {
-                    match check_deadline(&mut this.write_deadline, limit, cx, IoTimeout::Write) {
-                        Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
-                        _ => Poll::Pending,
-                    }
-                }
-                None => Poll::Pending,
-            },
-        }
+        let polled = Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs);
+        this.after_write(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {

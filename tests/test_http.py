@@ -608,8 +608,11 @@ def test_no_file_descriptor_growth(client: Api) -> None:
     assert set(client.repeat(calls * 5)) == {200, 404}  # warm up: everything made lazily exists
     settle(lambda: client.stats()["active_connections"] == 0, "warm-up done")
     before = open_descriptors()
-    statuses = client.repeat(calls * 500)
-    assert len(statuses) == 2000 and set(statuses) == {200, 404}
+    # 10,000 requests on the native pool; the fallback (httpx's pool) gets a fifth of that,
+    # which is as telling for it and keeps the suite's time down.
+    count = 10_000 if client.native else 2_000
+    statuses = client.repeat(calls * (count // len(calls)))
+    assert len(statuses) == count and set(statuses) == {200, 404}
     # The last connections the server closes may take a turn of its loop to go.
     settle(lambda: open_descriptors() <= before, f"descriptors back to {before}")
 

@@ -35,7 +35,7 @@ from benches.mock_server import mock_server_fixture  # noqa: E402
 
 mock_server = mock_server_fixture()
 
-REQUESTS = 200
+REQUESTS = 100
 CONCURRENCY = 16
 MODELS = ("gpt-4o", "gpt-4o-mini")
 # See the module's docstring: what LiteLLM makes anew on every call.
@@ -65,16 +65,35 @@ async def run_requests(call: Callable[[int], Awaitable[Any]]) -> List[Any]:
     return list(await asyncio.gather(*(one(i) for i in range(REQUESTS))))
 
 
-def unpatched_and_patched(make_call: Callable[[], Callable[[int], Awaitable[Any]]]) -> Any:
-    """The snapshots of every request unpatched, then patched (one event loop, as an
-    application has); ``make_call`` is called once per state, after the state is set."""
+# What "patched" patches in each run: token counting alone (the default), and with LiteLLM's
+# async HTTP through fast_litellm's transport as well (FAST_LITELLM_PATCH_HTTP=1).
+PATCHES = {"tokens": ["token_counting"], "tokens+http": ["token_counting", "http"]}
+
+
+@pytest.fixture(params=sorted(PATCHES))
+def patch_features(request: Any) -> List[str]:
+    return PATCHES[request.param]
+
+
+def unpatched_and_patched(
+    make_call: Callable[[], Callable[[int], Awaitable[Any]]], features: List[str]
+) -> Any:
+    """The snapshots of every request unpatched, then patched with ``features`` (one event
+    loop, as an application has); ``make_call`` is called once per state, after the state is
+    set."""
 
     async def main() -> Any:
         fast_litellm.unpatch()
         unpatched = await run_requests(make_call())
-        fast_litellm.patch()
-        assert fast_litellm.patch_status()["patched"]
+        status = fast_litellm.patch(features=features)
+        assert status["patched"]
+        if "http" in features:
+            assert status["features"]["http"]["patched"]
         patched = await run_requests(make_call())
+        if "http" in features:
+            # The requests went through the native pool.
+            used = fast_litellm.patch_status()["features"]["http"]
+            assert used["transports"]["ours"] >= 1 and used["pool"]["requests"] >= REQUESTS
         return unpatched, patched
 
     return asyncio.run(main())
@@ -96,7 +115,7 @@ def assert_same_answers(unpatched: List[Any], patched: List[Any]) -> None:
         assert after == before, f"request {index} answered differently once patched"
 
 
-def test_acompletion(mock_server):
+def test_acompletion(mock_server, patch_features):
     def make_call() -> Callable[[int], Awaitable[Any]]:
         async def call(index: int) -> Any:
             response = await litellm.acompletion(
@@ -109,7 +128,7 @@ def test_acompletion(mock_server):
 
         return call
 
-    unpatched, patched = unpatched_and_patched(make_call)
+    unpatched, patched = unpatched_and_patched(make_call, patch_features)
     assert_same_answers(unpatched, patched)
     first = unpatched[0]["dump"]
     assert first["model"] == MODELS[0] and first["created"] == 1_700_000_000
@@ -117,7 +136,7 @@ def test_acompletion(mock_server):
     assert first["usage"]["total_tokens"] > first["usage"]["prompt_tokens"] > 0
 
 
-def test_router_acompletion(mock_server):
+def test_router_acompletion(mock_server, patch_features):
     def make_call() -> Callable[[int], Awaitable[Any]]:
         # A router of the state being measured, as an application builds one at start-up.
         router = litellm.Router(
@@ -142,13 +161,13 @@ def test_router_acompletion(mock_server):
 
         return call
 
-    unpatched, patched = unpatched_and_patched(make_call)
+    unpatched, patched = unpatched_and_patched(make_call, patch_features)
     assert_same_answers(unpatched, patched)
     assert {answer["dump"]["model"] for answer in unpatched} == set(MODELS)
 
 
 @pytest.mark.parametrize("include_usage", [False, True], ids=["usage-counted", "usage-sent"])
-def test_streaming(mock_server, include_usage):
+def test_streaming(mock_server, include_usage, patch_features):
     def make_call() -> Callable[[int], Awaitable[Any]]:
         async def call(index: int) -> Any:
             options = {"stream_options": {"include_usage": True}} if include_usage else {}
@@ -165,7 +184,7 @@ def test_streaming(mock_server, include_usage):
 
         return call
 
-    unpatched, patched = unpatched_and_patched(make_call)
+    unpatched, patched = unpatched_and_patched(make_call, patch_features)
     assert_same_answers(unpatched, patched)
     chunks = unpatched[1]  # 4 + 1 content events
     text = "".join(c["dump"]["choices"][0]["delta"]["content"] or "" for c in chunks[:5])
@@ -174,7 +193,7 @@ def test_streaming(mock_server, include_usage):
         assert chunks[-1]["dump"]["usage"]["completion_tokens"] == 5
 
 
-def test_rate_limited_answers_raise_the_same(mock_server):
+def test_rate_limited_answers_raise_the_same(mock_server, patch_features):
     """A 429 from the server: the same exception, with the same message, in both states."""
 
     def make_call() -> Callable[[int], Awaitable[Any]]:
@@ -197,7 +216,7 @@ def test_rate_limited_answers_raise_the_same(mock_server):
 
         return call
 
-    unpatched, patched = unpatched_and_patched(make_call)
+    unpatched, patched = unpatched_and_patched(make_call, patch_features)
     assert_same_answers(unpatched, patched)
     kind, message, status, retry_after = unpatched[0]
     assert issubclass(kind, litellm.RateLimitError) and status == 429 and retry_after == "7"

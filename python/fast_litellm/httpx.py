@@ -189,7 +189,7 @@ class AsyncTransport(httpx.AsyncBaseTransport):
             first = raw.try_read_chunk()
             if first is None:
                 return _response(raw, httpx.ByteStream(b""))
-            if first and raw.try_read_chunk() is None:
+            if raw.at_end:
                 return _response(raw, httpx.ByteStream(first))
         except errors.HTTPError as exc:
             raise _httpx_error(exc, request) from exc

@@ -341,7 +341,10 @@ def _patch(names: List[str], litellm: Any) -> None:
         if "token_counting" in names:
             changed = _patch_token_counting(litellm)
         if "http" in names:
-            changed += _patch_http()
+            http_changed = _patch_http()
+            if http_changed:
+                _flush_llm_clients(litellm)
+            changed += http_changed
         _last_patch_ms = (time.perf_counter() - started) * 1000
         # Said once: a repeated patch() that changes nothing stays quiet.
         if changed or _skipped != skipped_before:
@@ -409,6 +412,7 @@ def unpatch() -> Dict[str, Any]:
         if restored:
             _logger().info("restored litellm's token_counter in %d modules", len(restored))
         if _unpatch_http():
+            _flush_llm_clients(sys.modules.get("litellm"))
             _logger().info("restored litellm's async HTTP transport factory")
     return patch_status()
 
@@ -561,6 +565,16 @@ def _make_http_factory(original: Callable[..., Any], litellm: Any) -> Callable[.
     create_async_transport.__doc__ = original.__doc__
     create_async_transport.__wrapped__ = original  # type: ignore[attr-defined]
     return create_async_transport
+
+
+def _flush_llm_clients(litellm: Any) -> None:
+    """LiteLLM keeps the SDK clients it built (with their transports) for an hour per event
+    loop; they are dropped so that the next request builds one with the transport now in place.
+    (The handlers litellm builds while it is imported keep the transport they were built with.)"""
+    cache = getattr(litellm, "in_memory_llm_clients_cache", None)
+    flush = getattr(cache, "flush_cache", None)
+    if callable(flush):
+        flush()
 
 
 def _http_handler_class() -> Any:

@@ -176,6 +176,10 @@ pub struct BodyStream {
     /// An error that arrived after data the caller had not taken yet: raised on the next call.
     pending_error: Option<HttpError>,
     ended: bool,
+    /// The connection and busy period of this response, released when the stream is closed
+    /// early: hyper then either closes the connection or, when the rest of the body had
+    /// already arrived, keeps it for the next request.
+    conn: Option<(ConnHandle, u64)>,
 }
 
 /// What the pump hands over.
@@ -682,9 +686,11 @@ impl Client {
                 }
             }
         }
+        // The place in the gate is given back only once the connection is back in the pool, so
+        // that the request it admits finds it there.
         let released = hold.release();
-        drop(hold);
         settle_connection(released).await;
+        drop(hold);
         let body = only.unwrap_or_else(|| collected.freeze());
         Ok(Finished {
             head,
@@ -709,6 +715,7 @@ impl Client {
         let small = hyper::body::Body::size_hint(&body)
             .exact()
             .is_some_and(|length| length as usize <= buffer_size);
+        let conn = hold.conn.clone();
         let shared = Arc::new(Pumped {
             state: Mutex::new(PumpState::default()),
             data_ready: tokio::sync::Notify::new(),
@@ -742,6 +749,7 @@ impl Client {
             time_to_first_event: None,
             pending_error: None,
             ended: false,
+            conn,
         })
     }
 }
@@ -909,8 +917,9 @@ async fn pump(
         // caller learns that the body is over.
         let released = if end.is_ok() { hold.release() } else { None };
         drop(body);
-        drop(hold);
+        // The place in the gate goes back once the connection is back in the pool (see fetch).
         settle_connection(released).await;
+        drop(hold);
         shared.state.lock().end = Some(end);
         shared.data_ready.notify_one();
         return;
@@ -929,7 +938,15 @@ impl BodyStream {
         if let Some(pump) = self.pump.take() {
             pump.abort();
         }
+        if let Some((handle, period)) = self.conn.take() {
+            handle.0.release(period);
+        }
         self.ended = true;
+    }
+
+    /// Whether the whole body has been handed over (nothing more will come).
+    pub fn at_end(&self) -> bool {
+        self.ended && self.pending_error.is_none()
     }
 
     /// Everything buffered now, without waiting.

@@ -556,6 +556,12 @@ impl PyHttpStream {
         }
     }
 
+    /// Whether the whole body has been taken (`False` while a read is in progress elsewhere).
+    #[getter]
+    fn at_end(&self) -> bool {
+        self.body.try_lock().is_ok_and(|stream| stream.at_end())
+    }
+
     /// The events complete in what is buffered now, without waiting: a list (empty when none
     /// yet), `None` at the end.
     fn try_read_events(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {

@@ -1,0 +1,114 @@
+"""``fast_litellm.httpx.AsyncTransport`` / ``Transport`` under httpx, against the local test
+server: what httpx users (LiteLLM, the OpenAI SDK) see must be httpx's own behaviour, with the
+native pool underneath. With the native path off the transports are httpx's own, and the same
+tests run on them."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from typing import Any, Iterator
+
+import httpx
+import pytest
+
+from fast_litellm import http
+from fast_litellm.httpx import AsyncTransport, Transport
+
+from . import http_server as servers
+from .http_server import HttpTestServer, pattern
+from .redis_server import free_port
+from .test_http import SSE_CHUNKS, engine_for_new_clients, requires_native_http
+
+http_server = servers.http_server
+
+
+@pytest.fixture(params=[pytest.param("native", marks=requires_native_http), "fallback"])
+def engine(request: Any) -> Iterator[str]:
+    with engine_for_new_clients(request.param) as name:
+        yield name
+
+
+def run(coroutine: Any) -> Any:
+    return asyncio.run(coroutine)
+
+
+def test_json_round_trip_both_kinds(engine: str, http_server: HttpTestServer) -> None:
+    transport = Transport()
+    assert transport.native == (engine == "native")
+    with httpx.Client(transport=transport, base_url=http_server.url) as client:
+        response = client.post("/echo", json={"a": [1, "é"]}, headers={"x-test": "1"})
+        assert response.status_code == 200
+        echoed = response.json()
+        assert echoed["method"] == "POST" and echoed["path"] == "/echo"
+        assert ["x-test", "1"] in [[n.lower(), v] for n, v in echoed["headers"]]
+
+    async def main() -> Any:
+        async with httpx.AsyncClient(
+            transport=AsyncTransport(), base_url=http_server.url
+        ) as client:
+            return (await client.post("/echo", json={"b": 2})).json()
+
+    assert run(main())["method"] == "POST"
+
+
+def test_large_bodies_and_streams(engine: str, http_server: HttpTestServer) -> None:
+    async def main() -> Any:
+        async with httpx.AsyncClient(
+            transport=AsyncTransport(), base_url=http_server.url
+        ) as client:
+            big = await client.get("/bytes/10485760")
+            async with client.stream("POST", http_server.sse("t", SSE_CHUNKS)) as stream:
+                raw = b"".join([chunk async for chunk in stream.aiter_raw()])
+            return big, raw
+
+    big, raw = run(main())
+    assert big.content == pattern(10485760)
+    assert raw == b"".join(SSE_CHUNKS)
+
+
+def test_errors_are_httpx_errors(engine: str, http_server: HttpTestServer) -> None:
+    async def main() -> None:
+        async with httpx.AsyncClient(transport=AsyncTransport()) as client:
+            with pytest.raises(httpx.ReadTimeout):
+                await client.get(http_server.url + "/slow", timeout=httpx.Timeout(5.0, read=0.2))
+            with pytest.raises(httpx.ConnectError):
+                await client.get(f"http://127.0.0.1:{free_port()}/")
+
+    run(main())
+
+
+def test_statuses_are_returned_not_retried(engine: str, http_server: HttpTestServer) -> None:
+    with httpx.Client(transport=Transport(), base_url=http_server.url) as client:
+        response = client.get("/status/429?id=transport&times=1&retry_after=0")
+        # httpx's transports do not retry a 429; neither does ours unless asked.
+        assert response.status_code == 429
+        assert client.get("/status/429?id=transport&times=1&retry_after=0").status_code == 200
+
+
+def test_content_encoding_is_decoded_by_httpx(engine: str, http_server: HttpTestServer) -> None:
+    body = b"x" * 5000
+    with httpx.Client(transport=Transport(), base_url=http_server.url) as client:
+        response = client.post(
+            "/echo", content=gzip.compress(body), headers={"content-encoding": "gzip"}
+        )
+        assert response.status_code == 200
+
+
+@requires_native_http
+def test_the_native_pool_serves_the_transport(http_server: HttpTestServer) -> None:
+    with engine_for_new_clients("native"):
+        transport = AsyncTransport(pool=http.ConnectionPoolConfig(max_connections=8))
+
+    async def main() -> None:
+        async with httpx.AsyncClient(transport=transport, base_url=http_server.url) as client:
+            statuses = await asyncio.gather(*(client.get("/echo") for _ in range(32)))
+            assert {response.status_code for response in statuses} == {200}
+
+    run(main())
+    stats = transport.client.pool_stats()
+    assert stats["native"] and stats["requests"] == 32
+    # Connections were reused (hyper may open one more while another returns to its pool; see
+    # tests/test_http.py, SEQUENTIAL_SLACK).
+    assert stats["connections_opened"] < 16
+    assert stats["connections_reused"] >= 32 - stats["connections_opened"]

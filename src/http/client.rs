@@ -558,15 +558,12 @@ impl Client {
             *request.headers_mut() = prepared.headers.clone();
             let sent_at = Instant::now();
             let responding = pool.hyper.request(request);
-            // A per-request read timeout also bounds the wait for the headers here; the client's
-            // own applies per read on the connection (see `conn`).
+            // A request's own read timeout bounds the wait for its headers from here, connecting
+            // included (which connection serves it is not known before the answer; on a kept
+            // connection, the usual case, it is exact). The client's own read timeout applies
+            // per read on the connection itself (see `conn`).
             let outcome = match prepared.timeouts.and_then(|t| t.read) {
-                Some(limit) => match tokio::time::timeout(
-                    limit + timeouts.connect.unwrap_or_default(),
-                    responding,
-                )
-                .await
-                {
+                Some(limit) => match tokio::time::timeout(limit, responding).await {
                     Ok(result) => result.map_err(classify_client_error),
                     Err(_) => Err(HttpError::ReadTimeout),
                 },

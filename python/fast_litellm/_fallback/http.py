@@ -9,8 +9,13 @@ Statistics come from three places: our own counters (requests, retries, errors, 
 httpcore's ``trace`` request extension (whether a request opened a connection or reused one, and
 when it got one), and the connection pools of httpx itself (connections active and idle, opened
 and closed). httpx does not publish its pools, so that last part reads httpcore's internals; it
-lives in ``_pools``, ``_pool_connections``, ``_count_connections`` and ``_take_expired`` only,
-and degrades to counting nothing if those names change.
+lives in ``_pools``, ``_pool_connections``, ``_adapt_pools`` and ``_take_expired`` only, and
+degrades to counting nothing if those names change.
+
+httpcore's pool spends time quadratic in its connections on every request (see
+``_Assignment``): at hundreds of connections kept alive, most of the CPU a request costs. Each
+pool gets ``_Assignment`` in its place (the same decisions in time that does not grow with the
+pool), or keeps its own if httpcore's internals are not the ones it knows.
 
 Every httpx exception is raised as its ``fast_litellm.errors`` twin (see ``_ERRORS``).
 """
@@ -24,6 +29,7 @@ import inspect
 import os
 import random
 import re
+import select
 import threading
 import time
 import weakref
@@ -676,18 +682,48 @@ class _Connection:
             self.counters.closed()
 
 
+def _readable(sock: Any) -> bool:
+    """Whether a read on ``sock`` would not wait (data, or the end of the stream); a socket
+    without a descriptor is taken as ended."""
+    descriptor = -1 if sock is None else sock.fileno()
+    if descriptor < 0:
+        return True
+    if _poll is None:
+        return bool(select.select([descriptor], [], [], 0)[0])
+    poller = _poll()
+    poller.register(descriptor, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+_poll = getattr(select, "poll", None)
+
+
 class _CountedStream:
     """A network stream of httpcore's, blocking or asyncio, that counts its connection closed
     once, whichever way it is closed; the rest (reads, writes, extra info) is the stream's own."""
 
-    __slots__ = ("_stream", "_connection")
+    __slots__ = ("_stream", "_connection", "_socket", "read", "write")
 
     def __init__(self, stream: Any, connection: _Connection) -> None:
         self._stream = stream
         self._connection = connection
+        self._socket: Any = None
+        # Bound once: looked up through __getattr__, each read and write would first miss here.
+        self.read = stream.read
+        self.write = stream.write
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+    def get_extra_info(self, info: str) -> Any:
+        # The pool asks each idle connection whether the server closed it ("is_readable") every
+        # time it changes; anyio answers through a dict of every socket attribute it builds per
+        # question (a getpeername() call included). The socket, kept, answers alone.
+        if info != "is_readable":
+            return self._stream.get_extra_info(info)
+        if self._socket is None:
+            self._socket = self._stream.get_extra_info("socket")
+        return _readable(self._socket)
 
     def close(self) -> None:
         try:
@@ -760,13 +796,137 @@ def _pools(client: Any) -> List[Any]:
     return [pool for t in transports if (pool := getattr(t, "_pool", None)) is not None]
 
 
-def _count_connections(client: Any, counters: _Counters) -> None:
-    """Puts a counting network backend under each pool of ``client``: the connections it opens
-    and closes are counted as the sockets come and go."""
+def _adapt_pools(client: Any, counters: _Counters) -> None:
+    """Puts a counting network backend under each pool of ``client`` (the connections it opens
+    and closes are counted as the sockets come and go) and gives the pool our assignment of
+    requests to connections (``_Assignment``)."""
     for pool in _pools(client):
         backend = getattr(pool, "_network_backend", None)
         if isinstance(backend, (httpcore.NetworkBackend, httpcore.AsyncNetworkBackend)):
             pool._network_backend = _CountingBackend(backend, counters)
+        if all(hasattr(pool, name) for name in _Assignment.NEEDS):
+            pool._assign_requests_to_connections = _Assignment(pool)
+
+
+# How often the pool is swept for connections to drop or close when nothing else makes it.
+_SWEEP_SECONDS = 1.0
+
+
+class _Assignment:
+    """httpcore's ``_assign_requests_to_connections`` for one pool, which runs it under its lock
+    each time a request joins or leaves the pool, in time that does not grow with the pool: the
+    connections to close are returned for the pool to close after.
+
+    httpcore's own first walks the whole pool: it drops closed connections, closes expired ones
+    (past ``keepalive_expiry``, or closed by the server: a ``poll()`` of each idle socket) and,
+    while the pool holds more than ``max_keepalive_connections``, idle ones, asking for the
+    size of the pool anew for each idle connection; then, for each queued request, it lists
+    every connection that could take it. At 512 connections kept alive that was most of a
+    request's CPU. Here the sweep runs when the pool holds more than
+    ``max_keepalive_connections`` (as httpcore's does then) and otherwise once per
+    ``_SWEEP_SECONDS``; in between, a connection is checked for expiry when it is about to be
+    handed out (so an expired one is never used, as with httpcore), and closed connections are
+    dropped when the pool is full, before the pool counts as full.
+
+    The rest is httpcore's: each queued request, in order, gets the first connection that can
+    take it, else a new one below ``max_connections``, else a new one in place of the first idle
+    one, else waits. One difference: an HTTP/1.1 connection handed to a request that has not
+    started on it yet is not handed to another one too. httpcore does, and the second request
+    fails on it and queues again (one more pass), which at high concurrency, where requests wait
+    for their turn on the event loop, is most of them. HTTP/2 connections (``http2=True``) are
+    shared as httpcore shares them.
+    """
+
+    # What is used of a pool; a pool without all of it keeps its own assignment.
+    NEEDS = (
+        "_assign_requests_to_connections",
+        "_connections",
+        "_requests",
+        "_max_connections",
+        "_max_keepalive_connections",
+        "_http2",
+        "create_connection",
+    )
+
+    __slots__ = ("_pool", "_next_sweep")
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+        self._next_sweep = float("-inf")
+
+    def __call__(self) -> List[Any]:
+        pool = self._pool
+        connections: List[Any] = pool._connections
+        closing: List[Any] = []
+        now = time.monotonic()
+        if now >= self._next_sweep or len(connections) > pool._max_keepalive_connections:
+            self._next_sweep = now + _SWEEP_SECONDS
+            self._sweep(connections, closing)
+
+        requests = pool._requests
+        queued = [request for request in requests if request.connection is None]
+        if not queued:
+            return closing
+        exclusive = not pool._http2
+        # The connections handed to requests (None too, which is no connection).
+        taken: Set[Any] = {request.connection for request in requests} if exclusive else set()
+        for request in queued:
+            origin = request.request.url.origin
+            chosen = self._available(origin, connections, taken, closing)
+            if chosen is None:
+                if len(connections) >= pool._max_connections:
+                    # Closed connections left for the sweep do not count.
+                    connections[:] = [c for c in connections if not c.is_closed()]
+                if len(connections) >= pool._max_connections:
+                    idle = next((c for c in connections if c not in taken and c.is_idle()), None)
+                    if idle is None:
+                        if exclusive:
+                            break  # no HTTP/1.1 connection is free: none for the next ones either
+                        continue
+                    connections.remove(idle)
+                    closing.append(idle)
+                chosen = pool.create_connection(origin)
+                connections.append(chosen)
+            request.assign_to_connection(chosen)
+            if exclusive:
+                taken.add(chosen)
+        return closing
+
+    def _sweep(self, connections: List[Any], closing: List[Any]) -> None:
+        count = len(connections)
+        keepalive = self._pool._max_keepalive_connections
+        kept = []
+        for connection in connections:
+            if connection.is_closed():
+                count -= 1
+            elif connection.has_expired() or (count > keepalive and connection.is_idle()):
+                count -= 1
+                closing.append(connection)
+            else:
+                kept.append(connection)
+        if count != len(connections):
+            connections[:] = kept
+
+    @staticmethod
+    def _available(
+        origin: Any, connections: List[Any], taken: Set[Any], closing: List[Any]
+    ) -> Optional[Any]:
+        """The first connection free for ``origin``; expired ones met on the way are closed."""
+        index = 0
+        while index < len(connections):
+            connection = connections[index]
+            if (
+                connection in taken
+                or not connection.is_available()
+                or not connection.can_handle_request(origin)
+            ):
+                index += 1
+            elif connection.has_expired():
+                del connections[index]
+                closing.append(connection)
+            else:
+                return connection
+        return None
 
 
 def _origin_key(connection: Any) -> str:
@@ -974,7 +1134,7 @@ class HttpClient:
                 client = self._sync
                 if client is None:
                     client = httpx.Client(**self._client_options())
-                    _count_connections(client, self._counters)
+                    _adapt_pools(client, self._counters)
                     self._sync = client
         elif self._closed:
             raise RuntimeError("the HTTP client is closed")
@@ -986,7 +1146,7 @@ class HttpClient:
             client = self._async.get(loop)
             if client is None:
                 client = httpx.AsyncClient(**self._client_options())
-                _count_connections(client, self._counters)
+                _adapt_pools(client, self._counters)
                 self._async[loop] = client
             elif self._closed:
                 raise RuntimeError("the HTTP client is closed")

@@ -86,6 +86,8 @@ ERROR_KINDS = (
 
 # Pool waits kept for the percentiles: the most recent ones, so the numbers follow the load.
 _POOL_WAIT_SAMPLE = 2048
+# URLs of a client worked out and kept (all forgotten when there are more).
+_TARGETS_KEPT = 256
 
 
 # ---- server-sent events ---------------------------------------------------------------------------
@@ -402,6 +404,7 @@ _Steps = Generator[Tuple[str, Any], Any, _T]
 class _Prepared(NamedTuple):
     method: str
     url: str
+    address: httpx.URL  # ``url`` as httpx parsed it
     headers: List[Tuple[bytes, bytes]]
     body: Optional[bytes]
     timeout: TimeoutTuple
@@ -641,14 +644,19 @@ class _Counters:
 
 class _Trace:
     """httpcore's ``trace`` extension for one attempt: when the pool handed it a connection (its
-    first event), whether that connection was opened for it, and whether the request went out."""
+    first event), whether that connection was opened for it, and whether the request went out.
 
-    __slots__ = ("connected_at", "opened", "sent")
+    Once the request goes out there is nothing more to learn, and the trace takes itself out of
+    the request's ``extensions`` (httpcore looks it up again for each step, so the steps left,
+    most of them, run untraced)."""
+
+    __slots__ = ("connected_at", "opened", "sent", "extensions")
 
     def __init__(self) -> None:
         self.connected_at: Optional[float] = None
         self.opened = False
         self.sent = False
+        self.extensions: Optional[Dict[str, Any]] = None
 
     def __call__(self, name: str, info: Dict[str, Any]) -> None:
         if self.connected_at is None:
@@ -657,6 +665,8 @@ class _Trace:
             self.opened = True
         elif name.endswith("send_request_headers.started"):
             self.sent = True
+            if self.extensions is not None:
+                self.extensions.pop("trace", None)
 
     async def asynchronous(self, name: str, info: Dict[str, Any]) -> None:
         self(name, info)
@@ -995,6 +1005,25 @@ def _no_cookies() -> CookieJar:
     return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
+class _NoCookies(httpx.Cookies):
+    """The cookies of an httpx client that keeps none (see ``_no_cookies``) and does not look for
+    any: httpx hands every response to ``extract_cookies``, which first builds a ``urllib``
+    request and response for the cookie jar to read, whatever the jar's policy."""
+
+    def __init__(self) -> None:
+        super().__init__(_no_cookies())
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        pass
+
+
+def _keep_no_cookies(client: Any) -> None:
+    # httpx publishes no way to set the client's Cookies object itself (its setter copies the
+    # cookies into a new one); without the attribute the jar of ``_no_cookies`` still refuses.
+    if isinstance(getattr(client, "_cookies", None), httpx.Cookies):
+        client._cookies = _NoCookies()
+
+
 # ---- the engine ---------------------------------------------------------------------------------------
 
 
@@ -1105,6 +1134,7 @@ class HttpClient:
             weakref.WeakKeyDictionary()
         )
         self._tasks: Set["asyncio.Task[Any]"] = set()
+        self._targets: Dict[str, Tuple[str, httpx.URL, str]] = {}
         self._expiring: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
     def _check_fork(self) -> None:
@@ -1135,6 +1165,7 @@ class HttpClient:
                 if client is None:
                     client = httpx.Client(**self._client_options())
                     _adapt_pools(client, self._counters)
+                    _keep_no_cookies(client)
                     self._sync = client
         elif self._closed:
             raise RuntimeError("the HTTP client is closed")
@@ -1147,6 +1178,7 @@ class HttpClient:
             if client is None:
                 client = httpx.AsyncClient(**self._client_options())
                 _adapt_pools(client, self._counters)
+                _keep_no_cookies(client)
                 self._async[loop] = client
             elif self._closed:
                 raise RuntimeError("the HTTP client is closed")
@@ -1194,13 +1226,16 @@ class HttpClient:
     ) -> Tuple[_Prepared, str]:
         if not isinstance(method, str):
             raise TypeError(f"method must be a str, not {type(method).__name__}")
-        target = _join_url(self._base_url, url)
-        try:
-            # The host as the pool names it (an internationalised name in its ASCII form).
-            parsed = httpx.URL(target)
-        except httpx.InvalidURL as exc:
-            raise ValueError(f"invalid URL {target!r}: {exc}") from None
-        key = _host_key(parsed.raw_host.decode("ascii"), parsed.port, parsed.scheme)
+        # A client of an API asks for the same few URLs again and again: each is worked out once
+        # (a str subclass could compare equal to another URL: it is worked out each time).
+        found = self._targets.get(url) if type(url) is str else None
+        if found is None:
+            found = self._target(url)
+            if type(url) is str:
+                if len(self._targets) >= _TARGETS_KEPT:
+                    self._targets.clear()
+                self._targets[url] = found
+        target, parsed, key = found
         own = _encode_headers(headers)
         names = {name.lower() for name, _ in own}
         merged = [(name, value) for name, value in self._headers if name.lower() not in names]
@@ -1217,27 +1252,42 @@ class HttpClient:
             merged = [(n, v) for n, v in merged if n.lower() != b"content-length"]
             merged.append((b"content-encoding", b"gzip"))
         return _Prepared(
-            method, target, merged, body, self._timeout if timeout is None else timeout
+            method, target, parsed, merged, body, self._timeout if timeout is None else timeout
         ), key
+
+    def _target(self, url: str) -> Tuple[str, httpx.URL, str]:
+        """The absolute URL, as httpx parses it, and its host as the pool names it (an
+        internationalised name in its ASCII form)."""
+        target = _join_url(self._base_url, url)
+        try:
+            parsed = httpx.URL(target)
+        except httpx.InvalidURL as exc:
+            raise ValueError(f"invalid URL {target!r}: {exc}") from None
+        return (
+            target,
+            parsed,
+            _host_key(parsed.raw_host.decode("ascii"), parsed.port, parsed.scheme),
+        )
 
     def _build(self, client: Any, prepared: _Prepared, attempt: _Attempt) -> Any:
         connect, read, write, pool = prepared.timeout
         waited = time.monotonic() - attempt.started
         if pool is not None:
             pool = max(pool - waited, 0.0)
-        return client.build_request(
+        trace = attempt.trace
+        request = client.build_request(
             prepared.method,
-            prepared.url,
+            prepared.address,
             headers=prepared.headers,
             content=prepared.body,
             extensions={
                 "timeout": {"connect": connect, "read": read, "write": write, "pool": pool},
                 # httpcore awaits the callback of an async client.
-                "trace": attempt.trace.asynchronous
-                if isinstance(client, httpx.AsyncClient)
-                else attempt.trace,
+                "trace": trace.asynchronous if isinstance(client, httpx.AsyncClient) else trace,
             },
         )
+        trace.extensions = request.extensions  # the dict httpcore reads (httpx copied ours)
+        return request
 
     def _pool_timeout(self, prepared: _Prepared, attempt: _Attempt) -> errors.PoolTimeout:
         attempt.count(self._counters, "pool_timeout")

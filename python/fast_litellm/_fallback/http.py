@@ -14,8 +14,8 @@ degrades to counting nothing if those names change.
 
 httpcore's pool spends time quadratic in its connections on every request (see
 ``_Assignment``): at hundreds of connections kept alive, most of the CPU a request costs. Each
-pool gets ``_Assignment`` in its place (the same decisions in time that does not grow with the
-pool), or keeps its own if httpcore's internals are not the ones it knows.
+pool gets ``_Assignment`` in its place (the same decisions at far less cost), or keeps its own
+if httpcore's internals are not the ones it knows.
 
 Every httpx exception is raised as its ``fast_litellm.errors`` twin (see ``_ERRORS``).
 """
@@ -823,9 +823,9 @@ _SWEEP_SECONDS = 1.0
 
 
 class _Assignment:
-    """httpcore's ``_assign_requests_to_connections`` for one pool, which runs it under its lock
-    each time a request joins or leaves the pool, in time that does not grow with the pool: the
-    connections to close are returned for the pool to close after.
+    """httpcore's ``_assign_requests_to_connections`` for one pool (run by the pool under its
+    lock each time a request joins or leaves it; the connections to close are returned for the
+    pool to close after), with the same decisions at far less cost.
 
     httpcore's own first walks the whole pool: it drops closed connections, closes expired ones
     (past ``keepalive_expiry``, or closed by the server: a ``poll()`` of each idle socket) and,
@@ -834,17 +834,20 @@ class _Assignment:
     every connection that could take it. At 512 connections kept alive that was most of a
     request's CPU. Here the sweep runs when the pool holds more than
     ``max_keepalive_connections`` (as httpcore's does then) and otherwise once per
-    ``_SWEEP_SECONDS``; in between, a connection is checked for expiry when it is about to be
-    handed out (so an expired one is never used, as with httpcore), and closed connections are
-    dropped when the pool is full, before the pool counts as full.
+    ``_SWEEP_SECONDS`` (an idle connection past its keep-alive that no request is given may stay
+    open that much longer); in between, a connection is checked for expiry when it is about to
+    be handed out (an expired one is never used, as with httpcore), closed connections are
+    dropped when the pool is full, before it counts as full, and a queued request looks for the
+    first connection that can take it rather than listing them all.
 
     The rest is httpcore's: each queued request, in order, gets the first connection that can
     take it, else a new one below ``max_connections``, else a new one in place of the first idle
     one, else waits. One difference: an HTTP/1.1 connection handed to a request that has not
     started on it yet is not handed to another one too. httpcore does, and the second request
     fails on it and queues again (one more pass), which at high concurrency, where requests wait
-    for their turn on the event loop, is most of them. HTTP/2 connections (``http2=True``) are
-    shared as httpcore shares them.
+    for their turn on the event loop, is most of them; a blocking client shared by more threads
+    than it has connections even saw requests fail ("Bad file descriptor"). HTTP/2 connections
+    (``http2=True``) are shared as httpcore shares them.
     """
 
     # What is used of a pool; a pool without all of it keeps its own assignment.

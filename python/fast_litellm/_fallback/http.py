@@ -9,8 +9,13 @@ Statistics come from three places: our own counters (requests, retries, errors, 
 httpcore's ``trace`` request extension (whether a request opened a connection or reused one, and
 when it got one), and the connection pools of httpx itself (connections active and idle, opened
 and closed). httpx does not publish its pools, so that last part reads httpcore's internals; it
-lives in ``_pools``, ``_pool_connections``, ``_count_connections`` and ``_take_expired`` only,
-and degrades to counting nothing if those names change.
+lives in ``_pools``, ``_pool_connections``, ``_adapt_pools`` and ``_take_expired`` only, and
+degrades to counting nothing if those names change.
+
+httpcore's pool spends time quadratic in its connections on every request (see
+``_Assignment``): at hundreds of connections kept alive, most of the CPU a request costs. Each
+pool gets ``_Assignment`` in its place (the same decisions at far less cost), or keeps its own
+if httpcore's internals are not the ones it knows.
 
 Every httpx exception is raised as its ``fast_litellm.errors`` twin (see ``_ERRORS``).
 """
@@ -24,6 +29,7 @@ import inspect
 import os
 import random
 import re
+import select
 import threading
 import time
 import weakref
@@ -80,6 +86,8 @@ ERROR_KINDS = (
 
 # Pool waits kept for the percentiles: the most recent ones, so the numbers follow the load.
 _POOL_WAIT_SAMPLE = 2048
+# URLs of a client worked out and kept (all forgotten when there are more).
+_TARGETS_KEPT = 256
 
 
 # ---- server-sent events ---------------------------------------------------------------------------
@@ -396,6 +404,7 @@ _Steps = Generator[Tuple[str, Any], Any, _T]
 class _Prepared(NamedTuple):
     method: str
     url: str
+    address: httpx.URL  # ``url`` as httpx parsed it
     headers: List[Tuple[bytes, bytes]]
     body: Optional[bytes]
     timeout: TimeoutTuple
@@ -635,14 +644,19 @@ class _Counters:
 
 class _Trace:
     """httpcore's ``trace`` extension for one attempt: when the pool handed it a connection (its
-    first event), whether that connection was opened for it, and whether the request went out."""
+    first event), whether that connection was opened for it, and whether the request went out.
 
-    __slots__ = ("connected_at", "opened", "sent")
+    Once the request goes out there is nothing more to learn, and the trace takes itself out of
+    the request's ``extensions`` (httpcore looks it up again for each step, so the steps left,
+    most of them, run untraced)."""
+
+    __slots__ = ("connected_at", "opened", "sent", "extensions")
 
     def __init__(self) -> None:
         self.connected_at: Optional[float] = None
         self.opened = False
         self.sent = False
+        self.extensions: Optional[Dict[str, Any]] = None
 
     def __call__(self, name: str, info: Dict[str, Any]) -> None:
         if self.connected_at is None:
@@ -651,6 +665,8 @@ class _Trace:
             self.opened = True
         elif name.endswith("send_request_headers.started"):
             self.sent = True
+            if self.extensions is not None:
+                self.extensions.pop("trace", None)
 
     async def asynchronous(self, name: str, info: Dict[str, Any]) -> None:
         self(name, info)
@@ -676,18 +692,48 @@ class _Connection:
             self.counters.closed()
 
 
+def _readable(sock: Any) -> bool:
+    """Whether a read on ``sock`` would not wait (data, or the end of the stream); a socket
+    without a descriptor is taken as ended."""
+    descriptor = -1 if sock is None else sock.fileno()
+    if descriptor < 0:
+        return True
+    if _poll is None:
+        return bool(select.select([descriptor], [], [], 0)[0])
+    poller = _poll()
+    poller.register(descriptor, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+_poll = getattr(select, "poll", None)
+
+
 class _CountedStream:
     """A network stream of httpcore's, blocking or asyncio, that counts its connection closed
     once, whichever way it is closed; the rest (reads, writes, extra info) is the stream's own."""
 
-    __slots__ = ("_stream", "_connection")
+    __slots__ = ("_stream", "_connection", "_socket", "read", "write")
 
     def __init__(self, stream: Any, connection: _Connection) -> None:
         self._stream = stream
         self._connection = connection
+        self._socket: Any = None
+        # Bound once: looked up through __getattr__, each read and write would first miss here.
+        self.read = stream.read
+        self.write = stream.write
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+    def get_extra_info(self, info: str) -> Any:
+        # The pool asks each idle connection whether the server closed it ("is_readable") every
+        # time it changes; anyio answers through a dict of every socket attribute it builds per
+        # question (a getpeername() call included). The socket, kept, answers alone.
+        if info != "is_readable":
+            return self._stream.get_extra_info(info)
+        if self._socket is None:
+            self._socket = self._stream.get_extra_info("socket")
+        return _readable(self._socket)
 
     def close(self) -> None:
         try:
@@ -760,13 +806,140 @@ def _pools(client: Any) -> List[Any]:
     return [pool for t in transports if (pool := getattr(t, "_pool", None)) is not None]
 
 
-def _count_connections(client: Any, counters: _Counters) -> None:
-    """Puts a counting network backend under each pool of ``client``: the connections it opens
-    and closes are counted as the sockets come and go."""
+def _adapt_pools(client: Any, counters: _Counters) -> None:
+    """Puts a counting network backend under each pool of ``client`` (the connections it opens
+    and closes are counted as the sockets come and go) and gives the pool our assignment of
+    requests to connections (``_Assignment``)."""
     for pool in _pools(client):
         backend = getattr(pool, "_network_backend", None)
         if isinstance(backend, (httpcore.NetworkBackend, httpcore.AsyncNetworkBackend)):
             pool._network_backend = _CountingBackend(backend, counters)
+        if all(hasattr(pool, name) for name in _Assignment.NEEDS):
+            pool._assign_requests_to_connections = _Assignment(pool)
+
+
+# How often the pool is swept for connections to drop or close when nothing else makes it.
+_SWEEP_SECONDS = 1.0
+
+
+class _Assignment:
+    """httpcore's ``_assign_requests_to_connections`` for one pool (run by the pool under its
+    lock each time a request joins or leaves it; the connections to close are returned for the
+    pool to close after), with the same decisions at far less cost.
+
+    httpcore's own first walks the whole pool: it drops closed connections, closes expired ones
+    (past ``keepalive_expiry``, or closed by the server: a ``poll()`` of each idle socket) and,
+    while the pool holds more than ``max_keepalive_connections``, idle ones, asking for the
+    size of the pool anew for each idle connection; then, for each queued request, it lists
+    every connection that could take it. At 512 connections kept alive that was most of a
+    request's CPU. Here the sweep runs when the pool holds more than
+    ``max_keepalive_connections`` (as httpcore's does then) and otherwise once per
+    ``_SWEEP_SECONDS`` (an idle connection past its keep-alive that no request is given may stay
+    open that much longer); in between, a connection is checked for expiry when it is about to
+    be handed out (an expired one is never used, as with httpcore), closed connections are
+    dropped when the pool is full, before it counts as full, and a queued request looks for the
+    first connection that can take it rather than listing them all.
+
+    The rest is httpcore's: each queued request, in order, gets the first connection that can
+    take it, else a new one below ``max_connections``, else a new one in place of the first idle
+    one, else waits. One difference: an HTTP/1.1 connection handed to a request that has not
+    started on it yet is not handed to another one too. httpcore does, and the second request
+    fails on it and queues again (one more pass), which at high concurrency, where requests wait
+    for their turn on the event loop, is most of them; a blocking client shared by more threads
+    than it has connections even saw requests fail ("Bad file descriptor"). HTTP/2 connections
+    (``http2=True``) are shared as httpcore shares them.
+    """
+
+    # What is used of a pool; a pool without all of it keeps its own assignment.
+    NEEDS = (
+        "_assign_requests_to_connections",
+        "_connections",
+        "_requests",
+        "_max_connections",
+        "_max_keepalive_connections",
+        "_http2",
+        "create_connection",
+    )
+
+    __slots__ = ("_pool", "_next_sweep")
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+        self._next_sweep = float("-inf")
+
+    def __call__(self) -> List[Any]:
+        pool = self._pool
+        connections: List[Any] = pool._connections
+        closing: List[Any] = []
+        now = time.monotonic()
+        if now >= self._next_sweep or len(connections) > pool._max_keepalive_connections:
+            self._next_sweep = now + _SWEEP_SECONDS
+            self._sweep(connections, closing)
+
+        requests = pool._requests
+        queued = [request for request in requests if request.connection is None]
+        if not queued:
+            return closing
+        exclusive = not pool._http2
+        # The connections handed to requests (None too, which is no connection).
+        taken: Set[Any] = {request.connection for request in requests} if exclusive else set()
+        for request in queued:
+            origin = request.request.url.origin
+            chosen = self._available(origin, connections, taken, closing)
+            if chosen is None:
+                if len(connections) >= pool._max_connections:
+                    # Closed connections left for the sweep do not count.
+                    connections[:] = [c for c in connections if not c.is_closed()]
+                if len(connections) >= pool._max_connections:
+                    idle = next((c for c in connections if c not in taken and c.is_idle()), None)
+                    if idle is None:
+                        if exclusive:
+                            break  # no HTTP/1.1 connection is free: none for the next ones either
+                        continue
+                    connections.remove(idle)
+                    closing.append(idle)
+                chosen = pool.create_connection(origin)
+                connections.append(chosen)
+            request.assign_to_connection(chosen)
+            if exclusive:
+                taken.add(chosen)
+        return closing
+
+    def _sweep(self, connections: List[Any], closing: List[Any]) -> None:
+        count = len(connections)
+        keepalive = self._pool._max_keepalive_connections
+        kept = []
+        for connection in connections:
+            if connection.is_closed():
+                count -= 1
+            elif connection.has_expired() or (count > keepalive and connection.is_idle()):
+                count -= 1
+                closing.append(connection)
+            else:
+                kept.append(connection)
+        if count != len(connections):
+            connections[:] = kept
+
+    @staticmethod
+    def _available(
+        origin: Any, connections: List[Any], taken: Set[Any], closing: List[Any]
+    ) -> Optional[Any]:
+        """The first connection free for ``origin``; expired ones met on the way are closed."""
+        index = 0
+        while index < len(connections):
+            connection = connections[index]
+            if (
+                connection in taken
+                or not connection.is_available()
+                or not connection.can_handle_request(origin)
+            ):
+                index += 1
+            elif connection.has_expired():
+                del connections[index]
+                closing.append(connection)
+            else:
+                return connection
+        return None
 
 
 def _origin_key(connection: Any) -> str:
@@ -833,6 +1006,25 @@ def _no_cookies() -> CookieJar:
     # A client of an API is not a browser: a cookie one response sets is not sent back on the
     # next request (the native engine keeps none either).
     return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+
+
+class _NoCookies(httpx.Cookies):
+    """The cookies of an httpx client that keeps none (see ``_no_cookies``) and does not look for
+    any: httpx hands every response to ``extract_cookies``, which first builds a ``urllib``
+    request and response for the cookie jar to read, whatever the jar's policy."""
+
+    def __init__(self) -> None:
+        super().__init__(_no_cookies())
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        pass
+
+
+def _keep_no_cookies(client: Any) -> None:
+    # httpx publishes no way to set the client's Cookies object itself (its setter copies the
+    # cookies into a new one); without the attribute the jar of ``_no_cookies`` still refuses.
+    if isinstance(getattr(client, "_cookies", None), httpx.Cookies):
+        client._cookies = _NoCookies()
 
 
 # ---- the engine ---------------------------------------------------------------------------------------
@@ -945,6 +1137,7 @@ class HttpClient:
             weakref.WeakKeyDictionary()
         )
         self._tasks: Set["asyncio.Task[Any]"] = set()
+        self._targets: Dict[str, Tuple[str, httpx.URL, str]] = {}
         self._expiring: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
     def _check_fork(self) -> None:
@@ -974,7 +1167,8 @@ class HttpClient:
                 client = self._sync
                 if client is None:
                     client = httpx.Client(**self._client_options())
-                    _count_connections(client, self._counters)
+                    _adapt_pools(client, self._counters)
+                    _keep_no_cookies(client)
                     self._sync = client
         elif self._closed:
             raise RuntimeError("the HTTP client is closed")
@@ -986,7 +1180,8 @@ class HttpClient:
             client = self._async.get(loop)
             if client is None:
                 client = httpx.AsyncClient(**self._client_options())
-                _count_connections(client, self._counters)
+                _adapt_pools(client, self._counters)
+                _keep_no_cookies(client)
                 self._async[loop] = client
             elif self._closed:
                 raise RuntimeError("the HTTP client is closed")
@@ -1034,13 +1229,16 @@ class HttpClient:
     ) -> Tuple[_Prepared, str]:
         if not isinstance(method, str):
             raise TypeError(f"method must be a str, not {type(method).__name__}")
-        target = _join_url(self._base_url, url)
-        try:
-            # The host as the pool names it (an internationalised name in its ASCII form).
-            parsed = httpx.URL(target)
-        except httpx.InvalidURL as exc:
-            raise ValueError(f"invalid URL {target!r}: {exc}") from None
-        key = _host_key(parsed.raw_host.decode("ascii"), parsed.port, parsed.scheme)
+        # A client of an API asks for the same few URLs again and again: each is worked out once
+        # (a str subclass could compare equal to another URL: it is worked out each time).
+        found = self._targets.get(url) if type(url) is str else None
+        if found is None:
+            found = self._target(url)
+            if type(url) is str:
+                if len(self._targets) >= _TARGETS_KEPT:
+                    self._targets.clear()
+                self._targets[url] = found
+        target, parsed, key = found
         own = _encode_headers(headers)
         names = {name.lower() for name, _ in own}
         merged = [(name, value) for name, value in self._headers if name.lower() not in names]
@@ -1057,27 +1255,42 @@ class HttpClient:
             merged = [(n, v) for n, v in merged if n.lower() != b"content-length"]
             merged.append((b"content-encoding", b"gzip"))
         return _Prepared(
-            method, target, merged, body, self._timeout if timeout is None else timeout
+            method, target, parsed, merged, body, self._timeout if timeout is None else timeout
         ), key
+
+    def _target(self, url: str) -> Tuple[str, httpx.URL, str]:
+        """The absolute URL, as httpx parses it, and its host as the pool names it (an
+        internationalised name in its ASCII form)."""
+        target = _join_url(self._base_url, url)
+        try:
+            parsed = httpx.URL(target)
+        except httpx.InvalidURL as exc:
+            raise ValueError(f"invalid URL {target!r}: {exc}") from None
+        return (
+            target,
+            parsed,
+            _host_key(parsed.raw_host.decode("ascii"), parsed.port, parsed.scheme),
+        )
 
     def _build(self, client: Any, prepared: _Prepared, attempt: _Attempt) -> Any:
         connect, read, write, pool = prepared.timeout
         waited = time.monotonic() - attempt.started
         if pool is not None:
             pool = max(pool - waited, 0.0)
-        return client.build_request(
+        trace = attempt.trace
+        request = client.build_request(
             prepared.method,
-            prepared.url,
+            prepared.address,
             headers=prepared.headers,
             content=prepared.body,
             extensions={
                 "timeout": {"connect": connect, "read": read, "write": write, "pool": pool},
                 # httpcore awaits the callback of an async client.
-                "trace": attempt.trace.asynchronous
-                if isinstance(client, httpx.AsyncClient)
-                else attempt.trace,
+                "trace": trace.asynchronous if isinstance(client, httpx.AsyncClient) else trace,
             },
         )
+        trace.extensions = request.extensions  # the dict httpcore reads (httpx copied ours)
+        return request
 
     def _pool_timeout(self, prepared: _Prepared, attempt: _Attempt) -> errors.PoolTimeout:
         attempt.count(self._counters, "pool_timeout")

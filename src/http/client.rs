@@ -604,7 +604,7 @@ impl Client {
                 .cloned()
                 .map(|handle| {
                     let period = handle.0.period();
-                    if period > 1 {
+                    if handle.0.served_before() {
                         stats.connections_reused.fetch_add(1, Ordering::Relaxed);
                     }
                     (handle, period)

@@ -46,6 +46,9 @@ pub(crate) struct Conn {
     last_activity: AtomicU64,
     close_requested: AtomicBool,
     closed: AtomicBool,
+    /// Responses this connection has carried (a response after the first is a reuse; counted
+    /// apart from the busy periods, which a late release can merge).
+    served: AtomicU64,
     /// hyper's connection task is waiting to read while no request is out: it has finished
     /// with the last response, and the connection is (about to be) back in its pool.
     parked: AtomicBool,
@@ -76,6 +79,11 @@ impl Conn {
             // timeout, armed only while busy, starts now.
             self.reader.wake();
         }
+    }
+
+    /// Counts a response on this connection; whether it had carried one before.
+    pub(crate) fn served_before(&self) -> bool {
+        self.served.fetch_add(1, Ordering::AcqRel) > 0
     }
 
     pub(crate) fn is_parked(&self) -> bool {
@@ -374,6 +382,7 @@ impl tower_service::Service<Uri> for TrackingConnector {
                 close_requested: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
                 parked: AtomicBool::new(false),
+                served: AtomicU64::new(0),
                 reader: AtomicWaker::new(),
                 epoch,
             });

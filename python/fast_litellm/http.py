@@ -268,6 +268,12 @@ def _charset(headers: Headers) -> str:
     return "utf-8"
 
 
+def _raise_for_status(status: int, url: str, response: Any) -> None:
+    if status >= 400:
+        kind = "Client error" if status < 500 else "Server error"
+        raise HTTPStatusError(f"{kind} '{status}' for url '{url}'", response=response)
+
+
 class Response:
     """A finished response: the whole body has been read."""
 
@@ -325,11 +331,7 @@ class Response:
 
     def raise_for_status(self) -> "Response":
         """Raises ``HTTPStatusError`` for a 4xx or 5xx status; returns the response otherwise."""
-        if self.status_code >= 400:
-            kind = "Client error" if self.status_code < 500 else "Server error"
-            raise HTTPStatusError(
-                f"{kind} '{self.status_code}' for url '{self.url}'", response=self
-            )
+        _raise_for_status(self.status_code, self.url, self)
         return self
 
     def __repr__(self) -> str:
@@ -429,10 +431,7 @@ class _StreamBase:
         return None if value is None else float(value)
 
     def raise_for_status(self) -> None:
-        status = self.status_code
-        if status >= 400:
-            kind = "Client error" if status < 500 else "Server error"
-            raise HTTPStatusError(f"{kind} '{status}' for url '{self.url}'", response=self)
+        _raise_for_status(self.status_code, self.url, self)
 
 
 class AsyncStreamResponse(_StreamBase):

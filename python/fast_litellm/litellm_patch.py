@@ -533,7 +533,7 @@ def _make_http_factory(original: Callable[..., Any], litellm: Any) -> Callable[.
         cert: Any = None,
         limits: Any = None,
     ) -> Any:
-        if (
+        ours = not (
             cert is not None
             or ssl_verify is False
             or shared_session is not None
@@ -541,26 +541,22 @@ def _make_http_factory(original: Callable[..., Any], litellm: Any) -> Callable[.
             or getattr(litellm, "force_ipv4", False)
             or isinstance(getattr(litellm, "ssl_verify", True), str)
             or getattr(litellm, "ssl_verify", True) is False
-        ):
-            _http_calls["original"] += 1
-            kwargs: Dict[str, Any] = {}
-            if limits is not None:
-                kwargs["limits"] = limits
-            return original(
-                ssl_context=ssl_context,
-                ssl_verify=ssl_verify,
-                shared_session=shared_session,
-                http2=http2,
-                cert=cert,
-                **kwargs,
-            )
-        transport = _shared_transport()
-        if not transport.native:
-            # The native path is off: LiteLLM's own transport is what it would use anyway.
-            _http_calls["original"] += 1
-            return original(ssl_context=ssl_context, ssl_verify=ssl_verify)
-        _http_calls["ours"] += 1
-        return transport
+        )
+        # With the native path off, LiteLLM's own transport is what it would use anyway.
+        transport = _shared_transport() if ours else None
+        if transport is not None and transport.native:
+            _http_calls["ours"] += 1
+            return transport
+        _http_calls["original"] += 1
+        kwargs: Dict[str, Any] = {} if limits is None else {"limits": limits}
+        return original(
+            ssl_context=ssl_context,
+            ssl_verify=ssl_verify,
+            shared_session=shared_session,
+            http2=http2,
+            cert=cert,
+            **kwargs,
+        )
 
     create_async_transport.__doc__ = original.__doc__
     create_async_transport.__wrapped__ = original  # type: ignore[attr-defined]

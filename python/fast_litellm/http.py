@@ -637,7 +637,7 @@ def _new_engine(options: Dict[str, Any]) -> Tuple[Any, bool]:
     try:
         from ._fallback.http import HttpClient
     except ModuleNotFoundError as exc:
-        if exc.name != "httpx":
+        if exc.name not in ("httpx", "httpcore"):
             raise
         raise ImportError(
             "the HTTP client's fallback engine (used when the native path is off or unavailable) "

@@ -31,6 +31,7 @@ use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use redis::aio::ConnectionManager;
 use redis::aio::ConnectionManagerConfig;
@@ -399,7 +400,7 @@ pub struct RedisLimiter {
     timeout: Duration,
     script: Script,
     /// The connection and the runtime generation it was made on (see `connection()`).
-    connection: Mutex<(u64, Arc<Connection>)>,
+    connection: ArcSwap<(u64, Arc<Connection>)>,
     /// ARGV of the script for the two limits (interval 0 = no such limit).
     request_args: (u64, u64),
     token_args: (u64, u64),
@@ -431,22 +432,33 @@ impl RedisLimiter {
             prefix: prefix.to_owned(),
             timeout,
             script: Script::new(SCRIPT),
-            connection: Mutex::new((crate::runtime::generation(), Arc::new(connection))),
+            connection: ArcSwap::from_pointee((crate::runtime::generation(), Arc::new(connection))),
         })
     }
 
     /// The connection to use now. After a `fork()` the inherited one belongs to a runtime that
     /// no longer runs (its driver task stayed in the parent), so the child makes a new one on
     /// the current runtime; the old one is leaked, since dropping it could wait on that runtime.
+    /// No lock: a runtime thread may be here when the process forks, and a lock it held would
+    /// stay held in the child (`arc-swap` loads are lock-free).
     fn connection(&self) -> Result<Arc<Connection>, RedisBackendError> {
         let generation = crate::runtime::generation();
-        let mut current = self.connection.lock().unwrap_or_else(|e| e.into_inner());
-        if current.0 != generation {
-            let fresh = Arc::new(connect(&self.backend)?);
-            let stale = std::mem::replace(&mut *current, (generation, fresh));
-            std::mem::forget(stale);
+        let current = self.connection.load_full();
+        if current.0 == generation {
+            return Ok(Arc::clone(&current.1));
         }
-        Ok(Arc::clone(&current.1))
+        let fresh = Arc::new((generation, Arc::new(connect(&self.backend)?)));
+        let previous = self
+            .connection
+            .compare_and_swap(&current, Arc::clone(&fresh));
+        if !Arc::ptr_eq(&previous, &current) {
+            // Another thread of this process made the new connection first; ours never
+            // connected (connections are made on first use).
+            return Ok(Arc::clone(&previous.1));
+        }
+        drop(previous);
+        std::mem::forget(current);
+        Ok(Arc::clone(&fresh.1))
     }
 
     pub fn backend(&self) -> &Backend {

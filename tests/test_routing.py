@@ -81,7 +81,7 @@ def test_least_busy_picks_the_fewest_in_flight(make: Any) -> None:
     model_list = group(4)
     router = make(model_list, strategy="least-busy")
     assert router.pick("m") is model_list[0]
-    for d, n in zip(model_list, (3, 1, 2, 1)):
+    for d, n in zip(model_list, (3, 1, 2, 1), strict=True):
         for _ in range(n):
             router.record_start(d)
     assert router.pick("m") is model_list[1]  # the first of the two with one in flight
@@ -122,11 +122,11 @@ def test_latency_based_picks_the_lowest_within_the_buffer(make: Any) -> None:
     router = make(model_list, strategy="latency-based-routing", lowest_latency_buffer=0.5)
     # unused deployments count as 0 s, as in LiteLLM: every one is a candidate
     assert {router.pick("m")["model_info"]["id"] for _ in range(200)} == {"d0", "d1", "d2"}
-    for d, latency in zip(model_list, (1.0, 1.4, 2.0)):
+    for d, latency in zip(model_list, (1.0, 1.4, 2.0), strict=True):
         router.record_success(d, latency=latency)
     assert {router.pick("m")["model_info"]["id"] for _ in range(200)} == {"d0", "d1"}
     strict = make(model_list, strategy="latency-based-routing")
-    for d, latency in zip(model_list, (3.0, 1.4, 2.0)):
+    for d, latency in zip(model_list, (3.0, 1.4, 2.0), strict=True):
         strict.record_success(d, latency=latency)
     assert {strict.pick("m")["model_info"]["id"] for _ in range(50)} == {"d1"}
     # per completion token, as LiteLLM normalizes: 3 s for 300 tokens beats 1.4 s for 10

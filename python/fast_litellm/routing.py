@@ -262,6 +262,7 @@ class HealthTracker:
 
     _state = _health_state
     _strategy = "simple-shuffle"
+    _lowest_latency_buffer: Any = 0.0
 
     def __init__(
         self,
@@ -272,7 +273,6 @@ class HealthTracker:
         circuit_breaker: bool = False,
         seed: Optional[int] = None,
         clock: Any = None,
-        lowest_latency_buffer: float = 0.0,
     ) -> None:
         parsed = _Parsed(model_list)
         if allowed_fails is not None:
@@ -284,7 +284,7 @@ class HealthTracker:
         )
         if not isinstance(circuit_breaker, bool):
             raise TypeError("circuit_breaker must be True or False")
-        buffer = _finite(lowest_latency_buffer, "lowest_latency_buffer")
+        buffer = _finite(self._lowest_latency_buffer, "lowest_latency_buffer")
         if seed is None:
             seed = int.from_bytes(os.urandom(8), "little")
         elif isinstance(seed, bool) or not isinstance(seed, int):
@@ -488,6 +488,7 @@ class Router(HealthTracker):
             raise ValueError(f"unknown strategy {strategy!r}; strategies: {', '.join(STRATEGIES)}")
         self._strategy = strategy
         self.strategy = strategy
+        self._lowest_latency_buffer = lowest_latency_buffer
         super().__init__(
             model_list,
             allowed_fails=allowed_fails,
@@ -495,7 +496,6 @@ class Router(HealthTracker):
             circuit_breaker=circuit_breaker,
             seed=seed,
             clock=clock,
-            lowest_latency_buffer=lowest_latency_buffer,
         )
 
     def pick(self, model_name: str, *, input_tokens: int = 0, stream: bool = False) -> Any:

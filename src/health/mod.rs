@@ -20,6 +20,11 @@
 //! asked for.
 //!
 //! Time is seconds from the caller's clock (`now` on every call); nothing here reads a clock.
+//!
+//! Why the percentiles come from the last 256 latencies rather than an `hdrhistogram`: the Python
+//! fallback must report the same numbers, and an exact nearest-rank over a small ring is the same
+//! in both; recent latencies are also what a health report is about. (Lifetime histograms of the
+//! package's own operations belong to the monitoring feature.)
 
 /// LiteLLM's `DEFAULT_COOLDOWN_TIME_SECONDS`.
 pub const DEFAULT_COOLDOWN_SECONDS: f64 = 5.0;

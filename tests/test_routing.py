@@ -604,3 +604,137 @@ def test_cooldowns_match_litellm(make: Any, allowed_fails: Any, size: int, statu
 
     theirs = asyncio.run(record_theirs())
     assert [ours.record_failure("d0", exception=_EXCEPTIONS[s]()) for s in statuses] == theirs
+
+
+def _their_picks(pick: Any, tries: int = 40) -> set:
+    """Every deployment LiteLLM's strategy picks in ``tries`` tries (its ties are random)."""
+    picks = set()
+    for _ in range(tries):
+        chosen = pick()
+        picks.add(None if chosen is None else chosen["model_info"]["id"])
+    return picks
+
+
+@settings(max_examples=25)
+@given(
+    samples=st.lists(
+        st.tuples(st.integers(0, 3), st.sampled_from([0.1, 0.2, 0.25, 0.5, 1.0, 2.0])),
+        max_size=12,
+    ),
+    buffer=st.sampled_from([0.0, 0.5]),
+)
+def test_latency_based_picks_what_litellm_can_pick(samples: Any, buffer: float) -> None:
+    import datetime
+
+    from litellm.caching.dual_cache import DualCache
+    from litellm.router_strategy.lowest_latency import LowestLatencyLoggingHandler
+
+    model_list = group(4)
+    theirs = LowestLatencyLoggingHandler(
+        router_cache=DualCache(), routing_args={"lowest_latency_buffer": buffer}
+    )
+    started = datetime.datetime.now()
+    for index, latency in samples:
+        kwargs = {
+            "litellm_params": {"metadata": {"model_group": "m"}, "model_info": {"id": f"d{index}"}}
+        }
+        theirs.log_success_event(
+            kwargs, None, started, started + datetime.timedelta(seconds=latency)
+        )
+    possible = _their_picks(lambda: theirs.get_available_deployments("m", model_list))
+    for engine in _engines():
+        ours = _router_on(engine, model_list, "latency-based-routing", lowest_latency_buffer=buffer)
+        for index, latency in samples:
+            ours.record_success(f"d{index}", latency=latency)
+        ours_picks = {ours.pick("m")["model_info"]["id"] for _ in range(40)}
+        assert ours_picks <= possible, (engine, ours_picks, possible)
+
+
+def _engines() -> List[str]:
+    return ["native", "fallback"] if _flags.native is not None else ["fallback"]
+
+
+def _router_on(engine: str, model_list: Any, strategy: str, **kwargs: Any) -> Router:
+    fast_litellm.configure("routing", rust=engine == "native")
+    try:
+        router = Router(model_list, strategy=strategy, clock=ManualClock(0.0), **kwargs)
+    finally:
+        fast_litellm.configure(reload_environment=True)
+    assert router.implementation == engine
+    return router
+
+
+@settings(max_examples=25)
+@given(
+    usage=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 400)), max_size=10),
+    starts=st.lists(st.integers(0, 3), max_size=6),
+    limits=st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.integers(1, 4)), st.one_of(st.none(), st.integers(0, 800))
+        ),
+        min_size=4,
+        max_size=4,
+    ),
+    input_tokens=st.sampled_from([0, 100]),
+)
+def test_usage_based_picks_what_litellm_can_pick(
+    usage: Any, starts: Any, limits: Any, input_tokens: int
+) -> None:
+    from litellm.caching.dual_cache import DualCache
+    from litellm.router_strategy.lowest_tpm_rpm_v2 import LowestTPMLoggingHandler_v2
+
+    model_list = [
+        deployment("m", f"d{i}", **{k: v for k, v in (("rpm", rpm), ("tpm", tpm)) if v is not None})
+        for i, (rpm, tpm) in enumerate(limits)
+    ]
+
+    async def handler() -> Any:
+        # built in a running loop, which its periodic Redis sync task would otherwise outlive
+        built = LowestTPMLoggingHandler_v2(router_cache=DualCache())
+        built.cancel_sync_task()
+        await asyncio.sleep(0)
+        return built
+
+    theirs = asyncio.run(handler())
+    for index in starts:
+        try:
+            theirs.pre_call_check(model_list[index])
+        except litellm.RateLimitError:
+            pass  # over its rpm: LiteLLM refuses it before the call; it was not started
+    for index, tokens in usage:
+        theirs.log_success_event(
+            {
+                "standard_logging_object": {
+                    "model_group": "m",
+                    "model_id": f"d{index}",
+                    "hidden_params": {"litellm_model_name": f"openai/d{index}"},
+                    "total_tokens": tokens,
+                }
+            },
+            None,
+            None,
+            None,
+        )
+    messages = [{"role": "user", "content": "x"}] if input_tokens else None
+    possible = _their_picks(
+        lambda: theirs.get_available_deployments("m", model_list, messages=messages)
+    )
+    if input_tokens:
+        # LiteLLM counts the messages' tokens itself; use its count
+        input_tokens = litellm.token_counter(messages=messages)
+    for engine in _engines():
+        ours = _router_on(engine, model_list, "usage-based-routing")
+        for index in starts:
+            requests = ours.status(f"d{index}")["requests_this_minute"]
+            rpm = limits[index][0]
+            if rpm is None or requests < rpm:
+                ours.record_start(f"d{index}")
+        for index, tokens in usage:
+            ours.record_success(f"d{index}", latency=0.1, tokens=tokens)
+        try:
+            ours_picks = {
+                ours.pick("m", input_tokens=input_tokens)["model_info"]["id"] for _ in range(40)
+            }
+        except NoDeploymentAvailable:
+            ours_picks = {None}
+        assert ours_picks <= possible, (engine, ours_picks, possible)

@@ -738,3 +738,26 @@ def test_usage_based_picks_what_litellm_can_pick(
         except NoDeploymentAvailable:
             ours_picks = {None}
         assert ours_picks <= possible, (engine, ours_picks, possible)
+
+
+def test_threads_share_a_router(make: Any) -> None:
+    import threading
+
+    router = make(group(4), strategy="least-busy")
+    per_thread = 500
+
+    def work() -> None:
+        for _ in range(per_thread):
+            chosen = router.pick("m")
+            router.record_start(chosen)
+            router.record_success(chosen, latency=0.01, tokens=1)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    statuses = router.status()
+    assert sum(s["total_successes"] for s in statuses.values()) == 4 * per_thread
+    assert all(s["in_flight"] == 0 for s in statuses.values())
+    assert sum(s["tokens_this_minute"] for s in statuses.values()) == 4 * per_thread

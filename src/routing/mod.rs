@@ -478,4 +478,6 @@ impl Router {
 }
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;

@@ -4,8 +4,10 @@ seed and one sequence of calls both make the same choices. The rules are describ
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+import threading
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 from ..errors import NoDeploymentAvailable
 
@@ -216,6 +218,21 @@ SpecTuple = Tuple[
 ]
 
 
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _locked(method: _Method) -> _Method:
+    """One call at a time per router, as the native core's mutex does: a pick reads several
+    deployments' state, and a thread switch in between would mix two moments."""
+
+    @functools.wraps(method)
+    def run(self: "Router", *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return run  # type: ignore[return-value]
+
+
 class Router:
     """The fallback of ``fast_litellm._native.Router``: same constructor, same methods."""
 
@@ -258,6 +275,7 @@ class Router:
         self._health = [_Health() for _ in self._specs]
         self._rng = _SplitMix64(seed)
         self._successes = 0
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._specs)
@@ -274,12 +292,15 @@ class Router:
             raise ValueError(f"no model group {group}")
         return self._groups[group]
 
+    @_locked
     def available(self, group: int, now: float) -> List[int]:
         return [i for i in self._members(group) if self._health[i].available(now)]
 
+    @_locked
     def is_available(self, index: int, now: float) -> bool:
         return self._check(index).available(now)
 
+    @_locked
     def pick(self, group: int, input_tokens: int, stream: bool, now: float) -> int:
         members = self._members(group)
         input_tokens = _index(input_tokens, "input_tokens")
@@ -387,6 +408,7 @@ class Router:
                 best = key
         return None if best is None else best[2]
 
+    @_locked
     def record_start(self, index: int, now: float) -> None:
         h = self._check(index)
         if h.state(now) == "half_open":
@@ -399,6 +421,7 @@ class Router:
         h.in_flight = max(h.in_flight - 1, 0)
         h.probe_in_flight = False
 
+    @_locked
     def record_success(
         self,
         index: int,
@@ -440,6 +463,7 @@ class Router:
             del window[old]
         window.setdefault(second, [0, 0])[which] += 1
 
+    @_locked
     def record_failure(
         self,
         index: int,
@@ -519,6 +543,7 @@ class Router:
         h.half_open = half_open
         h.probe_in_flight = False
 
+    @_locked
     def clear_cooldown(self, index: int) -> None:
         h = self._check(index)
         h.cooldown_until = 0.0
@@ -526,6 +551,7 @@ class Router:
         h.probe_in_flight = False
         h.allowed_fails = [0, 0.0]
 
+    @_locked
     def status(self, index: int, now: float) -> Dict[str, Any]:
         h = self._check(index)
         state = h.state(now)

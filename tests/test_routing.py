@@ -269,6 +269,18 @@ def test_allowed_fails_mode(make: Any, clock: Any) -> None:
     assert router.is_healthy("d0")
 
 
+def test_allowed_fails_are_forgotten_after_the_cooldown_time_not_the_retry_after(
+    make: Any, clock: Any
+) -> None:
+    router = make(group(2), allowed_fails=1, cooldown_time=10)
+    assert not router.record_failure("d0", status_code=429, retry_after=100)
+    clock.advance(10)  # the first failure is forgotten after cooldown_time, not Retry-After
+    assert not router.record_failure("d0", status_code=429, retry_after=100)
+    clock.advance(1)
+    assert router.record_failure("d0", status_code=429, retry_after=100)
+    assert router.status("d0")["cooldown_remaining"] == 100.0  # the cooldown itself: Retry-After
+
+
 def test_cooldown_time_precedence_and_zero(make: Any, clock: Any) -> None:
     model_list = [deployment("m", "a", cooldown_time=2), deployment("m", "b")]
     router = make(model_list, cooldown_time=20)

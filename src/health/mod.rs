@@ -448,13 +448,19 @@ impl Health {
         if !cooldown_required(failure.status, failure.connection_error) || duration.abs() <= 1e-9 {
             return false;
         }
-        let cool = if deployment.allowed_fails.is_some() {
+        // The failures counted against `allowed_fails` live as long as the cooldown time of the
+        // settings (not a Retry-After), 5 s when that is 0, as LiteLLM keys its counter.
+        let router_ttl = if policy.cooldown_time > 0.0 {
+            policy.cooldown_time
+        } else {
+            DEFAULT_COOLDOWN_SECONDS
+        };
+        let cool = if let Some(allowed) = deployment.allowed_fails {
             // A deployment's own `allowed_fails` (LiteLLM: "deployment-level policy first").
-            !single
-                && self.allowed_fails.increment(now, duration)
-                    > deployment.allowed_fails.unwrap_or(0)
+            let ttl = deployment.cooldown_time.unwrap_or(router_ttl);
+            !single && self.allowed_fails.increment(now, ttl) > allowed
         } else if let Some(allowed) = policy.allowed_fails {
-            !single && self.allowed_fails.increment(now, duration) > allowed
+            !single && self.allowed_fails.increment(now, router_ttl) > allowed
         } else {
             self.failure_rate_says_cool(now, failure.status, single)
         };

@@ -503,12 +503,16 @@ class Router:
             return True
         if not _cooldown_required(status, connection_error) or abs(duration) <= 1e-9:
             return False
+        # The failures counted against `allowed_fails` live as long as the cooldown time of the
+        # settings (not a Retry-After), 5 s when that is 0, as LiteLLM keys its counter.
+        router_ttl = self._cooldown_time if self._cooldown_time > 0.0 else DEFAULT_COOLDOWN_SECONDS
         if own_fails is not None:
-            cool = not single and _expiring_increment(h.allowed_fails, now, duration) > own_fails
+            ttl = own_cooldown if own_cooldown is not None else router_ttl
+            cool = not single and _expiring_increment(h.allowed_fails, now, ttl) > own_fails
         elif self._allowed_fails is not None:
             cool = (
                 not single
-                and _expiring_increment(h.allowed_fails, now, duration) > self._allowed_fails
+                and _expiring_increment(h.allowed_fails, now, router_ttl) > self._allowed_fails
             )
         else:
             cool = self._failure_rate_says_cool(h, now, status, single)

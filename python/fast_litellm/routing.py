@@ -258,6 +258,9 @@ class HealthTracker:
     ``retry_after`` of a failure takes precedence, as in LiteLLM. ``circuit_breaker=True`` lets
     one probe request through when a cooldown ends and cools the deployment down again if it
     fails (LiteLLM has no such state, so it is off by default).
+
+    The ``model_list`` is read once, when the tracker is built: a later change to its dicts
+    (an rpm, a price) is not seen; build a new one for a new configuration.
     """
 
     _state = _health_state

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import math
+import time
 import warnings
 from typing import Any, Dict, List
 
@@ -360,6 +361,58 @@ def test_health_tracker_follows_the_health_flag(path: str, clock: Any) -> None:
     assert not hasattr(tracker, "pick")
 
 
+# ---- active health checks -----------------------------------------------------------------------
+
+
+def test_a_failed_health_check_holds_a_deployment_back(make: Any, clock: Any) -> None:
+    model_list = group(2)
+    router = make(model_list, circuit_breaker=True)
+    router.record_health_check("d0", healthy=False)
+    assert not router.is_healthy("d0") and router.status("d0")["health_check"] is False
+    assert all(router.pick("m") is model_list[1] for _ in range(20))
+    router.record_health_check("d1", healthy=False)
+    with pytest.raises(NoDeploymentAvailable) as caught:
+        router.pick("m")
+    assert caught.value.retry_after is None
+    router.record_health_check("d0", healthy=True)
+    assert router.pick("m") is model_list[0]
+    # a passed check closes a half-open circuit, but never ends a cooldown
+    router.record_failure("d0", status_code=401)
+    router.record_health_check("d0", healthy=True)
+    assert router.status("d0")["state"] == "cooldown"
+    clock.advance(5)
+    assert router.status("d0")["state"] == "half_open"
+    router.record_health_check("d0", healthy=True)
+    assert router.status("d0")["state"] == "healthy"
+    with pytest.raises(TypeError):
+        router.record_health_check("d0", healthy=1)
+
+
+def test_check_health_gets_each_url(make: Any) -> None:
+    from .http_server import HttpTestServer
+
+    model_list = group(3)
+    model_list[2]["model_info"]["health_check_url"] = "http://127.0.0.1:9/refused"
+    router = make(model_list)
+    with HttpTestServer() as server:
+        urls = {"d0": f"{server.url}/echo", "d1": f"{server.url}/status/503?times=1000"}
+        assert router.check_health(urls, timeout=5) == {"d0": True, "d1": False}
+        assert router.check_health(timeout=5) == {"d2": False}  # model_info.health_check_url
+        assert [d["model_info"]["id"] for d in router.healthy_deployments("m")] == ["d0"]
+        router.start_health_checks({"d1": f"{server.url}/echo"}, interval=0.01, timeout=5)
+        with pytest.raises(RuntimeError):
+            router.start_health_checks(urls, interval=1)
+        deadline = time.monotonic() + 30
+        while router.status("d1")["health_check"] is not True and time.monotonic() < deadline:
+            time.sleep(0.01)
+        router.stop_health_checks()
+    assert router.status("d1")["health_check"] is True
+    with pytest.raises(ValueError):
+        router.start_health_checks(urls, interval=0)
+    with pytest.raises(TypeError):
+        router.check_health(["http://x"])
+
+
 # ---- bad input ----------------------------------------------------------------------------------
 
 
@@ -442,6 +495,7 @@ _operation = st.one_of(
         st.booleans(),
     ),
     st.tuples(st.just("advance"), st.floats(0, 40, allow_nan=False)),
+    st.tuples(st.just("health"), st.integers(0, 4), st.booleans()),
 )
 
 
@@ -524,6 +578,8 @@ def test_native_and_fallback_agree(
         elif kind == "failure":
             status = 500 if op[2] is None else op[2]
             both("record_failure", op[1], now, status, op[3], op[4], False, None)
+        elif kind == "health":
+            both("record_health_check", op[1], now, op[2])
         else:
             now += op[1]
         for index in range(5):

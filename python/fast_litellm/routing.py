@@ -21,9 +21,11 @@ it is built; a ``HealthTracker`` follows feature ``HEALTH``. Both engines give t
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import sys
+import threading
 import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -315,6 +317,9 @@ class HealthTracker:
             seed=seed & ((1 << 64) - 1),
         )
         self.implementation = "native" if native else "fallback"
+        self._health_client: Any = None
+        self._health_lock = threading.Lock()
+        self._health_thread: Optional[Tuple[threading.Thread, threading.Event]] = None
 
     # ---- references -----------------------------------------------------------------------------
 
@@ -431,6 +436,106 @@ class HealthTracker:
         """Ends a deployment's cooldown now (and closes its circuit)."""
         self._impl.clear_cooldown(self._index(deployment))
 
+    # ---- active health checks -------------------------------------------------------------------
+
+    def record_health_check(self, deployment: Any, *, healthy: bool) -> None:
+        """The answer of an active health check of ``deployment``: one that failed takes no
+        request until a later check passes (as LiteLLM's health-check routing excludes it). A
+        passed check also closes a half-open circuit whose cooldown is over."""
+        if not isinstance(healthy, bool):
+            raise TypeError("healthy must be True or False")
+        self._impl.record_health_check(self._index(deployment), self._now(), healthy)
+
+    def _health_check_targets(self, urls: Optional[Mapping[str, str]]) -> List[Tuple[int, str]]:
+        targets = []
+        if urls is not None:
+            if not isinstance(urls, Mapping):
+                raise TypeError(f"urls must be a dict of id -> URL, not {type(urls).__name__}")
+            for deployment, url in urls.items():
+                if not isinstance(url, str):
+                    raise TypeError(f"the health-check URL of {deployment!r} must be a str")
+                targets.append((self._index(deployment), url))
+            return targets
+        for index, entry in enumerate(self._deployments):
+            info = entry.get("model_info")
+            configured = info.get("health_check_url") if isinstance(info, Mapping) else None
+            if isinstance(configured, str):
+                targets.append((index, configured))
+        return targets
+
+    def check_health(
+        self, urls: Optional[Mapping[str, str]] = None, *, timeout: float = 5.0
+    ) -> Dict[str, bool]:
+        """One round of active health checks: a GET of each deployment's health-check URL
+        (``urls``: ``{id: url}``; by default each deployment's ``model_info.health_check_url``),
+        healthy when it answers 2xx or 3xx within ``timeout`` seconds. The answers are recorded
+        (``record_health_check``) and returned as ``{id: healthy}``. The requests go through
+        ``fast_litellm.http.Client`` (the native runtime when its path is native)."""
+        timeout = _finite(timeout, "timeout")
+        targets = self._health_check_targets(urls)
+        return self._check_targets(targets, timeout)
+
+    def _check_targets(self, targets: List[Tuple[int, str]], timeout: float) -> Dict[str, bool]:
+        from .http import Client
+
+        client = self._health_client
+        if client is None:
+            client = self._health_client = Client(timeout=timeout)
+        answers: Dict[str, bool] = {}
+        for index, url in targets:
+            try:
+                status = client.get(url, timeout=timeout).status_code
+                healthy = 200 <= status < 400
+            except Exception:  # any failure to answer is an unhealthy answer
+                healthy = False
+            self._impl.record_health_check(index, self._now(), healthy)
+            answers[self._index_ids[index]] = healthy
+        return answers
+
+    def start_health_checks(
+        self,
+        urls: Optional[Mapping[str, str]] = None,
+        *,
+        interval: float = 30.0,
+        timeout: float = 5.0,
+    ) -> None:
+        """Runs ``check_health`` every ``interval`` seconds on a background thread until
+        ``stop_health_checks()`` (the first round at once). A forked child does not inherit the
+        thread: start it again there."""
+        interval = _finite(interval, "interval")
+        timeout = _finite(timeout, "timeout")
+        if interval <= 0 or timeout <= 0:
+            raise ValueError("interval and timeout must be > 0")
+        targets = self._health_check_targets(urls)
+        with self._health_lock:
+            if self._health_thread is not None and self._health_thread[0].is_alive():
+                raise RuntimeError("health checks are already running; stop them first")
+            stop = threading.Event()
+
+            def run() -> None:
+                while not stop.is_set():
+                    try:
+                        self._check_targets(targets, timeout)
+                    except Exception:  # a failing round must not end the checks
+                        logging.getLogger("fast_litellm").debug(
+                            "health-check round failed", exc_info=True
+                        )
+                    stop.wait(interval)
+
+            thread = threading.Thread(target=run, name="fast_litellm-health-checks", daemon=True)
+            self._health_thread = (thread, stop)
+            thread.start()
+
+    def stop_health_checks(self, timeout: Optional[float] = None) -> None:
+        """Stops the background health checks (waits up to ``timeout`` seconds for a round in
+        progress; by default until it ends)."""
+        with self._health_lock:
+            running, self._health_thread = self._health_thread, None
+        if running is not None:
+            running[1].set()
+            if running[0] is not threading.current_thread():
+                running[0].join(timeout)
+
     # ---- health ---------------------------------------------------------------------------------
 
     def is_healthy(self, deployment: Any) -> bool:
@@ -446,7 +551,8 @@ class HealthTracker:
     def status(self, deployment: Any = None) -> Dict[str, Any]:
         """One deployment's health (``state`` is ``"healthy"``, ``"cooldown"`` or
         ``"half_open"``; ``successes``/``failures`` count the last 60 s; latencies are seconds,
-        percentiles over the last 256 requests), or ``{id: status}`` of every deployment."""
+        percentiles over the last 256 requests; ``health_check`` is the last active check's answer,
+        None before any), or ``{id: status}`` of every deployment."""
         now = self._now()
         if deployment is None:
             return {self._index_ids[i]: self._status(i, now) for i in range(len(self._ids))}
@@ -523,7 +629,9 @@ class Router(HealthTracker):
 
     def _unavailable(self, model_name: str, retry_after: Optional[float]) -> NoDeploymentAvailable:
         if retry_after is None:
-            detail = "every one is waiting for its circuit-breaker probe to finish"
+            detail = (
+                "none passed its last health check, or each waits for its circuit-breaker probe"
+            )
         else:
             detail = f"the soonest comes back in {retry_after:.3f} s"
         return NoDeploymentAvailable(

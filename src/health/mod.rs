@@ -308,6 +308,9 @@ pub struct Health {
     pub tokens_minute: MinuteCounter,
     /// Order of the first success (LiteLLM's usage map lists deployments in that order).
     pub first_success: Option<u64>,
+    /// The answer of the last active health check, if any: a deployment that failed it takes no
+    /// request until one passes (LiteLLM's health-check routing).
+    health_check: Option<bool>,
 }
 
 fn ewma(previous: Option<f64>, sample: f64) -> f64 {
@@ -336,6 +339,7 @@ pub struct Snapshot {
     pub ttft_ewma: Option<f64>,
     pub requests_this_minute: u64,
     pub tokens_this_minute: u64,
+    pub health_check: Option<bool>,
 }
 
 impl Health {
@@ -351,6 +355,9 @@ impl Health {
 
     /// Whether a request may be sent here now.
     pub fn available(&self, now: f64) -> bool {
+        if self.health_check == Some(false) {
+            return false;
+        }
         match self.state(now) {
             State::Healthy => true,
             State::CoolingDown => false,
@@ -504,6 +511,15 @@ impl Health {
         self.probe_in_flight = false;
     }
 
+    /// The answer of an active health check. A passed check also closes a half-open circuit
+    /// whose cooldown is over (it proves the deployment answers); it never ends a cooldown.
+    pub fn health_check(&mut self, now: f64, healthy: bool) {
+        self.health_check = Some(healthy);
+        if healthy && now >= self.cooldown_until && !self.probe_in_flight {
+            self.half_open = false;
+        }
+    }
+
     /// Ends a cooldown by hand (and closes the circuit).
     pub fn clear_cooldown(&mut self) {
         self.cooldown_until = 0.0;
@@ -536,6 +552,7 @@ impl Health {
             ttft_ewma: self.ttft_ewma,
             requests_this_minute: self.started_minute.get(now),
             tokens_this_minute: self.tokens_minute.get(now),
+            health_check: self.health_check,
         }
     }
 }

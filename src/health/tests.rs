@@ -145,3 +145,33 @@ fn window_and_percentiles() {
     // at 100 s the window holds seconds 41 to 100: the samples of seconds 41 to 49
     assert_eq!(later.successes, 18);
 }
+
+#[test]
+fn a_failed_health_check_holds_back_until_one_passes() {
+    let policy = CooldownPolicy {
+        circuit_breaker: true,
+        ..CooldownPolicy::default()
+    };
+    let mut h = Health::default();
+    h.health_check(0.0, false);
+    assert!(!h.available(0.0));
+    h.health_check(1.0, true);
+    assert!(h.available(1.0));
+    assert!(h.failure(
+        2.0,
+        failure(401),
+        None,
+        &policy,
+        DeploymentPolicy::default(),
+        false
+    ));
+    h.health_check(3.0, true);
+    assert_eq!(
+        h.state(3.0),
+        State::CoolingDown,
+        "a check never ends a cooldown"
+    );
+    assert_eq!(h.state(7.0), State::HalfOpen);
+    h.health_check(7.0, true);
+    assert_eq!(h.state(7.0), State::Healthy);
+}

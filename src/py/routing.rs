@@ -152,6 +152,12 @@ impl PyRouter {
         })
     }
 
+    fn record_health_check(&self, index: usize, now: f64, healthy: bool) -> PyResult<()> {
+        guard("routing", || {
+            Ok(self.core.record_health_check(index, now, healthy)?)
+        })
+    }
+
     fn clear_cooldown(&self, index: usize) -> PyResult<()> {
         guard("routing", || Ok(self.core.clear_cooldown(index)?))
     }
@@ -178,6 +184,7 @@ impl PyRouter {
         d.set_item("time_to_first_token_ewma", s.ttft_ewma)?;
         d.set_item("requests_this_minute", s.requests_this_minute)?;
         d.set_item("tokens_this_minute", s.tokens_this_minute)?;
+        d.set_item("health_check", s.health_check)?;
         Ok(d)
     }
 

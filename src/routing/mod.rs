@@ -465,6 +465,17 @@ impl Router {
         Ok(inner.health[index].failure(now, failure, latency, &self.policy, policy, single))
     }
 
+    pub fn record_health_check(
+        &self,
+        index: usize,
+        now: f64,
+        healthy: bool,
+    ) -> Result<(), RoutingError> {
+        self.check(index)?;
+        self.inner.lock().health[index].health_check(now, healthy);
+        Ok(())
+    }
+
     pub fn clear_cooldown(&self, index: usize) -> Result<(), RoutingError> {
         self.check(index)?;
         self.inner.lock().health[index].clear_cooldown();

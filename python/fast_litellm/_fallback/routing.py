@@ -118,6 +118,7 @@ class _Health:
         "succeeded_minute",
         "tokens_minute",
         "first_success",
+        "health_check",
     )
 
     def __init__(self) -> None:
@@ -145,6 +146,7 @@ class _Health:
         self.succeeded_minute = [0, 0]
         self.tokens_minute = [0, 0]
         self.first_success: Optional[int] = None
+        self.health_check: Optional[bool] = None
 
     def state(self, now: float) -> str:
         if now < self.cooldown_until:
@@ -152,6 +154,8 @@ class _Health:
         return "half_open" if self.half_open else "healthy"
 
     def available(self, now: float) -> bool:
+        if self.health_check is False:
+            return False
         state = self.state(now)
         return state == "healthy" or (state == "half_open" and not self.probe_in_flight)
 
@@ -548,6 +552,13 @@ class Router:
         h.probe_in_flight = False
 
     @_locked
+    def record_health_check(self, index: int, now: float, healthy: bool) -> None:
+        h = self._check(index)
+        h.health_check = bool(healthy)
+        if healthy and now >= h.cooldown_until and not h.probe_in_flight:
+            h.half_open = False
+
+    @_locked
     def clear_cooldown(self, index: int) -> None:
         h = self._check(index)
         h.cooldown_until = 0.0
@@ -584,4 +595,5 @@ class Router:
             "time_to_first_token_ewma": h.ttft_ewma,
             "requests_this_minute": _minute_get(h.started_minute, now),
             "tokens_this_minute": _minute_get(h.tokens_minute, now),
+            "health_check": h.health_check,
         }

@@ -3,9 +3,11 @@
 //! The cores (`tokens`, ...) are plain Rust with no PyO3 in them; `py` is the binding layer and is
 //! compiled only with the `python` feature, which maturin turns on.
 
+pub mod health;
 pub mod http;
 mod published;
 pub mod ratelimit;
+pub mod routing;
 pub mod runtime;
 pub mod tokens;
 

@@ -5,6 +5,7 @@ mod http;
 mod messages;
 mod ratelimit;
 mod ratelimit_redis;
+mod routing;
 mod tokens;
 
 use std::borrow::Cow;
@@ -182,5 +183,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ratelimit::register(m)?;
     ratelimit_redis::register(m)?;
     http::register(m)?;
+    routing::register(m)?;
     Ok(())
 }

@@ -361,7 +361,9 @@ def _count_request_objects(body: Any, model: Optional[str]) -> int:
     if messages is None:
         raise ValueError(_NO_MESSAGES)
     if not isinstance(messages, list):
-        kind = {bool: "a boolean", str: "a string", dict: "an object"}.get(type(messages), "a number")
+        kind = {bool: "a boolean", str: "a string", dict: "an object"}.get(
+            type(messages), "a number"
+        )
         raise ValueError(f"the request body's 'messages' must be a list, not {kind}")
     return count_message_tokens(
         messages,

@@ -600,6 +600,7 @@ def refresh() -> None:
     _tokenizer_for_model.cache_clear()
     _legacy.cache_clear()
     _hf_kind.cache_clear()
+    _tokenizer_file.cache_clear()
     for callback in _on_refresh:
         callback()
 
@@ -846,11 +847,11 @@ def _hub_cache() -> str:
     return os.path.join(os.path.expanduser(home), "hub")
 
 
-def _cached_hub_file(repository: str) -> Optional[str]:
-    """``tokenizer.json`` of ``repository`` at revision "main" in the local Hub cache."""
+def _cached_hub_file(repository: str, hub_cache: str) -> Optional[str]:
+    """``tokenizer.json`` of ``repository`` at revision "main" in the Hub cache ``hub_cache``."""
     import os
 
-    folder = os.path.join(_hub_cache(), "models--" + repository.replace("/", "--"))
+    folder = os.path.join(hub_cache, "models--" + repository.replace("/", "--"))
     try:
         with open(os.path.join(folder, "refs", "main"), encoding="utf-8") as handle:
             commit = handle.read().strip()
@@ -863,7 +864,16 @@ def _cached_hub_file(repository: str) -> Optional[str]:
 def huggingface_tokenizer_file(kind: str) -> Optional[str]:
     """The ``tokenizer.json`` LiteLLM would load for ``kind``, when it is on this machine: the
     file the installed litellm ships, or a Hub tokenizer in the local cache. None otherwise (and
-    for a Hub tokenizer in LiteLLM's offline mode, where LiteLLM counts with tiktoken instead)."""
+    for a Hub tokenizer in LiteLLM's offline mode, where LiteLLM counts with tiktoken instead).
+    Looked up once per kind and environment (``refresh()`` looks again)."""
+    import os
+
+    offline = os.environ.get("LITELLM_OFFLINE_MODE", "").strip().lower() == "true"
+    return _tokenizer_file(kind, offline, _hub_cache())
+
+
+@lru_cache(maxsize=64)
+def _tokenizer_file(kind: str, offline: bool, hub_cache: str) -> Optional[str]:
     import importlib.util
     import os
 
@@ -881,6 +891,6 @@ def huggingface_tokenizer_file(kind: str) -> Optional[str]:
     repository = _HUB_TOKENIZERS.get(kind)
     if repository is None:
         return None
-    if os.environ.get("LITELLM_OFFLINE_MODE", "").strip().lower() == "true":
+    if offline:
         return None
-    return _cached_hub_file(repository)
+    return _cached_hub_file(repository, hub_cache)

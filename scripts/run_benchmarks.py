@@ -58,6 +58,18 @@ _SECTION_NOTES = {
         "`tiktoken batch` is tiktoken's `encode_ordinary_batch` (a thread pool, slower per text "
         "than the plain loop on this machine)."
     ),
+    "count_tokens (Hugging Face)": (
+        "Claude and DeepSeek models, which LiteLLM counts with the Hugging Face tokenizers it "
+        "ships: `native` is `count_tokens(text, model=...)`; `litellm` is "
+        "`litellm.token_counter(model=..., text=...)` on its default (Python) path; `tokenizers` "
+        "is Python `tokenizers` on the same file, as LiteLLM calls it; `litellm native` is the "
+        "Rust tokenizer LiteLLM ships (off by default), its `count` called directly."
+    ),
+    "count_request_tokens": (
+        "A 50 KB chat-completions body (bytes, with one tool): `native` is "
+        "`count_request_tokens(body)`; the other column is `json.loads(body)` then "
+        "`count_message_tokens` on the native path."
+    ),
     "LiteLLM proxy rate-limit hook": (
         "One `async_pre_call_hook` call per request, in process, on a key with rpm/tpm limits "
         "of its own, of its team and of its model: `native` is "
@@ -78,7 +90,17 @@ _SECTION_NOTES = {
     ),
 }
 # The ratio columns: native against each of these that a section measured.
-_REFERENCES = ("tiktoken", "tiktoken loop", "tiktoken batch", "litellm", "unpatched", "v3")
+_REFERENCES = (
+    "tiktoken",
+    "tiktoken loop",
+    "tiktoken batch",
+    "litellm",
+    "unpatched",
+    "v3",
+    "tokenizers",
+    "litellm native",
+    "json.loads + count_message_tokens",
+)
 
 
 def _machine() -> str:
@@ -255,6 +277,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     sections["count_tokens_batch"] = [batch]
     sections["count_message_tokens"] = token_cases.run_message_cases(iterations)
     for result in sections["count_message_tokens"]:
+        print(token_cases.format_row(result))
+    sections["count_tokens (Hugging Face)"] = token_cases.run_hf_cases(iterations)
+    sections["count_request_tokens"] = token_cases.run_request_cases(iterations)
+    for result in sections["count_tokens (Hugging Face)"] + sections["count_request_tokens"]:
         print(token_cases.format_row(result))
     if litellm_patch_cases.available():
         sections["litellm.token_counter with patch()"] = (

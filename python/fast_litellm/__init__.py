@@ -27,7 +27,9 @@ from .errors import (
 from .health import health_check
 from .tokens import (
     SimpleTokenCounter,
+    acount_request_tokens,
     count_message_tokens,
+    count_request_tokens,
     count_tokens,
     count_tokens_batch,
     encoding_for_model,
@@ -121,10 +123,12 @@ __all__ = [
     "UnsupportedContentError",
     "UnsupportedModelError",
     "__version__",
+    "acount_request_tokens",
     "check_rate_limit",
     "cleanup_expired_connections",
     "configure",
     "count_message_tokens",
+    "count_request_tokens",
     "count_tokens",
     "count_tokens_batch",
     "default_rate_limiter",

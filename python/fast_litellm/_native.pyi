@@ -22,6 +22,9 @@ __all__ = [
     "_after_fork",
     "Encoding",
     "ENCODING_NAMES",
+    "HfTokenizer",
+    "ParsedRequest",
+    "parse_chat_request",
     "RateLimiter",
     "RateLimitResult",
     "ManualClock",
@@ -63,7 +66,47 @@ class Encoding:
         *,
         legacy_accounting: bool = False,
     ) -> int: ...
+    def count_parsed(self, request: ParsedRequest, *, legacy_accounting: bool = False) -> int: ...
+    def acount_parsed(
+        self, request: ParsedRequest, *, legacy_accounting: bool = False
+    ) -> Awaitable[int]: ...
 
+@final
+class HfTokenizer:
+    """One loaded Hugging Face ``tokenizer.json``; immutable and safe to share between threads."""
+
+    @staticmethod
+    def load(path: Union[str, PathLike[str]]) -> HfTokenizer: ...
+    @property
+    def source(self) -> str: ...
+    def count(self, text: str) -> int: ...
+    def count_batch(self, texts: Iterable[str]) -> List[int]: ...
+    def encode(self, text: str) -> List[int]: ...
+    def count_messages(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Optional[Sequence[Mapping[str, Any]]] = None,
+        tool_choice: Any = None,
+        *,
+        legacy_accounting: bool = False,
+    ) -> int: ...
+    def count_parsed(self, request: ParsedRequest, *, legacy_accounting: bool = False) -> int: ...
+    def acount_parsed(
+        self, request: ParsedRequest, *, legacy_accounting: bool = False
+    ) -> Awaitable[int]: ...
+
+@final
+class ParsedRequest:
+    """A chat-completions request body read by ``parse_chat_request``."""
+
+    @property
+    def model(self) -> Optional[str]: ...
+    @property
+    def needs_litellm(self) -> bool: ...
+    @property
+    def has_tools(self) -> bool: ...
+
+def parse_chat_request(body: Union[bytes, str]) -> ParsedRequest: ...
 def _testing_panic(message: str) -> None: ...
 def _after_fork() -> None:
     """Called in a forked child (``os.register_at_fork``): resets the I/O runtime, the counting

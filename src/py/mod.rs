@@ -1,11 +1,13 @@
 //! The PyO3 binding layer: type conversion, error mapping and GIL release. No algorithms here.
 
 mod aio;
+mod hf;
 mod http;
 mod messages;
 mod ratelimit;
 mod ratelimit_redis;
 mod routing;
+mod request;
 mod tokens;
 
 use std::borrow::Cow;
@@ -180,6 +182,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         .import("atexit")?
         .call_method1("register", (at_exit,))?;
     tokens::register(m)?;
+    hf::register(m)?;
+    request::register(m)?;
     ratelimit::register(m)?;
     ratelimit_redis::register(m)?;
     http::register(m)?;

@@ -33,6 +33,7 @@ from .tokens import (
 )
 
 if _typing.TYPE_CHECKING:
+    from .budget import BudgetCheck, BudgetStatus, BudgetTracker
     from .http import (
         AsyncClient,
         Client,
@@ -55,6 +56,9 @@ if _typing.TYPE_CHECKING:
 # callers that only count tokens (their modules pull in dataclasses, fractions and json, ~10 ms
 # on a slow machine).
 _LAZY = {
+    "BudgetCheck": "budget",
+    "BudgetStatus": "budget",
+    "BudgetTracker": "budget",
     "AsyncClient": "http",
     "Client": "http",
     "ConnectionPoolConfig": "http",
@@ -98,6 +102,9 @@ def __dir__() -> _typing.List[str]:
 
 __all__ = [
     "AsyncClient",
+    "BudgetCheck",
+    "BudgetStatus",
+    "BudgetTracker",
     "Client",
     "ConnectionPoolConfig",
     "FastLiteLLMError",

@@ -86,13 +86,13 @@ impl BudgetStore {
         &self.shards[(hash >> SHARD_SHIFT) as usize & (SHARDS - 1)].0
     }
 
-    fn views(&self, states: &States, now: u64) -> Vec<WindowView> {
-        self.windows
-            .as_slice()
-            .iter()
-            .zip(states)
-            .map(|(w, s)| w.view(s, now))
-            .collect()
+    /// The views of `states` at `now`, in a fixed array (no allocation per check): the first
+    /// `self.windows.len()` entries are filled.
+    fn views(&self, states: &States, now: u64) -> [WindowView; 2] {
+        let windows = self.windows.as_slice();
+        // `Windows::new` refuses an empty list, so `windows[0]` exists.
+        let view = |i: usize| windows.get(i).unwrap_or(&windows[0]).view(&states[i], now);
+        [view(0), view(1)]
     }
 
     fn is_over(&self, states: &States, now: u64) -> bool {
@@ -131,7 +131,8 @@ impl BudgetStore {
         validate_key(key)?;
         let mut data = self.shard(key).lock();
         let states = data.map.get(key).copied().unwrap_or_default();
-        let answer = verdict(&self.views(&states, now), now, estimate);
+        let views = self.views(&states, now);
+        let answer = verdict(&views[..self.windows.len()], now, estimate);
         if answer.allowed {
             data.allowed += 1;
         } else {
@@ -150,7 +151,7 @@ impl BudgetStore {
             .get(key)
             .copied()
             .unwrap_or_default();
-        Ok(self.views(&states, now))
+        Ok(self.views(&states, now)[..self.windows.len()].to_vec())
     }
 
     /// Forgets `key`; whether it was tracked.

@@ -30,6 +30,7 @@ figure is a round trip plus the work on both ends):
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import threading
@@ -86,10 +87,18 @@ class DictBudget:
 def _litellm_calls() -> Dict[str, Callable[[], Any]]:
     import litellm
 
-    # BudgetManager saves its users to ./user_cost.json (from a thread) on every update: keep
-    # that out of the working directory.
-    os.chdir(tempfile.mkdtemp(prefix="fast-litellm-budget-bench-"))
     manager = litellm.BudgetManager(project_name="bench")
+    # BudgetManager saves its users to ./user_cost.json from a new thread on every update. The
+    # same work (the thread, the JSON dump of every user) goes to a temporary file instead, so
+    # the benchmark leaves the working directory alone.
+    path = os.path.join(tempfile.mkdtemp(prefix="fast-litellm-budget-bench-"), "user_cost.json")
+
+    def save_data() -> Dict[str, str]:
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(manager.user_dict, handle, indent=4)
+        return {"status": "success"}
+
+    manager.save_data = save_data  # type: ignore[method-assign]
     manager.create_budget(total_budget=DAILY, user=KEY)
     response = litellm.ModelResponse(
         model="gpt-4o-mini",

@@ -17,7 +17,7 @@ import threading
 import time
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fast_litellm
@@ -31,6 +31,7 @@ from .redis_server import require_redis_py
 
 redis_server = servers.redis_server
 own_redis_server = servers.own_redis_server
+redis_cluster = servers.redis_cluster
 unique_key = servers.unique_key
 
 native = _flags.native
@@ -454,6 +455,64 @@ def test_redis_on_the_server_clock(redis_server, redis_path, unique_key):
     status = budgets.status(unique_key)
     assert status.spent == 1.0
     assert 0 < status.reset_after <= DAY
+
+
+_redis_keys = iter(range(1 << 62))
+
+
+@pytest.mark.parametrize("rust", [True, False], ids=["native-client", "redis-py"])
+@settings(max_examples=40)
+@given(spec=_specs, start=st.integers(0, 4_000_000_000), ops=_ops)
+def test_redis_gives_the_in_process_answers(redis_server, rust, spec, start, ops):
+    """The Lua script implements the in-process rule: the same calls at the same times (whole
+    seconds, which the script's microseconds hold exactly) give the same answers."""
+    if rust and native is None:
+        pytest.skip("native module unavailable")
+    if not rust:
+        require_redis_py()
+    clock = ManualClock(start)
+    local = BudgetTracker(clock=clock, **spec)
+    fast_litellm.configure("budgets", rust=rust)
+    try:
+        shared = redis_tracker(redis_server.url, clock, **{"daily": None, **spec})
+    finally:
+        fast_litellm.configure(reload_environment=True)
+    suffix = f"-{next(_redis_keys)}-{rust}"
+    for op, key, cost, step in ops:
+        key += suffix
+        if op == "record":
+            assert local.record(key, cost) == shared.record(key, cost)
+        elif op == "check":
+            assert local.check(key, cost).to_dict() == shared.check(key, cost).to_dict()
+        elif op == "status":
+            assert local.status(key).to_dict() == shared.status(key).to_dict()
+        elif op == "reset":
+            assert local.reset(key) == shared.reset(key)
+        else:
+            clock.advance(step)
+    shared.close()
+
+
+def test_redis_cluster_keeps_every_key_in_its_own_slot(redis_cluster, redis_path, clock):
+    """A key's budgets live in one hash with the key as its hash tag, so the script runs on a
+    cluster unchanged; keys spread over every node."""
+    budgets = redis_tracker(redis_cluster.url, clock, monthly=100, prefix="test-budget-cluster")
+    keys = [f"team-{redis_path}-{i}" for i in range(30)]
+    for i, key in enumerate(keys):
+        budgets.record(key, i / 10)
+        budgets.record(key, 0.05)
+    for i, key in enumerate(keys):
+        status = budgets.status(key)
+        assert (status.spent_nanodollars, status.requests) == (i * 10**8 + 5 * 10**7, 2)
+    assert not budgets.check(keys[-1], 7.1)
+    per_node = [
+        len(node.cli("--scan", "--pattern", "test-budget-cluster:*").split())
+        for node in redis_cluster.nodes
+    ]
+    assert sum(per_node) >= len(keys) and all(per_node), per_node
+    for key in keys:
+        budgets.reset(key)
+    budgets.close()
 
 
 def _record_many(url, key, records, rust):

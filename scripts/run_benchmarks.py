@@ -38,6 +38,7 @@ from benches import (  # noqa: E402
     proxy_hook_cases,
     ratelimit_cases,
     redis_cases,
+    routing_cases,
     token_cases,
 )
 from benches.token_cases import Result, format_seconds  # noqa: E402
@@ -72,6 +73,13 @@ _SECTION_NOTES = {
         "a thread; `get_current_cost + estimate <= get_total_budget` to check). On Redis, one "
         "synchronous call at a time; `redis-py INCRBYFLOAT` is a hand-written float total "
         "(see `benches/budget_cases.py`)."
+    ),
+    "Router.pick (deployment routing)": (
+        "`native`/`fallback` are `fast_litellm.Router(model_list, strategy=...).pick(model)` "
+        "(the very dict of the model list); `litellm` is `litellm.Router(model_list, "
+        "routing_strategy=...).async_get_available_deployment(...)` on the same model list, "
+        "in-memory state (see `benches/routing_cases.py`). The last row is the bookkeeping of "
+        "one request (`record_start` + `record_success`)."
     ),
     "litellm.token_counter with patch()": (
         "What a LiteLLM user gains with no code change: `litellm.token_counter(model=..., "
@@ -271,6 +279,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     e2e_results = litellm_e2e_cases.run_cases(quick=args.quick)
     for e2e_result in e2e_results:
         print(litellm_e2e_cases.format_result(e2e_result))
+    sections["Router.pick (deployment routing)"] = routing_cases.run_cases(
+        iterations, quick=args.quick
+    )
+    for result in sections["Router.pick (deployment routing)"]:
+        print(token_cases.format_row(result))
     sections["start-up"] = startup_results(3 if args.quick else 15)
     for result in sections["start-up"]:
         print(token_cases.format_row(result))

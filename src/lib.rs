@@ -4,9 +4,11 @@
 //! compiled only with the `python` feature, which maturin turns on.
 
 pub mod budget;
+pub mod health;
 pub mod http;
 mod published;
 pub mod ratelimit;
+pub mod routing;
 pub mod runtime;
 pub mod tokens;
 

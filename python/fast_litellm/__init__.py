@@ -17,6 +17,7 @@ from ._flags import version as __version__
 from .errors import (
     FastLiteLLMError,
     NativeError,
+    NoDeploymentAvailable,
     RateLimitBackendError,
     RateLimitTimeout,
     TokenizerUnavailableError,
@@ -51,6 +52,7 @@ if _typing.TYPE_CHECKING:
         check_rate_limit,
         default_rate_limiter,
     )
+    from .routing import HealthTracker, Router
 
 # The rate limiter and the HTTP client load on first use: `import fast_litellm` stays cheap for
 # callers that only count tokens (their modules pull in dataclasses, fractions and json, ~10 ms
@@ -74,6 +76,8 @@ _LAZY = {
     "patch": "litellm_patch",
     "patch_status": "litellm_patch",
     "unpatch": "litellm_patch",
+    "HealthTracker": "routing",
+    "Router": "routing",
 }
 
 
@@ -108,12 +112,15 @@ __all__ = [
     "Client",
     "ConnectionPoolConfig",
     "FastLiteLLMError",
+    "HealthTracker",
     "ManualClock",
     "NativeError",
+    "NoDeploymentAvailable",
     "RateLimitBackendError",
     "RateLimitResult",
     "RateLimitTimeout",
     "RetryConfig",
+    "Router",
     "SimpleRateLimiter",
     "SimpleTokenCounter",
     "TimeoutConfig",

@@ -35,6 +35,7 @@ __all__ = [
     "parse_sse",
     "parse_retry_after",
     "backoff_delay",
+    "Router",
     "BudgetTracker",
     "BudgetCheck",
     "RedisBudget",
@@ -278,6 +279,59 @@ class SseDecoder:
 def parse_sse(body: bytes) -> List[_Event]: ...
 def parse_retry_after(value: str, now: float) -> Optional[float]: ...
 def backoff_delay(attempt: int, base: float, cap: float, rand: float) -> float: ...
+
+# ---- routing (src/py/routing.rs) ----------------------------------------------------------------
+
+_DeploymentSpec = Tuple[
+    int,
+    Tuple[float, float, float],
+    Tuple[float, float, float, float],
+    float,
+    Optional[float],
+    Optional[int],
+]
+
+@final
+class Router:
+    def __new__(
+        cls,
+        strategy: str,
+        groups: int,
+        deployments: Sequence[_DeploymentSpec],
+        *,
+        allowed_fails: Optional[int],
+        cooldown_time: float,
+        circuit_breaker: bool,
+        lowest_latency_buffer: float,
+        seed: int,
+    ) -> Router: ...
+    def pick(self, group: int, input_tokens: int, stream: bool, now: float) -> int: ...
+    def available(self, group: int, now: float) -> List[int]: ...
+    def is_available(self, index: int, now: float) -> bool: ...
+    def record_start(self, index: int, now: float) -> None: ...
+    def record_success(
+        self,
+        index: int,
+        now: float,
+        latency: float,
+        completion_tokens: int,
+        total_tokens: int,
+        time_to_first_token: Optional[float],
+    ) -> None: ...
+    def record_failure(
+        self,
+        index: int,
+        now: float,
+        status: int,
+        retry_after: Optional[float],
+        timeout: bool,
+        connection_error: bool,
+        latency: Optional[float],
+    ) -> bool: ...
+    def record_health_check(self, index: int, now: float, healthy: bool) -> None: ...
+    def clear_cooldown(self, index: int) -> None: ...
+    def status(self, index: int, now: float) -> dict[str, Any]: ...
+    def __len__(self) -> int: ...
 
 # ---- budgets (fast_litellm.budget) ------------------------------------------------------------
 

@@ -21,6 +21,8 @@ _FEATURE_MODULES = {
     "TOKEN_COUNTING": "tokens",
     "RATE_LIMITING": "ratelimit",
     "CONNECTION_POOL": "http",
+    "ROUTING": "routing",
+    "HEALTH": "routing",
     "BUDGETS": "budget",
 }
 

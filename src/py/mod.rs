@@ -6,6 +6,7 @@ mod http;
 mod messages;
 mod ratelimit;
 mod ratelimit_redis;
+mod routing;
 mod tokens;
 
 use std::borrow::Cow;
@@ -183,6 +184,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ratelimit::register(m)?;
     ratelimit_redis::register(m)?;
     http::register(m)?;
+    routing::register(m)?;
     budget::register(m)?;
     Ok(())
 }

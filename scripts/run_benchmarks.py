@@ -32,6 +32,7 @@ sys.path.insert(0, ROOT)
 
 import fast_litellm  # noqa: E402
 from benches import (  # noqa: E402
+    budget_cases,
     litellm_e2e_cases,
     litellm_patch_cases,
     proxy_hook_cases,
@@ -75,6 +76,15 @@ _SECTION_NOTES = {
         "of its own, of its team and of its model: `native` is "
         "`fast_litellm.proxy_hooks.FastRateLimiter`, `v3` is LiteLLM's "
         "`parallel_request_limiter_v3` (see `benches/proxy_hook_cases.py`)."
+    ),
+    "budgets": (
+        "`BudgetTracker.record(key, cost)` / `.check(key, estimated_cost)` on one key with a "
+        "daily and a monthly budget. In process, `dict` is a float total per key behind a lock "
+        "(what a user would write, no periods) and `litellm` is `litellm.BudgetManager` "
+        "(`update_cost(completion_obj=...)`, which prices the response and saves to a file from "
+        "a thread; `get_current_cost + estimate <= get_total_budget` to check). On Redis, one "
+        "synchronous call at a time; `redis-py INCRBYFLOAT` is a hand-written float total "
+        "(see `benches/budget_cases.py`)."
     ),
     "Router.pick (deployment routing)": (
         "`native`/`fallback` are `fast_litellm.Router(model_list, strategy=...).pick(model)` "
@@ -302,6 +312,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(token_cases.format_row(result))
     sections["start-up"] = startup_results(3 if args.quick else 15)
     for result in sections["start-up"]:
+        print(token_cases.format_row(result))
+
+    sections["budgets"] = budget_cases.run_cases(iterations, quick=args.quick)
+    for result in sections["budgets"]:
         print(token_cases.format_row(result))
 
     rate_limits = ratelimit_cases.run_cases(iterations, quick=args.quick)

@@ -36,6 +36,7 @@ from .tokens import (
 )
 
 if _typing.TYPE_CHECKING:
+    from .budget import BudgetCheck, BudgetStatus, BudgetTracker
     from .http import (
         AsyncClient,
         Client,
@@ -59,6 +60,9 @@ if _typing.TYPE_CHECKING:
 # callers that only count tokens (their modules pull in dataclasses, fractions and json, ~10 ms
 # on a slow machine).
 _LAZY = {
+    "BudgetCheck": "budget",
+    "BudgetStatus": "budget",
+    "BudgetTracker": "budget",
     "AsyncClient": "http",
     "Client": "http",
     "ConnectionPoolConfig": "http",
@@ -104,6 +108,9 @@ def __dir__() -> _typing.List[str]:
 
 __all__ = [
     "AsyncClient",
+    "BudgetCheck",
+    "BudgetStatus",
+    "BudgetTracker",
     "Client",
     "ConnectionPoolConfig",
     "FastLiteLLMError",

@@ -23,6 +23,7 @@ _FEATURE_MODULES = {
     "CONNECTION_POOL": "http",
     "ROUTING": "routing",
     "HEALTH": "routing",
+    "BUDGETS": "budget",
 }
 
 

@@ -2,6 +2,7 @@
 
 mod aio;
 mod hf;
+mod budget;
 mod http;
 mod messages;
 mod ratelimit;
@@ -188,5 +189,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ratelimit_redis::register(m)?;
     http::register(m)?;
     routing::register(m)?;
+    budget::register(m)?;
     Ok(())
 }

@@ -392,48 +392,39 @@ enum Connection {
     Cluster(Box<LazyCluster>),
 }
 
-/// The Redis side of one limiter: its limits, key prefix, timeout and connection.
-pub struct RedisLimiter {
+/// One auto-reconnecting connection (or cluster connection) to a backend, every operation
+/// bounded by one timeout, remade after `fork()`. The rate limiter and the budget tracker
+/// (`crate::budget::redis`) each hold one.
+pub struct RedisConnection {
     backend: Backend,
-    limits: Limits,
-    prefix: String,
     timeout: Duration,
-    script: Script,
     /// The connection and the runtime generation it was made on (see `connection()`).
     connection: ArcSwap<(u64, Arc<Connection>)>,
-    /// ARGV of the script for the two limits (interval 0 = no such limit).
-    request_args: (u64, u64),
-    token_args: (u64, u64),
 }
 
-impl RedisLimiter {
-    /// Prepares the backend; connects on first use (a limiter can be made while Redis is down).
-    pub fn new(
-        backend: Backend,
-        limits: Limits,
-        prefix: &str,
-        timeout: Duration,
-    ) -> Result<Self, RedisBackendError> {
-        validate_prefix(prefix)?;
-        check_window(limits.requests, "request")?;
-        check_window(limits.tokens, "token")?;
+impl RedisConnection {
+    /// Prepares the connection; nothing is sent until first use (it can be made while Redis is
+    /// down).
+    pub fn new(backend: Backend, timeout: Duration) -> Result<Self, RedisBackendError> {
         if timeout.is_zero() {
             return Err(RedisBackendError::InvalidConfig(
                 "timeout must be greater than 0".into(),
             ));
         }
         let connection = connect(&backend)?;
-        let args = |limit: Option<Limit>| limit.map_or((0, 0), |l| (l.interval_ns(), l.burst()));
         Ok(Self {
-            request_args: args(limits.requests),
-            token_args: args(limits.tokens),
             backend,
-            limits,
-            prefix: prefix.to_owned(),
             timeout,
-            script: Script::new(SCRIPT),
             connection: ArcSwap::from_pointee((crate::runtime::generation(), Arc::new(connection))),
         })
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// The connection to use now. After a `fork()` the inherited one belongs to a runtime that
@@ -461,8 +452,96 @@ impl RedisLimiter {
         Ok(Arc::clone(&fresh.1))
     }
 
+    /// One script call (EVALSHA; on NOSCRIPT, from a restarted or flushed server, the script is
+    /// loaded and the call repeated), bounded by the timeout.
+    pub async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, RedisBackendError> {
+        let connection = self.connection()?;
+        self.bounded(async {
+            match &*connection {
+                Connection::Single(manager) => invocation.invoke_async(&mut manager.clone()).await,
+                Connection::Cluster(cluster) => {
+                    let mut connection = cluster.connection().await?;
+                    invocation.invoke_async(&mut connection).await
+                }
+            }
+        })
+        .await
+    }
+
+    /// One command on the current connection, bounded by the timeout.
+    pub async fn query<T: redis::FromRedisValue>(
+        &self,
+        command: &redis::Cmd,
+    ) -> Result<T, RedisBackendError> {
+        let connection = self.connection()?;
+        self.bounded(async {
+            match &*connection {
+                Connection::Single(manager) => command.query_async(&mut manager.clone()).await,
+                Connection::Cluster(cluster) => {
+                    let mut connection = cluster.connection().await?;
+                    command.query_async(&mut connection).await
+                }
+            }
+        })
+        .await
+    }
+
+    /// One `PING` round trip (to a node of the cluster), for health checks.
+    pub async fn ping(&self) -> Result<(), RedisBackendError> {
+        let _: String = self.query(&redis::cmd("PING")).await?;
+        Ok(())
+    }
+
+    async fn bounded<T>(
+        &self,
+        operation: impl std::future::Future<Output = Result<T, RedisError>>,
+    ) -> Result<T, RedisBackendError> {
+        match tokio::time::timeout(self.timeout, operation).await {
+            Ok(result) => result.map_err(RedisBackendError::from),
+            Err(_) => Err(RedisBackendError::Timeout(self.timeout)),
+        }
+    }
+}
+
+/// The Redis side of one limiter: its limits, key prefix and connection.
+pub struct RedisLimiter {
+    limits: Limits,
+    prefix: String,
+    script: Script,
+    connection: RedisConnection,
+    /// ARGV of the script for the two limits (interval 0 = no such limit).
+    request_args: (u64, u64),
+    token_args: (u64, u64),
+}
+
+impl RedisLimiter {
+    /// Prepares the backend; connects on first use (a limiter can be made while Redis is down).
+    pub fn new(
+        backend: Backend,
+        limits: Limits,
+        prefix: &str,
+        timeout: Duration,
+    ) -> Result<Self, RedisBackendError> {
+        validate_prefix(prefix)?;
+        check_window(limits.requests, "request")?;
+        check_window(limits.tokens, "token")?;
+        let connection = RedisConnection::new(backend, timeout)?;
+        let args = |limit: Option<Limit>| limit.map_or((0, 0), |l| (l.interval_ns(), l.burst()));
+        Ok(Self {
+            request_args: args(limits.requests),
+            token_args: args(limits.tokens),
+            limits,
+            prefix: prefix.to_owned(),
+            script: Script::new(SCRIPT),
+            connection,
+        })
+    }
+
     pub fn backend(&self) -> &Backend {
-        &self.backend
+        self.connection.backend()
     }
 
     pub fn limits(&self) -> &Limits {
@@ -474,7 +553,7 @@ impl RedisLimiter {
     }
 
     pub fn timeout(&self) -> Duration {
-        self.timeout
+        self.connection.timeout()
     }
 
     /// Decides `cost` requests and `tokens` tokens for `key` and, when `consume`, consumes them
@@ -499,22 +578,7 @@ impl RedisLimiter {
             .arg(self.token_args.0)
             .arg(self.token_args.1)
             .arg(tokens);
-        let connection = self.connection()?;
-        let reply: Vec<i64> = self
-            .bounded(async {
-                // EVALSHA; on NOSCRIPT (a restarted or flushed server) the script is loaded and
-                // the call repeated.
-                match &*connection {
-                    Connection::Single(manager) => {
-                        invocation.invoke_async(&mut manager.clone()).await
-                    }
-                    Connection::Cluster(cluster) => {
-                        let mut connection = cluster.connection().await?;
-                        invocation.invoke_async(&mut connection).await
-                    }
-                }
-            })
-            .await?;
+        let reply: Vec<i64> = self.connection.invoke(&invocation).await?;
         self.decision(&reply)
     }
 
@@ -524,42 +588,13 @@ impl RedisLimiter {
         let (request_key, token_key) = redis_keys(&self.prefix, key);
         let mut command = redis::cmd("DEL");
         command.arg(request_key).arg(token_key);
-        let deleted: i64 = self.query(&command).await?;
+        let deleted: i64 = self.connection.query(&command).await?;
         Ok(deleted > 0)
     }
 
     /// One `PING` round trip (to a node of the cluster), for health checks.
     pub async fn ping(&self) -> Result<(), RedisBackendError> {
-        let _: String = self.query(&redis::cmd("PING")).await?;
-        Ok(())
-    }
-
-    /// One command on the current connection, bounded by the timeout.
-    async fn query<T: redis::FromRedisValue>(
-        &self,
-        command: &redis::Cmd,
-    ) -> Result<T, RedisBackendError> {
-        let connection = self.connection()?;
-        self.bounded(async {
-            match &*connection {
-                Connection::Single(manager) => command.query_async(&mut manager.clone()).await,
-                Connection::Cluster(cluster) => {
-                    let mut connection = cluster.connection().await?;
-                    command.query_async(&mut connection).await
-                }
-            }
-        })
-        .await
-    }
-
-    async fn bounded<T>(
-        &self,
-        operation: impl std::future::Future<Output = Result<T, RedisError>>,
-    ) -> Result<T, RedisBackendError> {
-        match tokio::time::timeout(self.timeout, operation).await {
-            Ok(result) => result.map_err(RedisBackendError::from),
-            Err(_) => Err(RedisBackendError::Timeout(self.timeout)),
-        }
+        self.connection.ping().await
     }
 
     fn decision(&self, reply: &[i64]) -> Result<Decision, RedisBackendError> {

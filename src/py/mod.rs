@@ -1,14 +1,14 @@
 //! The PyO3 binding layer: type conversion, error mapping and GIL release. No algorithms here.
 
 mod aio;
-mod hf;
 mod budget;
+mod hf;
 mod http;
 mod messages;
 mod ratelimit;
 mod ratelimit_redis;
-mod routing;
 mod request;
+mod routing;
 mod tokens;
 
 use std::borrow::Cow;

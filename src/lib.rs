@@ -3,6 +3,7 @@
 //! The cores (`tokens`, ...) are plain Rust with no PyO3 in them; `py` is the binding layer and is
 //! compiled only with the `python` feature, which maturin turns on.
 
+pub mod cost;
 pub mod http;
 mod published;
 pub mod ratelimit;

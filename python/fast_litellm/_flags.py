@@ -13,7 +13,7 @@ Environment variables (read at import):
 - ``FAST_LITELLM_MAX_CONSECUTIVE_ERRORS=N``: after N native failures in a row a feature switches
   itself to the fallback until ``reset_errors()`` (default 5; 0 never switches).
 
-Features: ``TOKEN_COUNTING``, ``RATE_LIMITING``, ``CONNECTION_POOL`` (a feature is listed here once it is built).
+Features: ``TOKEN_COUNTING``, ``RATE_LIMITING``, ``CONNECTION_POOL``, ``COST`` (a feature is listed here once it is built).
 A variable naming any other feature is reported once, with a ``RuntimeWarning``.
 
 Dispatch lives here too, so every feature module follows the same rules:
@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 # The features that exist; one that is planned joins this list when it is built.
-FEATURES = ("TOKEN_COUNTING", "RATE_LIMITING", "CONNECTION_POOL")
+FEATURES = ("TOKEN_COUNTING", "RATE_LIMITING", "CONNECTION_POOL", "COST")
 
 # Where measurement showed no gain the default would be False; every feature built so far is
 # faster on the native path (see BENCHMARKS.md).

@@ -21,6 +21,7 @@ _FEATURE_MODULES = {
     "TOKEN_COUNTING": "tokens",
     "RATE_LIMITING": "ratelimit",
     "CONNECTION_POOL": "http",
+    "COST": "cost",
 }
 
 

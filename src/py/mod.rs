@@ -1,6 +1,7 @@
 //! The PyO3 binding layer: type conversion, error mapping and GIL release. No algorithms here.
 
 mod aio;
+mod cost;
 mod http;
 mod messages;
 mod ratelimit;
@@ -182,5 +183,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ratelimit::register(m)?;
     ratelimit_redis::register(m)?;
     http::register(m)?;
+    cost::register(m)?;
     Ok(())
 }

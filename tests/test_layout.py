@@ -44,7 +44,7 @@ def test_the_public_namespace_is_exactly_all():
 
 def test_feature_status_lists_only_features_that_exist():
     features = fast_litellm.get_feature_status()["features"]
-    assert set(features) == {"token_counting", "rate_limiting", "connection_pool"}
+    assert set(features) == {"token_counting", "rate_limiting", "connection_pool", "cost"}
     assert set(fast_litellm.health_check()["features"]) == set(features)
     assert set(health._FEATURE_MODULES) == set(_flags.FEATURES)
 

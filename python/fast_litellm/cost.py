@@ -330,6 +330,29 @@ _COMPLETION_DETAIL_FIELDS = frozenset(
 )
 
 
+def _field(obj: Any, name: str) -> Any:
+    """``getattr(obj, name, None)`` for a pydantic model, without its ``__getattr__`` (which
+    costs microseconds when the attribute is missing, the usual case here)."""
+    try:
+        fields = obj.__dict__
+    except AttributeError:
+        return getattr(obj, name, None)
+    if name in fields:
+        return fields[name]
+    extra = getattr(obj, "__pydantic_extra__", None)
+    if extra:
+        return extra.get(name)
+    cls = type(obj)
+    ask = _ask_object.get((cls, name))
+    if ask is None:
+        # a property or a class attribute (or not a pydantic model): the object answers
+        ask = _ask_object[(cls, name)] = hasattr(cls, name) or not hasattr(cls, "model_fields")
+    return getattr(obj, name, None) if ask else None
+
+
+_ask_object: Dict[Tuple[type, str], bool] = {}
+
+
 def _count(value: Any) -> int:
     if value is None:
         return 0
@@ -341,9 +364,9 @@ def _count(value: Any) -> int:
 def _usage_counts(usage: Any) -> Tuple[Any, ...]:
     """The arguments of ``CostTable.cost`` after the index, from a LiteLLM ``Usage``; raises
     _Unsupported for a usage with other token classes."""
-    if getattr(usage, "inference_geo", None) is not None or getattr(usage, "speed", None):
+    if _field(usage, "inference_geo") is not None or _field(usage, "speed"):
         raise _Unsupported
-    if getattr(usage, "server_tool_use", None) is not None:
+    if _field(usage, "server_tool_use") is not None:
         raise _Unsupported
     prompt = _count(usage.prompt_tokens)
     completion = _count(usage.completion_tokens)
@@ -747,12 +770,12 @@ def _plan_key(
         raise _Unsupported
     if litellm.cost_discount_config or litellm.cost_margin_config:
         raise _Unsupported
-    usage = getattr(response, "usage", None)
-    if type(usage) is not litellm.Usage or getattr(usage, "cost", None) is not None:
+    usage = _field(response, "usage")
+    if type(usage) is not litellm.Usage or _field(usage, "cost") is not None:
         raise _Unsupported
-    if getattr(usage, "service_tier", None) is not None:
+    if _field(usage, "service_tier") is not None:
         raise _Unsupported
-    served = getattr(response, "service_tier", None)
+    served = _field(response, "service_tier")
     if served is not None and not (
         isinstance(served, str) and served.lower() in ("default", "standard")
     ):
@@ -774,10 +797,10 @@ def _plan_key(
             raise _Unsupported
         hidden_values = tuple(hidden.get(key) for key in _HIDDEN_KEYS)
     for choice in response.choices:
-        message = getattr(choice, "message", None)
+        message = _field(choice, "message")
         if message is None:
             raise _Unsupported
-        if getattr(message, "annotations", None) or getattr(message, "images", None):
+        if _field(message, "annotations") or _field(message, "images"):
             raise _Unsupported
     return (model, provider, response.model, call_type, hidden is None, hidden_values)
 
@@ -990,7 +1013,8 @@ def install_litellm_patch(litellm: Any) -> List[str]:
     original = getattr(current, "__fast_litellm_original__", current)
     wrapper = _make_wrapper(original)
     changed = []
-    for owner, name in ((module, _PATCH_MODULE), (litellm, "litellm")):
+    places: List[Tuple[Any, str]] = [(module, _PATCH_MODULE), (litellm, "litellm")]
+    for owner, name in places:
         if getattr(owner, "completion_cost", None) is original:
             _patched[f"{name}.completion_cost"] = (owner, original)
             owner.completion_cost = wrapper

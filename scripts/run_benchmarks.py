@@ -32,6 +32,7 @@ sys.path.insert(0, ROOT)
 
 import fast_litellm  # noqa: E402
 from benches import (  # noqa: E402
+    cost_cases,
     litellm_e2e_cases,
     litellm_patch_cases,
     proxy_hook_cases,
@@ -62,6 +63,12 @@ _SECTION_NOTES = {
         "of its own, of its team and of its model: `native` is "
         "`fast_litellm.proxy_hooks.FastRateLimiter`, `v3` is LiteLLM's "
         "`parallel_request_limiter_v3` (see `benches/proxy_hook_cases.py`)."
+    ),
+    "request cost": (
+        "`fast_litellm.completion_cost(response, model=...)` and `cost_per_token(model, 20, 5)` "
+        "against LiteLLM's `completion_cost(completion_response=response, model=...)` and "
+        "`cost_per_token(...)`, the same arguments, answers checked equal (`==`) before timing "
+        "(see `benches/cost_cases.py`)."
     ),
     "litellm.token_counter with patch()": (
         "What a LiteLLM user gains with no code change: `litellm.token_counter(model=..., "
@@ -253,6 +260,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             litellm_patch_cases.run_litellm_patch_cases(iterations)
         )
         for result in sections["litellm.token_counter with patch()"]:
+            print(token_cases.format_row(result))
+    if cost_cases.available():
+        sections["request cost"] = cost_cases.run_cases(iterations)
+        for result in sections["request cost"]:
             print(token_cases.format_row(result))
     if proxy_hook_cases.available():
         sections["LiteLLM proxy rate-limit hook"] = proxy_hook_cases.run_cases(iterations)

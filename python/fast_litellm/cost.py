@@ -28,8 +28,10 @@ with other token classes (image, video, cache lifetimes), responses other than a
 The arithmetic (``src/cost/`` and ``_fallback/cost.py``) follows LiteLLM's order of operations,
 so the floats are bit-identical: compare them with ``==``.
 
-Bad input: a negative token count raises ``ValueError`` (LiteLLM would return a negative cost);
-a model LiteLLM cannot price raises what LiteLLM raises (its call is the one that runs).
+Bad input: a negative token count passed as an argument raises ``ValueError`` and one that is not
+an ``int`` ``TypeError`` (LiteLLM would return a negative cost); a usage object or a response is
+priced as LiteLLM prices it, whatever it holds; a model LiteLLM cannot price raises what LiteLLM
+raises (its call is the one that runs).
 """
 
 from __future__ import annotations
@@ -395,7 +397,7 @@ def _usage_counts(usage: Any) -> Tuple[Any, ...]:
         out_text = reasoning = out_audio = 0
     for value in (prompt, completion, cached, written, text, audio, out_text, reasoning, out_audio):
         if value < 0:
-            raise ValueError(f"token counts must be >= 0, got {value}")
+            raise _Unsupported  # a usage object as LiteLLM got it: LiteLLM prices it as it does
     return (
         prompt,
         completion,
@@ -637,8 +639,6 @@ def completion_cost(
             prompt_part, completion_part = cost_per_token(
                 model,
                 usage_object=usage,
-                prompt_tokens=_count(usage.prompt_tokens),
-                completion_tokens=_count(usage.completion_tokens),
                 custom_llm_provider=custom_llm_provider,
                 **litellm_options,
             )

@@ -161,7 +161,7 @@ def test_completion_cost_equals_litellm_for_every_table_model(path):
     assert counted["native" if path == "native" else "fallback"] > len(TABLE_MODELS) // 2
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(name=st.sampled_from(TABLE_MODELS or ["gpt-4o"]), usage=usages)
 def test_generated_usage_objects_price_as_litellm(name, usage):
     for rust in [True, False] if native is not None else [False]:
@@ -424,7 +424,7 @@ def test_health_probe():
 
 # ---- patch(features=["cost"]): the same logged cost -----------------------------------------------
 
-REQUESTS = 24
+REQUESTS = 15
 
 
 _capture: List[Any] = []
@@ -455,7 +455,9 @@ def capture() -> Any:
     return _capture[0]
 
 
-def logged_costs(base_url: str, features: Optional[List[str]]) -> List[Tuple[Any, ...]]:
+def logged_costs(
+    base_url: str, features: Optional[List[str]], through_router: bool = False
+) -> List[Tuple[Any, ...]]:
     from benches.litellm_e2e_cases import conversation
 
     logger = capture()
@@ -467,14 +469,34 @@ def logged_costs(base_url: str, features: Optional[List[str]]) -> List[Tuple[Any
         fast_litellm.unpatch()
         if features is not None:
             fast_litellm.patch(features=features)
+        common = {"api_base": base_url, "api_key": "sk-test"}
+        # A router with a deployment that has prices of its own (LiteLLM's to price).
+        router = litellm.Router(
+            model_list=[
+                {"model_name": name, "litellm_params": {"model": f"openai/{name}", **common}}
+                for name in ("gpt-4o", "gpt-4o-mini")
+            ]
+            + [
+                {
+                    "model_name": "gpt-4.1",
+                    "litellm_params": {
+                        "model": "openai/gpt-4.1",
+                        "input_cost_per_token": 1e-06,
+                        "output_cost_per_token": 3e-06,
+                        **common,
+                    },
+                }
+            ]
+        )
         try:
             for index in range(REQUESTS):
-                await litellm.acompletion(
-                    model=f"openai/{('gpt-4o', 'gpt-4o-mini', 'gpt-4.1')[index % 3]}",
-                    messages=conversation(index),
-                    api_base=base_url,
-                    api_key="sk-test",
-                )
+                name = ("gpt-4o", "gpt-4o-mini", "gpt-4.1")[index % 3]
+                if through_router:
+                    await router.acompletion(model=name, messages=conversation(index))
+                else:
+                    await litellm.acompletion(
+                        model=f"openai/{name}", messages=conversation(index), **common
+                    )
             for _ in range(500):  # the success callbacks run after the answer is returned
                 if len(logger.items) >= REQUESTS:
                     break
@@ -487,18 +509,21 @@ def logged_costs(base_url: str, features: Optional[List[str]]) -> List[Tuple[Any
     return asyncio.run(main())
 
 
-def test_patched_litellm_logs_the_same_response_cost(path):
+@pytest.mark.parametrize("through_router", [False, True], ids=["acompletion", "Router"])
+def test_patched_litellm_logs_the_same_response_cost(path, through_router):
     from benches.mock_server import MockServer, cargo_missing
 
     if cargo_missing():
         pytest.skip(cargo_missing())
     with MockServer() as server:
-        unpatched = logged_costs(server.base_url, None)
+        unpatched = logged_costs(server.base_url, None, through_router)
         cost.reset_cost_stats()
-        patched = logged_costs(server.base_url, ["cost"])
+        patched = logged_costs(server.base_url, ["cost"], through_router)
     assert len(unpatched) == len(patched) == REQUESTS
     assert sorted(map(repr, patched)) == sorted(map(repr, unpatched))
     assert all(isinstance(item[0], float) and item[0] > 0 for item in patched)
     counted = cost.stats()
-    assert counted["native" if path == "native" else "fallback"] >= REQUESTS - 3, counted
+    # Through the router a third of the requests go to a deployment with prices of its own.
+    expected = (REQUESTS * 2 // 3 - 2) if through_router else REQUESTS - 3
+    assert counted["native" if path == "native" else "fallback"] >= expected, counted
     assert fast_litellm.patch_status()["features"]["cost"]["patched"] is False

@@ -680,7 +680,10 @@ def _response_cost(
         plan = _plan_key(litellm, response, model, custom_llm_provider, call_type, optional_params)
         for name, value in options.items():
             if _COMPLETION_DEFAULTS.get(name, _Unsupported) != value and not _inert(name, value):
-                raise _Unsupported
+                # The router's deployment id is read only for a deployment with prices of its
+                # own (custom_pricing=True, handed to LiteLLM above).
+                if name != "router_model_id" or options.get("custom_pricing"):
+                    raise _Unsupported
         counts = _usage_counts(response.usage)
         native = _state.fast or _state.choose()
         table = _table(native, litellm)

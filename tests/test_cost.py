@@ -527,3 +527,58 @@ def test_patched_litellm_logs_the_same_response_cost(path, through_router):
     expected = (REQUESTS * 2 // 3 - 2) if through_router else REQUESTS - 3
     assert counted["native" if path == "native" else "fallback"] >= expected, counted
     assert fast_litellm.patch_status()["features"]["cost"]["patched"] is False
+
+
+# ---- the cost breakdown on the logging object ---------------------------------------------------
+
+
+def _logging_object() -> Any:
+    import time
+
+    from litellm.litellm_core_utils.litellm_logging import Logging
+
+    return Logging(
+        model="gpt-4o",
+        messages=[{"role": "user", "content": "hi"}],
+        stream=False,
+        call_type="acompletion",
+        start_time=time.time(),
+        litellm_call_id="cost-test",
+        function_id="cost-test",
+    )
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    name=st.sampled_from(["gpt-4o", "gpt-4.1", "gpt-5", "o3", "claude-sonnet-4-5"]), usage=usages
+)
+def test_patched_calculator_stores_the_same_breakdown(name, usage):
+    """What LiteLLM's per-request calculator returns and stores on the logging object (the cost
+    breakdown of the logged payload), unpatched and patched, for the same response."""
+    if name not in litellm.model_cost:
+        return
+
+    def priced() -> Tuple[Any, Any]:
+        logging_obj = _logging_object()
+        result = outcome(
+            lambda: litellm.cost_calculator.response_cost_calculator(
+                response_object=litellm.ModelResponse(model=name, usage=usage),
+                model=name,
+                custom_llm_provider=None,
+                call_type="acompletion",
+                optional_params={},
+                litellm_logging_obj=logging_obj,
+                custom_pricing=False,
+                standard_built_in_tools_params={"web_search_options": None, "file_search": None},
+            )
+        )
+        return result, logging_obj.cost_breakdown
+
+    fast_litellm.unpatch()
+    want = priced()
+    fast_litellm.patch(features=["cost"])
+    try:
+        for _ in range(2):  # the first response of a plan is LiteLLM's, the second ours
+            assert priced() == want, (name, usage)
+    finally:
+        fast_litellm.unpatch()

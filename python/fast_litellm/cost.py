@@ -227,6 +227,9 @@ class _Table:
         self.by_name: Dict[Tuple[Any, Any], int] = {}  # (model, provider) -> index, -1: LiteLLM
         # completion_cost plans -> (index or -1, the name and provider LiteLLM priced under)
         self.plans: Dict[Tuple[Any, ...], Tuple[int, Any, Any]] = {}
+        self.thresholds: Dict[int, Tuple[float, ...]] = {}  # index -> its price thresholds
+        # (model, provider, thresholds passed) -> LiteLLM's BilledTokenRates for the breakdown
+        self.rates: Dict[Tuple[Any, Any, int], Any] = {}
 
 
 _lock = threading.Lock()
@@ -312,6 +315,7 @@ def _index(table: _Table, litellm: Any, model: Any, provider: Any) -> int:
         else:
             with _lock:
                 index = table.table.add(*prices)
+                table.thresholds[index] = tuple(t[0] for t in prices[-1])
     table.by_name[key] = index
     return index
 
@@ -710,6 +714,8 @@ def _response_cost(
             total = prompt_part + completion_part
             if litellm_logging_obj is not None:
                 _store_breakdown(
+                    table,
+                    index,
                     litellm_logging_obj,
                     priced_model,
                     priced_provider,
@@ -897,6 +903,8 @@ def _plain_cost_per_token_call(kwargs: Mapping[str, Any]) -> bool:
 
 
 def _store_breakdown(
+    table: _Table,
+    index: int,
     logging_obj: Any,
     model: Any,
     provider: Any,
@@ -906,13 +914,50 @@ def _store_breakdown(
     total: float,
 ) -> None:
     """What LiteLLM's completion_cost stores on the logging object (its cost breakdown, part of
-    the logged payload), from LiteLLM's own breakdown helper."""
+    the logged payload): LiteLLM's ``get_token_type_cost_breakdown``, step by step, with its
+    rates (``BilledTokenRates``) kept per model and threshold band. For the entries on the table
+    those rates depend on the usage only through which price thresholds the prompt passes (no
+    tiered table, off-peak window, explicit cache-read price, service tier, geo or speed: those
+    are LiteLLM's to price), and resolving them is most of the helper's time."""
     from litellm import cost_calculator
-    from litellm.litellm_core_utils.llm_cost_calc.utils import get_token_type_cost_breakdown
+    from litellm.litellm_core_utils.llm_cost_calc import utils
 
-    breakdown = get_token_type_cost_breakdown(
-        model=model, custom_llm_provider=provider, usage=usage
-    )
+    prompt = usage.prompt_tokens
+    band = sum(1 for threshold in table.thresholds.get(index, ()) if prompt > threshold)
+    key = (model, provider, band)
+    rates = table.rates.get(key)
+    if rates is None:
+        rates = utils.get_billed_token_rates(model=model, custom_llm_provider=provider, usage=usage)
+        if rates is not None:
+            table.rates[key] = rates
+    if rates is None:
+        breakdown = utils.get_token_type_cost_breakdown(
+            model=model, custom_llm_provider=provider, usage=usage
+        )
+    else:
+        read, cached_audio, written, written_details = utils._cache_token_counts(usage)
+        cached_image = utils.parse_prompt_tokens_details(usage)["cached_image_tokens"]
+        image_read_rate = (
+            rates.cache_read_input_image_token_cost
+            if rates.cache_read_input_image_token_cost is not None
+            else rates.cache_read_input_token_cost
+        )
+        breakdown = utils.TokenTypeCostBreakdown(
+            reasoning_cost=float(utils._reasoning_token_count(usage))
+            * rates.output_cost_per_reasoning_token,
+            cache_read_cost=(
+                float(read - cached_audio - cached_image) * rates.cache_read_input_token_cost
+                + float(cached_audio) * rates.cache_read_input_audio_token_cost
+                + float(cached_image) * image_read_rate
+            ),
+            cache_creation_cost=utils.calculate_cache_writing_cost(
+                cache_creation_tokens=written,
+                cache_creation_token_details=written_details,
+                cache_creation_cost=rates.cache_creation_input_token_cost,
+                cache_creation_cost_by_ttl=rates.cache_creation_input_token_cost_by_ttl,
+            ),
+            rates=rates,
+        )
     cost_calculator._store_cost_breakdown_in_logging_obj(
         litellm_logging_obj=logging_obj,
         prompt_tokens_cost_usd_dollar=prompt_part,

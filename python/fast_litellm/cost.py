@@ -918,7 +918,7 @@ def _store_breakdown(
     rates (``BilledTokenRates``) kept per model and threshold band. For the entries on the table
     those rates depend on the usage only through which price thresholds the prompt passes (no
     tiered table, off-peak window, explicit cache-read price, service tier, geo or speed: those
-    are LiteLLM's to price), and resolving them is most of the helper's time."""
+    are LiteLLM's to price), and resolving them is most of the breakdown's time."""
     from litellm import cost_calculator
     from litellm.litellm_core_utils.llm_cost_calc import utils
 

@@ -46,7 +46,9 @@ __all__ = [
 CONCURRENCY = 64
 REQUESTS = 2_000
 QUICK_REQUESTS = 200
-STATES = ("unpatched", "patched")
+# "patched": patch() with its default features; "patched+cost": the request cost as well
+# (patch(features=[..., "cost"]), opt-in).
+STATES = ("unpatched", "patched", "patched+cost")
 CASES = ("litellm.acompletion", "Router.acompletion", "acompletion, streamed")
 MODEL = "gpt-4o"
 # Content events per streamed answer (plus LiteLLM's own closing chunk).
@@ -145,6 +147,10 @@ def measure(case: str, state: str, base_url: str, requests: int) -> E2EResult:
         raise ValueError(f"requests must be at least 2 to have percentiles, not {requests}")
     if state == "patched":
         fast_litellm.patch()
+    elif state == "patched+cost":
+        from fast_litellm.litellm_patch import default_features
+
+        fast_litellm.patch(features=[*default_features(), "cost"])
     elif state == "unpatched":
         fast_litellm.unpatch()
     else:
@@ -180,7 +186,10 @@ def run_worker(case: str, state: str, base_url: str, requests: int) -> E2EResult
 
 
 def run_cases(
-    quick: bool = False, rounds: Optional[int] = None, requests: Optional[int] = None
+    quick: bool = False,
+    rounds: Optional[int] = None,
+    requests: Optional[int] = None,
+    cases: Optional[List[str]] = None,
 ) -> List[E2EResult]:
     """Every case in both states against one server; ``quick`` sends few requests in one round
     (a smoke run that only proves the code works). Empty when ``skip_reason()`` says why."""
@@ -190,7 +199,7 @@ def run_cases(
     rounds = rounds or (1 if quick else 3)
     results = []
     with MockServer(stream_events=STREAM_EVENTS) as server:
-        for case in CASES:
+        for case in cases or CASES:
             runs: Dict[str, List[E2EResult]] = {state: [] for state in STATES}
             for round_index in range(rounds):
                 # Alternating which state goes first spreads any drift of the machine over both.
@@ -255,7 +264,7 @@ def markdown(results: List[E2EResult]) -> List[str]:
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
-        ratio = patched_ratio(results, r) if r.state == "patched" else None
+        ratio = patched_ratio(results, r) if r.state != "unpatched" else None
         lines.append(
             f"| {r.case} | {r.state} | {r.requests_per_cpu_second:,.0f} | "
             f"{r.cpu_seconds / r.requests * 1e6:,.0f} | {r.requests_per_second:,.0f} | "
@@ -269,6 +278,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=REQUESTS)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--case", choices=CASES, action="append", help="only these cases")
     parser.add_argument(
         "--worker", nargs=3, metavar=("CASE", "STATE", "BASE_URL"), help=argparse.SUPPRESS
     )
@@ -280,9 +290,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     reason = skip_reason()
     if reason is not None:
         sys.exit(f"skipped: {reason}")
-    results = run_cases(rounds=args.rounds, requests=args.requests)
+    results = run_cases(rounds=args.rounds, requests=args.requests, cases=args.case)
     for result in results:
-        ratio = patched_ratio(results, result) if result.state == "patched" else None
+        ratio = patched_ratio(results, result) if result.state != "unpatched" else None
         print(format_result(result) + (f"  ({ratio:.2f}x)" if ratio else ""))
 
 

@@ -33,6 +33,7 @@ sys.path.insert(0, ROOT)
 import fast_litellm  # noqa: E402
 from benches import (  # noqa: E402
     budget_cases,
+    cost_cases,
     litellm_e2e_cases,
     litellm_patch_cases,
     proxy_hook_cases,
@@ -92,6 +93,12 @@ _SECTION_NOTES = {
         "routing_strategy=...).async_get_available_deployment(...)` on the same model list, "
         "in-memory state (see `benches/routing_cases.py`). The last row is the bookkeeping of "
         "one request (`record_start` + `record_success`)."
+    ),
+    "request cost": (
+        "`fast_litellm.completion_cost(response, model=...)` and `cost_per_token(model, 20, 5)` "
+        "against LiteLLM's `completion_cost(completion_response=response, model=...)` and "
+        "`cost_per_token(...)`, the same arguments, answers checked equal (`==`) before timing "
+        "(see `benches/cost_cases.py`)."
     ),
     "litellm.token_counter with patch()": (
         "What a LiteLLM user gains with no code change: `litellm.token_counter(model=..., "
@@ -297,6 +304,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             litellm_patch_cases.run_litellm_patch_cases(iterations)
         )
         for result in sections["litellm.token_counter with patch()"]:
+            print(token_cases.format_row(result))
+    if cost_cases.available():
+        sections["request cost"] = cost_cases.run_cases(iterations)
+        for result in sections["request cost"]:
             print(token_cases.format_row(result))
     if proxy_hook_cases.available():
         sections["LiteLLM proxy rate-limit hook"] = proxy_hook_cases.run_cases(iterations)

@@ -4,6 +4,7 @@
 //! compiled only with the `python` feature, which maturin turns on.
 
 pub mod budget;
+pub mod cost;
 pub mod health;
 pub mod http;
 mod published;

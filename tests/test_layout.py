@@ -51,6 +51,7 @@ def test_feature_status_lists_only_features_that_exist():
         "routing",
         "health",
         "budgets",
+        "cost",
     }
     assert set(fast_litellm.health_check()["features"]) == set(features)
     assert set(health._FEATURE_MODULES) == set(_flags.FEATURES)

@@ -37,6 +37,7 @@ from .tokens import (
 
 if _typing.TYPE_CHECKING:
     from .budget import BudgetCheck, BudgetStatus, BudgetTracker
+    from .cost import completion_cost, cost_per_token
     from .http import (
         AsyncClient,
         Client,
@@ -75,6 +76,8 @@ _LAZY = {
     "SimpleRateLimiter": "ratelimit",
     "check_rate_limit": "ratelimit",
     "default_rate_limiter": "ratelimit",
+    "completion_cost": "cost",
+    "cost_per_token": "cost",
     "patch": "litellm_patch",
     "patch_status": "litellm_patch",
     "unpatch": "litellm_patch",
@@ -133,11 +136,13 @@ __all__ = [
     "acount_request_tokens",
     "check_rate_limit",
     "cleanup_expired_connections",
+    "completion_cost",
     "configure",
     "count_message_tokens",
     "count_request_tokens",
     "count_tokens",
     "count_tokens_batch",
+    "cost_per_token",
     "default_rate_limiter",
     "encoding_for_model",
     "errors",

@@ -14,8 +14,8 @@ Environment variables (read at import):
   itself to the fallback until ``reset_errors()`` (default 5; 0 never switches).
 
 Features: ``TOKEN_COUNTING``, ``RATE_LIMITING``, ``CONNECTION_POOL``, ``ROUTING`` (``Router``),
-``HEALTH`` (``HealthTracker``), ``BUDGETS`` (``BudgetTracker``) (a feature is listed here once it is
-built).
+``HEALTH`` (``HealthTracker``), ``BUDGETS`` (``BudgetTracker``), ``COST`` (the price table) (a
+feature is listed here once it is built).
 A variable naming any other feature is reported once, with a ``RuntimeWarning``.
 
 Dispatch lives here too, so every feature module follows the same rules:
@@ -57,7 +57,15 @@ __all__ = [
 ]
 
 # The features that exist; one that is planned joins this list when it is built.
-FEATURES = ("TOKEN_COUNTING", "RATE_LIMITING", "CONNECTION_POOL", "ROUTING", "HEALTH", "BUDGETS")
+FEATURES = (
+    "TOKEN_COUNTING",
+    "RATE_LIMITING",
+    "CONNECTION_POOL",
+    "ROUTING",
+    "HEALTH",
+    "BUDGETS",
+    "COST",
+)
 
 # Where measurement showed no gain the default would be False; every feature built so far is
 # faster on the native path (see BENCHMARKS.md).

@@ -18,6 +18,8 @@ from typing import (
 
 __all__ = [
     "__version__",
+    "CostTable",
+    "cost_custom",
     "_testing_panic",
     "_after_fork",
     "Encoding",
@@ -467,3 +469,49 @@ class RedisBudget:
 
 REDIS_BUDGET_SCRIPT: str
 BUDGET_MAX_NANODOLLARS: int
+# ---- request cost (src/py/cost.rs) ----------------------------------------------------------------
+
+_CostThreshold = Tuple[float, Optional[float], Optional[float], Optional[float], Optional[float]]
+
+@final
+class CostTable:
+    def __new__(cls) -> CostTable: ...
+    def __len__(self) -> int: ...
+    def add(
+        self,
+        input: Optional[float],
+        output: Optional[float],
+        cache_read: Optional[float],
+        cache_creation: Optional[float],
+        reasoning: Optional[float],
+        input_audio: Optional[float],
+        output_audio: Optional[float],
+        output_image: Optional[float],
+        thresholds: Sequence[_CostThreshold],
+    ) -> int: ...
+    def cost(
+        self,
+        index: int,
+        prompt_tokens: int,
+        completion_tokens: int,
+        prompt_details: bool,
+        cached_tokens: int,
+        cache_creation_tokens: int,
+        prompt_text_tokens: int,
+        prompt_audio_tokens: int,
+        completion_details: bool,
+        completion_text_tokens: int,
+        reasoning_tokens: int,
+        completion_audio_tokens: int,
+    ) -> Tuple[float, float]: ...
+
+def cost_custom(
+    prompt_tokens: float,
+    completion_tokens: int,
+    cached_tokens: float,
+    cache_creation_tokens: float,
+    input_rate: float,
+    output_rate: float,
+    cache_read_rate: float,
+    cache_creation_rate: float,
+) -> Tuple[float, float]: ...

@@ -24,6 +24,7 @@ _FEATURE_MODULES = {
     "ROUTING": "routing",
     "HEALTH": "routing",
     "BUDGETS": "budget",
+    "COST": "cost",
 }
 
 

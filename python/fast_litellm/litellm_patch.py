@@ -63,7 +63,7 @@ AUTO_PATCH_VARIABLE = "FAST_LITELLM_AUTO_PATCH"
 HTTP_VARIABLE = "FAST_LITELLM_PATCH_HTTP"
 
 # The features patch() knows; one joins this list when its integration is built.
-FEATURES = ("token_counting", "http")
+FEATURES = ("token_counting", "http", "cost")
 
 
 def default_features() -> Tuple[str, ...]:
@@ -74,7 +74,7 @@ def default_features() -> Tuple[str, ...]:
 
     raw = os.environ.get(HTTP_VARIABLE)
     if raw is not None and _flags._parse_bool(HTTP_VARIABLE, raw):
-        return FEATURES
+        return ("token_counting", "http")
     return ("token_counting",)
 
 
@@ -340,6 +340,10 @@ def _patch(names: List[str], litellm: Any) -> None:
         changed: List[str] = []
         if "token_counting" in names:
             changed = _patch_token_counting(litellm)
+        if "cost" in names:
+            from .cost import install_litellm_patch
+
+            changed += install_litellm_patch(litellm)
         if "http" in names:
             http_changed = _patch_http()
             if http_changed:
@@ -411,6 +415,9 @@ def unpatch() -> Dict[str, Any]:
         _skipped.clear()
         if restored:
             _logger().info("restored litellm's token_counter in %d modules", len(restored))
+        cost = sys.modules.get(f"{__package__}.cost")
+        if cost is not None and cost.remove_litellm_patch():
+            _logger().info("restored litellm's completion_cost")
         if _unpatch_http():
             _flush_llm_clients(sys.modules.get("litellm"))
             _logger().info("restored litellm's async HTTP transport factory")
@@ -442,12 +449,16 @@ def patch_status() -> Dict[str, Any]:
             "upstream_native": dict(_upstream_native),
         }
         http = _http_status()
+        cost_module = sys.modules.get(f"{__package__}.cost")
+        cost: Dict[str, Any] = (
+            cost_module.litellm_patch_status() if cost_module is not None else {"patched": False}
+        )
         return {
-            "patched": patched_places > 0 or http["patched"],
+            "patched": patched_places > 0 or http["patched"] or cost["patched"],
             "litellm_version": _litellm_version(),
             "auto_patch": _auto_patch_status(),
             "patch_ms": None if _last_patch_ms is None else round(_last_patch_ms, 3),
-            "features": {"token_counting": token_counting, "http": http},
+            "features": {"token_counting": token_counting, "http": http, "cost": cost},
         }
 
 

@@ -2,6 +2,7 @@
 
 mod aio;
 mod budget;
+mod cost;
 mod hf;
 mod http;
 mod messages;
@@ -190,5 +191,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     http::register(m)?;
     routing::register(m)?;
     budget::register(m)?;
+    cost::register(m)?;
     Ok(())
 }

@@ -582,3 +582,19 @@ def test_patched_calculator_stores_the_same_breakdown(name, usage):
             assert priced() == want, (name, usage)
     finally:
         fast_litellm.unpatch()
+
+
+def test_direct_calls_while_litellm_is_patched_give_litellms_answer(path):
+    # With patch() in place, LiteLLM's name is our wrapper: a direct call that hands a first
+    # response to LiteLLM must reach LiteLLM's own function (not come back into the wrapper).
+    response = litellm.ModelResponse(model="gpt-4o-mini", usage=usage_of(120, 30, *[None] * 5))
+    want = litellm.completion_cost(completion_response=response)
+    fast_litellm.cost._tables.clear()  # forget what earlier tests priced: a first response again
+    fast_litellm.patch(features=["cost"])
+    try:
+        assert litellm.completion_cost is not litellm.cost_calculator.response_cost_calculator
+        for _ in range(3):
+            assert fast_litellm.completion_cost(response) == want
+            assert litellm.completion_cost(completion_response=response) == want
+    finally:
+        fast_litellm.unpatch()

@@ -65,9 +65,13 @@ async def run_requests(call: Callable[[int], Awaitable[Any]]) -> List[Any]:
     return list(await asyncio.gather(*(one(i) for i in range(REQUESTS))))
 
 
-# What "patched" patches in each run: token counting alone (the default), and with LiteLLM's
-# async HTTP through fast_litellm's transport as well (FAST_LITELLM_PATCH_HTTP=1).
-PATCHES = {"tokens": ["token_counting"], "tokens+http": ["token_counting", "http"]}
+# What "patched" patches in each run: token counting and the request cost (the defaults; the
+# cost shows in `_hidden_params["response_cost"]`), and with LiteLLM's async HTTP through
+# fast_litellm's transport as well (FAST_LITELLM_PATCH_HTTP=1).
+PATCHES = {
+    "tokens+cost": ["token_counting", "cost"],
+    "tokens+cost+http": ["token_counting", "cost", "http"],
+}
 
 
 @pytest.fixture(params=sorted(PATCHES))

@@ -525,7 +525,7 @@ def test_upstream_native_routing_is_left_alone(monkeypatch):
     monkeypatch.setattr(
         catalog, "decision", lambda context, rules=None: Decision.RUST_WITH_FALLBACK
     )
-    status = fast_litellm.patch()
+    status = fast_litellm.patch(features=["token_counting"])
     assert not status["patched"]
     points = status["features"]["token_counting"]["entry_points"]
     reason = points["litellm.utils.token_counter"]["reason"]

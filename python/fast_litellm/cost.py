@@ -37,11 +37,11 @@ raises (its call is the one that runs).
 from __future__ import annotations
 
 import math
+import os
 import re
-import threading
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from . import _flags
+from . import _flags, _fork
 from ._fallback import cost as _fallback_cost
 from ._flags import native as _native
 
@@ -232,7 +232,7 @@ class _Table:
         self.rates: Dict[Tuple[Any, Any, int], Any] = {}
 
 
-_lock = threading.Lock()
+_lock = _fork.Lock()  # a forked child gets it back unlocked
 _tables: Dict[bool, _Table] = {}
 _map_version: Tuple[int, int, int] = (0, -1, -1)
 _counts = {"native": 0, "fallback": 0, "litellm": 0}
@@ -752,7 +752,10 @@ def _litellm_completion_cost(
     options: Dict[str, Any],
     original: Optional[Callable[..., float]],
 ) -> float:
+    # A direct call while patch() is in place finds our wrapper under LiteLLM's name: go to the
+    # function it wraps (the wrapper would come back here, into the recording lock).
     function = original if original is not None else litellm.completion_cost
+    function = getattr(function, "__fast_litellm_original__", function)
     result: float = function(
         completion_response=response,
         model=model,
@@ -844,6 +847,7 @@ def _first_of_plan(
 
     _counts["litellm"] += 1
     with _recording_lock:
+        _recording_swap.append((cost_calculator, calculator))
         cost_calculator.cost_per_token = recording  # type: ignore[assignment]
         try:
             total = _litellm_completion_cost(
@@ -859,6 +863,7 @@ def _first_of_plan(
             )
         finally:
             cost_calculator.cost_per_token = calculator
+            _recording_swap.clear()
     index = -1
     kwargs: Mapping[str, Any] = {}
     if len(seen) == 1:
@@ -878,7 +883,22 @@ def _first_of_plan(
     return total
 
 
-_recording_lock = threading.Lock()
+# Held while LiteLLM prices a first response (Python code: another thread may fork meanwhile),
+# so a forked child gets it back unlocked, and gets LiteLLM's own cost_per_token back too.
+_recording_lock = _fork.Lock()
+_recording_swap: List[
+    Tuple[Any, Any]
+] = []  # (cost_calculator, its own cost_per_token) while swapped
+
+
+def _restore_after_fork() -> None:
+    for module, calculator in _recording_swap:
+        module.cost_per_token = calculator
+    _recording_swap.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_restore_after_fork)
 _PLAIN_CALL = {
     "region_name": None,
     "custom_cost_per_second": None,

@@ -67,15 +67,17 @@ FEATURES = ("token_counting", "http", "cost")
 
 
 def default_features() -> Tuple[str, ...]:
-    """What ``patch()`` patches when not told: token counting, and HTTP when
-    ``FAST_LITELLM_PATCH_HTTP`` is true (sending LiteLLM's traffic through another client is a
-    bigger step than counting, so it is asked for)."""
+    """What ``patch()`` patches when not told: token counting and the request cost (both give
+    LiteLLM's own answers, proven by tests/test_litellm_patch.py, tests/test_cost.py and
+    tests/test_litellm_e2e.py), and HTTP when ``FAST_LITELLM_PATCH_HTTP`` is true (sending
+    LiteLLM's traffic through another client is a bigger step than computing, so it is asked
+    for)."""
     import os
 
     raw = os.environ.get(HTTP_VARIABLE)
     if raw is not None and _flags._parse_bool(HTTP_VARIABLE, raw):
-        return ("token_counting", "http")
-    return ("token_counting",)
+        return ("token_counting", "cost", "http")
+    return ("token_counting", "cost")
 
 
 _CORE_MODULE = "litellm.litellm_core_utils.token_counter"

@@ -29,7 +29,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from . import _flags
+from . import _flags, _fork
 from ._fallback import routing as _fallback
 from .errors import NativeError, NoDeploymentAvailable
 
@@ -318,7 +318,7 @@ class HealthTracker:
         )
         self.implementation = "native" if native else "fallback"
         self._health_client: Any = None
-        self._health_lock = threading.Lock()
+        self._health_lock = _fork.Lock()
         self._health_thread: Optional[Tuple[threading.Thread, threading.Event]] = None
 
     # ---- references -----------------------------------------------------------------------------

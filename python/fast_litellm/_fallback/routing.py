@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import functools
 import math
-import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
+from .. import _fork
 from ..errors import NoDeploymentAvailable
 
 __all__ = ["Router"]
@@ -279,7 +279,7 @@ class Router:
         self._health = [_Health() for _ in self._specs]
         self._rng = _SplitMix64(seed)
         self._successes = 0
-        self._lock = threading.Lock()
+        self._lock = _fork.Lock()  # a forked child gets it back unlocked
 
     def __len__(self) -> int:
         return len(self._specs)

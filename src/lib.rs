@@ -3,7 +3,9 @@
 //! The cores (`tokens`, ...) are plain Rust with no PyO3 in them; `py` is the binding layer and is
 //! compiled only with the `python` feature, which maturin turns on.
 
+pub mod cache;
 pub mod http;
+pub mod metrics;
 mod published;
 pub mod ratelimit;
 pub mod runtime;

@@ -33,6 +33,7 @@ from .tokens import (
 )
 
 if _typing.TYPE_CHECKING:
+    from .cache import ResponseCache, cache_key
     from .http import (
         AsyncClient,
         Client,
@@ -43,6 +44,12 @@ if _typing.TYPE_CHECKING:
         get_connection_pool_stats,
     )
     from .litellm_patch import patch, patch_status, unpatch
+    from .monitoring import (
+        get_performance_stats,
+        get_recommendations,
+        prometheus_metrics,
+        reset_stats,
+    )
     from .ratelimit import (
         ManualClock,
         RateLimitResult,
@@ -70,6 +77,12 @@ _LAZY = {
     "patch": "litellm_patch",
     "patch_status": "litellm_patch",
     "unpatch": "litellm_patch",
+    "get_performance_stats": "monitoring",
+    "get_recommendations": "monitoring",
+    "prometheus_metrics": "monitoring",
+    "reset_stats": "monitoring",
+    "ResponseCache": "cache",
+    "cache_key": "cache",
 }
 
 
@@ -106,6 +119,7 @@ __all__ = [
     "RateLimitBackendError",
     "RateLimitResult",
     "RateLimitTimeout",
+    "ResponseCache",
     "RetryConfig",
     "SimpleRateLimiter",
     "SimpleTokenCounter",
@@ -114,6 +128,7 @@ __all__ = [
     "UnsupportedContentError",
     "UnsupportedModelError",
     "__version__",
+    "cache_key",
     "check_rate_limit",
     "cleanup_expired_connections",
     "configure",
@@ -125,9 +140,13 @@ __all__ = [
     "errors",
     "get_connection_pool_stats",
     "get_feature_status",
+    "get_performance_stats",
+    "get_recommendations",
     "health_check",
     "patch",
     "patch_status",
+    "prometheus_metrics",
     "reset_errors",
+    "reset_stats",
     "unpatch",
 ]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json as _json
 import weakref
 from dataclasses import dataclass
+from time import perf_counter_ns
 from typing import (
     Any,
     AsyncIterator,
@@ -680,6 +681,15 @@ class _ClientBase:
         """Closes idle connections older than ``keepalive_expiry``; how many were closed."""
         return int(self._engine.cleanup_expired())
 
+    def _record(self, started: int, response: Optional["Response"]) -> None:
+        """Records one request for monitoring: an error when it raised, refused on a 429."""
+        if response is None:
+            outcome = "error"
+        else:
+            outcome = "refused" if response.status_code == 429 else "ok"
+        path = "native" if self.native else "fallback"
+        _flags.record_call("http_request", path, perf_counter_ns() - started, outcome)
+
     def _prepare(
         self, json: Any, content: Any, headers: HeadersArg
     ) -> Tuple[HeaderPairs, Optional[bytes]]:
@@ -706,12 +716,17 @@ class AsyncClient(_ClientBase):
         timeout: Union[float, TimeoutConfig, None] = None,
     ) -> Response:
         pairs, body = self._prepare(json, content, headers)
+        started = perf_counter_ns()
         try:
             raw = await self._engine.arequest(method, url, pairs, body, _request_timeout(timeout))
-        except NativeError as exc:
-            _state.native_failed(exc)
+        except BaseException as exc:
+            self._record(started, None)
+            if isinstance(exc, NativeError):
+                _state.native_failed(exc)
             raise
-        return Response._from_engine(method, raw)
+        response = Response._from_engine(method, raw)
+        self._record(started, response)
+        return response
 
     async def get(
         self,
@@ -781,12 +796,17 @@ class Client(_ClientBase):
         timeout: Union[float, TimeoutConfig, None] = None,
     ) -> Response:
         pairs, body = self._prepare(json, content, headers)
+        started = perf_counter_ns()
         try:
             raw = self._engine.request(method, url, pairs, body, _request_timeout(timeout))
-        except NativeError as exc:
-            _state.native_failed(exc)
+        except BaseException as exc:
+            self._record(started, None)
+            if isinstance(exc, NativeError):
+                _state.native_failed(exc)
             raise
-        return Response._from_engine(method, raw)
+        response = Response._from_engine(method, raw)
+        self._record(started, response)
+        return response
 
     def get(
         self,

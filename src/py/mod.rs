@@ -1,8 +1,10 @@
 //! The PyO3 binding layer: type conversion, error mapping and GIL release. No algorithms here.
 
 mod aio;
+mod cache;
 mod http;
 mod messages;
+mod metrics;
 mod ratelimit;
 mod ratelimit_redis;
 mod tokens;
@@ -165,6 +167,7 @@ fn _testing_panic(message: &str) -> PyResult<()> {
 fn _after_fork() {
     crate::runtime::after_fork_in_child();
     crate::tokens::after_fork_in_child();
+    crate::metrics::after_fork_in_child();
     aio::after_fork_in_child();
 }
 
@@ -182,5 +185,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ratelimit::register(m)?;
     ratelimit_redis::register(m)?;
     http::register(m)?;
+    metrics::register(m)?;
+    cache::register(m)?;
     Ok(())
 }

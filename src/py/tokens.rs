@@ -9,6 +9,7 @@ use pyo3::types::{PyBytes, PyString};
 
 use super::messages::extract_chat;
 use super::{guard, text_arg, type_name, TokenizerUnavailableError};
+use crate::metrics;
 use crate::tokens::messages::CountConfig;
 use crate::tokens::{Encoding, EncodingName, TokenError};
 
@@ -61,20 +62,60 @@ impl PyEncoding {
 
     /// The number of tokens in `text`, special-token text counted as ordinary text.
     fn count(&self, py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let text = text_arg(text, "count_tokens", "text")?;
-        guard("token counting", || {
-            let encoding = &self.inner;
-            Ok(if text.len() < DETACH_MIN_BYTES {
-                encoding.count(&text)
-            } else {
-                let text: &str = &text;
-                py.detach(|| encoding.count(text))
+        metrics::timed(metrics::COUNT_TOKENS, || {
+            let text = text_arg(text, "count_tokens", "text")?;
+            guard("token counting", || {
+                let encoding = &self.inner;
+                Ok(if text.len() < DETACH_MIN_BYTES {
+                    encoding.count(&text)
+                } else {
+                    let text: &str = &text;
+                    py.detach(|| encoding.count(text))
+                })
             })
         })
     }
 
     /// Counts of many texts, in order; the work is spread over all cores without the GIL.
     fn count_batch(&self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
+        metrics::timed(metrics::COUNT_TOKENS_BATCH, || {
+            self.count_batch_inner(py, texts)
+        })
+    }
+
+    /// The number `litellm.token_counter` gives for a chat request (see `tokens::messages`):
+    /// the request is read from Python objects first, then counted without the GIL.
+    #[pyo3(signature = (messages, tools=None, tool_choice=None, *, legacy_accounting=false))]
+    fn count_messages(
+        &self,
+        py: Python<'_>,
+        messages: &Bound<'_, PyAny>,
+        tools: Option<&Bound<'_, PyAny>>,
+        tool_choice: Option<&Bound<'_, PyAny>>,
+        legacy_accounting: bool,
+    ) -> PyResult<usize> {
+        metrics::timed(metrics::COUNT_MESSAGE_TOKENS, || {
+            self.count_messages_inner(py, messages, tools, tool_choice, legacy_accounting)
+        })
+    }
+
+    /// The token ids of `text` (special-token text encoded as ordinary text).
+    fn encode(&self, py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
+        let text = text_arg(text, "encode", "text")?;
+        let encoding = &self.inner;
+        guard("encoding", || {
+            let text: &str = &text;
+            Ok(py.detach(|| encoding.encode(text)))
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<Encoding {}>", self.inner.name().as_str())
+    }
+}
+
+impl PyEncoding {
+    fn count_batch_inner(&self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
         // The items stay referenced here while the GIL is released, so the UTF-8 buffers borrowed
         // from them stay valid even if another thread mutates the caller's list meanwhile.
         let items = batch_items(texts)?;
@@ -92,8 +133,7 @@ impl PyEncoding {
 
     /// The number `litellm.token_counter` gives for a chat request (see `tokens::messages`):
     /// the request is read from Python objects first, then counted without the GIL.
-    #[pyo3(signature = (messages, tools=None, tool_choice=None, *, legacy_accounting=false))]
-    fn count_messages(
+    fn count_messages_inner(
         &self,
         py: Python<'_>,
         messages: &Bound<'_, PyAny>,
@@ -108,20 +148,6 @@ impl PyEncoding {
         guard("message token counting", || {
             Ok(py.detach(|| request.count(|text| encoding.count(text), &config)))
         })
-    }
-
-    /// The token ids of `text` (special-token text encoded as ordinary text).
-    fn encode(&self, py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
-        let text = text_arg(text, "encode", "text")?;
-        let encoding = &self.inner;
-        guard("encoding", || {
-            let text: &str = &text;
-            Ok(py.detach(|| encoding.encode(text)))
-        })
-    }
-
-    fn __repr__(&self) -> String {
-        format!("<Encoding {}>", self.inner.name().as_str())
     }
 }
 

@@ -1,0 +1,286 @@
+"""Monitoring: counts, latency statistics, the recent window, Prometheus text, recommendations,
+health, on the native registry and on the fallback one (the ``path`` fixture switches both)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
+
+import fast_litellm
+from fast_litellm import _flags, monitoring
+from fast_litellm._fallback import monitoring as fallback_monitoring
+from fast_litellm._fallback.ratelimit import ManualClock as FallbackClock
+
+from .conftest import run_python
+
+native = _flags.native
+needs_native = pytest.mark.skipif(native is None, reason="native module unavailable")
+
+
+@pytest.fixture
+def registry(path):
+    """The registry of `path` (native or fallback), empty, on a manual window clock."""
+    clock = native.ManualClock() if native is not None else FallbackClock()
+    monitoring.reset_stats()
+    monitoring._use_clock(clock)
+    assert fast_litellm.get_performance_stats()["registry"] == path
+    yield clock
+    monitoring._use_clock(None)
+    monitoring.reset_stats()
+
+
+def _within(value: float, expected: float, precision: float = 0.01) -> bool:
+    return abs(value - expected) <= expected * precision
+
+
+def test_a_known_latency_sequence_gives_its_statistics(registry):
+    for micros in range(1, 1001):
+        monitoring.record("known", micros / 1e6, path="fallback")
+    monitoring.record("known", 0.5, path="native", outcome="error")
+    stats = fast_litellm.get_performance_stats()["operations"]["known"]
+    fallback = stats["fallback"]
+    assert fallback["calls"] == fallback["latency_samples"] == 1000
+    assert _within(fallback["p50_us"], 500)
+    assert _within(fallback["p95_us"], 950)
+    assert _within(fallback["p99_us"], 990)
+    assert _within(fallback["max_us"], 1000)
+    assert _within(fallback["mean_us"], 500.5)
+    assert (stats["calls"], stats["native_calls"], stats["fallback_calls"]) == (1001, 1, 1000)
+    assert stats["errors"] == stats["native"]["errors"] == 1
+    assert _within(stats["max_us"], 500_000)
+    # The whole sequence is in the recent window.
+    assert stats["recent"]["calls"] == 1001
+    assert stats["recent"]["fallback"]["p99_us"] == fallback["p99_us"]
+
+
+def test_the_recent_window_moves_with_the_clock(registry):
+    monitoring.record("op", 0.001)
+    registry.advance(35)
+    monitoring.record("op", 0.002, outcome="refused")
+    monitoring.record("op", 0.003)
+    stats = fast_litellm.get_performance_stats()["operations"]["op"]
+    assert (stats["calls"], stats["recent"]["calls"], stats["recent"]["refused"]) == (3, 3, 1)
+    registry.advance(30)  # t = 65 s: the first call's slot left the window
+    recent = fast_litellm.get_performance_stats()["operations"]["op"]["recent"]
+    assert (recent["calls"], recent["latency_samples"], recent["refused"]) == (2, 2, 1)
+    assert _within(recent["p50_us"], 2000)
+    registry.advance(600)
+    stats = fast_litellm.get_performance_stats()["operations"]["op"]
+    assert stats["recent"]["calls"] == 0 and stats["calls"] == 3
+    monitoring.reset_stats()
+    assert fast_litellm.get_performance_stats()["operations"] == {}
+
+
+def test_calls_of_the_package_are_counted_on_their_path(registry, path):
+    for _ in range(50):
+        fast_litellm.count_tokens("hello world")
+    limiter = fast_litellm.SimpleRateLimiter(60, burst=2)
+    allowed = [limiter.allow("key") for _ in range(5)]
+    assert allowed == [True, True, False, False, False]
+    stats = fast_litellm.get_performance_stats()["operations"]
+    count = stats["count_tokens"]
+    assert count[f"{path}_calls"] == count["calls"] == 50
+    assert 1 <= count["latency_samples"] <= 50
+    check = stats["rate_limit_check"]
+    assert (check["calls"], check["refused"], check[f"{path}_calls"]) == (5, 3, 5)
+    with pytest.raises(TypeError):
+        fast_litellm.count_tokens(b"bytes")  # type: ignore[arg-type]
+    assert fast_litellm.get_performance_stats()["operations"]["count_tokens"]["errors"] == 1
+
+
+@needs_native
+def test_hot_native_calls_are_sampled_but_counted_exactly(registry, path):
+    if path != "native":
+        pytest.skip("sampling is the native registry's")
+    before = monitoring.set_latency_sampling(8)
+    try:
+        for _ in range(80):
+            fast_litellm.count_tokens("abc")
+    finally:
+        monitoring.set_latency_sampling(before)
+    count = fast_litellm.get_performance_stats()["operations"]["count_tokens"]
+    assert count["calls"] == count["recent"]["calls"] == 80
+    # One in 8 timed (the thread's countdown may carry up to 15 calls from before).
+    assert count["latency_samples"] in (9, 10)
+
+
+def test_prometheus_text_parses(registry, path):
+    monitoring.record("alpha", 0.000_250, path="native")
+    monitoring.record("alpha", 0.001, path="fallback", outcome="error")
+    monitoring.record("beta", 0.002, path="native", outcome="refused")
+    families = {f.name: f for f in text_string_to_metric_families(monitoring.prometheus_metrics())}
+    calls = {
+        (s.labels["operation"], s.labels["path"]): s.value
+        for s in families["fast_litellm_calls"].samples
+    }
+    assert calls == {("alpha", "native"): 1, ("alpha", "fallback"): 1, ("beta", "native"): 1}
+    errors = {
+        (s.labels["operation"], s.labels["path"]): s.value
+        for s in families["fast_litellm_errors"].samples
+    }
+    assert errors[("alpha", "fallback")] == 1
+    latency = families["fast_litellm_latency_seconds"]
+    assert latency.type == "summary"
+    p50 = [
+        s.value
+        for s in latency.samples
+        if s.labels.get("quantile") == "0.5"
+        and s.labels["operation"] == "alpha"
+        and s.labels["path"] == "native"
+    ]
+    assert len(p50) == 1 and _within(p50[0], 0.000_250)
+    counts = [s.value for s in latency.samples if s.name.endswith("_count")]
+    assert sorted(counts) == [1, 1, 1]
+    features = {
+        s.labels["feature"]: s.value for s in families["fast_litellm_feature_native"].samples
+    }
+    assert set(features) == {name.lower() for name in _flags.FEATURES}
+    assert features["token_counting"] == (1.0 if path == "native" else 0.0)
+    assert families["fast_litellm_native_available"].samples[0].value == (native is not None)
+
+
+def test_recommendations_carry_the_numbers_behind_them(registry):
+    assert monitoring.get_recommendations() == []
+    for _ in range(30):
+        monitoring.record("count_tokens", 20e-6, path="native")
+        monitoring.record("count_tokens", 2e-6, path="fallback")
+    for i in range(40):
+        monitoring.record("http_request", 0.05, outcome="refused" if i % 4 == 0 else "ok")
+    advice = {r["kind"]: r for r in monitoring.get_recommendations()}
+    slower = advice["slower_path"]
+    assert slower["subject"] == "count_tokens"
+    assert _within(slower["numbers"]["native_p50_us"], 20)
+    assert _within(slower["numbers"]["fallback_p50_us"], 2)
+    assert 'configure("token_counting", rust=False)' in slower["message"]
+    throttled = advice["throttled"]
+    assert throttled["numbers"] == {"refused": 10, "calls": 40, "refused_rate": 0.25}
+    assert "25.0%" in throttled["message"]
+
+
+def test_a_tripped_feature_is_recommended_and_degrades_health(path):
+    state = _flags.feature("TOKEN_COUNTING")
+    try:
+        for _ in range(_flags.settings.max_consecutive_errors):
+            state.record_failure(RuntimeError("boom"), _flags.settings.max_consecutive_errors)
+        advice = [r for r in monitoring.get_recommendations() if r["kind"] == "feature_tripped"]
+        assert advice and advice[0]["numbers"]["last_error"] == "RuntimeError: boom"
+        report = fast_litellm.health_check()
+        assert report["status"] == "degraded"
+        assert any("token_counting" in reason for reason in report["reasons"])
+    finally:
+        fast_litellm.reset_errors()
+
+
+def test_health_check_covers_monitoring_and_cache(path):
+    report = fast_litellm.health_check()
+    if native is None:
+        assert report["status"] == "degraded" and report["reasons"]
+        return
+    assert report["status"] == "ok", report
+    assert "reasons" not in report
+    for feature in ("monitoring", "cache"):
+        assert report["features"][feature]["status"] == "ok"
+        assert report["features"][feature]["errors"] == 0
+
+
+def test_bad_input_is_refused(registry):
+    with pytest.raises(TypeError):
+        monitoring.record(3, 0.1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        monitoring.record("op", "1")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        monitoring.record("op", True)  # type: ignore[arg-type]
+    for bad in (-1, math.nan, math.inf):
+        with pytest.raises(ValueError):
+            monitoring.record("op", bad)
+    with pytest.raises(ValueError):
+        monitoring.record("op", 0.1, path="rust")
+    with pytest.raises(ValueError):
+        monitoring.record("op", 0.1, outcome="maybe")
+    with pytest.raises(ValueError, match="operation names"):
+        monitoring.record("has space", 0.1)
+    with pytest.raises(ValueError):
+        monitoring.set_latency_sampling(0)
+    with pytest.raises(TypeError):
+        monitoring.set_latency_sampling(2.0)  # type: ignore[arg-type]
+    assert fast_litellm.get_performance_stats()["operations"] == {}
+
+
+_records = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "c.d"]),
+        st.sampled_from(["native", "fallback"]),
+        st.one_of(st.integers(0, 10**12), st.integers(0, 300)),
+        st.sampled_from(["ok", "error", "refused"]),
+        st.integers(0, 25),  # seconds the clock moves before the record
+    ),
+    max_size=60,
+)
+
+
+@needs_native
+@given(records=_records)
+def test_native_and_fallback_registries_agree(records):
+    clock = native.ManualClock()
+    native.metrics_reset()
+    native.metrics_use_clock(clock)
+    try:
+        fallback = fallback_monitoring.Registry()
+        fallback.use_clock(clock)
+        for operation, path, latency_ns, outcome, step in records:
+            clock.advance(step)
+            native.metrics_record(operation, path, latency_ns, outcome)
+            fallback.record(operation, path, latency_ns, outcome)
+        clock.advance(7)
+        assert sorted(native.metrics_snapshot()) == sorted(fallback.snapshot())
+    finally:
+        native.metrics_use_clock(None)
+        native.metrics_reset()
+
+
+@needs_native
+def test_a_forked_child_counts_from_zero():
+    code = """
+import os, sys
+import fast_litellm
+from fast_litellm import monitoring
+for _ in range(10):
+    fast_litellm.count_tokens("hi")
+monitoring.record("mine", 0.001, path="fallback")
+pid = os.fork()
+if pid == 0:
+    ops = fast_litellm.get_performance_stats()["operations"]
+    fast_litellm.count_tokens("hi")
+    after = fast_litellm.get_performance_stats()["operations"]["count_tokens"]["calls"]
+    os._exit(0 if ops == {} and after == 1 else 1)
+_, status = os.waitpid(pid, 0)
+parent = fast_litellm.get_performance_stats()["operations"]["count_tokens"]["calls"]
+print(os.waitstatus_to_exitcode(status), parent)
+"""
+    for env in ({}, {"FAST_LITELLM_RUST_MONITORING": "false"}):
+        result = run_python(code, env=env)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split() == ["0", "10"], (env, result.stdout)
+
+
+def test_python_timing_steps_the_fast_paths_aside(path):
+    # With monitoring on the fallback registry, native calls must pass through `run` to be timed.
+    fast_litellm.configure("monitoring", rust=False)
+    try:
+        assert _flags.timing.python
+        assert not _flags.feature("TOKEN_COUNTING").fast
+        monitoring.reset_stats()
+        fast_litellm.count_tokens("hello")
+        stats = fast_litellm.get_performance_stats()
+        assert stats["registry"] == "fallback"
+        count = stats["operations"]["count_tokens"]
+        assert count[f"{path}_calls"] == 1 and count["latency_samples"] == 1
+    finally:
+        fast_litellm.configure("monitoring", rust=True)
+        monitoring.reset_stats()
+    assert _flags.timing.python == (native is None)
+    assert _flags.feature("TOKEN_COUNTING").fast == (path == "native")

@@ -284,3 +284,32 @@ def test_python_timing_steps_the_fast_paths_aside(path):
         monitoring.reset_stats()
     assert _flags.timing.python == (native is None)
     assert _flags.feature("TOKEN_COUNTING").fast == (path == "native")
+
+
+def test_http_requests_are_recorded_with_429_as_refused(registry, path):
+    from fast_litellm import http
+    from fast_litellm.errors import HTTPError
+
+    from .http_server import HttpTestServer
+
+    if path == "native" and not hasattr(native, "HttpClient"):
+        pytest.skip("no native HTTP client")
+    with HttpTestServer() as server:
+        with http.Client(server.url, retry=http.RetryConfig(max_retries=0)) as client:
+            assert client.native == (path == "native")
+            for _ in range(4):
+                client.get("/echo")
+            for i in range(2):
+                assert client.get(f"/status/429?id=m{i}&times=1").status_code == 429
+            with pytest.raises(HTTPError):
+                client.get("http://127.0.0.1:1/unreachable")
+        stats = fast_litellm.get_performance_stats()["operations"]["http_request"]
+        assert (stats["calls"], stats[f"{path}_calls"]) == (7, 7)
+        assert (stats["refused"], stats["errors"]) == (2, 1)
+        assert stats["latency_samples"] == 7
+        families = {
+            f.name: f for f in text_string_to_metric_families(monitoring.prometheus_metrics())
+        }
+        assert families["fast_litellm_http_requests"].samples[0].value >= 6
+        report = fast_litellm.health_check()
+        assert report["http_pools"][0]["clients"][path] >= 1

@@ -906,6 +906,23 @@ def cleanup_expired_connections() -> int:
     return sum(int(engine.cleanup_expired()) for engine in list(_engines))
 
 
+def health_sections() -> Dict[str, Any]:
+    """The pools of live clients, for ``health_check()`` (reported when a client exists)."""
+    stats = get_connection_pool_stats()
+    if not sum(stats["clients"].values()):
+        return {}
+    pools = {
+        "status": "ok",
+        "clients": stats["clients"],
+        "active_connections": stats["active_connections"],
+        "idle_connections": stats["idle_connections"],
+        "in_flight": stats["in_flight"],
+        "requests": stats["requests"],
+        "errors": stats["errors"],
+    }
+    return {"http_pools": [pools]}
+
+
 # An event stream that exercises the parser's rules: a comment, a named event with an id, data
 # over two lines, CRLF line ends and a `retry:` field.
 _PROBE_STREAM = b": hi\r\nevent: update\r\nid: 7\r\ndata: a\r\ndata: b\r\nretry: 250\r\n\r\n"

@@ -9,7 +9,7 @@ turns them into advice, each piece with the numbers behind it.
 Where the numbers come from (feature ``MONITORING``): on the native path a registry in Rust
 (``src/metrics``) that native operations record into themselves, without a Python frame; the
 hottest of them (a token count, a rate-limit check, a cache lookup) count every call but time
-one call in ``latency_sample_every`` (default 16), which keeps the cost of monitoring a
+one call in ``latency_sample_every`` (default 32), which keeps the cost of monitoring a
 rate-limit check to a few nanoseconds (see ``src/metrics/mod.rs`` and the README). On the
 fallback path a Python registry with the same bucketing, which times every call.
 
@@ -171,9 +171,7 @@ def get_performance_stats() -> Dict[str, Any]:
 def _sample_every() -> int:
     if _native is None or _flags.timing.python:
         return 1
-    every = int(_native.metrics_sample_every(1))
-    _native.metrics_sample_every(every)
-    return every
+    return int(_native.metrics_sample_every())
 
 
 # ---- prometheus_metrics ---------------------------------------------------------------------------

@@ -106,18 +106,20 @@ impl<V> Cache<V> {
         self.max_bytes
     }
 
-    /// Looks `key` up at time `now`; a live entry becomes the most recently used and `read` sees
-    /// its value. An expired entry is removed (returned for dropping) and answers a miss.
+    /// Looks `key` up; a live entry becomes the most recently used and `read` sees its value. An
+    /// entry expired at time `now()` (read only when the key is there, and only for an entry
+    /// that can expire: a miss costs no clock reading) is removed (returned for dropping) and
+    /// answers a miss.
     pub fn get<R>(
         &self,
         key: &str,
-        now: u64,
+        now: impl FnOnce() -> u64,
         read: impl FnOnce(&V) -> R,
     ) -> (Option<R>, Removed<V>) {
         let mut inner = self.inner.lock();
         let expired = match inner.lru.get(key) {
             None => false,
-            Some(entry) if now < entry.expires_at => {
+            Some(entry) if entry.expires_at == NEVER || now() < entry.expires_at => {
                 let answer = read(&entry.value);
                 inner.hits += 1;
                 return (Some(answer), Vec::new());

@@ -10,12 +10,12 @@ fn least_recently_used_goes_first() {
     let c = cache(2, None);
     c.set("a", 1, 0, NEVER);
     c.set("b", 2, 0, NEVER);
-    assert_eq!(c.get("a", 0, |v| *v).0, Some(1)); // a is now the most recent
+    assert_eq!(c.get("a", || 0, |v| *v).0, Some(1)); // a is now the most recent
     let (stored, removed) = c.set("c", 3, 0, NEVER);
     assert!(stored);
     assert_eq!(removed, vec![2]);
     assert_eq!(c.keys_lru_first(), vec!["a", "c"]);
-    assert_eq!(c.get("b", 0, |v| *v).0, None);
+    assert_eq!(c.get("b", || 0, |v| *v).0, None);
     let s = c.stats();
     assert_eq!((s.hits, s.misses, s.evictions, s.entries), (1, 1, 1, 2));
 }
@@ -24,8 +24,8 @@ fn least_recently_used_goes_first() {
 fn entries_expire_on_the_given_clock() {
     let c = cache(10, None);
     c.set("a", 1, 0, 100);
-    assert_eq!(c.get("a", 99, |v| *v).0, Some(1));
-    let (found, removed) = c.get("a", 100, |v| *v);
+    assert_eq!(c.get("a", || 99, |v| *v).0, Some(1));
+    let (found, removed) = c.get("a", || 100, |v| *v);
     assert_eq!((found, removed), (None, vec![1]));
     assert_eq!(c.stats().expirations, 1);
     c.set("b", 2, 0, 50);

@@ -149,6 +149,21 @@ impl PyResponseCache {
         }
     }
 
+    /// The time for a lookup: a Python clock is read before the lock is taken (never call into
+    /// Python under it); a Rust clock only when the entry found may have expired.
+    fn lookup_time(&self, py: Python<'_>) -> PyResult<impl Fn() -> u64 + '_> {
+        let read_before = match &self.clock {
+            Clock::NowNs(_) => Some(self.now_ns(py)?),
+            _ => None,
+        };
+        Ok(move || match (&self.clock, read_before) {
+            (_, Some(now)) => now,
+            (Clock::Monotonic(c), None) => c.now_ns(),
+            (Clock::Manual(c), None) => c.now_ns(),
+            (Clock::NowNs(_), None) => 0,
+        })
+    }
+
     /// A str is a key as it is; a dict is a request, keyed canonically.
     fn key_of<'a>(key: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, str>> {
         if let Ok(s) = key.cast::<PyString>() {
@@ -270,7 +285,7 @@ impl PyResponseCache {
     ) -> PyResult<Py<PyAny>> {
         metrics::timed(metrics::CACHE_GET, || {
             let key = Self::key_of(key)?;
-            let now = self.now_ns(py)?;
+            let now = self.lookup_time(py)?;
             let (found, removed) = self.core.get(&key, now, |v| v.clone_ref(py));
             drop(removed);
             Ok(found.or(default).unwrap_or_else(|| py.None()))

@@ -134,13 +134,16 @@ fn metrics_self_timing(on: bool) -> bool {
     before
 }
 
-/// Sets how many calls of a hot native operation share one latency sample; returns the previous
-/// setting.
+/// Sets how many calls of a hot native operation share one latency sample (with `None`, only
+/// reads it); returns the setting before.
 #[pyfunction]
-fn metrics_sample_every(every: u32) -> PyResult<u32> {
+#[pyo3(signature = (every=None))]
+fn metrics_sample_every(every: Option<u32>) -> PyResult<u32> {
     let registry = metrics::registry();
     let before = registry.sample_every();
-    registry.set_sample_every(every)?;
+    if let Some(every) = every {
+        registry.set_sample_every(every)?;
+    }
     Ok(before)
 }
 

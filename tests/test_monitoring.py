@@ -15,7 +15,12 @@ from fast_litellm import _flags, monitoring
 from fast_litellm._fallback import monitoring as fallback_monitoring
 from fast_litellm._fallback.ratelimit import ManualClock as FallbackClock
 
+from . import redis_server as servers
 from .conftest import run_python
+
+# The server fixtures (tests/redis_server.py), made visible to this module's tests.
+redis_server = servers.redis_server
+unique_key = servers.unique_key
 
 native = _flags.native
 needs_native = pytest.mark.skipif(native is None, reason="native module unavailable")
@@ -313,3 +318,20 @@ def test_http_requests_are_recorded_with_429_as_refused(registry, path):
         assert families["fast_litellm_http_requests"].samples[0].value >= 6
         report = fast_litellm.health_check()
         assert report["http_pools"][0]["clients"][path] >= 1
+
+
+def test_redis_round_trips_are_recorded(registry, redis_server, unique_key):
+    servers.require_redis_py()
+    limiter = fast_litellm.SimpleRateLimiter(60, burst=2, backend=redis_server.url)
+    allowed = [bool(limiter.check(unique_key)) for _ in range(3)]
+    assert allowed == [True, True, False]
+    redis_calls = fast_litellm.get_performance_stats()["operations"]["redis_rate_limit_check"]
+    assert redis_calls["calls"] == 3 and redis_calls["errors"] == 0
+    assert redis_calls["latency_samples"] == 3
+
+
+def test_slow_redis_is_recommended(registry):
+    for _ in range(25):
+        monitoring.record("redis_rate_limit_check", 0.012)
+    slow = [r for r in monitoring.get_recommendations() if r["kind"] == "slow_redis"]
+    assert len(slow) == 1 and _within(slow[0]["numbers"]["p95_us"], 12_000)

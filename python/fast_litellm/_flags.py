@@ -358,7 +358,11 @@ def timed_method(
     are, such as a limiter's ``check``); with ``allowed``, a result it says no to is recorded as
     refused."""
 
+    native_path = path == "native"
+
     def call(*args: Any, **kwargs: Any) -> Any:
+        if native_path and not timing.python:
+            return function(*args, **kwargs)  # native code records itself again
         started = perf_counter_ns()
         try:
             result = function(*args, **kwargs)

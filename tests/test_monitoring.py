@@ -309,6 +309,11 @@ def test_http_requests_are_recorded_with_429_as_refused(registry, path):
                 assert client.get(f"/status/429?id=m{i}&times=1").status_code == 429
             with pytest.raises(HTTPError):
                 client.get("http://127.0.0.1:1/unreachable")
+            path_sse = server.sse("m", [b"data: a\n\n", b"data: b\n\n"])
+            with client.stream("GET", path_sse) as stream:
+                assert [event.data for event in stream] == ["a", "b"]
+        streams = fast_litellm.get_performance_stats()["operations"]["http_stream"]
+        assert (streams["calls"], streams[f"{path}_calls"], streams["errors"]) == (1, 1, 0)
         stats = fast_litellm.get_performance_stats()["operations"]["http_request"]
         assert (stats["calls"], stats[f"{path}_calls"]) == (7, 7)
         assert (stats["refused"], stats["errors"]) == (2, 1)
@@ -350,3 +355,29 @@ def test_switching_the_registry_back_never_counts_a_call_twice():
         limiter.allow("key")
     assert fast_litellm.get_performance_stats()["operations"]["rate_limit_check"]["calls"] == 3
     monitoring.reset_stats()
+
+
+def test_everything_works_without_the_native_module():
+    code = """
+import sys
+sys.modules["fast_litellm._native"] = None
+import fast_litellm
+from fast_litellm import monitoring
+fast_litellm.count_tokens("hello")
+cache = fast_litellm.ResponseCache(4, 60)
+cache.set({"model": "m", "messages": []}, "r")
+assert cache.get({"messages": [], "model": "m", "stream": True}) == "r"
+stats = fast_litellm.get_performance_stats()
+assert stats["registry"] == "fallback", stats
+ops = stats["operations"]
+assert ops["count_tokens"]["fallback_calls"] == 1, ops
+assert ops["cache_get"]["fallback_calls"] == 1 and ops["cache_set"]["fallback_calls"] == 1
+assert "fast_litellm_calls_total" in fast_litellm.prometheus_metrics()
+assert monitoring.set_latency_sampling(4) == 1
+report = fast_litellm.health_check()
+assert report["status"] == "degraded" and report["reasons"][0].startswith("native module")
+print("ok")
+"""
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

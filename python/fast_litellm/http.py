@@ -690,6 +690,15 @@ class _ClientBase:
         path = "native" if self.native else "fallback"
         _flags.record_call("http_request", path, perf_counter_ns() - started, outcome)
 
+    def _record_stream(self, started: int, raw: Any) -> None:
+        """Records the opening of a stream (up to its status and headers) for monitoring."""
+        if raw is None:
+            outcome = "error"
+        else:
+            outcome = "refused" if getattr(raw, "status_code", None) == 429 else "ok"
+        path = "native" if self.native else "fallback"
+        _flags.record_call("http_stream", path, perf_counter_ns() - started, outcome)
+
     def _prepare(
         self, json: Any, content: Any, headers: HeadersArg
     ) -> Tuple[HeaderPairs, Optional[bytes]]:
@@ -764,11 +773,16 @@ class AsyncClient(_ClientBase):
         engine, limits = self._engine, _request_timeout(timeout)
 
         async def open_() -> Any:
+            started = perf_counter_ns()
             try:
-                return await engine.astream(method, url, pairs, body, limits)
-            except NativeError as exc:
-                _state.native_failed(exc)
+                raw = await engine.astream(method, url, pairs, body, limits)
+            except BaseException as exc:
+                self._record_stream(started, None)
+                if isinstance(exc, NativeError):
+                    _state.native_failed(exc)
                 raise
+            self._record_stream(started, raw)
+            return raw
 
         return AsyncStreamResponse(open_, method)
 
@@ -844,11 +858,16 @@ class Client(_ClientBase):
         engine, limits = self._engine, _request_timeout(timeout)
 
         def open_() -> Any:
+            started = perf_counter_ns()
             try:
-                return engine.stream(method, url, pairs, body, limits)
-            except NativeError as exc:
-                _state.native_failed(exc)
+                raw = engine.stream(method, url, pairs, body, limits)
+            except BaseException as exc:
+                self._record_stream(started, None)
+                if isinstance(exc, NativeError):
+                    _state.native_failed(exc)
                 raise
+            self._record_stream(started, raw)
+            return raw
 
         return StreamResponse(open_, method)
 

@@ -89,3 +89,30 @@ def test_count_message_tokens(benchmark, size, contender):
         benchmark(fast_litellm.count_message_tokens, messages, model="gpt-4o")
     finally:
         fast_litellm.configure(reload_environment=True)
+
+
+@pytest.mark.parametrize("contender", ["native", "litellm", "tokenizers", "litellm native"])
+@pytest.mark.parametrize("index", range(len(cases.hf_texts())))
+def test_count_tokens_huggingface(benchmark, index, contender):
+    case, model, text = cases.hf_texts()[index]
+    benchmark.group = f"count_tokens {model} {case}"
+    contenders, skipped = cases.hf_contenders(model)
+    if contender in skipped:
+        pytest.skip(skipped[contender])
+    expected = cases.hf_contenders(model)[0]["tokenizers"](text)
+    assert benchmark(contenders[contender], text) == expected
+
+
+@pytest.mark.parametrize("contender", ["native", "json.loads + count_message_tokens"])
+@pytest.mark.parametrize("model", ["gpt-4o", "claude-opus-4-5"])
+def test_count_request_tokens(benchmark, model, contender):
+    benchmark.group = f"count_request_tokens 50 KB {model}"
+    reason = cases.native_missing()
+    if reason is not None:
+        pytest.skip(reason)
+    body = cases.request_body(50_000, model)
+    if contender == "native":
+        result = benchmark(fast_litellm.count_request_tokens, body)
+    else:
+        result = benchmark(cases._loads_and_count, body)
+    assert result == cases._loads_and_count(body)

@@ -432,3 +432,139 @@ def skip_reasons(results: List[Result]) -> List[str]:
         for name, reason in result.skipped.items():
             reasons.setdefault(name, reason)
     return [f"{name} skipped: {reason}" for name, reason in reasons.items()]
+
+
+# ---- Hugging Face tokenizers (Claude, DeepSeek) and request bodies -----------------------------
+
+HF_MODELS = {"claude-opus-4-5": "anthropic", "deepseek-v3": "deepseek"}
+
+
+def hf_texts() -> List[Tuple[str, str, str]]:
+    """(case, model, text): real English prose, 1 KB and 100 KB, for each model."""
+    english = english_corpus()
+    return [
+        (f"{size // 1024} KB English", model, _fit(english, size))
+        for model in HF_MODELS
+        for size in (1024, 100 * 1024)
+    ]
+
+
+def hf_contenders(model: str) -> Tuple[Dict[str, Callable[[str], int]], Dict[str, str]]:
+    """``native`` (``count_tokens(text, model=...)``), ``litellm`` (``litellm.token_counter``
+    on its default Python path), ``tokenizers`` (Python ``tokenizers`` on the same file, as
+    litellm calls it) and ``litellm native`` (the Rust tokenizer litellm 1.110 ships, off by
+    default, called directly), each where installed."""
+    from fast_litellm import _models
+    from fast_litellm.tokens import count_tokens
+
+    contenders: Dict[str, Callable[[str], int]] = {}
+    skipped: Dict[str, str] = {}
+    path = _models.huggingface_tokenizer_file(HF_MODELS[model])
+    reason = native_missing()
+    if reason is None and path is None:
+        reason = "litellm (with its tokenizer files) or tokenizers is not installed"
+    if reason is None:
+        contenders["native"] = functools.partial(count_tokens, model=model)
+    else:
+        skipped["native"] = reason
+    reason = missing("litellm", "litellm")
+    if reason is None:
+        import litellm
+
+        contenders["litellm"] = lambda text: litellm.token_counter(model=model, text=text)
+    else:
+        skipped["litellm"] = reason
+    reason = missing("tokenizers", "tokenizers")
+    if reason is None and path is not None:
+        from tokenizers import Tokenizer
+
+        reference = Tokenizer.from_file(path)
+        contenders["tokenizers"] = lambda text: len(reference.encode_batch_fast([text])[0])
+    else:
+        skipped["tokenizers"] = reason or "no tokenizer file"
+    try:
+        from litellm.rust_bridge._native import Tokenizer as LiteLLMTokenizer
+    except ImportError as exc:
+        skipped["litellm native"] = f"litellm.rust_bridge is not available ({exc})"
+    else:
+        assert path is not None
+        with open(path, encoding="utf-8") as handle:
+            upstream = LiteLLMTokenizer.from_json(handle.read())
+        contenders["litellm native"] = upstream.count
+    return contenders, skipped
+
+
+def run_hf_cases(iterations: int) -> List[Result]:
+    results = []
+    for case, model, text in hf_texts():
+        contenders, skipped = hf_contenders(model)
+        counts = {name: fn(text) for name, fn in contenders.items()}
+        if len(set(counts.values())) > 1:
+            raise AssertionError(f"contenders disagree on {case} ({model}): {counts}")
+        result = Result("count_tokens (Hugging Face)", case, model, skipped=skipped)
+        for name, fn in contenders.items():
+            result.seconds[name] = median_seconds(functools.partial(fn, text), iterations)
+        results.append(result)
+    check_no_native_errors()
+    return results
+
+
+def request_body(total_bytes: int = 50_000, model: str = "gpt-4o") -> bytes:
+    """A chat-completions request body of about ``total_bytes``: the 50 KB chat and one tool."""
+    import json
+
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "search_docs",
+            "description": "Search the documentation",
+            "parameters": {
+                "type": "object",
+                "properties": {"query": {"type": "string"}, "limit": {"type": "integer"}},
+                "required": ["query"],
+            },
+        },
+    }
+    body = {"model": model, "messages": chat(total_bytes), "tools": [tool], "stream": True}
+    return json.dumps(body).encode()
+
+
+def _loads_and_count(body: bytes) -> int:
+    import json
+
+    from fast_litellm.tokens import count_message_tokens
+
+    request = json.loads(body)
+    return count_message_tokens(
+        request["messages"],
+        model=request["model"],
+        tools=request.get("tools"),
+        tool_choice=request.get("tool_choice"),
+    )
+
+
+def run_request_cases(iterations: int) -> List[Result]:
+    """``count_request_tokens(body)`` against ``json.loads`` + ``count_message_tokens`` (both
+    on the native path) on a 50 KB body."""
+    from fast_litellm.tokens import count_request_tokens
+
+    results = []
+    for model in ("gpt-4o", "claude-opus-4-5"):
+        body = request_body(50_000, model)
+        result = Result("count_request_tokens", "50 KB request body", model)
+        reason = native_missing()
+        if reason is not None:
+            result.skipped["native"] = reason
+            results.append(result)
+            continue
+        if count_request_tokens(body) != _loads_and_count(body):
+            raise AssertionError(f"count_request_tokens disagrees on the {model} body")
+        result.seconds["native"] = median_seconds(
+            functools.partial(count_request_tokens, body), iterations
+        )
+        result.seconds["json.loads + count_message_tokens"] = median_seconds(
+            functools.partial(_loads_and_count, body), iterations
+        )
+        results.append(result)
+    check_no_native_errors()
+    return results

@@ -32,12 +32,14 @@ sys.path.insert(0, ROOT)
 
 import fast_litellm  # noqa: E402
 from benches import (  # noqa: E402
+    budget_cases,
     cache_cases,
     litellm_e2e_cases,
     litellm_patch_cases,
     proxy_hook_cases,
     ratelimit_cases,
     redis_cases,
+    routing_cases,
     token_cases,
 )
 from benches.token_cases import Result, format_seconds  # noqa: E402
@@ -58,6 +60,18 @@ _SECTION_NOTES = {
         "`tiktoken batch` is tiktoken's `encode_ordinary_batch` (a thread pool, slower per text "
         "than the plain loop on this machine)."
     ),
+    "count_tokens (Hugging Face)": (
+        "Claude and DeepSeek models, which LiteLLM counts with the Hugging Face tokenizers it "
+        "ships: `native` is `count_tokens(text, model=...)`; `litellm` is "
+        "`litellm.token_counter(model=..., text=...)` on its default (Python) path; `tokenizers` "
+        "is Python `tokenizers` on the same file, as LiteLLM calls it; `litellm native` is the "
+        "Rust tokenizer LiteLLM ships (off by default), its `count` called directly."
+    ),
+    "count_request_tokens": (
+        "A 50 KB chat-completions body (bytes, with one tool): `native` is "
+        "`count_request_tokens(body)`; the other column is `json.loads(body)` then "
+        "`count_message_tokens` on the native path."
+    ),
     "LiteLLM proxy rate-limit hook": (
         "One `async_pre_call_hook` call per request, in process, on a key with rpm/tpm limits "
         "of its own, of its team and of its model: `native` is "
@@ -75,6 +89,22 @@ _SECTION_NOTES = {
         "(every call counted, one in 32 timed), and with every call timed "
         "(`fast_litellm.monitoring.set_latency_sampling(1)`)."
     ),
+    "budgets": (
+        "`BudgetTracker.record(key, cost)` / `.check(key, estimated_cost)` on one key with a "
+        "daily and a monthly budget. In process, `dict` is a float total per key behind a lock "
+        "(what a user would write, no periods) and `litellm` is `litellm.BudgetManager` "
+        "(`update_cost(completion_obj=...)`, which prices the response and saves to a file from "
+        "a thread; `get_current_cost + estimate <= get_total_budget` to check). On Redis, one "
+        "synchronous call at a time; `redis-py INCRBYFLOAT` is a hand-written float total "
+        "(see `benches/budget_cases.py`)."
+    ),
+    "Router.pick (deployment routing)": (
+        "`native`/`fallback` are `fast_litellm.Router(model_list, strategy=...).pick(model)` "
+        "(the very dict of the model list); `litellm` is `litellm.Router(model_list, "
+        "routing_strategy=...).async_get_available_deployment(...)` on the same model list, "
+        "in-memory state (see `benches/routing_cases.py`). The last row is the bookkeeping of "
+        "one request (`record_start` + `record_success`)."
+    ),
     "litellm.token_counter with patch()": (
         "What a LiteLLM user gains with no code change: `litellm.token_counter(model=..., "
         "messages=...)` as called by the user, `unpatched` and after `fast_litellm.patch()` "
@@ -82,7 +112,17 @@ _SECTION_NOTES = {
     ),
 }
 # The ratio columns: native against each of these that a section measured.
-_REFERENCES = ("tiktoken", "tiktoken loop", "tiktoken batch", "litellm", "unpatched", "v3")
+_REFERENCES = (
+    "tiktoken",
+    "tiktoken loop",
+    "tiktoken batch",
+    "litellm",
+    "unpatched",
+    "v3",
+    "tokenizers",
+    "litellm native",
+    "json.loads + count_message_tokens",
+)
 
 
 def _machine() -> str:
@@ -260,6 +300,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     sections["count_message_tokens"] = token_cases.run_message_cases(iterations)
     for result in sections["count_message_tokens"]:
         print(token_cases.format_row(result))
+    sections["count_tokens (Hugging Face)"] = token_cases.run_hf_cases(iterations)
+    sections["count_request_tokens"] = token_cases.run_request_cases(iterations)
+    for result in sections["count_tokens (Hugging Face)"] + sections["count_request_tokens"]:
+        print(token_cases.format_row(result))
     if litellm_patch_cases.available():
         sections["litellm.token_counter with patch()"] = (
             litellm_patch_cases.run_litellm_patch_cases(iterations)
@@ -273,8 +317,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     e2e_results = litellm_e2e_cases.run_cases(quick=args.quick)
     for e2e_result in e2e_results:
         print(litellm_e2e_cases.format_result(e2e_result))
+    sections["Router.pick (deployment routing)"] = routing_cases.run_cases(
+        iterations, quick=args.quick
+    )
+    for result in sections["Router.pick (deployment routing)"]:
+        print(token_cases.format_row(result))
     sections["start-up"] = startup_results(3 if args.quick else 15)
     for result in sections["start-up"]:
+        print(token_cases.format_row(result))
+
+    sections["budgets"] = budget_cases.run_cases(iterations, quick=args.quick)
+    for result in sections["budgets"]:
         print(token_cases.format_row(result))
 
     rate_limits = ratelimit_cases.run_cases(iterations, quick=args.quick)

@@ -3,11 +3,14 @@
 //! The cores (`tokens`, ...) are plain Rust with no PyO3 in them; `py` is the binding layer and is
 //! compiled only with the `python` feature, which maturin turns on.
 
+pub mod budget;
 pub mod cache;
+pub mod health;
 pub mod http;
 pub mod metrics;
 mod published;
 pub mod ratelimit;
+pub mod routing;
 pub mod runtime;
 pub mod tokens;
 

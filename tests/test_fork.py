@@ -49,6 +49,9 @@ def exercise() -> Dict[str, Any]:
     result["messages"] = fast_litellm.count_message_tokens(MESSAGES, model="gpt-4o")
     limiter = fast_litellm.SimpleRateLimiter(requests_per_minute=60, burst=3)
     result["limiter"] = [limiter.check("user").allowed for _ in range(4)]
+    budgets = fast_litellm.BudgetTracker(daily=1.0)
+    budgets.record("user", 0.4)
+    result["budget"] = [budgets.check("user", 0.6).allowed, budgets.check("user", 0.7).allowed]
     result["health"] = fast_litellm.health_check()["status"]
     # Nothing may have quietly fallen back: a native fault would still give the right numbers.
     result["native_errors"] = {

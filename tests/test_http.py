@@ -935,9 +935,51 @@ def fork_scenario(engine: str) -> None:
     print("ok")
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() on this platform")
-def test_forked_child_makes_requests_while_the_parent_carries_on(engine: str) -> None:
-    code = f"from tests.test_http import fork_scenario; fork_scenario({engine!r})"
+def fork_with_full_pool_scenario(engine: str) -> None:
+    """Run in a fresh interpreter: every place of a client's pool is taken by a request in flight
+    when the process forks. Those requests stay in the parent, so the child's pool (and its
+    admission gate) must start empty instead of waiting for places that never come back."""
+    from .test_fork import CHILD_TIMEOUT, start_child
+
+    fast_litellm.configure("connection_pool", rust=engine == "native", rollout=100)
+    with HttpTestServer() as server:
+        # A pool timeout bounds the child's wait if the places were inherited (the defect).
+        client = http.Client(
+            server.url,
+            pool=http.ConnectionPoolConfig(max_connections=2, max_keepalive_connections=2),
+            timeout=http.TimeoutConfig(pool=20.0),
+        )
+        held = [server.hold(f"full-{index}") for index in range(2)]
+        answers: List[int] = []
+        threads = [
+            threading.Thread(target=lambda path=path: answers.append(client.get(path).status_code))
+            for path in held
+        ]
+        for thread in threads:
+            thread.start()
+        for index in range(2):
+            assert server.wait_arrived(f"full-{index}")
+
+        def child_work() -> Dict[str, Any]:
+            statuses = [client.get("/echo").status_code for _ in range(5)]
+            return {"statuses": statuses, "stats": client.pool_stats()}
+
+        child = start_child(child_work)
+        answer = child.result(time.monotonic() + CHILD_TIMEOUT)
+        for index in range(2):
+            server.release(f"full-{index}")
+        for thread in threads:
+            thread.join(DEADLINE)
+        assert answer["statuses"] == [200] * 5, answer
+        assert not any(answer["stats"]["errors"].values()), answer["stats"]["errors"]
+        assert answers == [200, 200]
+        assert client.get("/echo").status_code == 200
+        client.close()
+    print("ok")
+
+
+def _run_fork_scenario(name: str, engine: str) -> None:
+    code = f"from tests.test_http import {name}; {name}({engine!r})"
     environment = {k: v for k, v in os.environ.items() if not k.startswith("FAST_LITELLM_")}
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, environment.get("PYTHONPATH")]))
     try:
@@ -952,6 +994,16 @@ def test_forked_child_makes_requests_while_the_parent_carries_on(engine: str) ->
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"the fork scenario hung: {exc.stderr!r}")
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() on this platform")
+def test_forked_child_makes_requests_while_the_parent_carries_on(engine: str) -> None:
+    _run_fork_scenario("fork_scenario", engine)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() on this platform")
+def test_forked_child_gets_a_pool_of_its_own_when_the_parents_is_full(engine: str) -> None:
+    _run_fork_scenario("fork_with_full_pool_scenario", engine)
 
 
 # ---- fallback only ----------------------------------------------------------------------------------

@@ -50,6 +50,9 @@ def test_feature_status_lists_only_features_that_exist():
         "connection_pool",
         "monitoring",
         "cache",
+        "routing",
+        "health",
+        "budgets",
     }
     assert set(fast_litellm.health_check()["features"]) == set(features)
     assert set(health._FEATURE_MODULES) == set(_flags.FEATURES)
@@ -165,3 +168,15 @@ def test_a_missing_native_module_is_named_as_missing():
     assert result.returncode == 0, result.stderr
     assert "circular import" not in result.stdout
     assert "not installed" in result.stdout or "_native" in result.stdout
+
+
+@needs_native
+def test_budget_facts_agree_between_rust_and_python():
+    from fast_litellm._fallback import budget as fallback_budget
+    from fast_litellm.budget import redis_protocol as budget_protocol
+
+    assert native.BUDGET_MAX_NANODOLLARS == fallback_budget.MAX_NANODOLLARS
+    assert native.REDIS_BUDGET_SCRIPT == budget_protocol.script_text()
+    tracker = native.RedisBudget("redis://127.0.0.1:1", 1, None, None, None, key_prefix="p")
+    for key in ("user-1", "a}b%c", "ключ"):
+        assert tracker.redis_key(key) == budget_protocol.redis_key("p", key)

@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 import textwrap
+from datetime import datetime, timezone
 
 import pytest
 
@@ -557,3 +558,75 @@ def test_success_headers_have_v3s_names(hook):
     assert set(ours) == set(theirs)
     limits = {name: value for name, value in ours.items() if "-limit-" in name}
     assert limits == {name: value for name, value in theirs.items() if "-limit-" in name}
+
+
+# ---- budgets (FastBudgetLimiter) ----------------------------------------------------------------------
+
+
+def utc(*args: int) -> float:
+    """Unix seconds of a UTC date and time."""
+    return datetime(*args, tzinfo=timezone.utc).timestamp()
+
+
+async def _proxy_request(hook, auth, call_id, cost):
+    """One request through the hook: the pre-call check, then the success event with what
+    LiteLLM logged as its ``response_cost``. Returns the refusal, or None."""
+    from litellm.exceptions import BudgetExceededError
+
+    try:
+        await hook.async_pre_call_hook(
+            auth, DualCache(), {"model": "gpt-4o", "litellm_call_id": call_id}, "completion"
+        )
+    except BudgetExceededError as exc:
+        return exc
+    await hook.async_log_success_event(
+        {"litellm_call_id": call_id, "response_cost": cost}, None, None, None
+    )
+    return None
+
+
+def test_the_budget_hook_refuses_a_key_whose_budget_is_spent(path):
+    clock = ManualClock(utc(2026, 3, 14, 12))
+    hook = proxy_hooks.FastBudgetLimiter(daily=1.0, clock=clock)
+    alice, bob = UserAPIKeyAuth(api_key="hashed-alice"), UserAPIKeyAuth(api_key="hashed-bob")
+
+    async def scenario():
+        outcomes = []
+        for i in range(4):
+            outcomes.append(await _proxy_request(hook, alice, f"a{i}", 0.4))
+        outcomes.append(await _proxy_request(hook, bob, "b0", 0.4))
+        clock.advance(12 * 3600)  # the next UTC day
+        outcomes.append(await _proxy_request(hook, alice, "a-next-day", 0.4))
+        return outcomes
+
+    outcomes = asyncio.run(scenario())
+    # 0.4 + 0.4 + 0.4 crosses $1 on the third request (its cost is known only afterwards);
+    # the fourth is refused, another key and the next day are not.
+    assert [o is None for o in outcomes] == [True, True, True, False, True, True]
+    refusal = outcomes[3]
+    assert refusal.max_budget == 1.0 and refusal.current_cost == pytest.approx(1.2)
+    assert refusal.entity_type == "api_key" and refusal.entity_id == "hashed-alice"
+    assert "daily budget of $1.00 is exhausted: $1.20 spent" in refusal.message
+    assert "2026-03-15 00:00:00 UTC" in refusal.message
+    assert hook.tracker.status("api_key:hashed-alice").spent == pytest.approx(0.4)
+
+
+def test_the_budget_hook_ignores_requests_without_a_key_and_bad_costs(path):
+    hook = proxy_hooks.FastBudgetLimiter(
+        monthly=1.0, scope="team", clock=ManualClock(utc(2026, 1, 5))
+    )
+    no_team, team = UserAPIKeyAuth(api_key="k"), UserAPIKeyAuth(api_key="k", team_id="t1")
+
+    async def scenario():
+        assert await _proxy_request(hook, no_team, "x", 5.0) is None
+        for cost in (None, "0.5", float("nan"), True):
+            assert await _proxy_request(hook, team, f"t-{cost}", cost) is None
+        return hook.tracker.status("team:t1")
+
+    assert asyncio.run(scenario()).requests == 0
+    with pytest.raises(ValueError, match="scope"):
+        proxy_hooks.FastBudgetLimiter(daily=1, scope="org")
+    configured = proxy_hooks.FastBudgetLimiter.from_env(
+        {"FAST_LITELLM_PROXY_DAILY_BUDGET": "25", "FAST_LITELLM_PROXY_BUDGET_SCOPE": "user"}
+    )
+    assert configured.scope == "user" and configured.tracker.daily == 25.0

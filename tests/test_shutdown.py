@@ -11,10 +11,13 @@ import pytest
 
 from fast_litellm import _flags
 
+from . import http_server as http_servers
 from . import redis_server as servers
 
-# The server fixture (tests/redis_server.py), made visible to this module's tests.
+# The server fixtures (tests/redis_server.py, tests/http_server.py), made visible to this module's
+# tests.
 redis_server = servers.redis_server
+http_server = http_servers.http_server
 
 pytestmark = pytest.mark.skipif(_flags.native is None, reason="native module unavailable")
 
@@ -36,6 +39,37 @@ async def main():
     return len(tasks)
 
 if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+# Ends the program with HTTP work of every kind in flight on the native client: async requests
+# (asyncio.run cancels them), an open event stream, and a blocking request in a daemon thread that
+# waits with the GIL released while the interpreter finalizes. The server answers some of them
+# around the moment of exit (argv[2] seconds late), so answers land before, during and after it.
+_EXIT_WITH_HTTP_IN_FLIGHT = """
+import asyncio, sys, threading
+import fast_litellm
+
+url, delay = sys.argv[1], sys.argv[2]
+
+def blocking():
+    try:
+        fast_litellm.Client(url).get(f"/slow?seconds={delay}")
+    except Exception as exc:
+        print("blocking request failed:", exc, file=sys.stderr)
+
+async def main():
+    client = fast_litellm.AsyncClient(url)
+    tasks = [asyncio.ensure_future(client.post("/echo", json={"i": i})) for i in range(100)]
+    tasks += [asyncio.ensure_future(client.get(f"/slow?seconds={delay}")) for _ in range(8)]
+    stream = await client.stream("GET", "/sse/ticks").__aenter__()
+    threading.Thread(target=blocking, daemon=True).start()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    return len(tasks), stream
+
+if __name__ == "__main__":
+    assert fast_litellm.get_feature_status()["features"]["connection_pool"]["active_path"] == "native"
     asyncio.run(main())
 """
 
@@ -76,6 +110,14 @@ def test_exit_with_async_redis_checks_in_flight_is_silent(redis_server):
     for run in range(RUNS):
         done = _run(_EXIT_WITH_CHECKS_IN_FLIGHT, redis_server.url)
         assert (done.returncode, done.stderr) == (0, ""), f"run {run}: {done.stderr}"
+
+
+def test_exit_with_http_requests_in_flight_is_silent(http_server):
+    http_server.sse("ticks", [b"data: %d\n\n" % i for i in range(1000)])
+    for run in range(RUNS):
+        delay = ("0", "0.001", "0.01", "30")[run % 4]
+        done = _run(_EXIT_WITH_HTTP_IN_FLIGHT, http_server.url, delay)
+        assert (done.returncode, done.stderr) == (0, ""), f"run {run} ({delay} s): {done.stderr}"
 
 
 def test_a_caught_native_panic_writes_nothing_to_stderr():

@@ -17,6 +17,7 @@ from ._flags import version as __version__
 from .errors import (
     FastLiteLLMError,
     NativeError,
+    NoDeploymentAvailable,
     RateLimitBackendError,
     RateLimitTimeout,
     TokenizerUnavailableError,
@@ -26,13 +27,16 @@ from .errors import (
 from .health import health_check
 from .tokens import (
     SimpleTokenCounter,
+    acount_request_tokens,
     count_message_tokens,
+    count_request_tokens,
     count_tokens,
     count_tokens_batch,
     encoding_for_model,
 )
 
 if _typing.TYPE_CHECKING:
+    from .budget import BudgetCheck, BudgetStatus, BudgetTracker
     from .cache import ResponseCache, cache_key
     from .http import (
         AsyncClient,
@@ -57,11 +61,15 @@ if _typing.TYPE_CHECKING:
         check_rate_limit,
         default_rate_limiter,
     )
+    from .routing import HealthTracker, Router
 
 # The rate limiter and the HTTP client load on first use: `import fast_litellm` stays cheap for
 # callers that only count tokens (their modules pull in dataclasses, fractions and json, ~10 ms
 # on a slow machine).
 _LAZY = {
+    "BudgetCheck": "budget",
+    "BudgetStatus": "budget",
+    "BudgetTracker": "budget",
     "AsyncClient": "http",
     "Client": "http",
     "ConnectionPoolConfig": "http",
@@ -83,6 +91,8 @@ _LAZY = {
     "reset_stats": "monitoring",
     "ResponseCache": "cache",
     "cache_key": "cache",
+    "HealthTracker": "routing",
+    "Router": "routing",
 }
 
 
@@ -111,16 +121,22 @@ def __dir__() -> _typing.List[str]:
 
 __all__ = [
     "AsyncClient",
+    "BudgetCheck",
+    "BudgetStatus",
+    "BudgetTracker",
     "Client",
     "ConnectionPoolConfig",
     "FastLiteLLMError",
+    "HealthTracker",
     "ManualClock",
     "NativeError",
+    "NoDeploymentAvailable",
     "RateLimitBackendError",
     "RateLimitResult",
     "RateLimitTimeout",
     "ResponseCache",
     "RetryConfig",
+    "Router",
     "SimpleRateLimiter",
     "SimpleTokenCounter",
     "TimeoutConfig",
@@ -129,10 +145,12 @@ __all__ = [
     "UnsupportedModelError",
     "__version__",
     "cache_key",
+    "acount_request_tokens",
     "check_rate_limit",
     "cleanup_expired_connections",
     "configure",
     "count_message_tokens",
+    "count_request_tokens",
     "count_tokens",
     "count_tokens_batch",
     "default_rate_limiter",

@@ -13,7 +13,8 @@ Environment variables (read at import):
 - ``FAST_LITELLM_MAX_CONSECUTIVE_ERRORS=N``: after N native failures in a row a feature switches
   itself to the fallback until ``reset_errors()`` (default 5; 0 never switches).
 
-Features: ``TOKEN_COUNTING``, ``RATE_LIMITING``, ``CONNECTION_POOL``, ``MONITORING``, ``CACHE`` (a
+Features: ``TOKEN_COUNTING``, ``RATE_LIMITING``, ``CONNECTION_POOL``, ``ROUTING`` (``Router``),
+``HEALTH`` (``HealthTracker``), ``BUDGETS`` (``BudgetTracker``), ``MONITORING``, ``CACHE`` (a
 feature is listed here once it is built).
 A variable naming any other feature is reported once, with a ``RuntimeWarning``.
 
@@ -67,7 +68,16 @@ __all__ = [
 ]
 
 # The features that exist; one that is planned joins this list when it is built.
-FEATURES = ("TOKEN_COUNTING", "RATE_LIMITING", "CONNECTION_POOL", "MONITORING", "CACHE")
+FEATURES = (
+    "TOKEN_COUNTING",
+    "RATE_LIMITING",
+    "CONNECTION_POOL",
+    "ROUTING",
+    "HEALTH",
+    "BUDGETS",
+    "MONITORING",
+    "CACHE",
+)
 
 # Where measurement showed no gain the default would be False; every feature built so far is
 # faster on the native path (see BENCHMARKS.md).

@@ -59,7 +59,10 @@ from ._vocab import ENCODING_NAMES
 __all__ = [
     "SUPPORTED_ENCODINGS",
     "encoding_for_model",
+    "huggingface_kind",
+    "huggingface_tokenizer_file",
     "message_token_params",
+    "prices_tools_by_chat_template",
     "refresh",
     "settled",
     "snapshot_tables",
@@ -596,6 +599,8 @@ def refresh() -> None:
     _encoding_for_model.cache_clear()
     _tokenizer_for_model.cache_clear()
     _legacy.cache_clear()
+    _hf_kind.cache_clear()
+    _tokenizer_file.cache_clear()
     for callback in _on_refresh:
         callback()
 
@@ -761,3 +766,131 @@ def tables_from_litellm(litellm: Any, tiktoken: Any) -> dict[str, Any]:
 def snapshot_tables() -> dict[str, Any]:
     """The snapshot tables, in the shape ``tables_from_litellm`` returns."""
     return _SNAPSHOT._asdict()
+
+
+# ---- Hugging Face tokenizers --------------------------------------------------------------------
+#
+# LiteLLM 1.110.2 (``litellm.utils._load_huggingface_tokenizer``) loads the Anthropic and DeepSeek
+# tokenizers from the JSON files it ships, and the others from the Hub with
+# ``Tokenizer.from_pretrained`` (skipped when ``LITELLM_OFFLINE_MODE=true``: it then counts with
+# tiktoken). We read the shipped files of the installed litellm, and a Hub tokenizer only from the
+# local Hugging Face cache; whatever we cannot read, litellm counts.
+
+#: The files litellm ships, under ``litellm/litellm_core_utils/tokenizers``.
+_BUNDLED_TOKENIZERS: Final = {
+    "anthropic": "anthropic_tokenizer.json",
+    "deepseek": "deepseek_tokenizer.json",
+}
+#: The Hub repositories litellm loads the other tokenizers from (revision "main").
+_HUB_TOKENIZERS: Final = {
+    "cohere": "Xenova/c4ai-command-r-v01-tokenizer",
+    "llama2": "hf-internal-testing/llama-tokenizer",
+    "llama3": "Xenova/llama-3-tokenizer",
+}
+
+#: litellm 1.110.2's chat templates that price tools their own way
+#: (``chat_template_tools._TOOL_SECTIONS``), for the models counted with a Hugging Face tokenizer.
+_CHAT_TEMPLATE_TOOLS_MODEL: Final = re.compile(
+    r"deepseek-v4|^(?:deepseek/)?deepseek-(?:chat|reasoner|flash)(?::free)?$", re.IGNORECASE
+)
+
+
+def huggingface_kind(model: str) -> Optional[str]:
+    """The Hugging Face tokenizer LiteLLM counts ``model`` with (``"anthropic"``, ``"deepseek"``,
+    ``"llama2"``, ``"llama3"``, ``"cohere"``), or None (a tiktoken encoding)."""
+    _check_model(model)
+    rules = _current_rules()
+    return None if rules.hf_disabled() else _hf_kind(model)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _hf_kind(model: str) -> Optional[str]:
+    kind = _rules.hf_kind(model)
+    return kind if isinstance(kind, str) else None
+
+
+def prices_tools_by_chat_template(model: str) -> bool:
+    """Whether LiteLLM prices ``model``'s tools with its chat template (DeepSeek V4, chat,
+    reasoner...), not with the rules ``count_message_tokens`` follows."""
+    section = getattr(
+        sys.modules.get("litellm.litellm_core_utils.prompt_templates.chat_template_tools"),
+        "chat_template_tool_section",
+        None,
+    )
+    if section is not None:
+        return section(model) is not None
+    return _CHAT_TEMPLATE_TOOLS_MODEL.search(model) is not None
+
+
+def _litellm_directory() -> Optional[str]:
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("litellm")
+    except (ImportError, ValueError):
+        return None
+    locations = list(spec.submodule_search_locations or ()) if spec is not None else []
+    return locations[0] if locations else None
+
+
+def _hub_cache() -> str:
+    """The Hugging Face Hub cache directory, as ``huggingface_hub`` finds it."""
+    import os
+
+    explicit = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
+    if explicit:
+        return os.path.expanduser(explicit)
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "huggingface",
+    )
+    return os.path.join(os.path.expanduser(home), "hub")
+
+
+def _cached_hub_file(repository: str, hub_cache: str) -> Optional[str]:
+    """``tokenizer.json`` of ``repository`` at revision "main" in the Hub cache ``hub_cache``."""
+    import os
+
+    folder = os.path.join(hub_cache, "models--" + repository.replace("/", "--"))
+    try:
+        with open(os.path.join(folder, "refs", "main"), encoding="utf-8") as handle:
+            commit = handle.read().strip()
+    except OSError:
+        return None
+    path = os.path.join(folder, "snapshots", commit, "tokenizer.json")
+    return path if commit and os.path.isfile(path) else None
+
+
+def huggingface_tokenizer_file(kind: str) -> Optional[str]:
+    """The ``tokenizer.json`` LiteLLM would load for ``kind``, when it is on this machine: the
+    file the installed litellm ships, or a Hub tokenizer in the local cache. None otherwise (and
+    for a Hub tokenizer in LiteLLM's offline mode, where LiteLLM counts with tiktoken instead).
+    Looked up once per kind and environment (``refresh()`` looks again)."""
+    import os
+
+    offline = os.environ.get("LITELLM_OFFLINE_MODE", "").strip().lower() == "true"
+    return _tokenizer_file(kind, offline, _hub_cache())
+
+
+@lru_cache(maxsize=64)
+def _tokenizer_file(kind: str, offline: bool, hub_cache: str) -> Optional[str]:
+    import importlib.util
+    import os
+
+    # LiteLLM's Python path needs the `tokenizers` package; without it LiteLLM falls back to
+    # tiktoken, and so must we (by handing the call back).
+    if importlib.util.find_spec("tokenizers") is None:
+        return None
+    bundled = _BUNDLED_TOKENIZERS.get(kind)
+    if bundled is not None:
+        directory = _litellm_directory()
+        if directory is None:
+            return None
+        path = os.path.join(directory, "litellm_core_utils", "tokenizers", bundled)
+        return path if os.path.isfile(path) else None
+    repository = _HUB_TOKENIZERS.get(kind)
+    if repository is None:
+        return None
+    if offline:
+        return None
+    return _cached_hub_file(repository, hub_cache)

@@ -23,6 +23,9 @@ __all__ = [
     "_after_fork",
     "Encoding",
     "ENCODING_NAMES",
+    "HfTokenizer",
+    "ParsedRequest",
+    "parse_chat_request",
     "RateLimiter",
     "RateLimitResult",
     "ManualClock",
@@ -50,6 +53,12 @@ __all__ = [
     "cache_key",
     "CACHE_IGNORED_PARAMETERS",
     "CACHE_MAX_DEPTH",
+    "Router",
+    "BudgetTracker",
+    "BudgetCheck",
+    "RedisBudget",
+    "REDIS_BUDGET_SCRIPT",
+    "BUDGET_MAX_NANODOLLARS",
 ]
 
 __version__: str
@@ -77,7 +86,47 @@ class Encoding:
         *,
         legacy_accounting: bool = False,
     ) -> int: ...
+    def count_parsed(self, request: ParsedRequest, *, legacy_accounting: bool = False) -> int: ...
+    def acount_parsed(
+        self, request: ParsedRequest, *, legacy_accounting: bool = False
+    ) -> Awaitable[int]: ...
 
+@final
+class HfTokenizer:
+    """One loaded Hugging Face ``tokenizer.json``; immutable and safe to share between threads."""
+
+    @staticmethod
+    def load(path: Union[str, PathLike[str]]) -> HfTokenizer: ...
+    @property
+    def source(self) -> str: ...
+    def count(self, text: str) -> int: ...
+    def count_batch(self, texts: Iterable[str]) -> List[int]: ...
+    def encode(self, text: str) -> List[int]: ...
+    def count_messages(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Optional[Sequence[Mapping[str, Any]]] = None,
+        tool_choice: Any = None,
+        *,
+        legacy_accounting: bool = False,
+    ) -> int: ...
+    def count_parsed(self, request: ParsedRequest, *, legacy_accounting: bool = False) -> int: ...
+    def acount_parsed(
+        self, request: ParsedRequest, *, legacy_accounting: bool = False
+    ) -> Awaitable[int]: ...
+
+@final
+class ParsedRequest:
+    """A chat-completions request body read by ``parse_chat_request``."""
+
+    @property
+    def model(self) -> Optional[str]: ...
+    @property
+    def needs_litellm(self) -> bool: ...
+    @property
+    def has_tools(self) -> bool: ...
+
+def parse_chat_request(body: Union[bytes, str]) -> ParsedRequest: ...
 def _testing_panic(message: str) -> None: ...
 def _after_fork() -> None:
     """Called in a forked child (``os.register_at_fork``): resets the I/O runtime, the counting
@@ -335,3 +384,148 @@ class ResponseCache:
     def __len__(self) -> int: ...
     def keys(self) -> List[str]: ...
     def stats(self) -> Dict[str, Any]: ...
+
+# ---- routing (src/py/routing.rs) ----------------------------------------------------------------
+
+_DeploymentSpec = Tuple[
+    int,
+    Tuple[float, float, float],
+    Tuple[float, float, float, float],
+    float,
+    Optional[float],
+    Optional[int],
+]
+
+@final
+class Router:
+    def __new__(
+        cls,
+        strategy: str,
+        groups: int,
+        deployments: Sequence[_DeploymentSpec],
+        *,
+        allowed_fails: Optional[int],
+        cooldown_time: float,
+        circuit_breaker: bool,
+        lowest_latency_buffer: float,
+        seed: int,
+    ) -> Router: ...
+    def pick(self, group: int, input_tokens: int, stream: bool, now: float) -> int: ...
+    def available(self, group: int, now: float) -> List[int]: ...
+    def is_available(self, index: int, now: float) -> bool: ...
+    def record_start(self, index: int, now: float) -> None: ...
+    def record_success(
+        self,
+        index: int,
+        now: float,
+        latency: float,
+        completion_tokens: int,
+        total_tokens: int,
+        time_to_first_token: Optional[float],
+    ) -> None: ...
+    def record_failure(
+        self,
+        index: int,
+        now: float,
+        status: int,
+        retry_after: Optional[float],
+        timeout: bool,
+        connection_error: bool,
+        latency: Optional[float],
+    ) -> bool: ...
+    def record_health_check(self, index: int, now: float, healthy: bool) -> None: ...
+    def clear_cooldown(self, index: int) -> None: ...
+    def status(self, index: int, now: float) -> dict[str, Any]: ...
+    def __len__(self) -> int: ...
+
+# ---- budgets (fast_litellm.budget) ------------------------------------------------------------
+
+# (now_ns, [(window, limit, spent, requests, reset_at_ns), ...]), amounts in nanodollars.
+_BudgetRows = Tuple[int, List[Tuple[str, int, int, int, Optional[int]]]]
+
+@final
+class BudgetCheck:
+    """The answer to one budget check; truthy when the call fits every budget."""
+
+    @property
+    def allowed(self) -> bool: ...
+    @property
+    def window(self) -> str: ...
+    @property
+    def limit(self) -> float: ...
+    @property
+    def spent(self) -> float: ...
+    @property
+    def remaining(self) -> float: ...
+    @property
+    def estimated_cost(self) -> float: ...
+    @property
+    def reset_at(self) -> Optional[float]: ...
+    @property
+    def retry_after(self) -> float: ...
+    @property
+    def reason(self) -> Optional[str]: ...
+    def __bool__(self) -> bool: ...
+    def to_dict(self) -> dict[str, Any]: ...
+
+@final
+class BudgetTracker:
+    """The in-process budget tracker (see ``fast_litellm._fallback.budget`` for the rule);
+    limits in nanodollars, costs in dollars."""
+
+    def __new__(
+        cls,
+        daily: Optional[int],
+        monthly: Optional[int],
+        period_ns: Optional[int],
+        period_limit: Optional[int],
+        *,
+        clock: Any = None,
+    ) -> BudgetTracker: ...
+    def record(self, key: str, cost: float) -> None: ...
+    def check(self, key: str, estimated_cost: Optional[float] = None) -> BudgetCheck: ...
+    def status(self, key: str) -> _BudgetRows: ...
+    def reset(self, key: str) -> bool: ...
+    def cleanup(self) -> int: ...
+    def stats(self) -> dict[str, int]: ...
+
+@final
+class RedisBudget:
+    """A budget tracker whose spend lives in Redis (one Lua script per call); ``now_ns`` is the
+    caller's Unix time, or None for the server's. Backend failures raise
+    ``RateLimitBackendError``."""
+
+    def __new__(
+        cls,
+        backend: Union[str, Sequence[str]],
+        daily: Optional[int],
+        monthly: Optional[int],
+        period_ns: Optional[int],
+        period_limit: Optional[int],
+        *,
+        key_prefix: str = ...,  # "fast_litellm"
+        timeout: float = 0.05,
+    ) -> RedisBudget: ...
+    def record(self, key: str, cost: float, now_ns: Optional[int] = None) -> None: ...
+    def arecord(self, key: str, cost: float, now_ns: Optional[int] = None) -> Awaitable[None]: ...
+    def check(
+        self, key: str, estimated_cost: Optional[float] = None, now_ns: Optional[int] = None
+    ) -> BudgetCheck: ...
+    def acheck(
+        self, key: str, estimated_cost: Optional[float] = None, now_ns: Optional[int] = None
+    ) -> Awaitable[BudgetCheck]: ...
+    def status(self, key: str, now_ns: Optional[int] = None) -> _BudgetRows: ...
+    def astatus(self, key: str, now_ns: Optional[int] = None) -> Awaitable[_BudgetRows]: ...
+    def reset(self, key: str) -> bool: ...
+    def areset(self, key: str) -> Awaitable[bool]: ...
+    def ping(self) -> None: ...
+    def redis_key(self, key: str) -> str: ...
+    @property
+    def backend(self) -> str: ...
+    @property
+    def is_cluster(self) -> bool: ...
+    @property
+    def key_prefix(self) -> str: ...
+
+REDIS_BUDGET_SCRIPT: str
+BUDGET_MAX_NANODOLLARS: int

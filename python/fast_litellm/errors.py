@@ -16,6 +16,7 @@ __all__ = [
     "HTTPError",
     "HTTPStatusError",
     "NativeError",
+    "NoDeploymentAvailable",
     "PoolTimeout",
     "RateLimitTimeout",
     "RateLimitBackendError",
@@ -38,6 +39,22 @@ class NativeError(FastLiteLLMError):
 
     The call that raised it had no effect; later calls keep working.
     """
+
+
+class NoDeploymentAvailable(FastLiteLLMError):
+    """``Router.pick`` found no deployment of the model group it may send a request to: every one
+    is cooling down (or waiting for its circuit-breaker probe), or over its rpm/tpm limits.
+
+    ``retry_after`` is how many seconds until the soonest cooldown ends (or the minute's usage
+    counts start again), ``None`` when that is not a matter of time; ``model_name`` is the group.
+    """
+
+    def __init__(
+        self, message: str, retry_after: "float | None" = None, *, model_name: "str | None" = None
+    ) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.model_name = model_name
 
 
 class TokenizerUnavailableError(FastLiteLLMError, RuntimeError):

@@ -23,6 +23,9 @@ _FEATURE_MODULES = {
     "CONNECTION_POOL": "http",
     "MONITORING": "monitoring",
     "CACHE": "cache",
+    "ROUTING": "routing",
+    "HEALTH": "routing",
+    "BUDGETS": "budget",
 }
 
 

@@ -635,7 +635,15 @@ def _new_engine(options: Dict[str, Any]) -> Tuple[Any, bool]:
         else:
             _engines.add(engine)
             return engine, True
-    from ._fallback.http import HttpClient
+    try:
+        from ._fallback.http import HttpClient
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("httpx", "httpcore"):
+            raise
+        raise ImportError(
+            "the HTTP client's fallback engine (used when the native path is off or unavailable) "
+            "needs httpx: pip install 'fast-litellm[http]'"
+        ) from exc
 
     fallback = HttpClient(**options)
     _engines.add(fallback)

@@ -20,7 +20,15 @@ from __future__ import annotations
 
 from typing import Any, AsyncIterator, Dict, Iterator, Optional, Tuple, Type
 
-import httpx
+try:
+    import httpx
+except ModuleNotFoundError as exc:  # pragma: no cover - exercised in a bare virtualenv
+    if exc.name != "httpx":
+        raise
+    raise ImportError(
+        "fast_litellm.httpx provides httpx transports and needs httpx: "
+        "pip install 'fast-litellm[http]'"
+    ) from exc
 
 from . import errors
 from .http import (

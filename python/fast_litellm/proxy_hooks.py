@@ -46,11 +46,18 @@ from litellm.proxy.common_utils.proxy_rate_limit_error import (
 )
 
 from . import _fork
+from .budget import BudgetTracker
 from .errors import FastLiteLLMError
 from .ratelimit import RateLimitResult, SimpleRateLimiter
 from .tokens import count_message_tokens
 
-__all__ = ["ENV_PREFIX", "FastRateLimiter", "proxy_rate_limiter"]
+__all__ = [
+    "ENV_PREFIX",
+    "FastBudgetLimiter",
+    "FastRateLimiter",
+    "proxy_budget_limiter",
+    "proxy_rate_limiter",
+]
 
 ENV_PREFIX = "FAST_LITELLM_PROXY_"
 DEFAULT_KEY_PREFIX = "fast_litellm:proxy"
@@ -558,20 +565,175 @@ def _refusal_for_non_positive(scope: Scope, model: Any) -> ProxyRateLimitError:
 
 # ---- the instance config.yaml names -------------------------------------------------------------
 
+# ---- budgets ------------------------------------------------------------------------------------
+
+# The UserAPIKeyAuth field naming the id of each scope a budget can be kept for.
+BUDGET_SCOPES = {
+    "api_key": "api_key",
+    "user": "user_id",
+    "team": "team_id",
+    "end_user": "end_user_id",
+}
+
+# Per request: (litellm_call_id, budget key) from the pre-call hook, for the success event.
+_budget_admission: ContextVar[Optional[Tuple[Optional[str], str]]] = ContextVar(
+    "fast_litellm_proxy_budget_admission", default=None
+)
+
+
+class FastBudgetLimiter(CustomLogger):  # type: ignore[misc]
+    """A LiteLLM proxy callback keeping a dollar budget per key with ``BudgetTracker``: the
+    pre-call hook refuses a request once its key's budget is exhausted (LiteLLM's own
+    ``BudgetExceededError``, which the proxy answers as it answers its ``max_budget``), and each
+    successful request's ``response_cost`` (what LiteLLM logged for it) is recorded.
+
+    - ``daily`` / ``monthly`` / ``period`` with ``limit``: the budget of every key, as for
+      ``BudgetTracker``.
+    - ``scope``: what a key is: ``"api_key"`` (default: the virtual key, as the proxy hashes
+      it), ``"user"``, ``"team"`` or ``"end_user"``. A request without one is not limited.
+    - ``backend``, ``key_prefix``, ``on_backend_error``, ``backend_timeout``, ``clock``: as for
+      ``BudgetTracker`` (Redis shares the spend between proxy processes).
+
+    A request is checked with an estimate of 0: it is refused once the budget is spent, and the
+    request that crosses the limit is let through (its cost is known only afterwards).
+    """
+
+    def __init__(
+        self,
+        *,
+        daily: Optional[float] = None,
+        monthly: Optional[float] = None,
+        period: Optional[float] = None,
+        limit: Optional[float] = None,
+        scope: str = "api_key",
+        backend: Union[None, str, Sequence[str]] = None,
+        key_prefix: str = DEFAULT_KEY_PREFIX,
+        on_backend_error: str = "allow",
+        backend_timeout: Optional[float] = None,
+        clock: Any = None,
+    ) -> None:
+        super().__init__()
+        if scope not in BUDGET_SCOPES:
+            raise ValueError(
+                f"scope must be one of {', '.join(map(repr, BUDGET_SCOPES))}, got {scope!r}"
+            )
+        self.scope = scope
+        self.tracker = BudgetTracker(
+            daily=daily,
+            monthly=monthly,
+            period=period,
+            limit=limit,
+            backend=backend,
+            key_prefix=key_prefix,
+            on_backend_error=on_backend_error,
+            backend_timeout=backend_timeout,
+            clock=clock,
+        )
+
+    @classmethod
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> "FastBudgetLimiter":
+        """A budget limiter configured by ``FAST_LITELLM_PROXY_DAILY_BUDGET`` and/or
+        ``FAST_LITELLM_PROXY_MONTHLY_BUDGET`` (dollars), ``FAST_LITELLM_PROXY_BUDGET_SCOPE``
+        (default ``api_key``), and the rate limiter's ``REDIS_URL``, ``KEY_PREFIX``,
+        ``ON_BACKEND_ERROR`` and ``BACKEND_TIMEOUT`` variables."""
+        env = os.environ if environ is None else environ
+        return cls(
+            daily=_env_float(env, ENV_PREFIX + "DAILY_BUDGET"),
+            monthly=_env_float(env, ENV_PREFIX + "MONTHLY_BUDGET"),
+            scope=env.get(ENV_PREFIX + "BUDGET_SCOPE") or "api_key",
+            backend=env.get(ENV_PREFIX + "REDIS_URL") or None,
+            key_prefix=env.get(ENV_PREFIX + "KEY_PREFIX") or DEFAULT_KEY_PREFIX,
+            on_backend_error=env.get(ENV_PREFIX + "ON_BACKEND_ERROR") or "allow",
+            backend_timeout=_env_float(env, ENV_PREFIX + "BACKEND_TIMEOUT"),
+        )
+
+    def key_for(self, auth: UserAPIKeyAuth) -> Optional[str]:
+        """The budget key of a request (``"<scope>:<id>"``), or None when it has no id."""
+        value = getattr(auth, BUDGET_SCOPES[self.scope], None)
+        return f"{self.scope}:{value}" if isinstance(value, str) and value else None
+
+    async def async_pre_call_hook(
+        self,
+        user_api_key_dict: UserAPIKeyAuth,
+        cache: Any,
+        data: dict,
+        call_type: Any,
+    ) -> None:
+        """Refuses the request when its key's budget is exhausted."""
+        key = self.key_for(user_api_key_dict)
+        if key is None:
+            return None
+        verdict = await self.tracker.acheck(key)
+        if not verdict.allowed:
+            from litellm.exceptions import BudgetExceededError
+
+            reset = (
+                "never"
+                if verdict.reset_at is None or math.isinf(verdict.retry_after)
+                else datetime.fromtimestamp(verdict.reset_at, tz=timezone.utc).strftime(
+                    "%Y-%m-%d %H:%M:%S UTC"
+                )
+            )
+            raise BudgetExceededError(
+                current_cost=verdict.spent,
+                max_budget=verdict.limit,
+                message=f"Budget has been exceeded: {verdict.reason} (resets at {reset})",
+                entity_type=self.scope,
+                entity_id=key.split(":", 1)[1],
+            )
+        call_id = data.get("litellm_call_id")
+        _budget_admission.set((call_id if isinstance(call_id, str) else None, key))
+        return None
+
+    async def async_log_success_event(
+        self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
+        """Records the request's ``response_cost`` (once per request)."""
+        admission = _budget_admission.get()
+        if admission is None or not isinstance(kwargs, dict):
+            return
+        call_id, key = admission
+        logged_id = kwargs.get("litellm_call_id")
+        if call_id is not None and isinstance(logged_id, str) and logged_id != call_id:
+            return  # a nested call inside the request has its own id
+        _budget_admission.set(None)
+        cost = kwargs.get("response_cost")
+        if isinstance(cost, bool) or not isinstance(cost, (int, float)):
+            return
+        if math.isfinite(cost) and cost > 0:
+            await self.tracker.arecord(key, cost)
+
+    async def async_log_failure_event(
+        self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
+        """A failed request costs nothing here; only forgets the request."""
+        _budget_admission.set(None)
+
+    def __repr__(self) -> str:
+        return f"FastBudgetLimiter(scope={self.scope!r}, {self.tracker!r})"
+
+
 _instance_lock = _fork.Lock()
 
-# Declared, not assigned: the first access goes through __getattr__ below, which builds it.
+# Declared, not assigned: the first access goes through __getattr__ below, which builds them.
 proxy_rate_limiter: FastRateLimiter
+proxy_budget_limiter: FastBudgetLimiter
+
+_FROM_ENV: Dict[str, Any] = {
+    "proxy_rate_limiter": FastRateLimiter,
+    "proxy_budget_limiter": FastBudgetLimiter,
+}
 
 
 def __getattr__(name: str) -> Any:
     # Built on first access, not at import: the proxy resolves "module.attribute" with getattr,
     # and a test or a tool can import this module without a Redis URL being read or used.
-    if name != "proxy_rate_limiter":
+    kind = _FROM_ENV.get(name)
+    if kind is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     with _instance_lock:
-        instance = globals().get("proxy_rate_limiter")
+        instance = globals().get(name)
         if instance is None:
-            instance = FastRateLimiter.from_env()
-            globals()["proxy_rate_limiter"] = instance
+            instance = kind.from_env()
+            globals()[name] = instance
     return instance

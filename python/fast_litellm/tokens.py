@@ -23,7 +23,9 @@ __all__ = [
     "DEFAULT_ENCODING",
     "ENCODING_NAMES",
     "SimpleTokenCounter",
+    "acount_request_tokens",
     "count_message_tokens",
+    "count_request_tokens",
     "count_tokens",
     "count_tokens_batch",
     "encoding_for_model",
@@ -86,6 +88,50 @@ def _native_encoding(name: str) -> Any:
         return encoding
 
 
+class _HfTokenizer:
+    """A Hugging Face ``tokenizer.json`` (Claude, DeepSeek, a cached Hub tokenizer) on both
+    paths: ``_native.HfTokenizer`` or Python ``tokenizers``, each loaded on first use, once per
+    file."""
+
+    __slots__ = ("path", "native", "fallback", "_lock")
+    name = None  # no OpenAI encoding
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.native: Any = None
+        self.fallback: Any = None
+        self._lock = _fork.Lock()
+
+    def side(self, native: bool) -> Any:
+        if native:
+            return self.native or self.load_native()
+        return self.fallback or self.load_fallback()
+
+    def load_native(self) -> Any:
+        with self._lock:
+            if self.native is None:
+                self.native = _flags.native.HfTokenizer.load(self.path)  # type: ignore[union-attr]
+        return self.native
+
+    def load_fallback(self) -> Any:
+        with self._lock:
+            if self.fallback is None:
+                self.fallback = _fallback_tokens.HfTokenizer(self.path)
+        return self.fallback
+
+
+_by_file: Dict[str, _HfTokenizer] = {}
+
+
+def _file_tokenizer(path: str) -> _HfTokenizer:
+    # One tokenizer per file, shared by every model that uses it.
+    tokenizer = _by_file.get(path)
+    if tokenizer is None:
+        with _resolve_lock:
+            tokenizer = _by_file.setdefault(path, _HfTokenizer(path))
+    return tokenizer
+
+
 class _LiteLLMDelegate:
     """Counts for models LiteLLM tokenizes with something other than OpenAI BPE (Hugging Face
     tokenizers for Llama, Cohere, ...): the answer is LiteLLM's own, on both paths."""
@@ -137,8 +183,12 @@ def _model_tokenizer(model: str) -> Any:
     if tokenizer is not None:
         return tokenizer
     kind, detail = tokenizer_for_model(model)
+    hf_kind = _models.huggingface_kind(model) if kind != "tiktoken" else None
+    hf_file = _models.huggingface_tokenizer_file(hf_kind) if hf_kind is not None else None
     if kind == "tiktoken":
         tokenizer = _encoding_tokenizer(detail)
+    elif hf_file is not None:
+        tokenizer = _file_tokenizer(hf_file)
     else:
         try:
             _litellm()
@@ -249,7 +299,11 @@ def count_message_tokens(
         raise TypeError(f"model must be a str, not {type(model).__name__}")
     tokenizer = _model_tokenizer(model)
     try:
-        if type(tokenizer) is _LiteLLMDelegate:
+        if type(tokenizer) is _LiteLLMDelegate or (
+            type(tokenizer) is _HfTokenizer
+            and (tools or tool_choice is not None)
+            and _models.prices_tools_by_chat_template(model)
+        ):
             return _litellm_messages(model, messages, tools, tool_choice)
         legacy = uses_legacy_message_accounting(model)
         native = tokenizer.native
@@ -275,6 +329,124 @@ def count_message_tokens(
         except ImportError:
             raise
         return _litellm_messages(model, messages, tools, tool_choice)
+
+
+_NO_MESSAGES = "the request body has no 'messages' list"
+_NOT_AN_OBJECT = "the request body must be a JSON object (an OpenAI chat-completions request)"
+_NO_MODEL = "the request body has no 'model' string; pass model=..."
+
+
+def _request_model(model: Optional[str], body_model: Any) -> str:
+    if model is not None:
+        return model
+    if not isinstance(body_model, str):
+        raise ValueError(_NO_MODEL)
+    return body_model
+
+
+def _check_request_args(body: Any, model: Any) -> None:
+    if not isinstance(body, (bytes, str)):
+        raise TypeError(
+            f"count_request_tokens() argument 'body' must be bytes or str, not {type(body).__name__}"
+        )
+    if model is not None and not isinstance(model, str):
+        raise TypeError(f"model must be a str, not {type(model).__name__}")
+
+
+def _count_request_objects(body: Any, model: Optional[str]) -> int:
+    """``json.loads`` + ``count_message_tokens``: the fallback, and the native path's answer for
+    requests it hands over (content or models litellm counts itself)."""
+    import json
+
+    request = json.loads(body)
+    if not isinstance(request, dict):
+        raise ValueError(_NOT_AN_OBJECT)
+    messages = request.get("messages")
+    if messages is None:
+        raise ValueError(_NO_MESSAGES)
+    if not isinstance(messages, list):
+        kind = {bool: "a boolean", str: "a string", dict: "an object"}.get(
+            type(messages), "a number"
+        )
+        raise ValueError(f"the request body's 'messages' must be a list, not {kind}")
+    return count_message_tokens(
+        messages,
+        model=_request_model(model, request.get("model")),
+        tools=request.get("tools"),
+        tool_choice=request.get("tool_choice"),
+    )
+
+
+class _RequestCounter:
+    """``count_request_tokens`` on one path (``FeatureState.run`` picks the side)."""
+
+    __slots__ = ("native",)
+
+    def __init__(self, native: bool) -> None:
+        self.native = native
+
+    def side(self, native: bool) -> "_RequestCounter":
+        return _NATIVE_REQUESTS if native else _FALLBACK_REQUESTS
+
+    def plan(self, body: Any, model: Optional[str]) -> Any:
+        """``(counter, parsed, legacy)`` for a native count, or the count itself (an int)."""
+        if not self.native:
+            return _count_request_objects(body, model)
+        parsed = _flags.native.parse_chat_request(body)  # type: ignore[union-attr]
+        model = _request_model(model, parsed.model)
+        tokenizer = _model_tokenizer(model)
+        if (
+            parsed.needs_litellm
+            or type(tokenizer) is _LiteLLMDelegate
+            or (
+                parsed.has_tools
+                and type(tokenizer) is _HfTokenizer
+                and _models.prices_tools_by_chat_template(model)
+            )
+        ):
+            return _count_request_objects(body, model)
+        return (tokenizer.side(True), parsed, uses_legacy_message_accounting(model))
+
+    def count(self, body: Any, model: Optional[str]) -> int:
+        plan = self.plan(body, model)
+        if isinstance(plan, int):
+            return plan
+        counter, parsed, legacy = plan
+        return int(counter.count_parsed(parsed, legacy_accounting=legacy))
+
+
+_NATIVE_REQUESTS = _RequestCounter(True)
+_FALLBACK_REQUESTS = _RequestCounter(False)
+
+
+def count_request_tokens(body: "bytes | str", *, model: Optional[str] = None) -> int:
+    """The number ``count_message_tokens`` gives for a chat-completions request body (JSON, as
+    bytes or str): its ``messages``, ``tools`` and ``tool_choice``, counted for ``model`` or,
+    when not given, the body's own ``model``.
+
+    The native path parses the JSON in Rust and counts without the GIL. Invalid JSON, a body
+    that is not an object, one without a ``messages`` list, or without a model: ``ValueError``.
+    """
+    _check_request_args(body, model)
+    return _state.run(_NATIVE_REQUESTS.side, "count", body, model)
+
+
+async def acount_request_tokens(body: "bytes | str", *, model: Optional[str] = None) -> int:
+    """``count_request_tokens`` as a coroutine: on the native path the body is read on the
+    caller's thread (the JSON parsed without the GIL) and counted on a worker thread, so the
+    event loop is not held up by a large request."""
+    _check_request_args(body, model)
+    if _state.fast or _state.choose():
+        try:
+            plan = _NATIVE_REQUESTS.plan(body, model)
+            if isinstance(plan, int):
+                return plan
+            counter, parsed, legacy = plan
+            return int(await counter.acount_parsed(parsed, legacy_accounting=legacy))
+        except NativeError as exc:
+            _state.native_failed(exc)
+            _state.fallback_calls += 1
+    return _FALLBACK_REQUESTS.count(body, model)
 
 
 def _litellm_messages(model: str, messages: Any, tools: Any, tool_choice: Any) -> int:

@@ -3,13 +3,20 @@
 //! A client's pool is bound to the runtime it was built on (its connections are tasks there).
 //! A child process made by `fork()` gets a new runtime (`crate::runtime`), so the client builds a
 //! new pool there on its next request and leaks the parent's: dropping it would touch locks and
-//! sockets that belong to the parent.
+//! sockets that belong to the parent. The gate belongs to the pool too: places held by the
+//! parent's requests at the moment of the fork would never come back in the child.
+//!
+//! No lock guards the current pool: `fork()` may happen while a runtime thread of the parent is
+//! looking the pool up, and a lock held then would be held for ever in the child, whose first
+//! request would wait on it. `arc-swap` (lock-free reads and compare-and-swap publication)
+//! keeps nothing held that a thread missing from the child could own.
 
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwapOption;
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderName, HeaderValue, CONTENT_ENCODING, RETRY_AFTER};
 use http::{HeaderMap, Method, Request, Uri};
@@ -84,7 +91,11 @@ impl Default for ClientConfig {
 
 /// One pool: hyper's client and the registry of its connections.
 struct Pool {
+    /// The runtime generation it was built on.
+    generation: u64,
     hyper: Hyper,
+    /// Admission: `max_connections` and `max_concurrency` (adaptive or not).
+    gate: Arc<Gate>,
     registry: Arc<Registry>,
     /// The counters of this pool: a forked child counts its own requests from zero.
     stats: Arc<Stats>,
@@ -98,8 +109,7 @@ pub struct Client {
     default_headers: HeaderMap,
     /// The counters of the first pool (shown before it is built).
     first_stats: Arc<Stats>,
-    gate: Arc<Gate>,
-    pool: Mutex<Option<(u64, Arc<Pool>)>>,
+    pool: ArcSwapOption<Pool>,
     closed: AtomicBool,
 }
 
@@ -294,17 +304,11 @@ impl Client {
             HeaderValue::from_static(concat!("fast-litellm/", env!("CARGO_PKG_VERSION"))),
         );
         merge_headers(&mut default_headers, &config.headers);
-        let limit = config
-            .max_concurrency
-            .unwrap_or(config.max_connections)
-            .min(config.max_connections);
-        let gate = Gate::new(limit, config.max_connections, config.adaptive_concurrency);
         Ok(Self {
             base,
             default_headers,
             first_stats: Arc::new(Stats::default()),
-            gate,
-            pool: Mutex::new(None),
+            pool: ArcSwapOption::empty(),
             closed: AtomicBool::new(false),
             config,
         })
@@ -323,8 +327,22 @@ impl Client {
     }
 
     pub fn concurrency_limit(&self) -> Option<usize> {
-        (self.config.max_concurrency.is_some() || self.config.adaptive_concurrency)
-            .then(|| self.gate.limit())
+        (self.config.max_concurrency.is_some() || self.config.adaptive_concurrency).then(|| {
+            match self.current_pool() {
+                Some(pool) => pool.gate.limit(),
+                None => self.initial_limit(),
+            }
+        })
+    }
+
+    /// The concurrency limit a new pool's gate starts with.
+    fn initial_limit(&self) -> usize {
+        let config = &self.config;
+        config
+            .max_concurrency
+            .unwrap_or(config.max_connections)
+            .min(config.max_connections)
+            .clamp(1, config.max_connections.max(1))
     }
 
     /// Active and idle connections per host, now.
@@ -347,9 +365,8 @@ impl Client {
     /// requests fail with `HttpError::Closed`.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        let old = self.pool.lock().take();
-        if let Some((generation, pool)) = old {
-            if generation != crate::runtime::generation() {
+        if let Some(pool) = self.pool.swap(None) {
+            if pool.generation != crate::runtime::generation() {
                 std::mem::forget(pool);
             }
         }
@@ -360,13 +377,9 @@ impl Client {
     }
 
     fn current_pool(&self) -> Option<Arc<Pool>> {
-        let pool = self.pool.lock();
-        match &*pool {
-            Some((generation, pool)) if *generation == crate::runtime::generation() => {
-                Some(Arc::clone(pool))
-            }
-            _ => None,
-        }
+        self.pool
+            .load_full()
+            .filter(|pool| pool.generation == crate::runtime::generation())
     }
 
     /// The pool of the current runtime generation, built on first use (inside the runtime:
@@ -376,28 +389,42 @@ impl Client {
             return Err(HttpError::Closed);
         }
         let generation = crate::runtime::generation();
-        let mut slot = self.pool.lock();
-        if let Some((built_on, pool)) = &*slot {
-            if *built_on == generation {
+        let current = self.pool.load_full();
+        if let Some(pool) = &current {
+            if pool.generation == generation {
                 return Ok(Arc::clone(pool));
             }
         }
         // The first pool counts into `first_stats`; one rebuilt in a forked child starts at zero.
-        let stats = match &*slot {
+        let stats = match &current {
             None => Arc::clone(&self.first_stats),
             Some(_) => Arc::new(Stats::default()),
         };
-        let pool = Arc::new(self.build_pool(stats));
-        if let Some((_, stale)) = slot.replace((generation, Arc::clone(&pool))) {
+        let pool = Arc::new(self.build_pool(generation, stats));
+        let previous = self
+            .pool
+            .compare_and_swap(&current, Some(Arc::clone(&pool)));
+        let won = match (&*previous, &current) {
+            (Some(seen), Some(expected)) => Arc::ptr_eq(seen, expected),
+            (None, None) => true,
+            _ => false,
+        };
+        if !won {
+            // Another thread published a pool first (or the client was closed meanwhile): ours
+            // never carried a request, so it goes quietly.
+            drop(previous);
+            return self.pool();
+        }
+        drop(previous);
+        if let Some(stale) = current {
             // Built in the parent before fork(): see the module notes.
             std::mem::forget(stale);
         }
-        drop(slot);
         spawn_reaper(&pool, self.config.keepalive_expiry);
         Ok(pool)
     }
 
-    fn build_pool(&self, stats: Arc<Stats>) -> Pool {
+    fn build_pool(&self, generation: u64, stats: Arc<Stats>) -> Pool {
         let registry = Arc::new(Registry::default());
         let mut http = HttpConnector::new();
         // TLS wraps it, so it must accept https URIs too.
@@ -443,7 +470,13 @@ impl Client {
             .timer(TokioTimer::new())
             .build(connector);
         Pool {
+            generation,
             hyper,
+            gate: Gate::new(
+                self.initial_limit(),
+                self.config.max_connections,
+                self.config.adaptive_concurrency,
+            ),
             registry,
             stats,
             proxies,
@@ -544,7 +577,7 @@ impl Client {
         let policy = &self.config.retry;
         let mut retries = 0u32;
         loop {
-            let (permit, waited) = match self.gate.acquire(timeouts.pool).await {
+            let (permit, waited) = match pool.gate.acquire(timeouts.pool).await {
                 Ok(acquired) => acquired,
                 Err(err) => {
                     stats.record_pool_wait(timeouts.pool.unwrap_or_default());
@@ -584,7 +617,7 @@ impl Client {
                             | HttpError::ReadTimeout
                             | HttpError::WriteTimeout
                     ) {
-                        self.gate.overloaded(&permit);
+                        pool.gate.overloaded(&permit);
                     }
                     if err.is_before_sending() && retries < policy.max_retries {
                         stats.error(err.kind());
@@ -610,9 +643,9 @@ impl Client {
                     (handle, period)
                 });
             if status == 429 {
-                self.gate.overloaded(&permit);
+                pool.gate.overloaded(&permit);
             } else if status < 500 {
-                self.gate.succeeded(sent_at.elapsed());
+                pool.gate.succeeded(sent_at.elapsed());
             }
             let mut hold = Hold {
                 _permit: permit,

@@ -1,12 +1,16 @@
 //! The PyO3 binding layer: type conversion, error mapping and GIL release. No algorithms here.
 
 mod aio;
+mod budget;
 mod cache;
+mod hf;
 mod http;
 mod messages;
 mod metrics;
 mod ratelimit;
 mod ratelimit_redis;
+mod request;
+mod routing;
 mod tokens;
 
 use std::borrow::Cow;
@@ -182,10 +186,14 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         .import("atexit")?
         .call_method1("register", (at_exit,))?;
     tokens::register(m)?;
+    hf::register(m)?;
+    request::register(m)?;
     ratelimit::register(m)?;
     ratelimit_redis::register(m)?;
     http::register(m)?;
     metrics::register(m)?;
     cache::register(m)?;
+    routing::register(m)?;
+    budget::register(m)?;
     Ok(())
 }

@@ -28,7 +28,7 @@ impl From<RateLimitError> for PyErr {
 /// Python per check.
 #[pyclass(module = "fast_litellm._native", name = "ManualClock", frozen)]
 pub(crate) struct PyManualClock {
-    inner: ManualClock,
+    pub(crate) inner: ManualClock,
 }
 
 #[pymethods]
@@ -385,7 +385,7 @@ impl PyRateLimiter {
 /// A key: a non-empty `str` of valid Unicode, at most `MAX_KEY_LENGTH` characters (the length is
 /// checked by the core).
 #[inline]
-fn key_arg<'a>(key: &'a Bound<'_, PyAny>) -> PyResult<&'a str> {
+pub(crate) fn key_arg<'a>(key: &'a Bound<'_, PyAny>) -> PyResult<&'a str> {
     let Ok(s) = key.cast::<PyString>() else {
         return Err(PyTypeError::new_err(format!(
             "key must be a str, not {}",
@@ -432,7 +432,7 @@ fn tokens_arg(obj: &Bound<'_, PyAny>) -> PyResult<Amount> {
 }
 
 /// Seconds given as an `int` or `float` (not a `bool`), as whole nanoseconds.
-fn seconds_arg(obj: &Bound<'_, PyAny>, what: &'static str) -> PyResult<u64> {
+pub(crate) fn seconds_arg(obj: &Bound<'_, PyAny>, what: &'static str) -> PyResult<u64> {
     if !(obj.is_instance_of::<PyFloat>() || obj.is_instance_of::<PyInt>())
         || obj.is_instance_of::<PyBool>()
     {
@@ -445,7 +445,7 @@ fn seconds_arg(obj: &Bound<'_, PyAny>, what: &'static str) -> PyResult<u64> {
 }
 
 /// Nanoseconds given as an `int` (not a `bool`).
-fn ns_arg(obj: &Bound<'_, PyAny>, what: &'static str) -> PyResult<u64> {
+pub(crate) fn ns_arg(obj: &Bound<'_, PyAny>, what: &'static str) -> PyResult<u64> {
     if !obj.is_instance_of::<PyInt>() || obj.is_instance_of::<PyBool>() {
         return Err(PyTypeError::new_err(format!(
             "{what} must be an int of nanoseconds, not {}",

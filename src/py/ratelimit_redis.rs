@@ -218,7 +218,7 @@ fn result_object(py: Python<'_>, decision: Decision) -> PyResult<Py<PyAny>> {
 }
 
 /// A backend: one URL (`str`), or the node URLs of a Redis Cluster (a list or tuple of `str`).
-fn backend_arg(obj: &Bound<'_, PyAny>) -> PyResult<Backend> {
+pub(crate) fn backend_arg(obj: &Bound<'_, PyAny>) -> PyResult<Backend> {
     if let Ok(url) = obj.cast::<PyString>() {
         return Ok(Backend::parse(url.to_str()?)?);
     }

@@ -7,7 +7,9 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
+use super::aio::awaitable;
 use super::messages::extract_chat;
+use super::request::ParsedRequest;
 use super::{guard, text_arg, type_name, TokenizerUnavailableError};
 use crate::metrics;
 use crate::tokens::messages::CountConfig;
@@ -15,7 +17,7 @@ use crate::tokens::{Encoding, EncodingName, TokenError};
 
 /// Below this many bytes a count runs with the GIL held: releasing and re-taking it costs more
 /// (~0.2 µs) than counting a short text, and a short text blocks no other thread for long.
-const DETACH_MIN_BYTES: usize = 2048;
+pub(crate) const DETACH_MIN_BYTES: usize = 2048;
 
 impl From<TokenError> for PyErr {
     fn from(err: TokenError) -> PyErr {
@@ -99,6 +101,47 @@ impl PyEncoding {
         })
     }
 
+    /// `count_messages` of a request body read by `parse_chat_request`, without the GIL.
+    #[pyo3(signature = (request, *, legacy_accounting=false))]
+    fn count_parsed(
+        &self,
+        py: Python<'_>,
+        request: &ParsedRequest,
+        legacy_accounting: bool,
+    ) -> PyResult<usize> {
+        let encoding = &self.inner;
+        let config = CountConfig::from_env();
+        let request = request.request();
+        guard("message token counting", || {
+            Ok(py.detach(|| {
+                request.count_as(legacy_accounting, |text| encoding.count(text), &config)
+            }))
+        })
+    }
+
+    /// `count_parsed` as an awaitable: the count runs on a thread of the shared runtime.
+    #[pyo3(signature = (request, *, legacy_accounting=false))]
+    fn acount_parsed<'py>(
+        &self,
+        py: Python<'py>,
+        request: &ParsedRequest,
+        legacy_accounting: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let encoding = Arc::clone(&self.inner);
+        let request = Arc::clone(request.request());
+        let config = CountConfig::from_env();
+        let count = async move {
+            tokio::task::spawn_blocking(move || {
+                request.count_as(legacy_accounting, |text| encoding.count(text), &config)
+            })
+            .await
+            .map_err(|e| super::NativeError::new_err(format!("message token counting: {e}")))
+        };
+        awaitable(py, "message token counting", count, |py, n: usize| {
+            Ok(n.into_pyobject(py)?.into_any().unbind())
+        })
+    }
+
     /// The token ids of `text` (special-token text encoded as ordinary text).
     fn encode(&self, py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
         let text = text_arg(text, "encode", "text")?;
@@ -153,7 +196,7 @@ impl PyEncoding {
 
 /// The items of `texts`: any iterable of `str` except a single `str` (or `bytes`), which would
 /// otherwise be taken for a sequence of one-character texts.
-fn batch_items<'py>(texts: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+pub(crate) fn batch_items<'py>(texts: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
     if texts.is_instance_of::<PyString>() || texts.is_instance_of::<PyBytes>() {
         return Err(PyTypeError::new_err(format!(
             "count_tokens_batch() argument 'texts' must be a list of str, not a single {}",
@@ -169,7 +212,7 @@ fn batch_items<'py>(texts: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>
     iter.collect()
 }
 
-fn item_text<'a>(item: &'a Bound<'_, PyAny>, index: usize) -> PyResult<Cow<'a, str>> {
+pub(crate) fn item_text<'a>(item: &'a Bound<'_, PyAny>, index: usize) -> PyResult<Cow<'a, str>> {
     if !item.is_instance_of::<PyString>() {
         return Err(PyTypeError::new_err(format!(
             "count_tokens_batch() argument 'texts' must hold only str; item {index} is {}",

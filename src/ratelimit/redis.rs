@@ -31,6 +31,7 @@ use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use redis::aio::ConnectionManager;
 use redis::aio::ConnectionManagerConfig;
@@ -391,15 +392,126 @@ enum Connection {
     Cluster(Box<LazyCluster>),
 }
 
-/// The Redis side of one limiter: its limits, key prefix, timeout and connection.
-pub struct RedisLimiter {
+/// One auto-reconnecting connection (or cluster connection) to a backend, every operation
+/// bounded by one timeout, remade after `fork()`. The rate limiter and the budget tracker
+/// (`crate::budget::redis`) each hold one.
+pub struct RedisConnection {
     backend: Backend,
+    timeout: Duration,
+    /// The connection and the runtime generation it was made on (see `connection()`).
+    connection: ArcSwap<(u64, Arc<Connection>)>,
+}
+
+impl RedisConnection {
+    /// Prepares the connection; nothing is sent until first use (it can be made while Redis is
+    /// down).
+    pub fn new(backend: Backend, timeout: Duration) -> Result<Self, RedisBackendError> {
+        if timeout.is_zero() {
+            return Err(RedisBackendError::InvalidConfig(
+                "timeout must be greater than 0".into(),
+            ));
+        }
+        let connection = connect(&backend)?;
+        Ok(Self {
+            backend,
+            timeout,
+            connection: ArcSwap::from_pointee((crate::runtime::generation(), Arc::new(connection))),
+        })
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The connection to use now. After a `fork()` the inherited one belongs to a runtime that
+    /// no longer runs (its driver task stayed in the parent), so the child makes a new one on
+    /// the current runtime; the old one is leaked, since dropping it could wait on that runtime.
+    /// No lock: a runtime thread may be here when the process forks, and a lock it held would
+    /// stay held in the child (`arc-swap` loads are lock-free).
+    fn connection(&self) -> Result<Arc<Connection>, RedisBackendError> {
+        let generation = crate::runtime::generation();
+        let current = self.connection.load_full();
+        if current.0 == generation {
+            return Ok(Arc::clone(&current.1));
+        }
+        let fresh = Arc::new((generation, Arc::new(connect(&self.backend)?)));
+        let previous = self
+            .connection
+            .compare_and_swap(&current, Arc::clone(&fresh));
+        if !Arc::ptr_eq(&previous, &current) {
+            // Another thread of this process made the new connection first; ours never
+            // connected (connections are made on first use).
+            return Ok(Arc::clone(&previous.1));
+        }
+        drop(previous);
+        std::mem::forget(current);
+        Ok(Arc::clone(&fresh.1))
+    }
+
+    /// One script call (EVALSHA; on NOSCRIPT, from a restarted or flushed server, the script is
+    /// loaded and the call repeated), bounded by the timeout.
+    pub async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, RedisBackendError> {
+        let connection = self.connection()?;
+        self.bounded(async {
+            match &*connection {
+                Connection::Single(manager) => invocation.invoke_async(&mut manager.clone()).await,
+                Connection::Cluster(cluster) => {
+                    let mut connection = cluster.connection().await?;
+                    invocation.invoke_async(&mut connection).await
+                }
+            }
+        })
+        .await
+    }
+
+    /// One command on the current connection, bounded by the timeout.
+    pub async fn query<T: redis::FromRedisValue>(
+        &self,
+        command: &redis::Cmd,
+    ) -> Result<T, RedisBackendError> {
+        let connection = self.connection()?;
+        self.bounded(async {
+            match &*connection {
+                Connection::Single(manager) => command.query_async(&mut manager.clone()).await,
+                Connection::Cluster(cluster) => {
+                    let mut connection = cluster.connection().await?;
+                    command.query_async(&mut connection).await
+                }
+            }
+        })
+        .await
+    }
+
+    /// One `PING` round trip (to a node of the cluster), for health checks.
+    pub async fn ping(&self) -> Result<(), RedisBackendError> {
+        let _: String = self.query(&redis::cmd("PING")).await?;
+        Ok(())
+    }
+
+    async fn bounded<T>(
+        &self,
+        operation: impl std::future::Future<Output = Result<T, RedisError>>,
+    ) -> Result<T, RedisBackendError> {
+        match tokio::time::timeout(self.timeout, operation).await {
+            Ok(result) => result.map_err(RedisBackendError::from),
+            Err(_) => Err(RedisBackendError::Timeout(self.timeout)),
+        }
+    }
+}
+
+/// The Redis side of one limiter: its limits, key prefix and connection.
+pub struct RedisLimiter {
     limits: Limits,
     prefix: String,
-    timeout: Duration,
     script: Script,
-    /// The connection and the runtime generation it was made on (see `connection()`).
-    connection: Mutex<(u64, Arc<Connection>)>,
+    connection: RedisConnection,
     /// ARGV of the script for the two limits (interval 0 = no such limit).
     request_args: (u64, u64),
     token_args: (u64, u64),
@@ -416,41 +528,20 @@ impl RedisLimiter {
         validate_prefix(prefix)?;
         check_window(limits.requests, "request")?;
         check_window(limits.tokens, "token")?;
-        if timeout.is_zero() {
-            return Err(RedisBackendError::InvalidConfig(
-                "timeout must be greater than 0".into(),
-            ));
-        }
-        let connection = connect(&backend)?;
+        let connection = RedisConnection::new(backend, timeout)?;
         let args = |limit: Option<Limit>| limit.map_or((0, 0), |l| (l.interval_ns(), l.burst()));
         Ok(Self {
             request_args: args(limits.requests),
             token_args: args(limits.tokens),
-            backend,
             limits,
             prefix: prefix.to_owned(),
-            timeout,
             script: Script::new(SCRIPT),
-            connection: Mutex::new((crate::runtime::generation(), Arc::new(connection))),
+            connection,
         })
     }
 
-    /// The connection to use now. After a `fork()` the inherited one belongs to a runtime that
-    /// no longer runs (its driver task stayed in the parent), so the child makes a new one on
-    /// the current runtime; the old one is leaked, since dropping it could wait on that runtime.
-    fn connection(&self) -> Result<Arc<Connection>, RedisBackendError> {
-        let generation = crate::runtime::generation();
-        let mut current = self.connection.lock().unwrap_or_else(|e| e.into_inner());
-        if current.0 != generation {
-            let fresh = Arc::new(connect(&self.backend)?);
-            let stale = std::mem::replace(&mut *current, (generation, fresh));
-            std::mem::forget(stale);
-        }
-        Ok(Arc::clone(&current.1))
-    }
-
     pub fn backend(&self) -> &Backend {
-        &self.backend
+        self.connection.backend()
     }
 
     pub fn limits(&self) -> &Limits {
@@ -462,7 +553,7 @@ impl RedisLimiter {
     }
 
     pub fn timeout(&self) -> Duration {
-        self.timeout
+        self.connection.timeout()
     }
 
     /// Decides `cost` requests and `tokens` tokens for `key` and, when `consume`, consumes them
@@ -487,22 +578,7 @@ impl RedisLimiter {
             .arg(self.token_args.0)
             .arg(self.token_args.1)
             .arg(tokens);
-        let connection = self.connection()?;
-        let reply: Vec<i64> = self
-            .bounded(async {
-                // EVALSHA; on NOSCRIPT (a restarted or flushed server) the script is loaded and
-                // the call repeated.
-                match &*connection {
-                    Connection::Single(manager) => {
-                        invocation.invoke_async(&mut manager.clone()).await
-                    }
-                    Connection::Cluster(cluster) => {
-                        let mut connection = cluster.connection().await?;
-                        invocation.invoke_async(&mut connection).await
-                    }
-                }
-            })
-            .await?;
+        let reply: Vec<i64> = self.connection.invoke(&invocation).await?;
         self.decision(&reply)
     }
 
@@ -512,42 +588,13 @@ impl RedisLimiter {
         let (request_key, token_key) = redis_keys(&self.prefix, key);
         let mut command = redis::cmd("DEL");
         command.arg(request_key).arg(token_key);
-        let deleted: i64 = self.query(&command).await?;
+        let deleted: i64 = self.connection.query(&command).await?;
         Ok(deleted > 0)
     }
 
     /// One `PING` round trip (to a node of the cluster), for health checks.
     pub async fn ping(&self) -> Result<(), RedisBackendError> {
-        let _: String = self.query(&redis::cmd("PING")).await?;
-        Ok(())
-    }
-
-    /// One command on the current connection, bounded by the timeout.
-    async fn query<T: redis::FromRedisValue>(
-        &self,
-        command: &redis::Cmd,
-    ) -> Result<T, RedisBackendError> {
-        let connection = self.connection()?;
-        self.bounded(async {
-            match &*connection {
-                Connection::Single(manager) => command.query_async(&mut manager.clone()).await,
-                Connection::Cluster(cluster) => {
-                    let mut connection = cluster.connection().await?;
-                    command.query_async(&mut connection).await
-                }
-            }
-        })
-        .await
-    }
-
-    async fn bounded<T>(
-        &self,
-        operation: impl std::future::Future<Output = Result<T, RedisError>>,
-    ) -> Result<T, RedisBackendError> {
-        match tokio::time::timeout(self.timeout, operation).await {
-            Ok(result) => result.map_err(RedisBackendError::from),
-            Err(_) => Err(RedisBackendError::Timeout(self.timeout)),
-        }
+        self.connection.ping().await
     }
 
     fn decision(&self, reply: &[i64]) -> Result<Decision, RedisBackendError> {

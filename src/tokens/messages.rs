@@ -117,6 +117,15 @@ fn env_int_in_range(name: &str, default: usize, min: usize, max: usize) -> usize
 }
 
 impl CountConfig {
+    /// LiteLLM's knobs for a Hugging Face tokenizer: the same extrapolation, no chunks (LiteLLM
+    /// chunks only its tiktoken counter).
+    pub fn without_chunks() -> CountConfig {
+        CountConfig {
+            chunk_chars: usize::MAX,
+            ..CountConfig::from_env()
+        }
+    }
+
     /// The values LiteLLM reads from the environment, read once per process (as LiteLLM does at
     /// import). Note: Python's `int()` also accepts forms like "1_024"; those fall back to the
     /// default here.
@@ -220,7 +229,13 @@ fn collect_parts<'a>(parts: &'a [ContentPart], plan: &mut CountPlan<'a>) {
 impl ChatRequest {
     /// Split the request into texts to count and a constant overhead.
     pub fn plan(&self) -> CountPlan<'_> {
-        let (per_message, per_name) = if self.legacy_accounting {
+        self.plan_as(self.legacy_accounting)
+    }
+
+    /// [`ChatRequest::plan`] with the message constants of `legacy_accounting`, whatever the
+    /// request says (a request read before its model was known).
+    pub fn plan_as(&self, legacy_accounting: bool) -> CountPlan<'_> {
+        let (per_message, per_name) = if legacy_accounting {
             (4i64, -1i64)
         } else {
             (3, 1)
@@ -270,7 +285,17 @@ impl ChatRequest {
     /// What `litellm.token_counter` returns for this request, given the exact counter of the
     /// model's encoding.
     pub fn count<F: Fn(&str) -> usize>(&self, count_exact: F, config: &CountConfig) -> usize {
-        let plan = self.plan();
+        self.count_as(self.legacy_accounting, count_exact, config)
+    }
+
+    /// [`ChatRequest::count`] with the message constants of `legacy_accounting`.
+    pub fn count_as<F: Fn(&str) -> usize>(
+        &self,
+        legacy_accounting: bool,
+        count_exact: F,
+        config: &CountConfig,
+    ) -> usize {
+        let plan = self.plan_as(legacy_accounting);
         let texts: i64 = plan
             .texts
             .iter()
@@ -284,6 +309,11 @@ impl ChatRequest {
 fn count_chunked<F: Fn(&str) -> usize>(text: &str, count_exact: &F, chunk_chars: usize) -> usize {
     if text.is_empty() {
         return 0;
+    }
+    // A text of at most `chunk_chars` bytes has at most that many characters: one chunk. (A
+    // counter that does not chunk, as LiteLLM counts Hugging Face tokenizers, passes `usize::MAX`.)
+    if text.len() <= chunk_chars {
+        return count_exact(text);
     }
     let chunk_chars = chunk_chars.max(1);
     let mut total = 0;

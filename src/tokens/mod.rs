@@ -88,6 +88,7 @@
 mod bpe;
 mod cache;
 mod classes;
+pub mod hf;
 pub mod image;
 pub mod messages;
 mod pool;

@@ -93,8 +93,9 @@ from __future__ import annotations
 import base64
 import json
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Final
+from typing import Any, Final, Optional
 
 from fast_litellm.errors import UnsupportedContentError
 
@@ -164,9 +165,14 @@ def count_text_like_litellm(
     return round(sum(chunked(s) for s in samples) * len(text) / sampled)
 
 
-def litellm_text_counter(count_exact: TextCounter) -> TextCounter:
-    """Wrap an exact counter into LiteLLM's chunking/extrapolating counter."""
-    return lambda text: count_text_like_litellm(text, count_exact)
+def litellm_text_counter(
+    count_exact: TextCounter, chunk_chars: Optional[int] = CHUNK_CHARS
+) -> TextCounter:
+    """Wrap an exact counter into LiteLLM's chunking/extrapolating counter (``chunk_chars=None``:
+    no chunks, as LiteLLM counts with a Hugging Face tokenizer)."""
+    if chunk_chars is None:
+        return lambda text: count_text_like_litellm(text, count_exact, chunk_chars=sys.maxsize)
+    return lambda text: count_text_like_litellm(text, count_exact, chunk_chars=chunk_chars)
 
 
 # ---- images -------------------------------------------------------------------------------------
@@ -833,6 +839,7 @@ def count_message_tokens(
     count_text: TextCounter,
     model: str | None = None,
     legacy_accounting: bool = False,
+    chunk_chars: Optional[int] = CHUNK_CHARS,
 ) -> int:
     """What ``litellm.token_counter(model, messages=messages, tools=tools, tool_choice=tool_choice)``
     returns, given ``count_text(s) == len(encoding.encode(s, disallowed_special=()))`` for the
@@ -850,7 +857,7 @@ def count_message_tokens(
         raise TypeError(f"messages must be a list of dicts, not {type(messages).__name__}")
     if tools is not None and not isinstance(tools, (list, tuple)):
         raise TypeError(f"tools must be a list of tool definitions, not {type(tools).__name__}")
-    count = litellm_text_counter(count_text)
+    count = litellm_text_counter(count_text, chunk_chars)
     counter = _Counter(count)
     per_message, per_name = (4, -1) if legacy_accounting else (3, 1)
 

@@ -28,7 +28,7 @@ from ..ratelimit.redis_protocol import (
     script_text,
 )
 
-__all__ = ["POOL_SIZE", "RateLimitBackendBusy", "RedisPyClient"]
+__all__ = ["POOL_SIZE", "RateLimitBackendBusy", "RedisPyBudgetClient", "RedisPyClient"]
 
 # Connections per client (per event loop for asyncio): redis-py's own default pool size.
 POOL_SIZE = 100
@@ -302,3 +302,65 @@ def _cluster_options(cls: Any) -> Dict[str, Any]:
         return {}
     wanted = {"cluster_error_retry_attempts": 0, "reinitialize_steps": 1}
     return {k: v for k, v in wanted.items() if k in accepted}
+
+
+class RedisPyBudgetClient(RedisPyClient):
+    """The budget script through redis-py (``fast_litellm.budget.redis_protocol``): the
+    connections, bounds and error mapping of the rate limiter's client, another script."""
+
+    def __init__(self, backend: Any, windows: Any, prefix: str, timeout: float) -> None:
+        from ..budget import redis_protocol as budget_protocol
+
+        super().__init__(backend, None, prefix, timeout)  # type: ignore[arg-type]
+        self.protocol = budget_protocol
+        self.windows = windows
+        self.script = budget_protocol.script_text()
+        self.sha = hashlib.sha1(self.script.encode("utf-8")).hexdigest()
+
+    def _call(self, key: str, record: bool, amount: int, now_ns: Optional[int]) -> Any:
+        name = self.protocol.redis_key(self.prefix, key)
+        args = self.protocol.script_args(self.windows, record, amount, now_ns)
+
+        def command(client: Any) -> Any:
+            try:
+                return client.evalsha(self.sha, 1, name, *args)
+            except self._redis.exceptions.NoScriptError:
+                client.script_load(self.script)
+                return client.evalsha(self.sha, 1, name, *args)
+
+        return self.protocol.views(self.windows, self._run(command))
+
+    async def _acall(self, key: str, record: bool, amount: int, now_ns: Optional[int]) -> Any:
+        name = self.protocol.redis_key(self.prefix, key)
+        args = self.protocol.script_args(self.windows, record, amount, now_ns)
+
+        async def command(entry: _AsyncClient) -> Any:
+            if not entry.loaded:
+                await entry.load_script(self.script)
+            try:
+                return await entry.client.evalsha(self.sha, 1, name, *args)
+            except self._redis.exceptions.NoScriptError:
+                await entry.load_script(self.script, again=True)
+                return await entry.client.evalsha(self.sha, 1, name, *args)
+
+        return self.protocol.views(self.windows, await self._arun(command))
+
+    def record(self, key: str, amount: int, now_ns: Optional[int]) -> Any:
+        return self._call(key, True, amount, now_ns)
+
+    def read(self, key: str, now_ns: Optional[int]) -> Any:
+        return self._call(key, False, 0, now_ns)
+
+    async def arecord(self, key: str, amount: int, now_ns: Optional[int]) -> Any:
+        return await self._acall(key, True, amount, now_ns)
+
+    async def aread(self, key: str, now_ns: Optional[int]) -> Any:
+        return await self._acall(key, False, 0, now_ns)
+
+    def reset(self, key: str) -> bool:
+        name = self.protocol.redis_key(self.prefix, key)
+        return bool(self._run(lambda client: client.delete(name)))
+
+    async def areset(self, key: str) -> bool:
+        name = self.protocol.redis_key(self.prefix, key)
+        return bool(await self._arun(lambda entry: entry.client.delete(name)))

@@ -163,3 +163,75 @@ class Encoding:
 
     def __repr__(self) -> str:
         return f"<fallback Encoding {self.name}>"
+
+
+_hf_cache: Dict[str, Any] = {}
+
+
+def _hf_tokenizer(path: str) -> Any:
+    tokenizer = _hf_cache.get(path)
+    if tokenizer is not None:
+        return tokenizer
+    try:
+        from tokenizers import Tokenizer
+    except ImportError:
+        raise TokenizerUnavailableError(
+            "the fallback Hugging Face tokenizer needs the 'tokenizers' package: "
+            "pip install tokenizers (or install the native extension)"
+        ) from None
+    with _lock:
+        tokenizer = _hf_cache.get(path)
+        if tokenizer is None:
+            try:
+                tokenizer = Tokenizer.from_file(path)
+            except Exception as exc:  # tokenizers raises its own Exception for bad files
+                raise TokenizerUnavailableError(f"cannot load the tokenizer {path}: {exc}") from exc
+            _hf_cache[path] = tokenizer
+    return tokenizer
+
+
+class HfTokenizer:
+    """The fallback twin of ``fast_litellm._native.HfTokenizer``: Python ``tokenizers``, counted
+    as LiteLLM counts it (``len(tokenizer.encode_batch_fast([text])[0])``)."""
+
+    __slots__ = ("source", "_tokenizer")
+
+    def __init__(self, path: str) -> None:
+        self.source = path
+        self._tokenizer = _hf_tokenizer(path)
+
+    def count(self, text: str) -> int:
+        _check_text(text, "count_tokens", "text")
+        return len(self._tokenizer.encode_batch_fast([text])[0])
+
+    def count_batch(self, texts: Iterable[str]) -> List[int]:
+        items = batch_texts(texts)
+        return [len(e) for e in self._tokenizer.encode_batch_fast(items)] if items else []
+
+    def encode(self, text: str) -> List[int]:
+        _check_text(text, "encode", "text")
+        return list(self._tokenizer.encode(text).ids)
+
+    def count_messages(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Optional[Sequence[Mapping[str, Any]]] = None,
+        tool_choice: Any = None,
+        *,
+        legacy_accounting: bool = False,
+    ) -> int:
+        """``litellm.token_counter`` semantics; LiteLLM does not cut the text into chunks for a
+        Hugging Face tokenizer."""
+        from . import messages as _messages
+
+        return _messages.count_message_tokens(
+            messages,
+            tools=tools,
+            tool_choice=tool_choice,
+            count_text=self.count,
+            legacy_accounting=legacy_accounting,
+            chunk_chars=None,
+        )
+
+    def __repr__(self) -> str:
+        return f"<fallback HfTokenizer {self.source}>"

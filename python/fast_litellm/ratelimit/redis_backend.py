@@ -158,20 +158,17 @@ class RedisBackend:
             raise RuntimeError(f"native module unavailable: {_flags.native_import_error}")
         make = _NativeClient if path == "native" else _python_client
         self._client: Any = make(backend, self.limits, self.key_prefix, self.timeout)
+        self._start_circuit(
+            "policy_allowed", "policy_denied", "local_checks", "local_allowed", "local_denied"
+        )
+
+    def _start_circuit(self, *counters: str) -> None:
+        """The state every Redis backend shares (this one, and the budget tracker's): the
+        circuit, its counters (``counters`` adds the backend's own) and the health report."""
         self.kind: str = self._client.kind
         self.description: str = self._client.description
         self._lock = _fork.Lock()
-        self._counts = {
-            "allowed": 0,
-            "denied": 0,
-            "backend_errors": 0,
-            "busy": 0,
-            "policy_allowed": 0,
-            "policy_denied": 0,
-            "local_checks": 0,
-            "local_allowed": 0,
-            "local_denied": 0,
-        }
+        self._counts = dict.fromkeys(("allowed", "denied", "backend_errors", "busy", *counters), 0)
         self._down_since: Optional[float] = None
         self._retry_at = 0.0
         self._probing = False

@@ -1,0 +1,673 @@
+"""Deployment health and routing for a LiteLLM ``model_list``.
+
+    router = Router(model_list, strategy="latency-based-routing")
+    deployment = router.pick("gpt-4o", input_tokens=1200)   # the very dict from model_list
+    router.record_start(deployment)
+    ...
+    router.record_success(deployment, latency=0.84, tokens=1450, completion_tokens=250)
+    # or: router.record_failure(deployment, status_code=429, retry_after=20)
+
+``Router`` chooses among the deployments of a model group as LiteLLM's router strategies do
+(``simple-shuffle``, ``least-busy``, ``latency-based-routing``, ``usage-based-routing``,
+``cost-based-routing``), skipping the ones cooling down by LiteLLM's cooldown rules (the rules are
+written out in ``src/health/mod.rs``). ``HealthTracker`` is the same health tracking without the
+routing. Both take the time from ``clock`` (``time.monotonic`` by default; a ``ManualClock`` or any
+callable returning seconds in tests).
+
+A ``Router`` runs on the native core (feature ``ROUTING``) or on the Python fallback, chosen when
+it is built; a ``HealthTracker`` follows feature ``HEALTH``. Both engines give the same answers
+(the same seeded random choices included).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import threading
+import time
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from . import _flags
+from ._fallback import routing as _fallback
+from .errors import NativeError, NoDeploymentAvailable
+
+__all__ = [
+    "STRATEGIES",
+    "HealthTracker",
+    "NoDeploymentAvailable",
+    "Router",
+    "health_probe",
+]
+
+_native = _flags.native
+_routing_state = _flags.feature("ROUTING")
+_health_state = _flags.feature("HEALTH")
+
+STRATEGIES = (
+    "simple-shuffle",
+    "least-busy",
+    "latency-based-routing",
+    "usage-based-routing",
+    "usage-based-routing-v2",
+    "cost-based-routing",
+    "cost-based",
+)
+
+# LiteLLM's DEFAULT_COOLDOWN_TIME_SECONDS.
+DEFAULT_COOLDOWN_TIME = 5.0
+# LiteLLM prices a deployment missing from its cost map at $5 a token, in and out.
+_UNKNOWN_PRICE = 5.0
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} must be a number, not {type(value).__name__}")
+    number = float(value)
+    if math.isnan(number) or number < 0:
+        raise ValueError(f"{what} must be a number >= 0, got {value!r}")
+    return number
+
+
+def _finite(value: Any, what: str) -> float:
+    number = _number(value, what)
+    if math.isinf(number):
+        raise ValueError(f"{what} must be finite, got {value!r}")
+    return number
+
+
+def _count(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be an int, not {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{what} must be >= 0, got {value}")
+    return value
+
+
+def _mapping(value: Any, what: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{what} must be a dict, not {type(value).__name__}")
+    return value
+
+
+def _limit(sources: Sequence[Mapping[str, Any]], key: str, what: str) -> Tuple[float, float]:
+    """A deployment's rpm or tpm limit as usage-based routing reads it (the first source where
+    it is not None) and as latency- and cost-based routing read it (the first truthy one)."""
+    present: Optional[float] = None
+    truthy: Optional[float] = None
+    for source in sources:
+        value = source.get(key)
+        if value is None:
+            continue
+        number = _number(value, what)
+        if present is None:
+            present = number
+        if truthy is None and number:
+            truthy = number
+    return (math.inf if present is None else present, math.inf if truthy is None else truthy)
+
+
+def _price(params: Mapping[str, Any], info: Mapping[str, Any], key: str, index: int) -> float:
+    own = params.get(key)
+    if own:
+        return _finite(own, f"model_list[{index}].litellm_params.{key}")
+    # LiteLLM's cost map, when litellm is loaded (importing it here would cost seconds).
+    litellm = sys.modules.get("litellm")
+    cost_map = getattr(litellm, "model_cost", None) if litellm is not None else None
+    if isinstance(cost_map, Mapping):
+        for name in (params.get("model"), info.get("base_model")):
+            row = cost_map.get(name) if isinstance(name, str) else None
+            if isinstance(row, Mapping) and (
+                row.get("input_cost_per_token") is not None
+                or row.get("output_cost_per_token") is not None
+            ):
+                value = row.get(key)
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    return float(value)
+                return _UNKNOWN_PRICE
+    return _UNKNOWN_PRICE
+
+
+def _own_cooldown(info: Mapping[str, Any], params: Mapping[str, Any]) -> Optional[float]:
+    # LiteLLM's `_first_present(model_info, litellm_params, key="cooldown_time")`: only a number.
+    for source in (info, params):
+        value = source.get("cooldown_time")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if math.isnan(value):
+                raise ValueError("cooldown_time must be a number, got nan")
+            return float(value)
+    return None
+
+
+class _Parsed:
+    def __init__(self, model_list: Any) -> None:
+        if isinstance(model_list, (str, bytes, Mapping)) or not isinstance(model_list, Sequence):
+            raise TypeError(
+                f"model_list must be a list of deployments, not {type(model_list).__name__}"
+            )
+        if not model_list:
+            raise ValueError("model_list is empty: a router needs at least one deployment")
+        self.deployments: List[Any] = list(model_list)
+        self.groups: Dict[str, int] = {}
+        self.group_names: List[str] = []
+        self.ids: Dict[str, int] = {}
+        self.specs: List[Any] = []
+        for index, entry in enumerate(self.deployments):
+            where = f"model_list[{index}]"
+            if not isinstance(entry, Mapping):
+                raise TypeError(f"{where} must be a dict, not {type(entry).__name__}")
+            name = entry.get("model_name")
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"{where} needs a 'model_name' (a non-empty str)")
+            if not isinstance(entry.get("litellm_params"), Mapping):
+                raise ValueError(f"{where} needs 'litellm_params' (a dict)")
+            params = entry["litellm_params"]
+            info = _mapping(entry.get("model_info"), f"{where}.model_info")
+            raw_id = info.get("id")
+            if raw_id is None:
+                deployment_id = f"{name}-{index}"
+            elif isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool):
+                deployment_id = str(raw_id)
+            else:
+                raise TypeError(f"{where}.model_info.id must be a str, not {type(raw_id).__name__}")
+            if deployment_id in self.ids:
+                raise ValueError(f"{where}: model_info.id {deployment_id!r} appears twice")
+            self.ids[deployment_id] = index
+            group = self.groups.get(name)
+            if group is None:
+                group = self.groups[name] = len(self.group_names)
+                self.group_names.append(name)
+            weights = tuple(
+                0.0
+                if params.get(key) is None
+                else _finite(params[key], f"{where}.litellm_params.{key}")
+                for key in ("weight", "rpm", "tpm")
+            )
+            sources = (entry, params, info)
+            rpm = _limit(sources, "rpm", f"{where} rpm")
+            tpm = _limit(sources, "tpm", f"{where} tpm")
+            cost = _price(params, info, "input_cost_per_token", index) + _price(
+                params, info, "output_cost_per_token", index
+            )
+            own_fails = info.get("allowed_fails")
+            if own_fails is not None:
+                own_fails = _count(own_fails, f"{where}.model_info.allowed_fails")
+            self.specs.append(
+                (
+                    group,
+                    weights,
+                    (rpm[0], tpm[0], rpm[1], tpm[1]),
+                    cost,
+                    _own_cooldown(info, params),
+                    own_fails,
+                )
+            )
+        self.index_ids = [""] * len(self.deployments)
+        for deployment_id, index in self.ids.items():
+            self.index_ids[index] = deployment_id
+
+
+def _clock_reader(clock: Any) -> Callable[[], float]:
+    if clock is None:
+        return time.monotonic
+    now = getattr(clock, "now", None)
+    if callable(now):
+        return now  # type: ignore[no-any-return]
+    if callable(clock):
+        return clock  # type: ignore[no-any-return]
+    raise TypeError(
+        "clock must be a ManualClock or a zero-argument callable returning seconds, "
+        f"not {type(clock).__name__}"
+    )
+
+
+def _status_code(status_code: Any, exception: Any) -> int:
+    """LiteLLM's `cast_exception_status_to_int`: a status that is not one reads as a 500."""
+    value = status_code if status_code is not None else getattr(exception, "status_code", None)
+    if isinstance(value, str):
+        try:
+            value = int(value)
+        except ValueError:
+            return 500
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+        return 500
+    return value
+
+
+def _is_timeout(exception: Any) -> bool:
+    if exception is None:
+        return False
+    if isinstance(exception, TimeoutError):
+        return True
+    litellm = sys.modules.get("litellm")
+    timeout = getattr(litellm, "Timeout", None) if litellm is not None else None
+    return isinstance(timeout, type) and isinstance(exception, timeout)
+
+
+class HealthTracker:
+    """Health of each deployment of a LiteLLM ``model_list``: successes and failures over the
+    last minute, latency (moving average and recent percentiles), time to first token, requests
+    in flight, and LiteLLM's cooldowns (optionally with a circuit breaker).
+
+    ``allowed_fails``: ``None`` uses LiteLLM's default rules (a 429 or a failure rate over 50%
+    of at least 5 requests this minute cools a deployment down; 401/402/404 at once); a number
+    switches to LiteLLM's "allowed fails" rule (more failures than that, each within
+    ``cooldown_time`` of the last, cool it down). ``cooldown_time`` defaults to LiteLLM's 5 s;
+    a deployment's own ``cooldown_time`` (``model_info`` or ``litellm_params``) or the
+    ``retry_after`` of a failure takes precedence, as in LiteLLM. ``circuit_breaker=True`` lets
+    one probe request through when a cooldown ends and cools the deployment down again if it
+    fails (LiteLLM has no such state, so it is off by default).
+
+    The ``model_list`` is read once, when the tracker is built: a later change to its dicts
+    (an rpm, a price) is not seen; build a new one for a new configuration.
+    """
+
+    _state = _health_state
+    _strategy = "simple-shuffle"
+    _lowest_latency_buffer: Any = 0.0
+
+    def __init__(
+        self,
+        model_list: Sequence[Mapping[str, Any]],
+        *,
+        allowed_fails: Optional[int] = None,
+        cooldown_time: Optional[float] = None,
+        circuit_breaker: bool = False,
+        seed: Optional[int] = None,
+        clock: Any = None,
+    ) -> None:
+        parsed = _Parsed(model_list)
+        if allowed_fails is not None:
+            allowed_fails = _count(allowed_fails, "allowed_fails")
+        cooldown = (
+            DEFAULT_COOLDOWN_TIME
+            if cooldown_time is None
+            else _finite(cooldown_time, "cooldown_time")
+        )
+        if not isinstance(circuit_breaker, bool):
+            raise TypeError("circuit_breaker must be True or False")
+        buffer = _finite(self._lowest_latency_buffer, "lowest_latency_buffer")
+        if seed is None:
+            seed = int.from_bytes(os.urandom(8), "little")
+        elif isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an int, not {type(seed).__name__}")
+        self._now = _clock_reader(clock)
+        self._deployments = parsed.deployments
+        self._groups = parsed.groups
+        self._group_names = parsed.group_names
+        self._ids = parsed.ids
+        self._index_ids = parsed.index_ids
+        self._identity = {id(d): i for i, d in enumerate(parsed.deployments)}
+        self.allowed_fails = allowed_fails
+        self.cooldown_time = cooldown
+        self.circuit_breaker = circuit_breaker
+        native = _native is not None and self._state.choose()
+        engine: Any = _native.Router if native else _fallback.Router
+        self._impl = engine(
+            self._strategy,
+            len(parsed.group_names),
+            parsed.specs,
+            allowed_fails=allowed_fails,
+            cooldown_time=cooldown,
+            circuit_breaker=circuit_breaker,
+            lowest_latency_buffer=buffer,
+            seed=seed & ((1 << 64) - 1),
+        )
+        self.implementation = "native" if native else "fallback"
+        self._health_client: Any = None
+        self._health_lock = threading.Lock()
+        self._health_thread: Optional[Tuple[threading.Thread, threading.Event]] = None
+
+    # ---- references -----------------------------------------------------------------------------
+
+    @property
+    def model_list(self) -> List[Any]:
+        """The deployments, in the order given (the same dict objects)."""
+        return list(self._deployments)
+
+    def _index(self, deployment: Any) -> int:
+        """A deployment given as its dict (the one from ``model_list``, or an equal one with
+        the same ``model_info.id``) or as its id."""
+        index = self._identity.get(id(deployment))
+        if index is not None and self._deployments[index] is deployment:
+            return index
+        if isinstance(deployment, str):
+            deployment_id = deployment
+        elif isinstance(deployment, Mapping):
+            info = deployment.get("model_info")
+            raw = info.get("id") if isinstance(info, Mapping) else None
+            if raw is None:
+                raise ValueError("the deployment is not one of this router's (no model_info.id)")
+            deployment_id = str(raw)
+        else:
+            raise TypeError(
+                f"deployment must be a model_list entry or its id, not {type(deployment).__name__}"
+            )
+        found = self._ids.get(deployment_id)
+        if found is None:
+            raise ValueError(f"no deployment with id {deployment_id!r}")
+        return found
+
+    def _group(self, model_name: Any) -> int:
+        group = self._groups.get(model_name)
+        if group is None:
+            if not isinstance(model_name, str):
+                raise TypeError(f"model_name must be a str, not {type(model_name).__name__}")
+            known = ", ".join(sorted(self._groups))
+            raise ValueError(f"no deployment of model {model_name!r} (model groups: {known})")
+        return group
+
+    def _native_fault(self, exc: NativeError) -> None:
+        self._state.native_failed(exc)
+
+    # ---- recording ------------------------------------------------------------------------------
+
+    def record_start(self, deployment: Any) -> None:
+        """A request was sent to ``deployment`` (in flight until its success or failure)."""
+        try:
+            self._impl.record_start(self._index(deployment), self._now())
+        except NativeError as exc:
+            self._native_fault(exc)
+            raise
+
+    def record_success(
+        self,
+        deployment: Any,
+        *,
+        latency: float,
+        tokens: int = 0,
+        completion_tokens: int = 0,
+        time_to_first_token: Optional[float] = None,
+    ) -> None:
+        """A request to ``deployment`` succeeded after ``latency`` seconds, using ``tokens``
+        tokens in all (for the tokens-per-minute counts); latency routing compares latency per
+        ``completion_token`` when it is given, as LiteLLM does."""
+        index = self._index(deployment)
+        latency = _finite(latency, "latency")
+        tokens = _count(tokens, "tokens")
+        completion_tokens = _count(completion_tokens, "completion_tokens")
+        if time_to_first_token is not None:
+            time_to_first_token = _finite(time_to_first_token, "time_to_first_token")
+        try:
+            self._impl.record_success(
+                index, self._now(), latency, completion_tokens, tokens, time_to_first_token
+            )
+        except NativeError as exc:
+            self._native_fault(exc)
+            raise
+
+    def record_failure(
+        self,
+        deployment: Any,
+        *,
+        status_code: Optional[int] = None,
+        exception: Optional[BaseException] = None,
+        retry_after: Optional[float] = None,
+        latency: Optional[float] = None,
+    ) -> bool:
+        """A request to ``deployment`` failed, with ``status_code`` (else the exception's
+        ``status_code``, else 500). Returns whether the deployment is now cooling down."""
+        index = self._index(deployment)
+        status = _status_code(status_code, exception)
+        if retry_after is not None:
+            retry_after = _number(retry_after, "retry_after")
+        if latency is not None:
+            latency = _finite(latency, "latency")
+        connection_error = exception is not None and "APIConnectionError" in str(exception)
+        try:
+            cooled: bool = self._impl.record_failure(
+                index,
+                self._now(),
+                status,
+                retry_after,
+                _is_timeout(exception),
+                connection_error,
+                latency,
+            )
+        except NativeError as exc:
+            self._native_fault(exc)
+            raise
+        return cooled
+
+    def clear_cooldown(self, deployment: Any) -> None:
+        """Ends a deployment's cooldown now (and closes its circuit)."""
+        self._impl.clear_cooldown(self._index(deployment))
+
+    # ---- active health checks -------------------------------------------------------------------
+
+    def record_health_check(self, deployment: Any, *, healthy: bool) -> None:
+        """The answer of an active health check of ``deployment``: one that failed takes no
+        request until a later check passes (as LiteLLM's health-check routing excludes it). A
+        passed check also closes a half-open circuit whose cooldown is over."""
+        if not isinstance(healthy, bool):
+            raise TypeError("healthy must be True or False")
+        self._impl.record_health_check(self._index(deployment), self._now(), healthy)
+
+    def _health_check_targets(self, urls: Optional[Mapping[str, str]]) -> List[Tuple[int, str]]:
+        targets = []
+        if urls is not None:
+            if not isinstance(urls, Mapping):
+                raise TypeError(f"urls must be a dict of id -> URL, not {type(urls).__name__}")
+            for deployment, url in urls.items():
+                if not isinstance(url, str):
+                    raise TypeError(f"the health-check URL of {deployment!r} must be a str")
+                targets.append((self._index(deployment), url))
+            return targets
+        for index, entry in enumerate(self._deployments):
+            info = entry.get("model_info")
+            configured = info.get("health_check_url") if isinstance(info, Mapping) else None
+            if isinstance(configured, str):
+                targets.append((index, configured))
+        return targets
+
+    def check_health(
+        self, urls: Optional[Mapping[str, str]] = None, *, timeout: float = 5.0
+    ) -> Dict[str, bool]:
+        """One round of active health checks: a GET of each deployment's health-check URL
+        (``urls``: ``{id: url}``; by default each deployment's ``model_info.health_check_url``),
+        healthy when it answers 2xx or 3xx within ``timeout`` seconds. The answers are recorded
+        (``record_health_check``) and returned as ``{id: healthy}``. The requests go through
+        ``fast_litellm.http.Client`` (the native runtime when its path is native)."""
+        timeout = _finite(timeout, "timeout")
+        targets = self._health_check_targets(urls)
+        return self._check_targets(targets, timeout)
+
+    def _check_targets(self, targets: List[Tuple[int, str]], timeout: float) -> Dict[str, bool]:
+        from .http import Client
+
+        client = self._health_client
+        if client is None:
+            client = self._health_client = Client(timeout=timeout)
+        answers: Dict[str, bool] = {}
+        for index, url in targets:
+            try:
+                status = client.get(url, timeout=timeout).status_code
+                healthy = 200 <= status < 400
+            except Exception:  # any failure to answer is an unhealthy answer
+                healthy = False
+            self._impl.record_health_check(index, self._now(), healthy)
+            answers[self._index_ids[index]] = healthy
+        return answers
+
+    def start_health_checks(
+        self,
+        urls: Optional[Mapping[str, str]] = None,
+        *,
+        interval: float = 30.0,
+        timeout: float = 5.0,
+    ) -> None:
+        """Runs ``check_health`` every ``interval`` seconds on a background thread until
+        ``stop_health_checks()`` (the first round at once). A forked child does not inherit the
+        thread: start it again there."""
+        interval = _finite(interval, "interval")
+        timeout = _finite(timeout, "timeout")
+        if interval <= 0 or timeout <= 0:
+            raise ValueError("interval and timeout must be > 0")
+        targets = self._health_check_targets(urls)
+        with self._health_lock:
+            if self._health_thread is not None and self._health_thread[0].is_alive():
+                raise RuntimeError("health checks are already running; stop them first")
+            stop = threading.Event()
+
+            def run() -> None:
+                while not stop.is_set():
+                    try:
+                        self._check_targets(targets, timeout)
+                    except Exception:  # a failing round must not end the checks
+                        logging.getLogger("fast_litellm").debug(
+                            "health-check round failed", exc_info=True
+                        )
+                    stop.wait(interval)
+
+            thread = threading.Thread(target=run, name="fast_litellm-health-checks", daemon=True)
+            self._health_thread = (thread, stop)
+            thread.start()
+
+    def stop_health_checks(self, timeout: Optional[float] = None) -> None:
+        """Stops the background health checks (waits up to ``timeout`` seconds for a round in
+        progress; by default until it ends)."""
+        with self._health_lock:
+            running, self._health_thread = self._health_thread, None
+        if running is not None:
+            running[1].set()
+            if running[0] is not threading.current_thread():
+                running[0].join(timeout)
+
+    # ---- health ---------------------------------------------------------------------------------
+
+    def is_healthy(self, deployment: Any) -> bool:
+        """Whether a request may be sent to ``deployment`` now (not cooling down, and not
+        half-open with its probe already in flight)."""
+        return bool(self._impl.is_available(self._index(deployment), self._now()))
+
+    def healthy_deployments(self, model_name: str) -> List[Any]:
+        """The deployments of ``model_name`` a request may be sent to now, in list order."""
+        indices = self._impl.available(self._group(model_name), self._now())
+        return [self._deployments[i] for i in indices]
+
+    def status(self, deployment: Any = None) -> Dict[str, Any]:
+        """One deployment's health (``state`` is ``"healthy"``, ``"cooldown"`` or
+        ``"half_open"``; ``successes``/``failures`` count the last 60 s; latencies are seconds,
+        percentiles over the last 256 requests; ``health_check`` is the last active check's answer,
+        None before any), or ``{id: status}`` of every deployment."""
+        now = self._now()
+        if deployment is None:
+            return {self._index_ids[i]: self._status(i, now) for i in range(len(self._ids))}
+        return self._status(self._index(deployment), now)
+
+    def _status(self, index: int, now: float) -> Dict[str, Any]:
+        status: Dict[str, Any] = {
+            "id": self._index_ids[index],
+            "model_name": self._deployments[index]["model_name"],
+        }
+        status.update(self._impl.status(index, now))
+        return status
+
+
+class Router(HealthTracker):
+    """Picks a deployment of a model group as LiteLLM's router would, among the healthy ones.
+
+    ``Router(model_list, *, strategy="simple-shuffle", allowed_fails=None, cooldown_time=None,
+    circuit_breaker=False, lowest_latency_buffer=0.0, seed=None, clock=None)``; the health
+    options are ``HealthTracker``'s. ``seed`` makes the random choices repeatable (the same on
+    both engines); ``lowest_latency_buffer`` is LiteLLM's ``routing_strategy_args`` option of the
+    same name (a fraction of the lowest latency).
+    """
+
+    _state = _routing_state
+
+    def __init__(
+        self,
+        model_list: Sequence[Mapping[str, Any]],
+        *,
+        strategy: str = "simple-shuffle",
+        allowed_fails: Optional[int] = None,
+        cooldown_time: Optional[float] = None,
+        circuit_breaker: bool = False,
+        lowest_latency_buffer: float = 0.0,
+        seed: Optional[int] = None,
+        clock: Any = None,
+    ) -> None:
+        if not isinstance(strategy, str):
+            raise TypeError(f"strategy must be a str, not {type(strategy).__name__}")
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {strategy!r}; strategies: {', '.join(STRATEGIES)}")
+        self._strategy = strategy
+        self.strategy = strategy
+        self._lowest_latency_buffer = lowest_latency_buffer
+        super().__init__(
+            model_list,
+            allowed_fails=allowed_fails,
+            cooldown_time=cooldown_time,
+            circuit_breaker=circuit_breaker,
+            seed=seed,
+            clock=clock,
+        )
+
+    def pick(self, model_name: str, *, input_tokens: int = 0, stream: bool = False) -> Any:
+        """The deployment (the dict from ``model_list``) to send a request of ``input_tokens``
+        tokens to; ``stream=True`` makes latency routing compare time to first token.
+
+        Raises ``NoDeploymentAvailable`` (with ``retry_after``) when none may take it now.
+        """
+        group = self._groups.get(model_name)
+        if group is None:
+            group = self._group(model_name)
+        if input_tokens.__class__ is not int or input_tokens < 0:
+            input_tokens = _count(input_tokens, "input_tokens")
+        try:
+            index = self._impl.pick(group, input_tokens, stream is True, self._now())
+        except NoDeploymentAvailable as exc:
+            raise self._unavailable(model_name, exc.retry_after) from None
+        except NativeError as exc:
+            self._native_fault(exc)
+            raise
+        return self._deployments[index]
+
+    def _unavailable(self, model_name: str, retry_after: Optional[float]) -> NoDeploymentAvailable:
+        if retry_after is None:
+            detail = (
+                "none passed its last health check, or each waits for its circuit-breaker probe"
+            )
+        else:
+            detail = f"the soonest comes back in {retry_after:.3f} s"
+        return NoDeploymentAvailable(
+            f"no deployment of model {model_name!r} is available now "
+            f"(cooling down or over its rpm/tpm limits); {detail}",
+            retry_after,
+            model_name=model_name,
+        )
+
+
+def health_probe() -> Optional[str]:
+    """Exercises the native router on a manual clock; None when every answer is the known one."""
+    if _native is None:
+        return "native module unavailable"
+    model_list = [
+        {"model_name": "m", "litellm_params": {"model": "a"}, "model_info": {"id": "a"}},
+        {"model_name": "m", "litellm_params": {"model": "b"}, "model_info": {"id": "b"}},
+    ]
+    now = [0.0]
+    router = _native.Router(
+        "least-busy",
+        1,
+        _Parsed(model_list).specs,
+        allowed_fails=None,
+        cooldown_time=DEFAULT_COOLDOWN_TIME,
+        circuit_breaker=False,
+        lowest_latency_buffer=0.0,
+        seed=0,
+    )
+    router.record_start(0, now[0])
+    if router.pick(0, 0, False, now[0]) != 1:
+        return "least-busy did not pick the idle deployment"
+    if not router.record_failure(1, now[0], 401, None, False, False, None):
+        return "a 401 did not cool the deployment down"
+    if router.pick(0, 0, False, 4.0) != 0:
+        return "a deployment cooling down was picked"
+    if router.pick(0, 0, False, 5.0) not in (0, 1) or not router.is_available(1, 5.0):
+        return "the cooldown did not end after its 5 s"
+    return None

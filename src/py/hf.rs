@@ -1,0 +1,188 @@
+//! Bindings for `crate::tokens::hf`: `fast_litellm._native.HfTokenizer`.
+
+use std::cell::Cell;
+use std::sync::Arc;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use super::aio::awaitable;
+use super::messages::extract_chat;
+use super::request::ParsedRequest;
+use super::tokens::{batch_items, item_text, DETACH_MIN_BYTES};
+use super::{guard, text_arg, TokenizerUnavailableError};
+use crate::tokens::hf::{HfError, HfTokenizer};
+use crate::tokens::messages::{ChatRequest, CountConfig};
+
+impl From<HfError> for PyErr {
+    fn from(err: HfError) -> PyErr {
+        match err {
+            HfError::Encode(_) => PyValueError::new_err(err.to_string()),
+            other => TokenizerUnavailableError::new_err(other.to_string()),
+        }
+    }
+}
+
+/// One loaded Hugging Face `tokenizer.json`. Immutable and shared: safe to use from many threads
+/// at once.
+#[pyclass(module = "fast_litellm._native", name = "HfTokenizer", frozen)]
+pub(crate) struct PyHfTokenizer {
+    inner: Arc<HfTokenizer>,
+}
+
+impl PyHfTokenizer {
+    /// `request` as LiteLLM counts it with this tokenizer, without the GIL.
+    fn count_request(
+        &self,
+        py: Python<'_>,
+        request: &ChatRequest,
+        legacy_accounting: bool,
+    ) -> PyResult<usize> {
+        let tokenizer = &self.inner;
+        guard("message token counting", || {
+            py.detach(|| count_with(tokenizer, request, legacy_accounting).map_err(PyErr::from))
+        })
+    }
+}
+
+/// LiteLLM's count of `request` with `tokenizer`: its message arithmetic, no chunks.
+fn count_with(
+    tokenizer: &HfTokenizer,
+    request: &ChatRequest,
+    legacy_accounting: bool,
+) -> Result<usize, HfError> {
+    let config = CountConfig::without_chunks();
+    let failed: Cell<Option<HfError>> = Cell::new(None);
+    let total = request.count_as(
+        legacy_accounting,
+        |text| {
+            tokenizer.count(text).unwrap_or_else(|e| {
+                failed.set(Some(e));
+                0
+            })
+        },
+        &config,
+    );
+    match failed.into_inner() {
+        Some(e) => Err(e),
+        None => Ok(total),
+    }
+}
+
+#[pymethods]
+impl PyHfTokenizer {
+    /// Loads a `tokenizer.json` file; reading and parsing run without the GIL.
+    #[staticmethod]
+    fn load(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+        let loaded = guard("tokenizer loading", || {
+            py.detach(|| HfTokenizer::from_file(&path).map_err(PyErr::from))
+        })?;
+        Ok(Self {
+            inner: Arc::new(loaded),
+        })
+    }
+
+    /// The file the tokenizer was read from.
+    #[getter]
+    fn source(&self) -> &str {
+        self.inner.source()
+    }
+
+    /// The number of tokens in `text`, as LiteLLM counts it (special tokens the tokenizer adds
+    /// included).
+    fn count(&self, py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let text = text_arg(text, "count_tokens", "text")?;
+        let tokenizer = &self.inner;
+        guard("token counting", || {
+            let text: &str = &text;
+            Ok(if text.len() < DETACH_MIN_BYTES {
+                tokenizer.count(text)?
+            } else {
+                py.detach(|| tokenizer.count(text))?
+            })
+        })
+    }
+
+    /// Counts of many texts, in order; the work is spread over all cores without the GIL.
+    fn count_batch(&self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
+        // As in `Encoding.count_batch`: the items stay referenced while the GIL is released.
+        let items = batch_items(texts)?;
+        let owned = items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| item_text(item, index))
+            .collect::<PyResult<Vec<_>>>()?;
+        let borrowed: Vec<&str> = owned.iter().map(|t| t.as_ref()).collect();
+        let tokenizer = &self.inner;
+        guard("batch token counting", || {
+            Ok(py.detach(|| tokenizer.count_batch(&borrowed))?)
+        })
+    }
+
+    /// The number `litellm.token_counter` gives for a chat request counted with this tokenizer:
+    /// the request is read from Python objects first, then counted without the GIL.
+    #[pyo3(signature = (messages, tools=None, tool_choice=None, *, legacy_accounting=false))]
+    fn count_messages(
+        &self,
+        py: Python<'_>,
+        messages: &Bound<'_, PyAny>,
+        tools: Option<&Bound<'_, PyAny>>,
+        tool_choice: Option<&Bound<'_, PyAny>>,
+        legacy_accounting: bool,
+    ) -> PyResult<usize> {
+        let request = extract_chat(py, messages, tools, tool_choice)?;
+        self.count_request(py, &request, legacy_accounting)
+    }
+
+    /// `count_messages` of a request body read by `parse_chat_request`.
+    #[pyo3(signature = (request, *, legacy_accounting=false))]
+    fn count_parsed(
+        &self,
+        py: Python<'_>,
+        request: &ParsedRequest,
+        legacy_accounting: bool,
+    ) -> PyResult<usize> {
+        self.count_request(py, request.request(), legacy_accounting)
+    }
+
+    /// `count_parsed` as an awaitable: the count runs on a thread of the shared runtime.
+    #[pyo3(signature = (request, *, legacy_accounting=false))]
+    fn acount_parsed<'py>(
+        &self,
+        py: Python<'py>,
+        request: &ParsedRequest,
+        legacy_accounting: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tokenizer = Arc::clone(&self.inner);
+        let request = Arc::clone(request.request());
+        let count = async move {
+            tokio::task::spawn_blocking(move || {
+                count_with(&tokenizer, &request, legacy_accounting).map_err(PyErr::from)
+            })
+            .await
+            .map_err(|e| super::NativeError::new_err(format!("message token counting: {e}")))?
+        };
+        awaitable(py, "message token counting", count, |py, n: usize| {
+            Ok(n.into_pyobject(py)?.into_any().unbind())
+        })
+    }
+
+    /// The token ids of `text`.
+    fn encode(&self, py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
+        let text = text_arg(text, "encode", "text")?;
+        let tokenizer = &self.inner;
+        guard("encoding", || {
+            let text: &str = &text;
+            Ok(py.detach(|| tokenizer.encode(text))?)
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<HfTokenizer {}>", self.inner.source())
+    }
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyHfTokenizer>()?;
+    Ok(())
+}

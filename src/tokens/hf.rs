@@ -1,0 +1,143 @@
+//! Hugging Face tokenizers (`tokenizer.json`) for the models LiteLLM counts with one: Claude and
+//! DeepSeek (whose files LiteLLM ships), Llama and Cohere (fetched from the Hub by LiteLLM, read
+//! here only from the local cache). The core: no PyO3 here.
+//!
+//! The tokenizing is the `tokenizers` crate's, the library Hugging Face keeps and Python
+//! `tokenizers` wraps, so a count is `len(Tokenizer.from_file(path).encode(text).ids)` by
+//! construction; only the regex engine differs (see the notes in Cargo.toml).
+//!
+//! # Notes
+//!
+//! - A count is `encode_fast(text, add_special_tokens = true)`: LiteLLM counts
+//!   `len(tokenizer.encode_batch_fast([text])[0])`, whose `add_special_tokens` defaults to true
+//!   (neither shipped file has a post-processor that adds any, but a Hub file may). `encode_fast`
+//!   skips the offsets, which a count does not need.
+//! - Threads and `fork()`: the crate parallelizes only its batch calls (`encode_batch*`, training)
+//!   on rayon's global pool, which does not survive `fork()`. Nothing here calls them: a batch is
+//!   spread over our own pool (`pool`), which a forked child replaces, and each item is encoded
+//!   alone, which runs on the calling thread. So neither `TOKENIZERS_PARALLELISM` nor the crate's
+//!   fork warning applies, and a child can count right after `fork()`.
+//! - One loaded tokenizer is shared by every thread (`Tokenizer` is `Send + Sync`); the binding
+//!   keeps one per file.
+
+use std::path::Path;
+
+use super::pool;
+
+/// Batches with fewer bytes than this are counted on the calling thread (as in `Encoding`).
+const PARALLEL_MIN_BYTES: usize = 32 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HfError {
+    #[error("cannot read the tokenizer file {path}: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("invalid tokenizer file {path}: {reason}")]
+    Invalid { path: String, reason: String },
+    #[error("tokenizing failed: {0}")]
+    Encode(String),
+}
+
+/// One loaded `tokenizer.json`. Immutable, `Send + Sync`.
+pub struct HfTokenizer {
+    inner: tokenizers::Tokenizer,
+    source: String,
+}
+
+impl std::fmt::Debug for HfTokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HfTokenizer")
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HfTokenizer {
+    /// Loads a `tokenizer.json` file.
+    pub fn from_file(path: &Path) -> Result<HfTokenizer, HfError> {
+        let source = path.display().to_string();
+        let data = std::fs::read(path).map_err(|e| HfError::Unreadable {
+            path: source.clone(),
+            reason: e.to_string(),
+        })?;
+        HfTokenizer::from_bytes(&data, source)
+    }
+
+    /// Builds a tokenizer from the bytes of a `tokenizer.json`; `source` names it in errors.
+    pub fn from_bytes(data: &[u8], source: String) -> Result<HfTokenizer, HfError> {
+        let inner = tokenizers::Tokenizer::from_bytes(data).map_err(|e| HfError::Invalid {
+            path: source.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(HfTokenizer { inner, source })
+    }
+
+    /// Where the tokenizer was read from.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Token ids of `text`, special tokens of the file's post-processor included.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, HfError> {
+        self.inner
+            .encode_fast(text, true)
+            .map(|encoding| encoding.get_ids().to_vec())
+            .map_err(|e| HfError::Encode(e.to_string()))
+    }
+
+    /// The number of tokens in `text` (what LiteLLM counts: see the module notes).
+    pub fn count(&self, text: &str) -> Result<usize, HfError> {
+        self.inner
+            .encode_fast(text, true)
+            .map(|encoding| encoding.len())
+            .map_err(|e| HfError::Encode(e.to_string()))
+    }
+
+    /// Counts of `texts`, in order; large batches are spread over the process's pool.
+    pub fn count_batch(&self, texts: &[&str]) -> Result<Vec<usize>, HfError> {
+        let total: usize = texts.iter().map(|t| t.len()).sum();
+        if texts.len() < 2 || total < PARALLEL_MIN_BYTES {
+            texts.iter().map(|t| self.count(t)).collect()
+        } else {
+            pool::map(texts, 1, |t| self.count(t)).into_iter().collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal byte-level BPE tokenizer: bytes "a" and "b" and the merge "a b".
+    const TINY: &str = r#"{
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+        "normalizer": null,
+        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true},
+        "post_processor": null, "decoder": null,
+        "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
+                  "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false,
+                  "vocab": {"a": 0, "b": 1, "ab": 2, "Ġ": 3}, "merges": ["a b"]}
+    }"#;
+
+    #[test]
+    fn counts_with_merges_and_pieces() {
+        let t = HfTokenizer::from_bytes(TINY.as_bytes(), "tiny".into()).unwrap();
+        assert_eq!(t.encode("ab").unwrap(), vec![2]);
+        assert_eq!(t.count("abab").unwrap(), 2);
+        assert_eq!(t.count("ab ab").unwrap(), 3);
+        assert_eq!(t.count("").unwrap(), 0);
+        let batch = t.count_batch(&["ab", "a b", ""]).unwrap();
+        assert_eq!(batch, vec![1, 3, 0]);
+        let big: Vec<String> = (0..100).map(|i| "ab ".repeat(200 + i)).collect();
+        let refs: Vec<&str> = big.iter().map(String::as_str).collect();
+        let expected: Vec<usize> = refs.iter().map(|s| t.count(s).unwrap()).collect();
+        assert_eq!(t.count_batch(&refs).unwrap(), expected);
+    }
+
+    #[test]
+    fn bad_files_are_errors() {
+        let err = HfTokenizer::from_bytes(b"{not json", "x.json".into()).unwrap_err();
+        assert!(matches!(err, HfError::Invalid { .. }), "{err}");
+        let err = HfTokenizer::from_file(Path::new("/nonexistent/tokenizer.json")).unwrap_err();
+        assert!(matches!(err, HfError::Unreadable { .. }), "{err}");
+    }
+}

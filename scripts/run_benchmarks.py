@@ -33,6 +33,7 @@ sys.path.insert(0, ROOT)
 import fast_litellm  # noqa: E402
 from benches import (  # noqa: E402
     budget_cases,
+    cache_cases,
     cost_cases,
     litellm_e2e_cases,
     litellm_patch_cases,
@@ -77,6 +78,17 @@ _SECTION_NOTES = {
         "of its own, of its team and of its model: `native` is "
         "`fast_litellm.proxy_hooks.FastRateLimiter`, `v3` is LiteLLM's "
         "`parallel_request_limiter_v3` (see `benches/proxy_hook_cases.py`)."
+    ),
+    "response cache": (
+        "`native` / `fallback` are `fast_litellm.ResponseCache` (1,000 entries of a chat-response "
+        "dict, 600 s time to live) on each path; `litellm` is LiteLLM's `InMemoryCache` with the "
+        "same bound (`get_cache` / `set_cache`), and for keys `litellm.Cache().get_cache_key(**request)` "
+        "(see `benches/cache_cases.py`)."
+    ),
+    "monitoring overhead": (
+        "The two hottest native calls with monitoring's native self-timing off, as shipped "
+        "(every call counted, one in 32 timed), and with every call timed "
+        "(`fast_litellm.monitoring.set_latency_sampling(1)`)."
     ),
     "budgets": (
         "`BudgetTracker.record(key, cost)` / `.check(key, estimated_cost)` on one key with a "
@@ -335,6 +347,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     rate_memory = ratelimit_cases.memory_results(10_000 if args.quick else 1_000_000)
     for row in rate_memory:
         print(ratelimit_cases.format_memory(row))
+
+    sections["response cache"] = cache_cases.run_cases(iterations)
+    for result in sections["response cache"]:
+        print(token_cases.format_row(result))
+    sections["monitoring overhead"] = cache_cases.run_overhead_cases(iterations)
+    for result in sections["monitoring overhead"]:
+        print(cache_cases.format_overhead(result))
 
     redis_results = redis_cases.run_cases(5, quick=args.quick)
     for redis_result in redis_results:

@@ -4,9 +4,11 @@
 //! compiled only with the `python` feature, which maturin turns on.
 
 pub mod budget;
+pub mod cache;
 pub mod cost;
 pub mod health;
 pub mod http;
+pub mod metrics;
 mod published;
 pub mod ratelimit;
 pub mod routing;

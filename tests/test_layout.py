@@ -48,6 +48,8 @@ def test_feature_status_lists_only_features_that_exist():
         "token_counting",
         "rate_limiting",
         "connection_pool",
+        "monitoring",
+        "cache",
         "routing",
         "health",
         "budgets",
@@ -68,6 +70,18 @@ def test_encoding_names_agree_everywhere():
         if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "_EncodingName"
     )
     assert tuple(ast.literal_eval(e) for e in literal.value.slice.elts) == ENCODING_NAMES  # type: ignore[attr-defined]
+
+
+@needs_native
+def test_monitoring_and_cache_facts_agree_between_rust_and_python():
+    from fast_litellm._fallback import cache as fallback_cache
+    from fast_litellm._fallback import monitoring as fallback_monitoring
+
+    assert tuple(native.METRICS_BUILTIN_OPERATIONS) == fallback_monitoring.BUILTIN_OPERATIONS
+    assert native.METRICS_WINDOW_SLOTS == fallback_monitoring.WINDOW_SLOTS
+    assert native.METRICS_SLOT_SECONDS * 10**9 == fallback_monitoring.SLOT_NS
+    assert tuple(native.CACHE_IGNORED_PARAMETERS) == fallback_cache.IGNORED_PARAMETERS
+    assert native.CACHE_MAX_DEPTH == fallback_cache.MAX_DEPTH
 
 
 @needs_native

@@ -37,6 +37,7 @@ from .tokens import (
 
 if _typing.TYPE_CHECKING:
     from .budget import BudgetCheck, BudgetStatus, BudgetTracker
+    from .cache import ResponseCache, cache_key
     from .cost import completion_cost, cost_per_token
     from .http import (
         AsyncClient,
@@ -48,6 +49,12 @@ if _typing.TYPE_CHECKING:
         get_connection_pool_stats,
     )
     from .litellm_patch import patch, patch_status, unpatch
+    from .monitoring import (
+        get_performance_stats,
+        get_recommendations,
+        prometheus_metrics,
+        reset_stats,
+    )
     from .ratelimit import (
         ManualClock,
         RateLimitResult,
@@ -81,6 +88,12 @@ _LAZY = {
     "patch": "litellm_patch",
     "patch_status": "litellm_patch",
     "unpatch": "litellm_patch",
+    "get_performance_stats": "monitoring",
+    "get_recommendations": "monitoring",
+    "prometheus_metrics": "monitoring",
+    "reset_stats": "monitoring",
+    "ResponseCache": "cache",
+    "cache_key": "cache",
     "HealthTracker": "routing",
     "Router": "routing",
 }
@@ -124,6 +137,7 @@ __all__ = [
     "RateLimitBackendError",
     "RateLimitResult",
     "RateLimitTimeout",
+    "ResponseCache",
     "RetryConfig",
     "Router",
     "SimpleRateLimiter",
@@ -133,6 +147,7 @@ __all__ = [
     "UnsupportedContentError",
     "UnsupportedModelError",
     "__version__",
+    "cache_key",
     "acount_request_tokens",
     "check_rate_limit",
     "cleanup_expired_connections",
@@ -148,9 +163,13 @@ __all__ = [
     "errors",
     "get_connection_pool_stats",
     "get_feature_status",
+    "get_performance_stats",
+    "get_recommendations",
     "health_check",
     "patch",
     "patch_status",
+    "prometheus_metrics",
     "reset_errors",
+    "reset_stats",
     "unpatch",
 ]

@@ -14,8 +14,8 @@ Environment variables (read at import):
   itself to the fallback until ``reset_errors()`` (default 5; 0 never switches).
 
 Features: ``TOKEN_COUNTING``, ``RATE_LIMITING``, ``CONNECTION_POOL``, ``ROUTING`` (``Router``),
-``HEALTH`` (``HealthTracker``), ``BUDGETS`` (``BudgetTracker``), ``COST`` (the price table) (a
-feature is listed here once it is built).
+``HEALTH`` (``HealthTracker``), ``BUDGETS`` (``BudgetTracker``), ``COST`` (the price table),
+``MONITORING``, ``CACHE`` (a feature is listed here once it is built).
 A variable naming any other feature is reported once, with a ``RuntimeWarning``.
 
 Dispatch lives here too, so every feature module follows the same rules:
@@ -26,6 +26,12 @@ Dispatch lives here too, so every feature module follows the same rules:
   of the native code (``NativeError``) is counted and the call re-run on the fallback.
 - ``FeatureState.native_failed(exc)``: records a native fault (a call with side effects records it
   and raises, it is never re-run).
+
+Monitoring (``MONITORING``): every call is counted per operation and path. With the native
+registry (the default), native calls time themselves inside Rust and the Python side records only
+what it ran itself (fallback calls, HTTP requests) through ``record_call``; with the fallback
+registry, native self-timing is off and Python times every call, native ones included (``fast``
+is then false for every feature, so the inline fast paths step aside for ``run``).
 
 Only ``NativeError`` is a native fault. Errors of the caller's input (``TypeError``,
 ``ValueError``) and exceptions raised by the caller's own objects (a generator that raises, a
@@ -38,9 +44,11 @@ import os
 import sys
 import warnings
 import zlib
+from time import perf_counter_ns
 from typing import Any, Callable, Dict, Optional
 
 from . import _fork
+from ._fallback import monitoring as _fallback_monitoring
 from .errors import NativeError
 
 __all__ = [
@@ -52,7 +60,10 @@ __all__ = [
     "litellm_patch_status",
     "native",
     "native_import_error",
+    "record_call",
     "reset_errors",
+    "timed_call",
+    "timed_method",
     "version",
 ]
 
@@ -65,6 +76,8 @@ FEATURES = (
     "HEALTH",
     "BUDGETS",
     "COST",
+    "MONITORING",
+    "CACHE",
 )
 
 # Where measurement showed no gain the default would be False; every feature built so far is
@@ -168,6 +181,7 @@ class FeatureState:
         "tripped",
         "last_error",
         "fallback_calls",
+        "operations",
         "_spread",
         "_lock",
     )
@@ -182,6 +196,8 @@ class FeatureState:
         self.tripped = False
         self.last_error: Optional[str] = None
         self.fallback_calls = 0
+        # method name given to `run` -> the operation name its calls are recorded under
+        self.operations: Dict[str, str] = {}
         self._spread = 0
         self._lock = _fork.Lock()
         self.mode = FALLBACK
@@ -195,7 +211,9 @@ class FeatureState:
             self.mode = NATIVE
         else:
             self.mode = PARTIAL
-        self.fast = self.mode == NATIVE and self.consecutive_errors == 0
+        self.fast = self.mode == NATIVE and self.consecutive_errors == 0 and not timing.python
+        if self.name == "MONITORING":
+            _monitoring_changed(self.mode != FALLBACK)
 
     def take_native(self, key: Optional[str] = None) -> bool:
         """For ``mode == PARTIAL``: whether this call takes the native path.
@@ -252,12 +270,27 @@ class FeatureState:
         A ``NativeError`` is counted and the same call re-run on the fallback (a pure call has
         no side effect to repeat). Every other exception, the caller's input errors and whatever
         the caller's own objects raise, propagates unchanged and is not counted.
+
+        The call is recorded under ``operations.get(method, method)``: native calls time
+        themselves in Rust, except while Python times every call (see the module notes).
         """
-        # `fast` first: on the common path (all native, no failure streak) this is one attribute
-        # read instead of a call.
-        if self.fast or self.choose():
+        # `fast` first: on the common path (all native, no failure streak, native timing) this
+        # is one attribute read instead of a call.
+        if self.fast:
             try:
-                result = getattr(sides(True), method)(*args, **kwargs)
+                return getattr(sides(True), method)(*args, **kwargs)
+            except NativeError as exc:
+                self.native_failed(exc)
+                self.fallback_calls += 1
+        elif self.choose():
+            try:
+                if timing.python:
+                    operation = self.operations.get(method, method)
+                    result = timed_call(
+                        operation, "native", getattr(sides(True), method), *args, **kwargs
+                    )
+                else:
+                    result = getattr(sides(True), method)(*args, **kwargs)
             except NativeError as exc:
                 self.native_failed(exc)
                 self.fallback_calls += 1
@@ -265,7 +298,8 @@ class FeatureState:
                 if self.consecutive_errors:
                     self.record_success()
                 return result
-        return getattr(sides(False), method)(*args, **kwargs)
+        operation = self.operations.get(method, method)
+        return timed_call(operation, "fallback", getattr(sides(False), method), *args, **kwargs)
 
     def status(self) -> Dict[str, Any]:
         return {
@@ -284,6 +318,88 @@ class FeatureState:
 
 class _Settings:
     max_consecutive_errors = _DEFAULT_MAX_CONSECUTIVE_ERRORS
+
+
+# ---- monitoring: where calls are recorded ------------------------------------------------------
+
+
+class _Timing:
+    """``python``: Python times every call (the MONITORING feature on its fallback registry);
+    otherwise native calls time themselves and ``record_call`` goes to the native registry."""
+
+    python = native is None
+
+
+timing = _Timing()
+fallback_registry = _fallback_monitoring.Registry()
+# A forked child counts from zero (the native registry is replaced by `_fork`'s native hook).
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=fallback_registry.after_fork_in_child)
+
+
+def record_call(operation: str, path: str, latency_ns: int, outcome: str = "ok") -> None:
+    """Records one call timed in Python into the registry in use."""
+    if timing.python:
+        fallback_registry.record(operation, path, latency_ns, outcome)
+    else:
+        native.metrics_record(operation, path, latency_ns, outcome)
+
+
+def timed_call(
+    operation: str, path: str, function: Callable[..., Any], *args: Any, **kwargs: Any
+) -> Any:
+    """``function(*args, **kwargs)``, timed and recorded; an exception counts as an error."""
+    started = perf_counter_ns()
+    try:
+        result = function(*args, **kwargs)
+    except BaseException:
+        record_call(operation, path, perf_counter_ns() - started, "error")
+        raise
+    record_call(operation, path, perf_counter_ns() - started)
+    return result
+
+
+def timed_method(
+    function: Callable[..., Any],
+    operation: str,
+    path: str,
+    allowed: Optional[Callable[[Any], bool]] = None,
+) -> Callable[..., Any]:
+    """``function`` wrapped to record each call (for objects whose methods are handed out as they
+    are, such as a limiter's ``check``); with ``allowed``, a result it says no to is recorded as
+    refused."""
+
+    native_path = path == "native"
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if native_path and not timing.python:
+            return function(*args, **kwargs)  # native code records itself again
+        started = perf_counter_ns()
+        try:
+            result = function(*args, **kwargs)
+        except BaseException:
+            record_call(operation, path, perf_counter_ns() - started, "error")
+            raise
+        refused = allowed is not None and not allowed(result)
+        record_call(operation, path, perf_counter_ns() - started, "refused" if refused else "ok")
+        return result
+
+    call.__doc__ = function.__doc__
+    return call
+
+
+def _monitoring_changed(native_registry: bool) -> None:
+    """The MONITORING feature changed path: switch native self-timing and every feature's
+    ``fast`` (native calls must pass through Python to be timed on the fallback registry)."""
+    python = not native_registry or native is None
+    if python == timing.python:
+        return
+    timing.python = python
+    if native is not None:
+        native.metrics_self_timing(not python)
+    for state in _states.values():
+        if state.name != "MONITORING":
+            state._recompute()
 
 
 settings = _Settings()

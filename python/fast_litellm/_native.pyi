@@ -5,6 +5,7 @@ from typing import (
     Any,
     Awaitable,
     Callable,
+    Dict,
     Iterable,
     List,
     Literal,
@@ -40,6 +41,20 @@ __all__ = [
     "parse_sse",
     "parse_retry_after",
     "backoff_delay",
+    "metrics_record",
+    "metrics_snapshot",
+    "metrics_reset",
+    "metrics_use_clock",
+    "metrics_self_timing",
+    "metrics_sample_every",
+    "_metrics_probe",
+    "METRICS_SLOT_SECONDS",
+    "METRICS_WINDOW_SLOTS",
+    "METRICS_BUILTIN_OPERATIONS",
+    "ResponseCache",
+    "cache_key",
+    "CACHE_IGNORED_PARAMETERS",
+    "CACHE_MAX_DEPTH",
     "Router",
     "BudgetTracker",
     "BudgetCheck",
@@ -324,6 +339,53 @@ class SseDecoder:
 def parse_sse(body: bytes) -> List[_Event]: ...
 def parse_retry_after(value: str, now: float) -> Optional[float]: ...
 def backoff_delay(attempt: int, base: float, cap: float, rand: float) -> float: ...
+
+# ---- monitoring (src/metrics) ----------------------------------------------------------------
+
+METRICS_SLOT_SECONDS: int
+METRICS_WINDOW_SLOTS: int
+METRICS_BUILTIN_OPERATIONS: List[str]
+
+def metrics_record(operation: str, path: str, latency_ns: int, outcome: str = "ok") -> None: ...
+def metrics_snapshot() -> List[Tuple[str, str, Dict[str, Any], Dict[str, Any]]]: ...
+def metrics_reset() -> None: ...
+def metrics_use_clock(clock: Optional[ManualClock] = None) -> None: ...
+def metrics_self_timing(on: bool) -> bool: ...
+def metrics_sample_every(every: Optional[int] = None) -> int: ...
+def _metrics_probe(latencies_ns: Sequence[int]) -> Dict[str, Any]: ...
+
+# ---- response cache (src/cache) --------------------------------------------------------------
+
+CACHE_IGNORED_PARAMETERS: List[str]
+CACHE_MAX_DEPTH: int
+
+def cache_key(request: Mapping[str, Any]) -> str: ...
+
+@final
+class ResponseCache:
+    def __new__(
+        cls,
+        max_entries: int,
+        ttl_seconds: Optional[float] = None,
+        max_bytes: Optional[int] = None,
+        *,
+        clock: Any = None,
+    ) -> ResponseCache: ...
+    def get(self, key: Union[str, Mapping[str, Any]], default: Any = None) -> Any: ...
+    def set(
+        self,
+        key: Union[str, Mapping[str, Any]],
+        value: Any,
+        *,
+        ttl: Optional[float] = None,
+        size: Optional[int] = None,
+    ) -> bool: ...
+    def delete(self, key: Union[str, Mapping[str, Any]]) -> bool: ...
+    def cleanup(self) -> int: ...
+    def clear(self) -> None: ...
+    def __len__(self) -> int: ...
+    def keys(self) -> List[str]: ...
+    def stats(self) -> Dict[str, Any]: ...
 
 # ---- routing (src/py/routing.rs) ----------------------------------------------------------------
 

@@ -21,6 +21,8 @@ _FEATURE_MODULES = {
     "TOKEN_COUNTING": "tokens",
     "RATE_LIMITING": "ratelimit",
     "CONNECTION_POOL": "http",
+    "MONITORING": "monitoring",
+    "CACHE": "cache",
     "ROUTING": "routing",
     "HEALTH": "routing",
     "BUDGETS": "budget",
@@ -35,7 +37,13 @@ def _feature_module(feature: str) -> Any:
 def _probe(feature: str) -> Dict[str, Any]:
     """Runs one feature's probe on the native path; failures are reported, never raised."""
     state = _flags.feature(feature)
-    result: Dict[str, Any] = {"path": state.status()["active_path"]}
+    status = state.status()
+    result: Dict[str, Any] = {
+        "path": status["active_path"],
+        "errors": status["errors"],
+        "switched_to_fallback": status["switched_to_fallback"],
+        "last_error": status["last_error"],
+    }
     if _flags.native is None:
         result.update(status="degraded", reason="native module unavailable; fallback in use")
         return result
@@ -80,10 +88,17 @@ def health_check() -> Dict[str, Any]:
         "features": features,
     }
     report["litellm_patch"] = _flags.litellm_patch_status()
+    reasons = [f"native module: {native_info['error']}"] if _flags.native is None else []
+    reasons += [f"{name}: {f['reason']}" for name, f in features.items() if f["status"] != "ok"]
     for feature in _flags.FEATURES:
         sections = getattr(_feature_module(feature), "health_sections", None)
         for name, entries in (sections() if sections is not None else {}).items():
             report[name] = entries
-            if any(entry["status"] != "ok" for entry in entries):
-                report["status"] = "degraded"
+            for entry in entries:
+                if entry["status"] != "ok":
+                    report["status"] = "degraded"
+                    what = entry.get("reason") or entry.get("error") or entry["status"]
+                    reasons.append(f"{name}: {entry.get('name', entry.get('url', ''))} {what}")
+    if reasons:
+        report["reasons"] = reasons
     return report

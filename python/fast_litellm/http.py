@@ -25,6 +25,7 @@ from __future__ import annotations
 import json as _json
 import weakref
 from dataclasses import dataclass
+from time import perf_counter_ns
 from typing import (
     Any,
     AsyncIterator,
@@ -688,6 +689,24 @@ class _ClientBase:
         """Closes idle connections older than ``keepalive_expiry``; how many were closed."""
         return int(self._engine.cleanup_expired())
 
+    def _record(self, started: int, response: Optional["Response"]) -> None:
+        """Records one request for monitoring: an error when it raised, refused on a 429."""
+        if response is None:
+            outcome = "error"
+        else:
+            outcome = "refused" if response.status_code == 429 else "ok"
+        path = "native" if self.native else "fallback"
+        _flags.record_call("http_request", path, perf_counter_ns() - started, outcome)
+
+    def _record_stream(self, started: int, raw: Any) -> None:
+        """Records the opening of a stream (up to its status and headers) for monitoring."""
+        if raw is None:
+            outcome = "error"
+        else:
+            outcome = "refused" if getattr(raw, "status_code", None) == 429 else "ok"
+        path = "native" if self.native else "fallback"
+        _flags.record_call("http_stream", path, perf_counter_ns() - started, outcome)
+
     def _prepare(
         self, json: Any, content: Any, headers: HeadersArg
     ) -> Tuple[HeaderPairs, Optional[bytes]]:
@@ -714,12 +733,17 @@ class AsyncClient(_ClientBase):
         timeout: Union[float, TimeoutConfig, None] = None,
     ) -> Response:
         pairs, body = self._prepare(json, content, headers)
+        started = perf_counter_ns()
         try:
             raw = await self._engine.arequest(method, url, pairs, body, _request_timeout(timeout))
-        except NativeError as exc:
-            _state.native_failed(exc)
+        except BaseException as exc:
+            self._record(started, None)
+            if isinstance(exc, NativeError):
+                _state.native_failed(exc)
             raise
-        return Response._from_engine(method, raw)
+        response = Response._from_engine(method, raw)
+        self._record(started, response)
+        return response
 
     async def get(
         self,
@@ -757,11 +781,16 @@ class AsyncClient(_ClientBase):
         engine, limits = self._engine, _request_timeout(timeout)
 
         async def open_() -> Any:
+            started = perf_counter_ns()
             try:
-                return await engine.astream(method, url, pairs, body, limits)
-            except NativeError as exc:
-                _state.native_failed(exc)
+                raw = await engine.astream(method, url, pairs, body, limits)
+            except BaseException as exc:
+                self._record_stream(started, None)
+                if isinstance(exc, NativeError):
+                    _state.native_failed(exc)
                 raise
+            self._record_stream(started, raw)
+            return raw
 
         return AsyncStreamResponse(open_, method)
 
@@ -789,12 +818,17 @@ class Client(_ClientBase):
         timeout: Union[float, TimeoutConfig, None] = None,
     ) -> Response:
         pairs, body = self._prepare(json, content, headers)
+        started = perf_counter_ns()
         try:
             raw = self._engine.request(method, url, pairs, body, _request_timeout(timeout))
-        except NativeError as exc:
-            _state.native_failed(exc)
+        except BaseException as exc:
+            self._record(started, None)
+            if isinstance(exc, NativeError):
+                _state.native_failed(exc)
             raise
-        return Response._from_engine(method, raw)
+        response = Response._from_engine(method, raw)
+        self._record(started, response)
+        return response
 
     def get(
         self,
@@ -832,11 +866,16 @@ class Client(_ClientBase):
         engine, limits = self._engine, _request_timeout(timeout)
 
         def open_() -> Any:
+            started = perf_counter_ns()
             try:
-                return engine.stream(method, url, pairs, body, limits)
-            except NativeError as exc:
-                _state.native_failed(exc)
+                raw = engine.stream(method, url, pairs, body, limits)
+            except BaseException as exc:
+                self._record_stream(started, None)
+                if isinstance(exc, NativeError):
+                    _state.native_failed(exc)
                 raise
+            self._record_stream(started, raw)
+            return raw
 
         return StreamResponse(open_, method)
 
@@ -892,6 +931,23 @@ def cleanup_expired_connections() -> int:
     """Closes idle connections past their client's ``keepalive_expiry``, in every client; how
     many were closed."""
     return sum(int(engine.cleanup_expired()) for engine in list(_engines))
+
+
+def health_sections() -> Dict[str, Any]:
+    """The pools of live clients, for ``health_check()`` (reported when a client exists)."""
+    stats = get_connection_pool_stats()
+    if not sum(stats["clients"].values()):
+        return {}
+    pools = {
+        "status": "ok",
+        "clients": stats["clients"],
+        "active_connections": stats["active_connections"],
+        "idle_connections": stats["idle_connections"],
+        "in_flight": stats["in_flight"],
+        "requests": stats["requests"],
+        "errors": stats["errors"],
+    }
+    return {"http_pools": [pools]}
 
 
 # An event stream that exercises the parser's rules: a comment, a named event with an id, data

@@ -36,6 +36,10 @@ __all__ = [
 DEFAULT_ENCODING = "cl100k_base"
 
 _state = _flags.feature("TOKEN_COUNTING")
+# The operation each dispatched method is recorded under (`FeatureState.run`).
+_state.operations.update(
+    count="count_tokens", count_batch="count_tokens_batch", count_messages="count_message_tokens"
+)
 
 
 class _Tokenizer:

@@ -2,10 +2,12 @@
 
 mod aio;
 mod budget;
+mod cache;
 mod cost;
 mod hf;
 mod http;
 mod messages;
+mod metrics;
 mod ratelimit;
 mod ratelimit_redis;
 mod request;
@@ -170,6 +172,7 @@ fn _testing_panic(message: &str) -> PyResult<()> {
 fn _after_fork() {
     crate::runtime::after_fork_in_child();
     crate::tokens::after_fork_in_child();
+    crate::metrics::after_fork_in_child();
     aio::after_fork_in_child();
 }
 
@@ -189,6 +192,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ratelimit::register(m)?;
     ratelimit_redis::register(m)?;
     http::register(m)?;
+    metrics::register(m)?;
+    cache::register(m)?;
     routing::register(m)?;
     budget::register(m)?;
     cost::register(m)?;

@@ -12,6 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
 
 use super::{guard, type_name, NativeError};
+use crate::metrics;
 use crate::ratelimit::{
     seconds_to_ns, Decision, Limit, Limits, ManualClock, MonotonicClock, RateLimitError,
     RateLimiter, NEVER,
@@ -77,6 +78,13 @@ impl PyManualClock {
 
     fn __repr__(&self) -> String {
         format!("ManualClock({})", self.now())
+    }
+}
+
+impl PyManualClock {
+    /// The clock itself (shared: the copy moves with the original).
+    pub(crate) fn clock(&self) -> ManualClock {
+        self.inner.clone()
     }
 }
 
@@ -310,7 +318,10 @@ impl PyRateLimiter {
         #[pyo3(from_py_with = cost_arg)] cost: Amount,
         #[pyo3(from_py_with = tokens_arg)] tokens: Amount,
     ) -> PyResult<PyRateLimitResult> {
-        Ok(self.decide(py, key, cost, tokens, true)?.into())
+        let call = metrics::start(metrics::RATE_LIMIT_CHECK);
+        let decision = self.decide(py, key, cost, tokens, true);
+        call.finish(metrics::outcome_of(&decision, |d| d.allowed));
+        Ok(decision?.into())
     }
 
     /// `check` without the result object: whether the call was allowed.
@@ -322,7 +333,10 @@ impl PyRateLimiter {
         #[pyo3(from_py_with = cost_arg)] cost: Amount,
         #[pyo3(from_py_with = tokens_arg)] tokens: Amount,
     ) -> PyResult<bool> {
-        Ok(self.decide(py, key, cost, tokens, true)?.allowed)
+        let call = metrics::start(metrics::RATE_LIMIT_CHECK);
+        let decision = self.decide(py, key, cost, tokens, true);
+        call.finish(metrics::outcome_of(&decision, |d| d.allowed));
+        Ok(decision?.allowed)
     }
 
     /// What `check` would answer now, without consuming.

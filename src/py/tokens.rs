@@ -11,6 +11,7 @@ use super::aio::awaitable;
 use super::messages::extract_chat;
 use super::request::ParsedRequest;
 use super::{guard, text_arg, type_name, TokenizerUnavailableError};
+use crate::metrics;
 use crate::tokens::messages::CountConfig;
 use crate::tokens::{Encoding, EncodingName, TokenError};
 
@@ -63,32 +64,24 @@ impl PyEncoding {
 
     /// The number of tokens in `text`, special-token text counted as ordinary text.
     fn count(&self, py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let text = text_arg(text, "count_tokens", "text")?;
-        guard("token counting", || {
-            let encoding = &self.inner;
-            Ok(if text.len() < DETACH_MIN_BYTES {
-                encoding.count(&text)
-            } else {
-                let text: &str = &text;
-                py.detach(|| encoding.count(text))
+        metrics::timed(metrics::COUNT_TOKENS, || {
+            let text = text_arg(text, "count_tokens", "text")?;
+            guard("token counting", || {
+                let encoding = &self.inner;
+                Ok(if text.len() < DETACH_MIN_BYTES {
+                    encoding.count(&text)
+                } else {
+                    let text: &str = &text;
+                    py.detach(|| encoding.count(text))
+                })
             })
         })
     }
 
     /// Counts of many texts, in order; the work is spread over all cores without the GIL.
     fn count_batch(&self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
-        // The items stay referenced here while the GIL is released, so the UTF-8 buffers borrowed
-        // from them stay valid even if another thread mutates the caller's list meanwhile.
-        let items = batch_items(texts)?;
-        let owned = items
-            .iter()
-            .enumerate()
-            .map(|(index, item)| item_text(item, index))
-            .collect::<PyResult<Vec<_>>>()?;
-        let borrowed: Vec<&str> = owned.iter().map(|t| t.as_ref()).collect();
-        let encoding = &self.inner;
-        guard("batch token counting", || {
-            Ok(py.detach(|| encoding.count_batch(&borrowed)))
+        metrics::timed(metrics::COUNT_TOKENS_BATCH, || {
+            self.count_batch_inner(py, texts)
         })
     }
 
@@ -103,12 +96,8 @@ impl PyEncoding {
         tool_choice: Option<&Bound<'_, PyAny>>,
         legacy_accounting: bool,
     ) -> PyResult<usize> {
-        let mut request = extract_chat(py, messages, tools, tool_choice)?;
-        request.legacy_accounting = legacy_accounting;
-        let encoding = &self.inner;
-        let config = CountConfig::from_env();
-        guard("message token counting", || {
-            Ok(py.detach(|| request.count(|text| encoding.count(text), &config)))
+        metrics::timed(metrics::COUNT_MESSAGE_TOKENS, || {
+            self.count_messages_inner(py, messages, tools, tool_choice, legacy_accounting)
         })
     }
 
@@ -165,6 +154,43 @@ impl PyEncoding {
 
     fn __repr__(&self) -> String {
         format!("<Encoding {}>", self.inner.name().as_str())
+    }
+}
+
+impl PyEncoding {
+    fn count_batch_inner(&self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
+        // The items stay referenced here while the GIL is released, so the UTF-8 buffers borrowed
+        // from them stay valid even if another thread mutates the caller's list meanwhile.
+        let items = batch_items(texts)?;
+        let owned = items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| item_text(item, index))
+            .collect::<PyResult<Vec<_>>>()?;
+        let borrowed: Vec<&str> = owned.iter().map(|t| t.as_ref()).collect();
+        let encoding = &self.inner;
+        guard("batch token counting", || {
+            Ok(py.detach(|| encoding.count_batch(&borrowed)))
+        })
+    }
+
+    /// The number `litellm.token_counter` gives for a chat request (see `tokens::messages`):
+    /// the request is read from Python objects first, then counted without the GIL.
+    fn count_messages_inner(
+        &self,
+        py: Python<'_>,
+        messages: &Bound<'_, PyAny>,
+        tools: Option<&Bound<'_, PyAny>>,
+        tool_choice: Option<&Bound<'_, PyAny>>,
+        legacy_accounting: bool,
+    ) -> PyResult<usize> {
+        let mut request = extract_chat(py, messages, tools, tool_choice)?;
+        request.legacy_accounting = legacy_accounting;
+        let encoding = &self.inner;
+        let config = CountConfig::from_env();
+        guard("message token counting", || {
+            Ok(py.detach(|| request.count(|text| encoding.count(text), &config)))
+        })
     }
 }
 

@@ -96,6 +96,10 @@ def local_limiter(limits: Limits, clock: Any, native: bool) -> Any:
     )
 
 
+def _allowed(result: Any) -> bool:
+    return bool(result.allowed)
+
+
 # The shortest pause between two attempts of acquire(): short enough to be invisible next to a
 # model call, long enough that a stream of "retry now" answers costs no CPU.
 _MIN_ACQUIRE_WAIT = 0.005
@@ -230,6 +234,15 @@ class SimpleRateLimiter:
             # into the native (or fallback) object with no Python frame of ours in between.
             self.check = self._impl.check  # type: ignore[method-assign]
             self.allow = self._impl.allow  # type: ignore[method-assign]
+            if not native or _flags.timing.python:
+                # A native limiter records its checks itself; anything else is timed here.
+                path = self.implementation
+                self.check = _flags.timed_method(  # type: ignore[method-assign]
+                    self._impl.check, "rate_limit_check", path, _allowed
+                )
+                self.allow = _flags.timed_method(  # type: ignore[method-assign]
+                    self._impl.allow, "rate_limit_check", path, bool
+                )
             return
         local = local_limiter(limits, clock, native) if on_backend_error == "local" else None
         from .redis_backend import RedisBackend  # loaded only by limiters that use Redis

@@ -41,6 +41,7 @@ from __future__ import annotations
 import math
 import time
 import weakref
+from time import perf_counter_ns
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from .. import _flags, _fork
@@ -285,10 +286,12 @@ class RedisBackend:
         call, answer = self._begin(key, cost, tokens, consume)
         if answer is not None:
             return answer
+        started = perf_counter_ns()
         try:
             outcome = self._client.check(*call[:4])
         except BaseException as exc:
             outcome = exc
+        self._record(started, outcome)
         return self._finish(call, outcome)
 
     async def acheck(
@@ -297,11 +300,24 @@ class RedisBackend:
         call, answer = self._begin(key, cost, tokens, consume)
         if answer is not None:
             return answer
+        started = perf_counter_ns()
         try:
             outcome = await self._client.acheck(*call[:4])
         except BaseException as exc:  # cancellation included: a probe must not stay taken
             outcome = exc
+        self._record(started, outcome)
         return self._finish(call, outcome)
+
+    def _record(self, started: int, outcome: Any) -> None:
+        """One Redis round trip for monitoring (``redis_rate_limit_check``)."""
+        path = "native" if self.path == "native" else "fallback"
+        failed = isinstance(outcome, BaseException)
+        _flags.record_call(
+            "redis_rate_limit_check",
+            path,
+            perf_counter_ns() - started,
+            "error" if failed else "ok",
+        )
 
     def allow(self, key: str, cost: int = 1, tokens: int = 0) -> bool:
         return bool(self.check(key, cost, tokens).allowed)

@@ -297,22 +297,48 @@ def test_a_threshold_model_prices_above_the_threshold(path):
 # ---- the cost map changes at run time -----------------------------------------------------------
 
 
-def test_register_model_at_run_time_is_seen(path):
-    name = f"fast-litellm-test-{path}"
-    for input_rate in (1e-06, 3e-06):
-        litellm.register_model(
-            {
-                name: {
-                    "input_cost_per_token": input_rate,
-                    "output_cost_per_token": 2e-06,
-                    "litellm_provider": "openai",
-                    "mode": "chat",
-                }
+# register_model changes LiteLLM's process-wide tables (its cost map and the known-model sets that
+# tests/test_models.py compares with its snapshot), so the registering runs in a fresh interpreter.
+_REGISTER_AT_RUN_TIME = """
+import sys
+import litellm
+import fast_litellm
+
+fast_litellm.configure("cost", rust=sys.argv[1] == "native")
+name = "fast-litellm-test-" + sys.argv[1]
+for input_rate in (1e-06, 3e-06):
+    litellm.register_model(
+        {
+            name: {
+                "input_cost_per_token": input_rate,
+                "output_cost_per_token": 2e-06,
+                "litellm_provider": "openai",
+                "mode": "chat",
             }
-        )
-        got = fast_litellm.cost_per_token(name, 1_000, 10)
-        assert got == litellm.cost_per_token(model=name, prompt_tokens=1_000, completion_tokens=10)
-        assert got[0] == 1_000 * input_rate
+        }
+    )
+    got = fast_litellm.cost_per_token(name, 1_000, 10)
+    assert got == litellm.cost_per_token(model=name, prompt_tokens=1_000, completion_tokens=10)
+    assert got[0] == 1_000 * input_rate, got
+print("ok")
+"""
+
+
+def test_register_model_at_run_time_is_seen(path):
+    import os
+    import subprocess
+    import sys
+
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("FAST_LITELLM_")}
+    done = subprocess.run(
+        [sys.executable, "-c", _REGISTER_AT_RUN_TIME, path],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    # LiteLLM may print notices of its own before the last line.
+    assert done.returncode == 0 and done.stdout.split()[-1:] == ["ok"], done.stderr
 
 
 # ---- bad input ------------------------------------------------------------------------------------

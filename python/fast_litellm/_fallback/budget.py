@@ -62,7 +62,11 @@ def nanodollars(value: Any, what: str) -> int:
     if isinstance(value, float):
         if not math.isfinite(value) or value < 0:
             raise ValueError(f"{what} must be a finite number of dollars >= 0, got {value!r}")
-        nanos = round(value * 1e9)
+        scaled = value * 1e9
+        # A huge finite amount scales to infinity, which round() cannot take: refuse it first.
+        if scaled > MAX_NANODOLLARS + 1:
+            raise ValueError(f"{what} must be at most {_MAX_TEXT}, got {value!r}")
+        nanos = round(scaled)
         if nanos > MAX_NANODOLLARS:
             raise ValueError(f"{what} must be at most {_MAX_TEXT}, got {value!r}")
         return nanos

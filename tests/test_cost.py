@@ -341,6 +341,41 @@ def test_register_model_at_run_time_is_seen(path):
     assert done.returncode == 0 and done.stdout.split()[-1:] == ["ok"], done.stderr
 
 
+_UNPATCH_ON_A_FRESH_LITELLM = """
+import sys
+import litellm
+import fast_litellm
+from litellm import cost_calculator
+
+fast_litellm._flags.configure("cost", rust=sys.argv[1] == "native")
+original = cost_calculator.completion_cost
+fast_litellm.patch(features=["cost"])  # litellm.completion_cost never read before
+assert litellm.completion_cost is cost_calculator.completion_cost is not original
+fast_litellm.unpatch()
+assert cost_calculator.completion_cost is original, cost_calculator.completion_cost
+assert litellm.completion_cost is original, litellm.completion_cost
+print("ok")
+"""
+
+
+def test_unpatch_restores_litellms_lazy_name(path):
+    # litellm resolves ``litellm.completion_cost`` on first access and keeps what it found; a
+    # patch() that is the first to read it must still leave the original there on unpatch().
+    import os
+    import subprocess
+    import sys
+
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("FAST_LITELLM_")}
+    done = subprocess.run(
+        [sys.executable, "-c", _UNPATCH_ON_A_FRESH_LITELLM, path],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0 and done.stdout.split()[-1:] == ["ok"], done.stderr
+
+
 # ---- bad input ------------------------------------------------------------------------------------
 
 

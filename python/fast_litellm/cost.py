@@ -1080,10 +1080,16 @@ def install_litellm_patch(litellm: Any) -> List[str]:
         return []
     original = getattr(current, "__fast_litellm_original__", current)
     wrapper = _make_wrapper(original)
+    # Every place is read before any is changed: ``litellm.completion_cost`` is a lazy attribute
+    # that litellm resolves from litellm.cost_calculator on first access and then keeps, so read
+    # after the module was patched it would keep the wrapper for good, out of unpatch()'s reach.
+    places = [
+        (owner, name, getattr(owner, "completion_cost", None))
+        for owner, name in ((module, _PATCH_MODULE), (litellm, "litellm"))
+    ]
     changed = []
-    places: List[Tuple[Any, str]] = [(module, _PATCH_MODULE), (litellm, "litellm")]
-    for owner, name in places:
-        if getattr(owner, "completion_cost", None) is original:
+    for owner, name, value in places:
+        if value is original:
             _patched[f"{name}.completion_cost"] = (owner, original)
             owner.completion_cost = wrapper
             changed.append(f"{name}.completion_cost")

@@ -1083,7 +1083,7 @@ def install_litellm_patch(litellm: Any) -> List[str]:
     # Every place is read before any is changed: ``litellm.completion_cost`` is a lazy attribute
     # that litellm resolves from litellm.cost_calculator on first access and then keeps, so read
     # after the module was patched it would keep the wrapper for good, out of unpatch()'s reach.
-    places = [
+    places: List[Tuple[Any, str, Any]] = [
         (owner, name, getattr(owner, "completion_cost", None))
         for owner, name in ((module, _PATCH_MODULE), (litellm, "litellm"))
     ]

@@ -46,9 +46,10 @@ __all__ = [
 CONCURRENCY = 64
 REQUESTS = 2_000
 QUICK_REQUESTS = 200
-# "patched": patch() with its default features; "patched+cost": the request cost as well
-# (patch(features=[..., "cost"]), opt-in).
-STATES = ("unpatched", "patched", "patched+cost")
+# "patched": patch() with its default features (token counting and the request cost);
+# "patched+http": LiteLLM's async HTTP through our transport as well (opt-in, as with
+# FAST_LITELLM_PATCH_HTTP=1).
+STATES = ("unpatched", "patched", "patched+http")
 CASES = ("litellm.acompletion", "Router.acompletion", "acompletion, streamed")
 MODEL = "gpt-4o"
 # Content events per streamed answer (plus LiteLLM's own closing chunk).
@@ -147,10 +148,10 @@ def measure(case: str, state: str, base_url: str, requests: int) -> E2EResult:
         raise ValueError(f"requests must be at least 2 to have percentiles, not {requests}")
     if state == "patched":
         fast_litellm.patch()
-    elif state == "patched+cost":
+    elif state == "patched+http":
         from fast_litellm.litellm_patch import default_features
 
-        fast_litellm.patch(features=[*default_features(), "cost"])
+        fast_litellm.patch(features=[*default_features(), "http"])
     elif state == "unpatched":
         fast_litellm.unpatch()
     else:
@@ -236,7 +237,7 @@ def patched_ratio(results: List[E2EResult], result: E2EResult) -> Optional[float
 
 def format_result(result: E2EResult) -> str:
     return (
-        f"{result.case:<24} {result.state:<10} {result.requests_per_cpu_second:>8,.0f} req/CPU-s "
+        f"{result.case:<24} {result.state:<12} {result.requests_per_cpu_second:>8,.0f} req/CPU-s "
         f"({result.cpu_seconds / result.requests * 1e6:7.0f} µs CPU/req)  "
         f"{result.requests_per_second:>7,.0f} req/s   p50 {result.p50_seconds * 1e3:6.2f} ms   "
         f"p99 {result.p99_seconds * 1e3:6.2f} ms"

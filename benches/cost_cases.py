@@ -17,7 +17,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from .token_cases import Result, format_row, median_seconds, missing, native_missing  # noqa: E402
 
-__all__ = ["CASES", "available", "calls", "run_cases"]
+__all__ = ["CASES", "available", "calls", "needs_patch", "run_cases"]
 
 
 def available() -> bool:
@@ -38,13 +38,20 @@ def _response(litellm: Any, model: str, cached: bool) -> Any:
     )
 
 
-# (case, model, what): what is "completion_cost" (a response) or "cost_per_token" (counts).
+# (case, model, what): what is "completion_cost" (a response), "cost_per_token" (counts) or
+# "request" (the cost step LiteLLM runs for every request, LiteLLM patched on our path vs not).
 CASES: Tuple[Tuple[str, str, str], ...] = (
     ("completion_cost, chat response", "gpt-4o-mini", "completion_cost"),
     ("completion_cost, cached + reasoning", "gpt-4o", "completion_cost cached"),
     ("completion_cost, Anthropic", "claude-sonnet-4-5", "completion_cost"),
     ("cost_per_token, 20 + 5 tokens", "gpt-4o-mini", "cost_per_token"),
+    ("LiteLLM's cost step per request, patch()", "gpt-4o-mini", "request"),
 )
+
+
+def needs_patch(case: str) -> bool:
+    """Whether the case's "ours" is LiteLLM's own call with ``patch(features=["cost"])`` on."""
+    return next(c for c in CASES if c[0] == case)[2] == "request"
 
 
 def calls(case: str) -> Dict[str, Callable[[], Any]]:
@@ -54,6 +61,19 @@ def calls(case: str) -> Dict[str, Callable[[], Any]]:
     import fast_litellm
 
     _name, model, what = next(c for c in CASES if c[0] == case)
+    if what == "request":
+        # What LiteLLM's logging calls once per request (litellm_logging.py); it reaches
+        # completion_cost by its module-level name, which patch() replaces.
+        from litellm import cost_calculator
+
+        response = _response(litellm, model, cached=False)
+
+        def step() -> float:
+            return cost_calculator.response_cost_calculator(
+                response, model, "openai", "acompletion", {}
+            )
+
+        return {"ours": step, "litellm": step}
     if what.startswith("completion_cost"):
         response = _response(litellm, model, cached=what.endswith("cached"))
         return {
@@ -71,6 +91,7 @@ def calls(case: str) -> Dict[str, Callable[[], Any]]:
 
 
 def run_cases(iterations: int) -> List[Result]:
+    import fast_litellm
     from fast_litellm import _flags
 
     paths = []
@@ -83,21 +104,28 @@ def run_cases(iterations: int) -> List[Result]:
     paths.append(("fallback", False))
     results = []
     saved = _flags.feature("COST").enabled
+    was_patched = fast_litellm.patch_status()["features"]["cost"]["patched"]
     try:
         for case, model, _what in CASES:
             result = Result("request cost", case, model, skipped=dict(skipped))
             contenders = calls(case)
+            fast_litellm.unpatch()
             want = contenders["litellm"]()
+            if needs_patch(case):
+                fast_litellm.patch(features=["cost"])
             for name, enabled in paths:
                 _flags.configure("cost", rust=enabled)
                 contenders["ours"]()  # resolves the model (the first response is LiteLLM's)
                 if contenders["ours"]() != want:
                     raise RuntimeError(f"{case}: {name} answered differently from litellm")
                 result.seconds[name] = median_seconds(contenders["ours"], iterations)
+            fast_litellm.unpatch()
             result.seconds["litellm"] = median_seconds(contenders["litellm"], iterations)
             results.append(result)
     finally:
         _flags.configure("cost", rust=saved)
+        if was_patched:
+            fast_litellm.patch(features=["cost"])
     return results
 
 

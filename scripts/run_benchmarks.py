@@ -109,8 +109,10 @@ _SECTION_NOTES = {
     "request cost": (
         "`fast_litellm.completion_cost(response, model=...)` and `cost_per_token(model, 20, 5)` "
         "against LiteLLM's `completion_cost(completion_response=response, model=...)` and "
-        "`cost_per_token(...)`, the same arguments, answers checked equal (`==`) before timing "
-        "(see `benches/cost_cases.py`)."
+        "`cost_per_token(...)`, the same arguments, answers checked equal (`==`) before timing. "
+        "The last row is the step LiteLLM runs for every request it logs "
+        "(`cost_calculator.response_cost_calculator`), with `patch()` on each path against "
+        "LiteLLM unpatched (see `benches/cost_cases.py`)."
     ),
     "litellm.token_counter with patch()": (
         "What a LiteLLM user gains with no code change: `litellm.token_counter(model=..., "

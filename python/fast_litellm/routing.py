@@ -17,6 +17,13 @@ callable returning seconds in tests).
 A ``Router`` runs on the native core (feature ``ROUTING``) or on the Python fallback, chosen when
 it is built; a ``HealthTracker`` follows feature ``HEALTH``. Both engines give the same answers
 (the same seeded random choices included).
+
+Background health checks (``start_health_checks``) run on the native I/O runtime when the engine
+is native and the native side can read the clock (``time.monotonic`` or a native
+``ManualClock``): a task writes each answer into the tracker with no Python thread and no GIL
+(``src/health/probe.rs``). Otherwise a Python thread runs them. A forked child does not inherit
+them: they are reported stopped there (``health_checks_status()["stopped_by_fork"]``,
+``health_check()``) until started again.
 """
 
 from __future__ import annotations
@@ -519,9 +526,13 @@ class HealthTracker:
             raise ValueError("timeout must be > 0")
         targets = self._health_check_targets(urls)
         if self._native_checks():
-            answers = self._impl.check_health(
-                targets, timeout, self._native_clock, time.monotonic()
-            )
+            try:
+                answers = self._impl.check_health(
+                    targets, timeout, self._native_clock, time.monotonic()
+                )
+            except NativeError as exc:
+                self._native_fault(exc)
+                raise
             return {
                 self._index_ids[index]: healthy
                 for (index, _), healthy in zip(targets, answers, strict=True)
@@ -628,6 +639,8 @@ class HealthTracker:
         ``timeout``)."""
         if timeout is not None:
             timeout = _number(timeout, "timeout")
+            if math.isinf(timeout):
+                timeout = None
         with self._health_lock:
             prober, thread = self._drop_health_checks()
         if prober is not None:

@@ -35,6 +35,7 @@ from benches import (  # noqa: E402
     budget_cases,
     cache_cases,
     cost_cases,
+    health_check_cases,
     litellm_e2e_cases,
     litellm_patch_cases,
     proxy_hook_cases,
@@ -106,6 +107,14 @@ _SECTION_NOTES = {
         "in-memory state (see `benches/routing_cases.py`). The last row is the bookkeeping of "
         "one request (`record_start` + `record_success`)."
     ),
+    "background health checks": (
+        "CPU time of this process per round of `HealthTracker.start_health_checks` over 100 "
+        "deployments (`resource.getrusage`, user + system, over 30 back-to-back rounds against "
+        "the mock server's `/health` in a process of its own): `native` is a task of the native "
+        "runtime, `Python thread` the fallback's thread with `fast_litellm.http.Client` on its "
+        "native engine, `Python thread + httpx` the same with every native path off (see "
+        "`benches/health_check_cases.py`)."
+    ),
     "request cost": (
         "`fast_litellm.completion_cost(response, model=...)` and `cost_per_token(model, 20, 5)` "
         "against LiteLLM's `completion_cost(completion_response=response, model=...)` and "
@@ -131,6 +140,7 @@ _REFERENCES = (
     "tokenizers",
     "litellm native",
     "json.loads + count_message_tokens",
+    "Python thread",
 )
 
 
@@ -334,6 +344,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         iterations, quick=args.quick
     )
     for result in sections["Router.pick (deployment routing)"]:
+        print(token_cases.format_row(result))
+    sections["background health checks"] = health_check_cases.run_cases(
+        quick=args.quick, progress=print
+    )
+    for result in sections["background health checks"]:
         print(token_cases.format_row(result))
     sections["start-up"] = startup_results(3 if args.quick else 15)
     for result in sections["start-up"]:

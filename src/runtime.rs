@@ -17,7 +17,8 @@
 //! callers get asyncio futures completed from it (`crate::py::aio`).
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use tokio::runtime::{Builder, Runtime};
 
@@ -63,10 +64,104 @@ pub fn generation() -> u64 {
 pub fn after_fork_in_child() {
     CURRENT.forget();
     GENERATION.fetch_add(1, Ordering::AcqRel);
+    // No runtime thread came along to be inside a `NoFork` section.
+    NO_FORK_ACTIVE.store(0, Ordering::SeqCst);
+    FORK_PENDING.store(false, Ordering::SeqCst);
 }
 
 /// Runs `future` to completion on the shared runtime, blocking the calling thread. Must not be
 /// called from inside the runtime (tokio panics on nested `block_on`).
 pub fn block_on<F: Future>(future: F) -> F::Output {
     runtime().block_on(future)
+}
+
+/// Set by `before_fork` until the fork is over: no new `NoFork` section may start.
+static FORK_PENDING: AtomicBool = AtomicBool::new(false);
+/// `NoFork` sections running now.
+static NO_FORK_ACTIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// A section of work that a `fork()` must not cut in half: a runtime thread writing into state
+/// that the caller's threads read under a lock (the health checks write into a router's state,
+/// under its mutex). Python threads take such locks only while holding the GIL, so a fork (made
+/// by the thread holding the GIL) never copies one of them held; a runtime thread has no GIL, so
+/// `before_fork` waits for its sections to end and holds new ones off until the fork is done, and
+/// the child gets the lock free and the state whole (what `pthread_atfork` does for a lock).
+///
+/// Not a lock: two atomics, so nothing in the child can be found held. A section must be short
+/// and must not wait for the GIL or await (`before_fork` spins until it ends).
+pub struct NoFork(());
+
+impl Drop for NoFork {
+    fn drop(&mut self) {
+        NO_FORK_ACTIVE.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl NoFork {
+    /// A section, unless a fork is in progress.
+    pub fn try_enter() -> Option<NoFork> {
+        if FORK_PENDING.load(Ordering::SeqCst) {
+            return None;
+        }
+        NO_FORK_ACTIVE.fetch_add(1, Ordering::SeqCst);
+        // Seen together with `before_fork`'s store-then-load (both sequentially consistent):
+        // either it sees this section, or this sees the fork pending.
+        if FORK_PENDING.load(Ordering::SeqCst) {
+            NO_FORK_ACTIVE.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(NoFork(()))
+    }
+
+    /// A section, once no fork is in progress (for tasks on the runtime).
+    pub async fn enter() -> NoFork {
+        loop {
+            if let Some(section) = NoFork::try_enter() {
+                return section;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+/// Called in the parent right before `fork()` (`os.register_at_fork(before=...)`): waits for the
+/// `NoFork` sections in progress and holds new ones off until `after_fork_in_parent`.
+pub fn before_fork() {
+    FORK_PENDING.store(true, Ordering::SeqCst);
+    while NO_FORK_ACTIVE.load(Ordering::SeqCst) != 0 {
+        std::thread::yield_now();
+    }
+}
+
+/// Called in the parent right after `fork()` (or after a fork that failed).
+pub fn after_fork_in_parent() {
+    FORK_PENDING.store(false, Ordering::SeqCst);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fork_waits_for_no_fork_sections_and_holds_new_ones_off() {
+        let section = NoFork::try_enter().expect("no fork in progress");
+        let forking = std::thread::spawn(before_fork);
+        // `before_fork` has announced itself once new sections are refused.
+        while let Some(probe) = NoFork::try_enter() {
+            drop(probe);
+            std::thread::yield_now();
+        }
+        assert!(
+            !forking.is_finished(),
+            "before_fork returned with a section open"
+        );
+        drop(section);
+        forking.join().expect("before_fork");
+        assert!(
+            NoFork::try_enter().is_none(),
+            "held off until the fork is over"
+        );
+        after_fork_in_parent();
+        assert!(NoFork::try_enter().is_some());
+    }
 }

@@ -8,7 +8,9 @@ another thread is busy, so every feature must start clean in the child.
 
 One ``os.register_at_fork`` registration, made when the package is imported, resets the native
 module (its I/O runtime, counting pool and async queues), the locks made by ``Lock`` and the
-semaphores made by ``BoundedSemaphore``.
+semaphores made by ``BoundedSemaphore``. Before the fork, the native module's runtime threads
+finish what they are writing into state that callers read under a lock (the answers of the
+health checks, see ``src/runtime.rs``), so the child never gets such a lock held.
 """
 
 from __future__ import annotations
@@ -65,6 +67,18 @@ _locks: "weakref.WeakSet[Lock]" = weakref.WeakSet()
 _semaphores: "weakref.WeakSet[BoundedSemaphore]" = weakref.WeakSet()
 
 
+def _before() -> None:
+    native = sys.modules.get(f"{__package__}._native")
+    if native is not None:
+        native._before_fork()
+
+
+def _after_in_parent() -> None:
+    native = sys.modules.get(f"{__package__}._native")
+    if native is not None:
+        native._after_fork_in_parent()
+
+
 def _after_in_child() -> None:
     native = sys.modules.get(f"{__package__}._native")
     if native is not None:
@@ -77,4 +91,6 @@ def _after_in_child() -> None:
 
 # Not on Windows, which has no fork().
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_in_child)
+    os.register_at_fork(
+        before=_before, after_in_parent=_after_in_parent, after_in_child=_after_in_child
+    )

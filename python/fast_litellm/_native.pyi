@@ -23,6 +23,8 @@ __all__ = [
     "cost_custom",
     "_testing_panic",
     "_after_fork",
+    "_before_fork",
+    "_after_fork_in_parent",
     "Encoding",
     "ENCODING_NAMES",
     "HfTokenizer",
@@ -56,6 +58,7 @@ __all__ = [
     "CACHE_IGNORED_PARAMETERS",
     "CACHE_MAX_DEPTH",
     "Router",
+    "HealthProber",
     "BudgetTracker",
     "BudgetCheck",
     "RedisBudget",
@@ -133,6 +136,13 @@ def _testing_panic(message: str) -> None: ...
 def _after_fork() -> None:
     """Called in a forked child (``os.register_at_fork``): resets the I/O runtime, the counting
     pool and the asyncio bridge, whose threads did not survive the fork."""
+
+def _before_fork() -> None:
+    """Called in the parent right before ``fork()``: runtime threads finish writing into shared
+    state (health-check answers) and start nothing more until ``_after_fork_in_parent``."""
+
+def _after_fork_in_parent() -> None:
+    """Called in the parent right after ``fork()``."""
 
 REDIS_GCRA_SCRIPT: str
 
@@ -435,10 +445,44 @@ class Router:
         connection_error: bool,
         latency: Optional[float],
     ) -> bool: ...
-    def record_health_check(self, index: int, now: float, healthy: bool) -> None: ...
+    def record_health_check(
+        self,
+        index: int,
+        now: float,
+        healthy: bool,
+        status_code: Optional[int] = ...,
+        latency: Optional[float] = ...,
+    ) -> None: ...
+    def check_health(
+        self,
+        targets: Sequence[Tuple[int, str]],
+        timeout: float,
+        clock: Optional[ManualClock],
+        origin: float,
+    ) -> List[bool]: ...
+    def start_health_checks(
+        self,
+        targets: Sequence[Tuple[int, str]],
+        interval: float,
+        timeout: float,
+        clock: Optional[ManualClock],
+        origin: float,
+    ) -> HealthProber: ...
     def clear_cooldown(self, index: int) -> None: ...
     def status(self, index: int, now: float) -> dict[str, Any]: ...
     def __len__(self) -> int: ...
+
+@final
+class HealthProber:
+    """Health checks running on the native runtime until stopped or dropped."""
+
+    def stop(self, timeout: Optional[float] = ...) -> bool: ...
+    @property
+    def running(self) -> bool: ...
+    @property
+    def forked(self) -> bool: ...
+    @property
+    def rounds(self) -> int: ...
 
 # ---- budgets (fast_litellm.budget) ------------------------------------------------------------
 

@@ -90,8 +90,10 @@ def health_check() -> Dict[str, Any]:
     report["litellm_patch"] = _flags.litellm_patch_status()
     reasons = [f"native module: {native_info['error']}"] if _flags.native is None else []
     reasons += [f"{name}: {f['reason']}" for name, f in features.items() if f["status"] != "ok"]
-    for feature in _flags.FEATURES:
-        sections = getattr(_feature_module(feature), "health_sections", None)
+    # Each module once (one module may serve two features: routing serves ROUTING and HEALTH).
+    modules = {id(m): m for m in map(_feature_module, _flags.FEATURES)}
+    for module in modules.values():
+        sections = getattr(module, "health_sections", None)
         for name, entries in (sections() if sections is not None else {}).items():
             report[name] = entries
             for entry in entries:

@@ -17,6 +17,13 @@ callable returning seconds in tests).
 A ``Router`` runs on the native core (feature ``ROUTING``) or on the Python fallback, chosen when
 it is built; a ``HealthTracker`` follows feature ``HEALTH``. Both engines give the same answers
 (the same seeded random choices included).
+
+Background health checks (``start_health_checks``) run on the native I/O runtime when the engine
+is native and the native side can read the clock (``time.monotonic`` or a native
+``ManualClock``): a task writes each answer into the tracker with no Python thread and no GIL
+(``src/health/probe.rs``). Otherwise a Python thread runs them. A forked child does not inherit
+them: they are reported stopped there (``health_checks_status()["stopped_by_fork"]``,
+``health_check()``) until started again.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import _flags, _fork
@@ -224,6 +232,20 @@ def _clock_reader(clock: Any) -> Callable[[], float]:
     )
 
 
+# `_native_clock_of` when the native side cannot read the clock (it would have to call Python).
+_NO_NATIVE_CLOCK = object()
+
+
+def _native_clock_of(clock: Any) -> Any:
+    """The clock as the native health checks read it: None for monotonic time, the native
+    ``ManualClock`` itself, or ``_NO_NATIVE_CLOCK``."""
+    if clock is None or clock is time.monotonic:
+        return None
+    if _native is not None and isinstance(clock, _native.ManualClock):
+        return clock
+    return _NO_NATIVE_CLOCK
+
+
 def _status_code(status_code: Any, exception: Any) -> int:
     """LiteLLM's `cast_exception_status_to_int`: a status that is not one reads as a 500."""
     value = status_code if status_code is not None else getattr(exception, "status_code", None)
@@ -317,9 +339,12 @@ class HealthTracker:
             seed=seed & ((1 << 64) - 1),
         )
         self.implementation = "native" if native else "fallback"
+        self._native_clock = _native_clock_of(clock)
         self._health_client: Any = None
         self._health_lock = _fork.Lock()
         self._health_thread: Optional[Tuple[threading.Thread, threading.Event]] = None
+        self._health_prober: Any = None
+        self._health_checks: Optional[Dict[str, Any]] = None
 
     # ---- references -----------------------------------------------------------------------------
 
@@ -438,13 +463,30 @@ class HealthTracker:
 
     # ---- active health checks -------------------------------------------------------------------
 
-    def record_health_check(self, deployment: Any, *, healthy: bool) -> None:
-        """The answer of an active health check of ``deployment``: one that failed takes no
+    def record_health_check(
+        self,
+        deployment: Any,
+        *,
+        healthy: bool,
+        status_code: Optional[int] = None,
+        latency: Optional[float] = None,
+    ) -> None:
+        """The answer of an active health check of ``deployment`` (with its HTTP
+        ``status_code`` and ``latency`` in seconds, when known): one that failed takes no
         request until a later check passes (as LiteLLM's health-check routing excludes it). A
-        passed check also closes a half-open circuit whose cooldown is over."""
+        passed check also closes a half-open circuit whose cooldown is over. A check is not a
+        request: it counts in the ``health_check*`` fields of ``status()`` only."""
         if not isinstance(healthy, bool):
             raise TypeError("healthy must be True or False")
-        self._impl.record_health_check(self._index(deployment), self._now(), healthy)
+        index = self._index(deployment)
+        if status_code is not None:
+            if isinstance(status_code, bool) or not isinstance(status_code, int):
+                raise TypeError(f"status_code must be an int, not {type(status_code).__name__}")
+            if not 0 <= status_code <= 65535:
+                raise ValueError(f"status_code must be an HTTP status, got {status_code}")
+        if latency is not None:
+            latency = _finite(latency, "latency")
+        self._impl.record_health_check(index, self._now(), healthy, status_code, latency)
 
     def _health_check_targets(self, urls: Optional[Mapping[str, str]]) -> List[Tuple[int, str]]:
         targets = []
@@ -463,32 +505,57 @@ class HealthTracker:
                 targets.append((index, configured))
         return targets
 
+    def _native_checks(self) -> bool:
+        """Whether the health checks of this tracker run on the native runtime: its engine is
+        native and the native side can read its clock without Python (monotonic time or a
+        native ``ManualClock``). Any other clock keeps them on a Python thread."""
+        return self.implementation == "native" and self._native_clock is not _NO_NATIVE_CLOCK
+
     def check_health(
         self, urls: Optional[Mapping[str, str]] = None, *, timeout: float = 5.0
     ) -> Dict[str, bool]:
         """One round of active health checks: a GET of each deployment's health-check URL
         (``urls``: ``{id: url}``; by default each deployment's ``model_info.health_check_url``),
-        healthy when it answers 2xx or 3xx within ``timeout`` seconds. The answers are recorded
-        (``record_health_check``) and returned as ``{id: healthy}``. The requests go through
-        ``fast_litellm.http.Client`` (the native runtime when its path is native)."""
+        healthy when it answers 2xx or 3xx within ``timeout`` seconds (no retries). The answers
+        are recorded (``record_health_check``, with their status and latency) and returned as
+        ``{id: healthy}``. On the native engine the checks run at once on the native runtime
+        with the GIL released; on the fallback one after the other through
+        ``fast_litellm.http.Client``."""
         timeout = _finite(timeout, "timeout")
+        if timeout <= 0:
+            raise ValueError("timeout must be > 0")
         targets = self._health_check_targets(urls)
+        if self._native_checks():
+            try:
+                answers = self._impl.check_health(
+                    targets, timeout, self._native_clock, time.monotonic()
+                )
+            except NativeError as exc:
+                self._native_fault(exc)
+                raise
+            return {
+                self._index_ids[index]: healthy
+                for (index, _), healthy in zip(targets, answers, strict=True)
+            }
         return self._check_targets(targets, timeout)
 
     def _check_targets(self, targets: List[Tuple[int, str]], timeout: float) -> Dict[str, bool]:
-        from .http import Client
+        from .http import Client, RetryConfig
 
         client = self._health_client
         if client is None:
-            client = self._health_client = Client(timeout=timeout)
+            client = self._health_client = Client(timeout=timeout, retry=RetryConfig(max_retries=0))
         answers: Dict[str, bool] = {}
         for index, url in targets:
+            started = time.perf_counter()
+            status: Optional[int] = None
             try:
                 status = client.get(url, timeout=timeout).status_code
-                healthy = 200 <= status < 400
             except Exception:  # any failure to answer is an unhealthy answer
-                healthy = False
-            self._impl.record_health_check(index, self._now(), healthy)
+                pass
+            latency = time.perf_counter() - started
+            healthy = status is not None and 200 <= status < 400
+            self._impl.record_health_check(index, self._now(), healthy, status, latency)
             answers[self._index_ids[index]] = healthy
         return answers
 
@@ -499,42 +566,119 @@ class HealthTracker:
         interval: float = 30.0,
         timeout: float = 5.0,
     ) -> None:
-        """Runs ``check_health`` every ``interval`` seconds on a background thread until
-        ``stop_health_checks()`` (the first round at once). A forked child does not inherit the
-        thread: start it again there."""
+        """Runs ``check_health`` every ``interval`` seconds in the background until
+        ``stop_health_checks()`` (the first round at once, each next one ``interval`` after the
+        end of the last). On the native engine it is a task of the native runtime (no Python
+        thread, no GIL; the checks of a round run at once); otherwise a Python thread. It also
+        stops when the tracker is garbage-collected (native engine) and at interpreter exit.
+
+        A process forked while they run does not inherit them: in the child they are stopped,
+        ``health_checks_status()`` says ``stopped_by_fork`` and ``health_check()`` reports it
+        (the last answers stay in force); call ``start_health_checks()`` again there."""
         interval = _finite(interval, "interval")
         timeout = _finite(timeout, "timeout")
         if interval <= 0 or timeout <= 0:
             raise ValueError("interval and timeout must be > 0")
         targets = self._health_check_targets(urls)
         with self._health_lock:
-            if self._health_thread is not None and self._health_thread[0].is_alive():
+            if self._health_running():
                 raise RuntimeError("health checks are already running; stop them first")
-            stop = threading.Event()
+            self._drop_health_checks()
+            rounds = [0]
+            if self._native_checks():
+                self._health_prober = self._impl.start_health_checks(
+                    targets, interval, timeout, self._native_clock, time.monotonic()
+                )
+                engine = "native"
+            else:
+                stop = threading.Event()
 
-            def run() -> None:
-                while not stop.is_set():
-                    try:
-                        self._check_targets(targets, timeout)
-                    except Exception:  # a failing round must not end the checks
-                        logging.getLogger("fast_litellm").debug(
-                            "health-check round failed", exc_info=True
-                        )
-                    stop.wait(interval)
+                def run() -> None:
+                    while not stop.is_set():
+                        try:
+                            self._check_targets(targets, timeout)
+                        except Exception:  # a failing round must not end the checks
+                            logging.getLogger("fast_litellm").debug(
+                                "health-check round failed", exc_info=True
+                            )
+                        rounds[0] += 1
+                        stop.wait(interval)
 
-            thread = threading.Thread(target=run, name="fast_litellm-health-checks", daemon=True)
-            self._health_thread = (thread, stop)
-            thread.start()
+                thread = threading.Thread(
+                    target=run, name="fast_litellm-health-checks", daemon=True
+                )
+                self._health_thread = (thread, stop)
+                thread.start()
+                engine = "thread"
+            self._health_checks = {
+                "engine": engine,
+                "pid": os.getpid(),
+                "interval": interval,
+                "timeout": timeout,
+                "deployments": [self._index_ids[index] for index, _ in targets],
+                "rounds": rounds,
+            }
+            _checking.add(self)
+
+    def _health_running(self) -> bool:
+        if self._health_prober is not None:
+            return bool(self._health_prober.running)
+        return self._health_thread is not None and self._health_thread[0].is_alive()
+
+    def _drop_health_checks(self) -> Tuple[Any, Any]:
+        prober, self._health_prober = self._health_prober, None
+        thread, self._health_thread = self._health_thread, None
+        self._health_checks = None
+        _checking.discard(self)
+        return prober, thread
 
     def stop_health_checks(self, timeout: Optional[float] = None) -> None:
-        """Stops the background health checks (waits up to ``timeout`` seconds for a round in
-        progress; by default until it ends)."""
+        """Stops the background health checks. On a Python thread, waits up to ``timeout``
+        seconds for a round in progress (by default until it ends); on the native runtime the
+        checks in flight are dropped at once. Nothing is recorded after this returns (within
+        ``timeout``)."""
+        if timeout is not None:
+            timeout = _number(timeout, "timeout")
+            if math.isinf(timeout):
+                timeout = None
         with self._health_lock:
-            running, self._health_thread = self._health_thread, None
-        if running is not None:
-            running[1].set()
-            if running[0] is not threading.current_thread():
-                running[0].join(timeout)
+            prober, thread = self._drop_health_checks()
+        if prober is not None:
+            prober.stop(timeout)
+        if thread is not None:
+            thread[1].set()
+            if thread[0] is not threading.current_thread():
+                thread[0].join(timeout)
+
+    def health_checks_status(self) -> Dict[str, Any]:
+        """The background health checks: ``running``, ``engine`` (``"native"``: a task of the
+        native runtime; ``"thread"``: a Python thread; None when never started or stopped),
+        ``rounds`` completed, ``interval``, ``timeout``, the ``deployments`` checked, and
+        ``stopped_by_fork`` (True in a child process forked while they ran: they did not come
+        along; start them again there)."""
+        checks = self._health_checks
+        if checks is None:
+            return {
+                "running": False,
+                "engine": None,
+                "rounds": 0,
+                "interval": None,
+                "timeout": None,
+                "deployments": [],
+                "stopped_by_fork": False,
+            }
+        prober = self._health_prober
+        rounds = prober.rounds if prober is not None else checks["rounds"][0]
+        forked = checks["pid"] != os.getpid()
+        return {
+            "running": not forked and self._health_running(),
+            "engine": checks["engine"],
+            "rounds": rounds,
+            "interval": checks["interval"],
+            "timeout": checks["timeout"],
+            "deployments": list(checks["deployments"]),
+            "stopped_by_fork": forked,
+        }
 
     # ---- health ---------------------------------------------------------------------------------
 
@@ -640,6 +784,47 @@ class Router(HealthTracker):
             retry_after,
             model_name=model_name,
         )
+
+
+# Trackers whose background health checks were started and not stopped (for `health_check()`).
+_checking: "weakref.WeakSet[HealthTracker]" = weakref.WeakSet()
+
+
+def health_sections() -> Dict[str, Any]:
+    """The background health checks of live trackers, for ``health_check()`` (only when some
+    were started): each with its engine, rounds and the deployments that failed their last
+    check. Checks that should run and do not (stopped by a fork, or a task that ended) degrade
+    the report; a deployment failing its checks does not (that is the tracker's news, not a
+    fault of this package)."""
+    entries = []
+    for tracker in list(_checking):
+        status = tracker.health_checks_status()
+        if status["engine"] is None:
+            continue
+        now = tracker._now()
+        unhealthy = [
+            tracker._index_ids[i]
+            for i in range(len(tracker._index_ids))
+            if tracker._impl.status(i, now)["health_check"] is False
+        ]
+        entry: Dict[str, Any] = {
+            "name": f"{type(tracker).__name__} of {len(tracker._index_ids)} deployments",
+            "status": "ok",
+            "engine": status["engine"],
+            "rounds": status["rounds"],
+            "deployments_checked": len(status["deployments"]),
+            "unhealthy": unhealthy,
+        }
+        if status["stopped_by_fork"]:
+            entry.update(
+                status="degraded",
+                reason="stopped: this process was forked while they ran; "
+                "call start_health_checks() again here",
+            )
+        elif not status["running"]:
+            entry.update(status="degraded", reason="the health checks ended on their own")
+        entries.append(entry)
+    return {"health_checks": entries} if entries else {}
 
 
 def health_probe() -> Optional[str]:

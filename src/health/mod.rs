@@ -26,6 +26,8 @@
 //! in both; recent latencies are also what a health report is about. (Lifetime histograms of the
 //! package's own operations belong to the monitoring feature.)
 
+pub mod probe;
+
 /// LiteLLM's `DEFAULT_COOLDOWN_TIME_SECONDS`.
 pub const DEFAULT_COOLDOWN_SECONDS: f64 = 5.0;
 /// LiteLLM's `DEFAULT_FAILURE_THRESHOLD_PERCENT`.
@@ -311,6 +313,24 @@ pub struct Health {
     /// The answer of the last active health check, if any: a deployment that failed it takes no
     /// request until one passes (LiteLLM's health-check routing).
     health_check: Option<bool>,
+    /// The active health checks' own record, apart from the requests' (a check is not a request:
+    /// it neither counts toward the failure rate that cools a deployment down nor moves the
+    /// latencies that latency-based routing compares).
+    pub health_checks: HealthChecks,
+}
+
+/// What the active health checks of one deployment found.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct HealthChecks {
+    pub passed: u64,
+    pub failed: u64,
+    pub consecutive_failures: u64,
+    /// The HTTP status of the last check, when it answered in time.
+    pub last_status: Option<u16>,
+    /// Seconds the last check took, when known.
+    pub last_latency: Option<f64>,
+    /// The tracker's time of the last check.
+    pub last_at: Option<f64>,
 }
 
 fn ewma(previous: Option<f64>, sample: f64) -> f64 {
@@ -340,6 +360,7 @@ pub struct Snapshot {
     pub requests_this_minute: u64,
     pub tokens_this_minute: u64,
     pub health_check: Option<bool>,
+    pub health_checks: HealthChecks,
 }
 
 impl Health {
@@ -511,10 +532,28 @@ impl Health {
         self.probe_in_flight = false;
     }
 
-    /// The answer of an active health check. A passed check also closes a half-open circuit
-    /// whose cooldown is over (it proves the deployment answers); it never ends a cooldown.
-    pub fn health_check(&mut self, now: f64, healthy: bool) {
+    /// The answer of an active health check (with its HTTP status and how long it took, when
+    /// known). A passed check also closes a half-open circuit whose cooldown is over (it proves
+    /// the deployment answers); it never ends a cooldown.
+    pub fn health_check(
+        &mut self,
+        now: f64,
+        healthy: bool,
+        status: Option<u16>,
+        latency: Option<f64>,
+    ) {
         self.health_check = Some(healthy);
+        let checks = &mut self.health_checks;
+        if healthy {
+            checks.passed += 1;
+            checks.consecutive_failures = 0;
+        } else {
+            checks.failed += 1;
+            checks.consecutive_failures += 1;
+        }
+        checks.last_status = status;
+        checks.last_latency = latency;
+        checks.last_at = Some(now);
         if healthy && now >= self.cooldown_until && !self.probe_in_flight {
             self.half_open = false;
         }
@@ -553,6 +592,7 @@ impl Health {
             requests_this_minute: self.started_minute.get(now),
             tokens_this_minute: self.tokens_minute.get(now),
             health_check: self.health_check,
+            health_checks: self.health_checks,
         }
     }
 }

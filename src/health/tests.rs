@@ -153,9 +153,9 @@ fn a_failed_health_check_holds_back_until_one_passes() {
         ..CooldownPolicy::default()
     };
     let mut h = Health::default();
-    h.health_check(0.0, false);
+    h.health_check(0.0, false, None, None);
     assert!(!h.available(0.0));
-    h.health_check(1.0, true);
+    h.health_check(1.0, true, None, None);
     assert!(h.available(1.0));
     assert!(h.failure(
         2.0,
@@ -165,13 +165,13 @@ fn a_failed_health_check_holds_back_until_one_passes() {
         DeploymentPolicy::default(),
         false
     ));
-    h.health_check(3.0, true);
+    h.health_check(3.0, true, None, None);
     assert_eq!(
         h.state(3.0),
         State::CoolingDown,
         "a check never ends a cooldown"
     );
     assert_eq!(h.state(7.0), State::HalfOpen);
-    h.health_check(7.0, true);
+    h.health_check(7.0, true, None, None);
     assert_eq!(h.state(7.0), State::Healthy);
 }

@@ -176,12 +176,29 @@ fn _after_fork() {
     aio::after_fork_in_child();
 }
 
+/// Runs in the parent right before `fork()`: runtime threads finish what they are writing into
+/// state that Python callers read (health-check answers) and start nothing more until
+/// `_after_fork_in_parent`, so the child never gets a lock held by a thread it does not have.
+/// The GIL stays held: the sections waited for are a few microseconds and never wait for it.
+#[pyfunction]
+fn _before_fork() {
+    crate::runtime::before_fork();
+}
+
+/// Runs in the parent right after `fork()`, whether it worked or not.
+#[pyfunction]
+fn _after_fork_in_parent() {
+    crate::runtime::after_fork_in_parent();
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     install_panic_hook();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(_testing_panic, m)?)?;
     m.add_function(wrap_pyfunction!(_after_fork, m)?)?;
+    m.add_function(wrap_pyfunction!(_before_fork, m)?)?;
+    m.add_function(wrap_pyfunction!(_after_fork_in_parent, m)?)?;
     let at_exit = wrap_pyfunction!(aio::_at_exit, m)?;
     m.py()
         .import("atexit")?

@@ -5,12 +5,19 @@
 //! indices, the time is seconds. A pick runs with the GIL held: it takes well under a
 //! microsecond among ten deployments, less than releasing the GIL would cost.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::guard;
+use super::ratelimit::PyManualClock;
+use crate::health::probe::{probe_client, ProbeClock, ProbeSet, ProbeSink, Prober};
 use crate::health::{CooldownPolicy, DeploymentPolicy, Failure};
+use crate::http::Client;
 use crate::routing::{DeploymentSpec, Router, RoutingError, Strategy};
 
 pyo3::import_exception!(fast_litellm.errors, NoDeploymentAvailable);
@@ -40,7 +47,11 @@ type SpecTuple = (
 
 #[pyclass(module = "fast_litellm._native", name = "Router", frozen)]
 pub(crate) struct PyRouter {
-    core: Router,
+    /// Shared with the health-check task, which writes into it.
+    core: Arc<Router>,
+    /// The client of the health checks, built on first use (a slot, not a lock: see
+    /// `crate::published` on locks and fork).
+    health_client: ArcSwapOption<Client>,
 }
 
 #[pymethods]
@@ -86,7 +97,10 @@ impl PyRouter {
             circuit_breaker,
         };
         let core = Router::new(strategy, policy, lowest_latency_buffer, groups, specs, seed)?;
-        Ok(Self { core })
+        Ok(Self {
+            core: Arc::new(core),
+            health_client: ArcSwapOption::empty(),
+        })
     }
 
     fn pick(&self, group: usize, input_tokens: u64, stream: bool, now: f64) -> PyResult<usize> {
@@ -152,10 +166,59 @@ impl PyRouter {
         })
     }
 
-    fn record_health_check(&self, index: usize, now: f64, healthy: bool) -> PyResult<()> {
+    #[pyo3(signature = (index, now, healthy, status_code=None, latency=None))]
+    fn record_health_check(
+        &self,
+        index: usize,
+        now: f64,
+        healthy: bool,
+        status_code: Option<u16>,
+        latency: Option<f64>,
+    ) -> PyResult<()> {
         guard("routing", || {
-            Ok(self.core.record_health_check(index, now, healthy)?)
+            Ok(self
+                .core
+                .record_health_check(index, now, healthy, status_code, latency)?)
         })
+    }
+
+    /// One round of health checks of `targets` (index, URL), all at once on the runtime with the
+    /// GIL released; each answer is recorded at the time of `clock` (a `ManualClock`, else the
+    /// caller's monotonic clock, which read `origin` just before the call). The answers
+    /// (healthy or not) in the order of `targets`.
+    #[pyo3(signature = (targets, timeout, clock, origin))]
+    fn check_health(
+        &self,
+        py: Python<'_>,
+        targets: Vec<(usize, String)>,
+        timeout: f64,
+        clock: Option<PyRef<'_, PyManualClock>>,
+        origin: f64,
+    ) -> PyResult<Vec<bool>> {
+        let set = self.probe_set(targets, timeout, clock, origin)?;
+        let core = Arc::clone(&self.core);
+        let answers = guard("routing", || {
+            Ok(py.detach(|| crate::runtime::block_on(set.round(&*core))))
+        })?;
+        Ok(answers.iter().map(|a| a.healthy).collect())
+    }
+
+    /// Starts health checks of `targets` every `interval` seconds on the runtime (see
+    /// `check_health` for the clock); they run until the returned prober is stopped or dropped.
+    #[pyo3(signature = (targets, interval, timeout, clock, origin))]
+    fn start_health_checks(
+        &self,
+        targets: Vec<(usize, String)>,
+        interval: f64,
+        timeout: f64,
+        clock: Option<PyRef<'_, PyManualClock>>,
+        origin: f64,
+    ) -> PyResult<PyHealthProber> {
+        let interval = seconds(interval, "interval")?;
+        let set = self.probe_set(targets, timeout, clock, origin)?;
+        let sink: Arc<dyn ProbeSink> = self.core.clone();
+        let prober = guard("routing", || Ok(Prober::start(set, sink, interval)))?;
+        Ok(PyHealthProber { inner: prober })
     }
 
     fn clear_cooldown(&self, index: usize) -> PyResult<()> {
@@ -185,6 +248,19 @@ impl PyRouter {
         d.set_item("requests_this_minute", s.requests_this_minute)?;
         d.set_item("tokens_this_minute", s.tokens_this_minute)?;
         d.set_item("health_check", s.health_check)?;
+        let checks = s.health_checks;
+        d.set_item("health_checks_passed", checks.passed)?;
+        d.set_item("health_checks_failed", checks.failed)?;
+        d.set_item(
+            "consecutive_health_check_failures",
+            checks.consecutive_failures,
+        )?;
+        d.set_item("health_check_status_code", checks.last_status)?;
+        d.set_item("health_check_latency", checks.last_latency)?;
+        d.set_item(
+            "health_check_age",
+            checks.last_at.map(|at| (now - at).max(0.0)),
+        )?;
         Ok(d)
     }
 
@@ -193,7 +269,107 @@ impl PyRouter {
     }
 }
 
+fn seconds(value: f64, what: &str) -> PyResult<Duration> {
+    if value.is_finite() && value > 0.0 {
+        Duration::try_from_secs_f64(value)
+            .map_err(|_| PyValueError::new_err(format!("{what} is too large: {value}")))
+    } else {
+        Err(PyValueError::new_err(format!(
+            "{what} must be a finite number > 0, got {value}"
+        )))
+    }
+}
+
+impl PyRouter {
+    fn probe_set(
+        &self,
+        targets: Vec<(usize, String)>,
+        timeout: f64,
+        clock: Option<PyRef<'_, PyManualClock>>,
+        origin: f64,
+    ) -> PyResult<ProbeSet> {
+        let timeout = seconds(timeout, "timeout")?;
+        if let Some((index, _)) = targets.iter().find(|(i, _)| *i >= self.core.len()) {
+            return Err(PyValueError::new_err(format!("no deployment {index}")));
+        }
+        let clock = match clock {
+            Some(manual) => ProbeClock::Manual(manual.clock()),
+            None => ProbeClock::monotonic(origin),
+        };
+        Ok(ProbeSet {
+            client: self.health_client()?,
+            targets,
+            timeout,
+            clock,
+        })
+    }
+
+    /// The health checks' client. Its own limits are the first caller's; each check sets its
+    /// own anyway.
+    fn health_client(&self) -> PyResult<Arc<Client>> {
+        if let Some(client) = self.health_client.load_full() {
+            return Ok(client);
+        }
+        let built = Arc::new(
+            probe_client(Duration::from_secs(5))
+                .map_err(|err| PyValueError::new_err(err.to_string()))?,
+        );
+        let previous = self
+            .health_client
+            .compare_and_swap(&None::<Arc<Client>>, Some(Arc::clone(&built)));
+        Ok(match previous.as_ref() {
+            Some(winner) => Arc::clone(winner),
+            None => built,
+        })
+    }
+}
+
+/// Health checks running on the runtime (`HealthTracker.start_health_checks`); they stop when
+/// this is stopped or dropped. In a child process made by `fork()` they are not running (the
+/// task stayed in the parent) and `forked` says why.
+#[pyclass(module = "fast_litellm._native", name = "HealthProber", frozen)]
+pub(crate) struct PyHealthProber {
+    inner: Prober,
+}
+
+#[pymethods]
+impl PyHealthProber {
+    /// Stops the checks; waits up to `timeout` seconds (None: as long as it takes, which is
+    /// the next await of the task) for them to be gone. Whether they are.
+    #[pyo3(signature = (timeout=None))]
+    fn stop(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        let wait = match timeout {
+            Some(value) if value.is_finite() && value >= 0.0 => {
+                Some(Duration::try_from_secs_f64(value).unwrap_or(Duration::MAX))
+            }
+            Some(value) if value == f64::INFINITY => None,
+            Some(value) => {
+                return Err(PyValueError::new_err(format!(
+                    "timeout must be a number >= 0, got {value}"
+                )))
+            }
+            None => None,
+        };
+        guard("routing", || Ok(py.detach(|| self.inner.stop(wait))))
+    }
+
+    #[getter]
+    fn running(&self) -> bool {
+        self.inner.running()
+    }
+
+    #[getter]
+    fn forked(&self) -> bool {
+        self.inner.forked()
+    }
+
+    #[getter]
+    fn rounds(&self) -> u64 {
+        self.inner.rounds()
+    }
+}
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyRouter>()?;
+    m.add_class::<PyHealthProber>()?;
     Ok(())
 }

@@ -24,6 +24,7 @@
 
 use parking_lot::Mutex;
 
+use crate::health::probe::{ProbeAnswer, ProbeSink};
 use crate::health::{CooldownPolicy, DeploymentPolicy, Failure, Health, Snapshot};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -465,14 +466,20 @@ impl Router {
         Ok(inner.health[index].failure(now, failure, latency, &self.policy, policy, single))
     }
 
+    /// The answer of an active health check; `status` and `latency` (seconds) when known.
     pub fn record_health_check(
         &self,
         index: usize,
         now: f64,
         healthy: bool,
+        status: Option<u16>,
+        latency: Option<f64>,
     ) -> Result<(), RoutingError> {
         self.check(index)?;
-        self.inner.lock().health[index].health_check(now, healthy);
+        if let Some(latency) = latency {
+            finite_non_negative(latency, "latency")?;
+        }
+        self.inner.lock().health[index].health_check(now, healthy, status, latency);
         Ok(())
     }
 
@@ -485,6 +492,21 @@ impl Router {
     pub fn snapshot(&self, index: usize, now: f64) -> Result<Snapshot, RoutingError> {
         self.check(index)?;
         Ok(self.inner.lock().health[index].snapshot(now))
+    }
+}
+
+/// The native health checks write their answers straight into the router's state.
+impl ProbeSink for Router {
+    fn record_probe(&self, index: usize, now: f64, answer: ProbeAnswer) {
+        // An index out of range cannot come from a probe set built for this router, and a
+        // latency is a measured duration; neither error can happen, and neither is worth a panic.
+        let _ = self.record_health_check(
+            index,
+            now,
+            answer.healthy,
+            answer.status,
+            Some(answer.latency),
+        );
     }
 }
 

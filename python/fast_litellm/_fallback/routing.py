@@ -119,6 +119,12 @@ class _Health:
         "tokens_minute",
         "first_success",
         "health_check",
+        "checks_passed",
+        "checks_failed",
+        "checks_consecutive_failures",
+        "check_status",
+        "check_latency",
+        "check_at",
     )
 
     def __init__(self) -> None:
@@ -147,6 +153,13 @@ class _Health:
         self.tokens_minute = [0, 0]
         self.first_success: Optional[int] = None
         self.health_check: Optional[bool] = None
+        # The active health checks' own record (not counted as requests).
+        self.checks_passed = 0
+        self.checks_failed = 0
+        self.checks_consecutive_failures = 0
+        self.check_status: Optional[int] = None
+        self.check_latency: Optional[float] = None
+        self.check_at: Optional[float] = None
 
     def state(self, now: float) -> str:
         if now < self.cooldown_until:
@@ -552,9 +565,27 @@ class Router:
         h.probe_in_flight = False
 
     @_locked
-    def record_health_check(self, index: int, now: float, healthy: bool) -> None:
+    def record_health_check(
+        self,
+        index: int,
+        now: float,
+        healthy: bool,
+        status_code: Optional[int] = None,
+        latency: Optional[float] = None,
+    ) -> None:
         h = self._check(index)
+        if latency is not None:
+            latency = _finite_non_negative(latency, "latency")
         h.health_check = bool(healthy)
+        if healthy:
+            h.checks_passed += 1
+            h.checks_consecutive_failures = 0
+        else:
+            h.checks_failed += 1
+            h.checks_consecutive_failures += 1
+        h.check_status = status_code
+        h.check_latency = latency
+        h.check_at = now
         if healthy and now >= h.cooldown_until and not h.probe_in_flight:
             h.half_open = False
 
@@ -596,4 +627,10 @@ class Router:
             "requests_this_minute": _minute_get(h.started_minute, now),
             "tokens_this_minute": _minute_get(h.tokens_minute, now),
             "health_check": h.health_check,
+            "health_checks_passed": h.checks_passed,
+            "health_checks_failed": h.checks_failed,
+            "consecutive_health_check_failures": h.checks_consecutive_failures,
+            "health_check_status_code": h.check_status,
+            "health_check_latency": h.check_latency,
+            "health_check_age": None if h.check_at is None else max(now - h.check_at, 0.0),
         }

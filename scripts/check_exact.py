@@ -32,7 +32,7 @@ import tiktoken_ext.openai_public as openai_public
 
 ROOT = Path(__file__).resolve().parent.parent
 VOCAB = ROOT / "python" / "fast_litellm" / "_vocab"
-NAMES = ["r50k_base", "p50k_base", "cl100k_base", "o200k_base"]
+NAMES = ["r50k_base", "p50k_base", "cl100k_base", "o200k_base", "o200k_harmony"]
 
 
 # --------------------------------------------------------------------------------------------

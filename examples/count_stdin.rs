@@ -7,7 +7,7 @@
 //!                                      counts FILE's text N times, prints the median ns per call
 //!                                      (and the minimum on stderr)
 //!
-//! Vocabularies are read from `python/fast_litellm/_vocab/` in the source tree.
+//! Vocabularies are the tables built with the crate from `python/fast_litellm/_vocab/`.
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
@@ -17,13 +17,9 @@ use _native::tokens::{Encoding, EncodingName};
 
 fn load(name: &str) -> Result<Encoding, String> {
     let name = EncodingName::parse(name).map_err(|e| e.to_string())?;
-    let path = format!(
-        "{}/python/fast_litellm/_vocab/{}.tiktoken",
-        env!("CARGO_MANIFEST_DIR"),
-        name.as_str()
-    );
-    let data = std::fs::read(&path).map_err(|e| format!("{path}: {e}"))?;
-    Encoding::from_tiktoken(name, &data).map_err(|e| e.to_string())
+    // The tables built with the crate from `python/fast_litellm/_vocab/`, as the package loads
+    // them.
+    Encoding::builtin(name).map_err(|e| e.to_string())
 }
 
 fn bench(enc: &Encoding, file: &str, n: usize) -> Result<(), String> {

@@ -32,7 +32,7 @@ import tiktoken_ext.openai_public as openai_public
 
 ROOT = Path(__file__).resolve().parent.parent
 VOCAB = ROOT / "python" / "fast_litellm" / "_vocab"
-NAMES = ["r50k_base", "p50k_base", "cl100k_base", "o200k_base"]
+NAMES = ["r50k_base", "p50k_base", "cl100k_base", "o200k_base", "o200k_harmony"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -361,7 +361,8 @@ def run_installed(name: str, texts: list[str], encode: bool) -> list[str]:
     if encoding is None:
         from fast_litellm import _native
 
-        encoding = _installed[name] = _native.Encoding.load(name, VOCAB / f"{name}.tiktoken")
+        # The tables built with the module, as the package loads them.
+        encoding = _installed[name] = _native.Encoding.load(name)
     if encode:
         return [" ".join(map(str, encoding.encode(text))) for text in texts]
     return [str(encoding.count(text)) for text in texts]

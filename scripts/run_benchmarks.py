@@ -169,8 +169,9 @@ def _versions() -> str:
     return ", ".join(parts)
 
 
-def _subprocess_seconds(code: str, runs: int) -> float:
-    """Median wall time of ``python -c code`` minus that of an empty interpreter."""
+def _subprocess_seconds(code: str, runs: int, base: str = "pass") -> float:
+    """Median wall time of ``python -c code`` minus that of ``python -c base`` (by default an
+    empty interpreter)."""
 
     def run(snippet: str) -> float:
         timer = (
@@ -182,8 +183,8 @@ def _subprocess_seconds(code: str, runs: int) -> float:
         out.check_returncode()
         return float(out.stdout.strip())
 
-    base = statistics.median(run("pass") for _ in range(runs))
-    return max(0.0, statistics.median(run(code) for _ in range(runs)) - base)
+    baseline = statistics.median(run(base) for _ in range(runs))
+    return max(0.0, statistics.median(run(code) for _ in range(runs)) - baseline)
 
 
 def startup_results(runs: int) -> List[Result]:
@@ -215,7 +216,33 @@ def startup_results(runs: int) -> List[Result]:
         else:
             cold.skipped["fallback"] = no_tiktoken
         results.append(cold)
+    # What loading a vocabulary and counting once add to a process that has imported the package
+    # (a proxy worker, a CLI, a serverless start, a forked worker loading lazily), for every
+    # OpenAI encoding.
+    for encoding in STARTUP_ENCODINGS:
+        load = Result("start-up", "load + first count, after import", encoding)
+        if no_native is None:
+            load.seconds["native"] = _subprocess_seconds(
+                f"import fast_litellm; fast_litellm.count_tokens('hi', encoding={encoding!r})",
+                runs,
+                base="import fast_litellm",
+            )
+        else:
+            load.skipped["native"] = no_native
+        if no_tiktoken is None:
+            load.seconds["fallback"] = _subprocess_seconds(
+                "from fast_litellm._fallback.tokens import Encoding; "
+                f"Encoding({encoding!r}).count('hi')",
+                runs,
+                base="from fast_litellm._fallback.tokens import Encoding; import tiktoken",
+            )
+        else:
+            load.skipped["fallback"] = no_tiktoken
+        results.append(load)
     return results
+
+
+STARTUP_ENCODINGS = ("r50k_base", "p50k_base", "cl100k_base", "o200k_base")
 
 
 def _accelerated(result: Result) -> str:

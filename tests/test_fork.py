@@ -31,7 +31,7 @@ MESSAGES = [
     {"role": "system", "content": "You are terse."},
     {"role": "user", "content": "How many tokens is this?"},
 ]
-ENCODINGS = ["r50k_base", "p50k_base", "cl100k_base", "o200k_base"]
+ENCODINGS = ["r50k_base", "p50k_base", "cl100k_base", "o200k_base", "o200k_harmony"]
 
 
 # --- run in the scenario's interpreter -----------------------------------------------------------
@@ -162,6 +162,8 @@ def scenario_while_busy(rounds: int = 12) -> None:
     def load_vocabularies() -> None:
         while not stop.is_set():
             for name in ENCODINGS:
+                # The tables built with the library, then a parse of the file.
+                _flags.native.Encoding.load(name)
                 _flags.native.Encoding.load(name, vocabulary_path(name))
 
     def load_through_package() -> None:

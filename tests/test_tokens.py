@@ -87,6 +87,50 @@ def test_special_token_text_counts_as_ordinary_text(path, tiktoken_reference):
         assert fast_litellm.count_tokens(text, encoding=encoding) == expected
 
 
+# gpt-oss chat markup: o200k_harmony's own special tokens, as text.
+HARMONY_TEXT = (
+    "<|start|>assistant<|channel|>final<|message|>Hi there<|return|>"
+    "<|start|>functions.f<|constrain|>json<|message|>{}<|call|><|end|>"
+    "<|reserved_200500|><|startoftext|><|endofprompt|>"
+)
+
+
+def test_o200k_harmony_counts_its_special_token_text_as_tiktoken(path, tiktoken_reference):
+    reference = tiktoken_reference["o200k_harmony"]
+    for text in (HARMONY_TEXT, "<|call|>", HARMONY_TEXT * 40):
+        assert fast_litellm.count_tokens(text, encoding="o200k_harmony") == reference_count(
+            reference, text
+        )
+    assert fast_litellm.count_tokens_batch([HARMONY_TEXT, "x"], encoding="o200k_harmony") == [
+        reference_count(reference, HARMONY_TEXT),
+        1,
+    ]
+
+
+def test_fallback_o200k_harmony_is_tiktokens_definition(tiktoken_reference):
+    from fast_litellm._fallback import tokens as fallback_tokens
+
+    ours = fallback_tokens.get_encoding("o200k_harmony")
+    reference = tiktoken_reference["o200k_harmony"]
+    assert ours._special_tokens == reference._special_tokens
+    assert ours._pat_str == reference._pat_str
+    assert ours.n_vocab == reference.n_vocab
+    # Its special tokens, when allowed, are the same ids.
+    assert ours.encode(HARMONY_TEXT, allowed_special="all") == reference.encode(
+        HARMONY_TEXT, allowed_special="all"
+    )
+
+
+def test_gpt_oss_models_follow_litellm_and_harmony_is_chosen_by_name(path, tiktoken_reference):
+    # tiktoken maps `gpt-oss-*` to o200k_harmony, but litellm 1.110.2 counts those models with
+    # cl100k_base, and counts by model name follow litellm; o200k_harmony is asked for by name.
+    assert fast_litellm.encoding_for_model("gpt-oss-120b") == "cl100k_base"
+    text = HARMONY_TEXT + " Counting gpt-oss: 你好 🌍"
+    counter = fast_litellm.SimpleTokenCounter(encoding="o200k_harmony")
+    assert counter.encoding == "o200k_harmony"
+    assert counter.count_tokens(text) == reference_count(tiktoken_reference["o200k_harmony"], text)
+
+
 def test_lone_surrogates_count_as_tiktoken_counts_them(path, tiktoken_reference):
     texts = ["a\ud800b", "\udfff", "x\ud83d\ude00y", "\ud83d", "ok \udc80\udc81 ok"]
     for encoding in ("cl100k_base", "o200k_base"):

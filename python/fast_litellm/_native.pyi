@@ -70,14 +70,14 @@ __version__: str
 ENCODING_NAMES: List[str]
 
 # Stub-only alias (private, so the stub check does not look for it in the module).
-_EncodingName = Literal["r50k_base", "p50k_base", "cl100k_base", "o200k_base"]
+_EncodingName = Literal["r50k_base", "p50k_base", "cl100k_base", "o200k_base", "o200k_harmony"]
 
 @final
 class Encoding:
     """One loaded BPE vocabulary; immutable and safe to share between threads."""
 
     @staticmethod
-    def load(name: _EncodingName, path: Union[str, PathLike[str]]) -> Encoding: ...
+    def load(name: _EncodingName, path: Union[str, PathLike[str], None] = ...) -> Encoding: ...
     @property
     def name(self) -> _EncodingName: ...
     def count(self, text: str) -> int: ...

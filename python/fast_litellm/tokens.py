@@ -16,7 +16,7 @@ from ._models import (
     tokenizer_for_model,
     uses_legacy_message_accounting,
 )
-from ._vocab import ENCODING_NAMES, unknown_encoding, vocabulary_path
+from ._vocab import ENCODING_NAMES, unknown_encoding
 from .errors import NativeError, UnsupportedContentError, UnsupportedModelError
 
 __all__ = [
@@ -82,8 +82,9 @@ def _native_encoding(name: str) -> Any:
     with _native_lock:
         encoding = _native_encodings.get(name)
         if encoding is None:
-            # `name` is one of ENCODING_NAMES (checked by every caller).
-            encoding = _flags.native.Encoding.load(name, vocabulary_path(name))  # type: ignore[arg-type]
+            # `name` is one of ENCODING_NAMES (checked by every caller). The tables built with the
+            # native module load in microseconds; no file is read.
+            encoding = _flags.native.Encoding.load(name)  # type: ignore[arg-type]
             _native_encodings[name] = encoding
         return encoding
 

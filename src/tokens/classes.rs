@@ -8,6 +8,8 @@
 //! code point's high bits pick a deduplicated 256-entry block). Most blocks are identical (all
 //! letters, all unassigned, ...), so the whole table is ~100 KB.
 
+use std::borrow::Cow;
+
 use crate::published::Published;
 
 use regex_syntax::hir::{Class, HirKind};
@@ -31,16 +33,20 @@ const BLOCKS: usize = 0x110000 >> 8;
 pub(crate) struct Classes {
     ascii: [u8; 128],
     /// Block index per 256-code-point page.
-    pages: Vec<u16>,
+    pages: Cow<'static, [u16]>,
     /// Concatenated deduplicated 256-entry blocks.
-    blocks: Vec<u8>,
+    blocks: Cow<'static, [u8]>,
 }
 
-/// The shared table, built on first use (a few milliseconds). Not in a `OnceLock`: see
-/// `crate::published`.
+/// The shared table: the one built with the crate (`frozen`), else built on first use (a few
+/// milliseconds, which was most of a cold process's first count once the vocabularies stopped
+/// being built at load). Not in a `OnceLock`: see `crate::published`.
 pub(crate) fn classes() -> &'static Classes {
     static TABLE: Published<Classes> = Published::new();
-    TABLE.get_or_build(Classes::build, drop)
+    TABLE.get_or_build(
+        || super::frozen::classes().unwrap_or_else(Classes::build),
+        drop,
+    )
 }
 
 /// The code point ranges of a one-class pattern such as `\p{L}`.
@@ -67,7 +73,7 @@ pub(crate) fn unicode_ranges(pattern: &str) -> Vec<(u32, u32)> {
 }
 
 impl Classes {
-    fn build() -> Classes {
+    pub(crate) fn build() -> Classes {
         let mut flat = vec![0u8; 0x110000];
         let sets: [(&str, u8); 10] = [
             (r"\p{L}", L),
@@ -103,6 +109,25 @@ impl Classes {
             });
             pages.push(index);
         }
+        Classes {
+            ascii,
+            pages: Cow::Owned(pages),
+            blocks: Cow::Owned(blocks),
+        }
+    }
+
+    /// `ascii`, `pages` and `blocks`, to be stored with the crate (`build.rs`).
+    #[allow(dead_code)] // used by build.rs and the tests
+    pub(crate) fn parts(&self) -> (&[u8; 128], &[u16], &[u8]) {
+        (&self.ascii, &self.pages, &self.blocks)
+    }
+
+    /// A table from what `parts` gave (lookups are bounds-checked, so any sizes are safe).
+    pub(crate) fn from_parts(
+        ascii: [u8; 128],
+        pages: Cow<'static, [u16]>,
+        blocks: Cow<'static, [u8]>,
+    ) -> Classes {
         Classes {
             ascii,
             pages,

@@ -2,6 +2,8 @@
 //!
 //! Contract used by the binding layer (`src/py/tokens.rs`):
 //! - `EncodingName::parse(&str) -> Result<EncodingName, TokenError>`; `EncodingName::ALL`; `.as_str()`
+//! - `Encoding::builtin(name) -> Result<Encoding, TokenError>`: the shipped vocabulary, loaded in
+//!   microseconds from tables built with the crate
 //! - `Encoding::from_tiktoken(name, bytes_of_dot_tiktoken_file) -> Result<Encoding, TokenError>`
 //! - `Encoding::count(&self, &str) -> usize`: equals `len(tiktoken_enc.encode(text, disallowed_special=()))`
 //! - `Encoding::encode(&self, &str) -> Vec<u32>`: the same tokens tiktoken gives (special-token text as
@@ -15,6 +17,7 @@
 //! - `scan`: the pre-tokenizer regexes replaced by hand-written scanners, one per pattern, over
 //!   character classes from `classes` (regex-syntax's own Unicode tables).
 //! - `vocab`: the `.tiktoken` parser and an open-addressing byte-string -> rank table.
+//! - `frozen`: the tables of the shipped vocabularies, built with the crate (`build.rs`).
 //! - `bpe`: tiktoken's lowest-rank-first merge for pieces that are not a single token.
 //! - `split`: cuts such a piece at CJK character boundaries that no token can cross, so the
 //!   merges run on short segments.
@@ -64,8 +67,8 @@
 //!   is now merged in parallel; on 2 shared cores that measured only o200k ~101 -> ~95 ms and
 //!   cl100k ~43 ms unchanged (a fresh process with nothing else: ~45% of load is the merges'
 //!   pair-table misses, ~30% the parse with its rank-table misses). A denser pair table (load
-//!   0.76) loaded ~5 ms faster but counted 4-10% slower. Shipping the splits precomputed would
-//!   remove the merges entirely.
+//!   0.76) loaded ~5 ms faster but counted 4-10% slower. The tables are now built by `build.rs`
+//!   and used from the binary as they are (`frozen`): loading builds nothing (see there).
 //! - Piece cache (`cache`): merged pieces of 9-96 bytes are memoized per thread in a fixed
 //!   1024-slot direct-mapped table that stores the bytes and compares them in full. CJK pieces
 //!   are whole clauses that cost ~0.5-1 us to merge, and conversations are counted again on
@@ -88,6 +91,7 @@
 mod bpe;
 mod cache;
 mod classes;
+mod frozen;
 pub mod hf;
 pub mod image;
 pub mod messages;
@@ -111,14 +115,17 @@ pub enum EncodingName {
     P50kBase,
     Cl100kBase,
     O200kBase,
+    /// gpt-oss: o200k_base's ranks and pattern with other special tokens.
+    O200kHarmony,
 }
 
 impl EncodingName {
-    pub const ALL: [EncodingName; 4] = [
+    pub const ALL: [EncodingName; 5] = [
         EncodingName::R50kBase,
         EncodingName::P50kBase,
         EncodingName::Cl100kBase,
         EncodingName::O200kBase,
+        EncodingName::O200kHarmony,
     ];
 
     /// The tiktoken name, e.g. `"cl100k_base"`.
@@ -128,6 +135,7 @@ impl EncodingName {
             EncodingName::P50kBase => "p50k_base",
             EncodingName::Cl100kBase => "cl100k_base",
             EncodingName::O200kBase => "o200k_base",
+            EncodingName::O200kHarmony => "o200k_harmony",
         }
     }
 
@@ -140,11 +148,19 @@ impl EncodingName {
             })
     }
 
+    /// The vocabulary (`.tiktoken` file) this encoding's ranks come from.
+    pub fn vocabulary(self) -> &'static str {
+        match self {
+            EncodingName::O200kHarmony => EncodingName::O200kBase.as_str(),
+            other => other.as_str(),
+        }
+    }
+
     fn pattern(self) -> Pattern {
         match self {
             EncodingName::R50kBase | EncodingName::P50kBase => Pattern::Gpt2,
             EncodingName::Cl100kBase => Pattern::Cl100k,
-            EncodingName::O200kBase => Pattern::O200k,
+            EncodingName::O200kBase | EncodingName::O200kHarmony => Pattern::O200k,
         }
     }
 
@@ -154,7 +170,7 @@ impl EncodingName {
             EncodingName::R50kBase => 50_256,
             EncodingName::P50kBase => 50_280,
             EncodingName::Cl100kBase => 100_256,
-            EncodingName::O200kBase => 199_998,
+            EncodingName::O200kBase | EncodingName::O200kHarmony => 199_998,
         }
     }
 }
@@ -174,7 +190,7 @@ pub fn after_fork_in_child() {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     #[error(
-        "unknown encoding {name:?}; valid encodings: r50k_base, p50k_base, cl100k_base, o200k_base"
+        "unknown encoding {name:?}; valid encodings: r50k_base, p50k_base, cl100k_base, o200k_base, o200k_harmony"
     )]
     UnknownEncoding { name: String },
     #[error("invalid {encoding} vocabulary: {reason}")]
@@ -210,13 +226,27 @@ impl Encoding {
     /// Builds `name` from the bytes of its `.tiktoken` file.
     pub fn from_tiktoken(name: EncodingName, data: &[u8]) -> Result<Encoding, TokenError> {
         let ranks = vocab::parse(name.as_str(), data, name.vocab_size())?;
-        Ok(Encoding {
+        Ok(Encoding::with_ranks(name, ranks))
+    }
+
+    /// `name` from the tables built with the crate out of the shipped, sha256-checked
+    /// vocabulary (see `frozen`): nothing is read or built, so this takes microseconds.
+    pub fn builtin(name: EncodingName) -> Result<Encoding, TokenError> {
+        let ranks = frozen::rank_map(name).ok_or(TokenError::InvalidVocabulary {
+            encoding: name.as_str(),
+            reason: "the tables built with this library are malformed".to_string(),
+        })?;
+        Ok(Encoding::with_ranks(name, ranks))
+    }
+
+    fn with_ranks(name: EncodingName, ranks: RankMap) -> Encoding {
+        Encoding {
             name,
             pattern: name.pattern(),
             ranks,
             classes: classes::classes(),
             cache_owner: cache::next_owner(),
-        })
+        }
     }
 
     pub fn name(&self) -> EncodingName {

@@ -22,6 +22,8 @@
 //! characters are not tried: random code points (mostly 4-byte) got 2x slower from the probes
 //! and the extra per-segment work, for no gain on real text.
 
+use std::borrow::Cow;
+
 use rustc_hash::FxHashMap;
 
 /// Bits of the bitmap per recorded window (rounded up to a power of two): ~1.5% of probes of an
@@ -33,7 +35,8 @@ const BITS_PER_WINDOW: usize = 64;
 const MIN_LEN: usize = 16;
 
 pub(crate) struct Crossings {
-    bits: Vec<u64>,
+    /// Borrowed from the tables built with the crate (see `frozen`), owned when built at run time.
+    bits: Cow<'static, [u64]>,
     shift: u32,
     /// Per 3-byte character, by code point (256 KB): bit `3 * (a - 1) + (b - 1)` of the low half
     /// is set if some recorded window of `a` bytes before and `b` after has the character's last
@@ -41,7 +44,7 @@ pub(crate) struct Crossings {
     /// its right. Between two such characters only the windows whose bit is set in both can be
     /// recorded, so only those are probed: on random CJK text ~0.25 probes per boundary instead
     /// of 9 for cl100k, ~1.3 for o200k (the probes were ~10% of the time on never-seen CJK).
-    chars: Vec<u32>,
+    chars: Cow<'static, [u32]>,
 }
 
 /// The code point of the 3-byte character `c`.
@@ -60,6 +63,12 @@ fn key(left: u32, a: usize, right: u32, b: usize) -> u64 {
         | ((b as u64) << 48)
         | ((u64::from(left) & mask(a)) << 24)
         | (u64::from(right) & mask(b))
+}
+
+/// The bitmap position of `key` in a bitmap of `1 << (64 - shift)` bits.
+#[inline(always)]
+fn index(shift: u32, key: u64) -> usize {
+    (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> shift) as usize
 }
 
 /// The first byte of a 3-byte character (U+0800-U+FFFF: CJK, kana, Hangul, ...).
@@ -113,24 +122,21 @@ impl Crossings {
         keys.sort_unstable();
         keys.dedup();
         let size = (keys.len() * BITS_PER_WINDOW).next_power_of_two().max(64);
-        let mut map = Crossings {
-            bits: vec![0; size / 64],
-            shift: 64 - size.trailing_zeros(),
-            chars: Vec::new(),
-        };
+        let shift = 64 - size.trailing_zeros();
+        let mut bits = vec![0u64; size / 64];
         // Window sides by (length, bytes as in `key`): the window sizes they occur with.
         let mut lefts: FxHashMap<(usize, u32), u32> = FxHashMap::default();
         let mut rights: FxHashMap<(usize, u32), u32> = FxHashMap::default();
         for &k in &keys {
-            let i = map.index(k);
-            map.bits[i / 64] |= 1 << (i % 64);
+            let i = index(shift, k);
+            bits[i / 64] |= 1 << (i % 64);
             let a = (k >> 52) as usize & 0xf;
             let b = (k >> 48) as usize & 0xf;
             let bit = 1 << (3 * (a - 1) + (b - 1));
             *lefts.entry((a, (k >> 24) as u32 & 0xff_ffff)).or_default() |= bit;
             *rights.entry((b, k as u32 & 0xff_ffff)).or_default() |= bit;
         }
-        map.chars = (0..1usize << 16)
+        let chars = (0..1usize << 16)
             .map(|cp| {
                 let c = [
                     0xE0 | (cp >> 12) as u8,
@@ -147,13 +153,40 @@ impl Crossings {
                 }
                 entry
             })
-            .collect();
-        map
+            .collect::<Vec<u32>>();
+        Crossings {
+            bits: Cow::Owned(bits),
+            shift,
+            chars: Cow::Owned(chars),
+        }
+    }
+
+    /// The bitmap and the per-character table, to be stored and handed back to `from_parts`.
+    #[allow(dead_code)] // used by build.rs and the tests
+    pub(crate) fn parts(&self) -> (&[u64], &[u32]) {
+        (&self.bits, &self.chars)
+    }
+
+    /// A table from what `parts` gave; `None` unless the bitmap is a power of two of at least 64
+    /// bits and there is an entry per 3-byte character.
+    pub(crate) fn from_parts(
+        bits: Cow<'static, [u64]>,
+        chars: Cow<'static, [u32]>,
+    ) -> Option<Crossings> {
+        let size = bits.len().checked_mul(64)?;
+        if !size.is_power_of_two() || chars.len() != 1 << 16 {
+            return None;
+        }
+        Some(Crossings {
+            shift: 64 - size.trailing_zeros(),
+            bits,
+            chars,
+        })
     }
 
     #[inline(always)]
     fn index(&self, key: u64) -> usize {
-        (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize
+        index(self.shift, key)
     }
 
     #[inline(always)]

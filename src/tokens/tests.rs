@@ -6,7 +6,7 @@ fn vocab_bytes(name: EncodingName) -> Vec<u8> {
     let path = format!(
         "{}/python/fast_litellm/_vocab/{}.tiktoken",
         env!("CARGO_MANIFEST_DIR"),
-        name.as_str()
+        name.vocabulary()
     );
     std::fs::read(&path).expect("vocabulary file")
 }
@@ -38,8 +38,44 @@ fn expected(name: EncodingName) -> [usize; SAMPLES.len()] {
         EncodingName::R50kBase => [2, 9, 7, 10, 9, 10, 12, 9, 4, 17, 16, 13, 34],
         EncodingName::P50kBase => [2, 9, 7, 9, 9, 10, 12, 9, 4, 15, 16, 12, 34],
         EncodingName::Cl100kBase => [2, 9, 7, 6, 10, 8, 10, 8, 4, 13, 19, 10, 34],
-        EncodingName::O200kBase => [2, 7, 7, 6, 7, 6, 10, 7, 4, 13, 12, 9, 25],
+        EncodingName::O200kBase | EncodingName::O200kHarmony => {
+            [2, 7, 7, 6, 7, 6, 10, 7, 4, 13, 12, 9, 25]
+        }
     }
+}
+
+/// The tables built with the crate are exactly the ones parsing the shipped file builds.
+#[test]
+fn builtin_tables_equal_parsed() {
+    for name in EncodingName::ALL {
+        let parsed = load(name);
+        let builtin = Encoding::builtin(name).expect("built-in tables");
+        let (a, b) = (parsed.ranks.parts(), builtin.ranks.parts());
+        assert!(a.slots == b.slots, "{name} slots");
+        assert!(a.arena == b.arena, "{name} arena");
+        assert!(a.bytes == b.bytes, "{name} bytes");
+        assert!(a.pairs == b.pairs, "{name} pairs");
+        assert!(a.merges == b.merges, "{name} merges");
+        assert!(a.crossing_bits == b.crossing_bits, "{name} crossing_bits");
+        assert!(
+            a.crossing_chars == b.crossing_chars,
+            "{name} crossing_chars"
+        );
+        assert!(a.chars3 == b.chars3, "{name} chars3");
+        assert_eq!((a.max_len, a.len), (b.max_len, b.len), "{name}");
+        // Borrowed from the binary, not copied.
+        if cfg!(target_endian = "little") {
+            assert!(builtin.ranks.is_borrowed(), "{name}");
+        }
+        assert!(!parsed.ranks.is_borrowed());
+        for (text, want) in SAMPLES.iter().zip(expected(name)) {
+            assert_eq!(builtin.count(text), want, "{name} {text:?}");
+            assert_eq!(builtin.encode(text), parsed.encode(text), "{name} {text:?}");
+        }
+    }
+    let built = classes::Classes::build();
+    let frozen = frozen::classes().expect("built-in classes");
+    assert!(built.parts() == frozen.parts());
 }
 
 #[test]

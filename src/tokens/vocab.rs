@@ -18,6 +18,8 @@
 //! tokens (`build_pairs`); a merge of `T`'s bytes never needs an entry of `T`'s length or more
 //! except the final one, which is exactly what is being computed.
 
+use std::borrow::Cow;
+
 use base64::Engine;
 
 use super::bpe;
@@ -42,7 +44,7 @@ const EMPTY: u64 = u64::MAX;
 /// `(left id, right id) -> merged id`, open addressing with linear probing; each slot is one
 /// `u64`: `left << 42 | right << 21 | merged`.
 struct PairTable {
-    slots: Vec<u64>,
+    slots: Cow<'static, [u64]>,
     mask: usize,
     shift: u32,
 }
@@ -53,10 +55,20 @@ impl PairTable {
         // slot.
         let size = (2 * n).next_power_of_two().max(16);
         PairTable {
-            slots: vec![EMPTY; size],
+            slots: Cow::Owned(vec![EMPTY; size]),
             mask: size - 1,
             shift: 64 - size.trailing_zeros(),
         }
+    }
+
+    /// `None` unless the number of slots is a power of two.
+    fn from_slots(slots: Cow<'static, [u64]>) -> Option<PairTable> {
+        let size = slots.len();
+        size.is_power_of_two().then(|| PairTable {
+            mask: size - 1,
+            shift: 64 - size.trailing_zeros(),
+            slots,
+        })
     }
 
     #[inline(always)]
@@ -83,15 +95,17 @@ impl PairTable {
     fn insert(&mut self, left: u32, right: u32, merged: u32) {
         let key = (u64::from(left) << ID_BITS) | u64::from(right);
         let mut i = self.slot(key);
-        while self.slots[i] != EMPTY {
+        let slots = self.slots.to_mut();
+        while slots[i] != EMPTY {
             i = (i + 1) & self.mask;
         }
-        self.slots[i] = (key << ID_BITS) | u64::from(merged);
+        slots[i] = (key << ID_BITS) | u64::from(merged);
     }
 }
 
-#[derive(Clone, Copy, Default)]
-struct Slot {
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+#[repr(C)]
+pub(crate) struct Slot {
     /// First (up to) 8 bytes of the token, little endian, zero padded.
     head: u64,
     rank: u32,
@@ -100,15 +114,55 @@ struct Slot {
     meta: u32,
 }
 
+impl Slot {
+    /// The slot as stored with the crate: `head`, `rank`, `meta`, little endian (also the
+    /// in-memory layout on a little-endian machine, see `frozen`).
+    #[allow(dead_code)] // used by build.rs and the tests
+    pub(crate) fn to_le_bytes(self) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        out[..8].copy_from_slice(&self.head.to_le_bytes());
+        out[8..12].copy_from_slice(&self.rank.to_le_bytes());
+        out[12..].copy_from_slice(&self.meta.to_le_bytes());
+        out
+    }
+
+    pub(crate) fn from_le_bytes(b: [u8; 16]) -> Slot {
+        let [h0, h1, h2, h3, h4, h5, h6, h7, r0, r1, r2, r3, m0, m1, m2, m3] = b;
+        Slot {
+            head: u64::from_le_bytes([h0, h1, h2, h3, h4, h5, h6, h7]),
+            rank: u32::from_le_bytes([r0, r1, r2, r3]),
+            meta: u32::from_le_bytes([m0, m1, m2, m3]),
+        }
+    }
+}
+
+/// The tables of a `RankMap`, as stored with the crate (see `frozen` and `build.rs`) and handed
+/// back to `RankMap::from_parts`.
+pub(crate) struct Parts<'a> {
+    pub(crate) slots: Cow<'a, [Slot]>,
+    pub(crate) arena: Cow<'a, [u8]>,
+    pub(crate) bytes: Cow<'a, [u32]>,
+    pub(crate) pairs: Cow<'a, [u32]>,
+    pub(crate) merges: Cow<'a, [u64]>,
+    pub(crate) crossing_bits: Cow<'a, [u64]>,
+    pub(crate) crossing_chars: Cow<'a, [u32]>,
+    pub(crate) chars3: Cow<'a, [u32]>,
+    pub(crate) max_len: usize,
+    pub(crate) len: usize,
+}
+
+/// The tables are either borrowed from the ones built with the crate (`frozen`: nothing to
+/// build or copy at load, and pages a process never touches are never read) or owned, when a
+/// `.tiktoken` file is parsed at run time.
 pub(crate) struct RankMap {
-    slots: Vec<Slot>,
+    slots: Cow<'static, [Slot]>,
     mask: usize,
-    arena: Vec<u8>,
+    arena: Cow<'static, [u8]>,
     /// Rank of every single byte.
     bytes: [u32; 256],
     /// Rank of every 2-byte token, indexed `b0 << 8 | b1` (256 KB): the first round of every
     /// merge looks up all adjacent byte pairs, and an array beats hashing for those.
-    pairs: Vec<u32>,
+    pairs: Cow<'static, [u32]>,
     /// Longest token in bytes: longer slices are answered without hashing.
     max_len: usize,
     len: usize,
@@ -119,7 +173,7 @@ pub(crate) struct RankMap {
     /// `CHAR_PARTS | count` of the parts it merges into. Split CJK pieces are mostly
     /// one-character segments, and hashing each into the 4-8 MB rank table was a cache miss
     /// most of the time (~17-21% of never-seen CJK text).
-    chars3: Vec<u32>,
+    chars3: Cow<'static, [u32]>,
 }
 
 /// Marks a `chars3` entry of a character that is not a token; the low bits are its count.
@@ -175,17 +229,69 @@ impl RankMap {
         // Load factor between 0.33 and 0.67.
         let size = (n + n / 2).next_power_of_two().max(16);
         RankMap {
-            slots: vec![Slot::default(); size],
+            slots: Cow::Owned(vec![Slot::default(); size]),
             mask: size - 1,
-            arena: Vec::new(),
+            arena: Cow::Owned(Vec::new()),
             bytes: [NO_RANK; 256],
-            pairs: vec![NO_RANK; 1 << 16],
+            pairs: Cow::Owned(vec![NO_RANK; 1 << 16]),
             max_len: 0,
             len: 0,
             merges: PairTable::with_capacity(n),
             crossings: Crossings::build(std::iter::empty()),
-            chars3: Vec::new(),
+            chars3: Cow::Owned(Vec::new()),
         }
+    }
+
+    /// Whether the large tables are borrowed (from the binary) rather than owned.
+    #[cfg(test)]
+    pub(crate) fn is_borrowed(&self) -> bool {
+        matches!(
+            (&self.slots, &self.merges.slots),
+            (Cow::Borrowed(_), Cow::Borrowed(_))
+        )
+    }
+
+    /// The tables, to be stored with the crate (`build.rs`).
+    #[allow(dead_code)] // used by build.rs and the tests
+    pub(crate) fn parts(&self) -> Parts<'_> {
+        let (crossing_bits, crossing_chars) = self.crossings.parts();
+        Parts {
+            slots: Cow::Borrowed(&self.slots),
+            arena: Cow::Borrowed(&self.arena),
+            bytes: Cow::Borrowed(&self.bytes),
+            pairs: Cow::Borrowed(&self.pairs),
+            merges: Cow::Borrowed(&self.merges.slots),
+            crossing_bits: Cow::Borrowed(crossing_bits),
+            crossing_chars: Cow::Borrowed(crossing_chars),
+            chars3: Cow::Borrowed(&self.chars3),
+            max_len: self.max_len,
+            len: self.len,
+        }
+    }
+
+    /// A table from what `parts` gave, checked only for the sizes that indexing relies on (every
+    /// other lookup is bounds-checked and cannot panic); `None` if one is wrong.
+    pub(crate) fn from_parts(parts: Parts<'static>) -> Option<RankMap> {
+        let size = parts.slots.len();
+        let ok = size.is_power_of_two()
+            && parts.pairs.len() == 1 << 16
+            && parts.chars3.len() == 1 << 16
+            && parts.max_len <= MAX_TOKEN_LEN;
+        if !ok {
+            return None;
+        }
+        Some(RankMap {
+            slots: parts.slots,
+            mask: size - 1,
+            arena: parts.arena,
+            bytes: parts.bytes.as_ref().try_into().ok()?,
+            pairs: parts.pairs,
+            max_len: parts.max_len,
+            len: parts.len,
+            merges: PairTable::from_slots(parts.merges)?,
+            crossings: Crossings::from_parts(parts.crossing_bits, parts.crossing_chars)?,
+            chars3: parts.chars3,
+        })
     }
 
     /// Token made by merging the adjacent parts `left` and `right`, or `NO_RANK` if tiktoken's
@@ -274,16 +380,16 @@ impl RankMap {
             i = (i + 1) & self.mask;
         }
         if n > 8 {
-            self.arena.extend_from_slice(key);
+            self.arena.to_mut().extend_from_slice(key);
         }
-        self.slots[i] = Slot {
+        self.slots.to_mut()[i] = Slot {
             head: h8,
             rank,
             meta: ((off as u32) << 8) | n as u32,
         };
         match *key {
             [b] => self.bytes[usize::from(b)] = rank,
-            [a, b] => self.pairs[(usize::from(a) << 8) | usize::from(b)] = rank,
+            [a, b] => self.pairs.to_mut()[(usize::from(a) << 8) | usize::from(b)] = rank,
             _ => {}
         }
         self.max_len = self.max_len.max(n);
@@ -348,7 +454,7 @@ fn build_chars3(map: &mut RankMap) {
             CHAR_PARTS | 3
         };
     }
-    map.chars3 = table;
+    map.chars3 = Cow::Owned(table);
 }
 
 /// Parses a `.tiktoken` file (`base64(token) rank` per line) into a rank table, rejecting

@@ -51,6 +51,30 @@ _SPECS: Dict[str, Dict[str, Any]] = {
         "special_tokens": {"<|endoftext|>": 199999, "<|endofprompt|>": 200018},
     },
 }
+# gpt-oss: o200k_base's ranks and pattern; its special tokens as tiktoken defines them (the
+# reserved range also names 200018, which <|endofprompt|> keeps too).
+_SPECS["o200k_harmony"] = {
+    "pat_str": _O200K_PATTERN,
+    "special_tokens": {
+        **_SPECS["o200k_base"]["special_tokens"],
+        "<|startoftext|>": 199998,
+        "<|endoftext|>": 199999,
+        "<|reserved_200000|>": 200000,
+        "<|reserved_200001|>": 200001,
+        "<|return|>": 200002,
+        "<|constrain|>": 200003,
+        "<|reserved_200004|>": 200004,
+        "<|channel|>": 200005,
+        "<|start|>": 200006,
+        "<|end|>": 200007,
+        "<|message|>": 200008,
+        "<|reserved_200009|>": 200009,
+        "<|reserved_200010|>": 200010,
+        "<|reserved_200011|>": 200011,
+        "<|call|>": 200012,
+        **{f"<|reserved_{i}|>": i for i in range(200013, 201088)},
+    },
+}
 
 _cache: Dict[str, Any] = {}
 _lock = _fork.Lock()

@@ -1,7 +1,8 @@
 """BPE vocabularies shipped with the package, byte-identical to OpenAI's ``.tiktoken`` files.
 
-Both paths read these files: the native module parses them itself, the fallback hands them to
-Python ``tiktoken``. Nothing is ever downloaded at run time.
+The native module's tables are built from these files when the library is built (``build.rs``
+checks each against the hash below first); the fallback hands them to Python ``tiktoken``.
+Nothing is ever downloaded at run time.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ SHA256 = {
     "o200k_base": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
 }
 
-# The encodings this package counts: one definition in Python (the native module has its own,
-# and tests/test_layout.py holds the two equal).
-ENCODING_NAMES = tuple(SHA256)
+# The vocabulary file of each encoding this package counts: one definition in Python (the native
+# module has its own, and tests/test_layout.py holds the two equal). o200k_harmony (gpt-oss) is
+# o200k_base's ranks and pattern with other special tokens, as in tiktoken.
+VOCABULARY_OF = {name: name for name in SHA256} | {"o200k_harmony": "o200k_base"}
+ENCODING_NAMES = tuple(VOCABULARY_OF)
 
 
 def unknown_encoding(name: object) -> ValueError:
@@ -27,6 +30,6 @@ def unknown_encoding(name: object) -> ValueError:
 
 def vocabulary_path(name: str) -> str:
     """The path of the ``.tiktoken`` file of encoding ``name``."""
-    if name not in SHA256:
+    if name not in VOCABULARY_OF:
         raise unknown_encoding(name)
-    return os.path.join(os.path.dirname(__file__), f"{name}.tiktoken")
+    return os.path.join(os.path.dirname(__file__), f"{VOCABULARY_OF[name]}.tiktoken")

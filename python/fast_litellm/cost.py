@@ -232,7 +232,8 @@ class _Table:
         self.rates: Dict[Tuple[Any, Any, int], Any] = {}
 
 
-_lock = _fork.Lock()  # a forked child gets it back unlocked
+# fork() waits for a table update in progress: a child gets whole tables (and the lock free).
+_lock = _fork.StateLock()
 _tables: Dict[bool, _Table] = {}
 _map_version: Tuple[int, int, int] = (0, -1, -1)
 _counts = {"native": 0, "fallback": 0, "litellm": 0}

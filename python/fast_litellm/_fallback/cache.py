@@ -7,10 +7,11 @@ from __future__ import annotations
 import hashlib
 import struct
 import sys
-import threading
 import time
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Tuple
+
+from .. import _fork
 
 __all__ = ["IGNORED_PARAMETERS", "MAX_DEPTH", "ResponseCache", "cache_key"]
 
@@ -163,7 +164,9 @@ class ResponseCache:
         self._misses = 0
         self._evictions = 0
         self._expirations = 0
-        self._lock = threading.Lock()
+        # fork() waits for an update in progress: a child gets a whole LRU order and byte total
+        # (and a free lock: a plain one held by another thread at the fork stayed held for ever).
+        self._lock = _fork.StateLock()
 
     def _now(self) -> int:
         if self._clock is None:

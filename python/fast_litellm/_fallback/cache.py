@@ -174,12 +174,26 @@ class ResponseCache:
         return int(self._clock.now_ns())
 
     def get(self, key: Any, default: Any = None) -> Any:
-        key = _key_of(key)
-        now = self._now()
+        # A plain ASCII str is its own key (nothing to check); a miss reads no clock. The first
+        # lookup runs without the lock (one dict probe is atomic): a miss then only counts itself.
+        if key.__class__ is not str or not key.isascii():
+            key = _key_of(key)
+        entry = self._entries.get(key)
+        if entry is None:
+            with self._lock:
+                self._misses += 1
+            return default
+        # Only an entry that can expire reads the clock: the monotonic one under the lock, a
+        # test's clock (Python code) before it.
+        clock = self._clock
+        now = None if clock is None else int(clock.now_ns())
         removed = None
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None and now < entry[1]:
+            if entry is not None and (
+                entry[1] == NEVER
+                or (time.monotonic_ns() - self._origin if now is None else now) < entry[1]
+            ):
                 self._entries.move_to_end(key)
                 self._hits += 1
                 return entry[0]

@@ -194,3 +194,19 @@ def format_overhead(result: Result) -> str:
         )
         parts.append(f"{setting} {seconds * 1e9:.1f} ns{extra}")
     return f"{result.case:<30} " + ", ".join(parts)
+
+
+def main(iterations: int = 31) -> None:
+    """``python -m benches.cache_cases``: the response-cache rows, ns per call and ratios."""
+    for result in run_cases(iterations):
+        parts = [f"{name} {seconds * 1e9:,.1f} ns" for name, seconds in result.seconds.items()]
+        ratios = [
+            f"{fast} {ratio:.1f}x faster than litellm"
+            for fast in ("native", "fallback")
+            if (ratio := result.ratio(fast, "litellm")) is not None
+        ]
+        print(f"{result.case:<24} " + ", ".join(parts + ratios))
+
+
+if __name__ == "__main__":
+    main()

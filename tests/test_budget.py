@@ -411,6 +411,50 @@ def test_redis_records_checks_and_status(redis_server, redis_path, unique_key, c
     budgets.close()
 
 
+def test_redis_cancelled_async_calls_leave_exact_counts(
+    own_redis_server, redis_path, unique_key, clock
+):
+    """Async calls cancelled at their await (Redis frozen: each is connecting, sending or waiting
+    for the answer) leave the tracker working and every count exact: each cancelled record is in
+    Redis wholly or not at all (its amount is a bit of its own, so the total says which landed),
+    later calls read their own answers, and only answered records count as recorded."""
+    budgets = redis_tracker(own_redis_server.url, clock, daily=1_000, backend_timeout=30.0)
+    budgets.record(unique_key, 1)
+    cancelled_amounts = [(1 << bit) / NANO for bit in range(4)]  # 1, 2, 4, 8 nanodollars
+
+    async def cancel_then_use():
+        own_redis_server.pause()
+        try:
+            tasks = [
+                asyncio.ensure_future(budgets.arecord(unique_key, a)) for a in cancelled_amounts
+            ]
+            tasks.append(asyncio.ensure_future(budgets.acheck(unique_key, 1)))
+            tasks.append(asyncio.ensure_future(budgets.astatus(unique_key)))
+            for _ in range(50):  # every task reaches an await that waits for Redis
+                await asyncio.sleep(0)
+            assert not any(task.done() for task in tasks)
+            for task in tasks:
+                task.cancel()
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            own_redis_server.resume()
+        assert all(isinstance(o, asyncio.CancelledError) for o in outcomes), outcomes
+        for _ in range(5):
+            await budgets.arecord(unique_key, 1)
+        return await budgets.acheck(unique_key, 993), await budgets.astatus(unique_key)
+
+    verdict, status = asyncio.run(cancel_then_use())
+    landed = status.to_dict()["spent_nanodollars"] - 6 * NANO
+    assert 0 <= landed < 16, status
+    assert status.requests == 6 + bin(landed).count("1")
+    assert verdict.allowed is (landed <= 1_000 * NANO - 6 * NANO - 993 * NANO)
+    assert budgets.status(unique_key).to_dict() == status.to_dict()
+    stats = budgets.stats()
+    assert (stats["recorded"], stats["records_lost"], stats["backend_errors"]) == (6, 0, 0)
+    assert budgets._backend.state == "ok" and not budgets._backend._probing
+    budgets.close()
+
+
 def test_redis_native_and_python_share_spend(redis_server, unique_key, clock):
     if native is None:
         pytest.skip("native module unavailable")

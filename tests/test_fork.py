@@ -282,12 +282,214 @@ def scenario_patched_prefork(children: int = 8) -> None:
     assert all(answer == expected for answer in answers), (answers, expected)
 
 
+# ---- stateful objects forked while other threads use them -------------------------------------
+#
+# A thread switched out half-way through an update would leave a forked child a state no sequence
+# of whole calls makes (a success counted in the total but not in the minute, an entry stored but
+# not its bytes). Each scenario checks, in the child, invariants that hold between whole calls,
+# then uses the object; the parent's threads keep calling all along, and many forks are made.
+
+BUSY_ROUNDS = 16
+TOKENS_PER_CALL = 10
+MODEL_LIST = [
+    {
+        "model_name": "gpt",
+        "litellm_params": {"model": f"openai/gpt-{i}", "rpm": 10**9},
+        "model_info": {"id": f"d{i}"},
+    }
+    for i in range(3)
+]
+
+
+def busy_forks(calls: Callable[[], None], work: Callable[[], Any], threads: int = 2) -> List[Any]:
+    """Forks ``BUSY_ROUNDS`` children while ``threads`` threads repeat ``calls``; the children's
+    answers. A thread's error fails the scenario."""
+    stop, running = threading.Event(), threading.Barrier(threads + 1)
+    errors: List[BaseException] = []
+
+    def repeat() -> None:
+        try:
+            calls()
+            running.wait()
+            while not stop.is_set():
+                calls()
+        except BaseException as exc:  # reported by the scenario
+            errors.append(exc)
+            running.abort()
+
+    started = [threading.Thread(target=repeat, daemon=True) for _ in range(threads)]
+    for thread in started:
+        thread.start()
+    try:
+        running.wait()
+        answers = [fork_and_check(1, work)[0] for _ in range(BUSY_ROUNDS)]
+    finally:
+        stop.set()
+        for thread in started:
+            thread.join()
+    assert not errors, errors
+    return answers
+
+
+def router_state(router: Any) -> Dict[str, int]:
+    """Totals of a router whose calls each were pick, record_start, record_success; asserts that
+    every call is either wholly in the state or not at all."""
+    totals = {"successes": 0, "in_flight": 0}
+    for deployment, status in router.status().items():
+        # Each success counted in the minute window, the lifetime total and the minute's tokens.
+        assert status["successes"] == status["total_successes"], (deployment, status)
+        assert status["tokens_this_minute"] == TOKENS_PER_CALL * status["total_successes"], status
+        # Each start is either finished (a success) or still in flight.
+        assert status["requests_this_minute"] == status["total_successes"] + status["in_flight"], (
+            deployment,
+            status,
+        )
+        assert status["total_failures"] == 0 and status["state"] == "healthy", status
+        totals["successes"] += status["total_successes"]
+        totals["in_flight"] += status["in_flight"]
+    return totals
+
+
+def scenario_router_while_busy() -> None:
+    """``Router``: threads pick and record while the parent forks; each child finds a state made
+    of whole calls, and picks and records on it."""
+    import fast_litellm
+    from fast_litellm import _flags
+
+    router = fast_litellm.Router(MODEL_LIST, strategy="least-busy", seed=7, clock=lambda: 1_000.0)
+    expected_path = (
+        "native"
+        if _flags.native is not None and not os.environ.get("FAST_LITELLM_DISABLE_RUST")
+        else "fallback"
+    )
+    assert router.implementation == expected_path, router.implementation
+
+    def calls() -> None:
+        deployment = router.pick("gpt", input_tokens=5)
+        router.record_start(deployment)
+        router.record_success(deployment, latency=0.25, tokens=TOKENS_PER_CALL)
+
+    def work() -> Dict[str, Any]:
+        before = router_state(router)
+        for _ in range(5):
+            calls()
+        after = router_state(router)
+        assert after == {
+            "successes": before["successes"] + 5,
+            "in_flight": before["in_flight"],
+        }, (before, after)
+        return {"implementation": router.implementation, "native_errors": native_errors()}
+
+    answers = busy_forks(calls, work)
+    assert all(a == {"implementation": expected_path, "native_errors": {}} for a in answers), (
+        answers
+    )
+    router_state(router)  # the parent's own state is whole too
+
+
+def native_errors() -> Dict[str, int]:
+    from fast_litellm import _flags
+
+    return {name: state.errors for name, state in _flags._states.items() if state.errors}
+
+
+CACHE_ENTRY_SIZE = 7
+
+
+def cache_state(cache: Any) -> int:
+    """Entries of a cache whose every value is ``"value:" + key`` stored with ``size=7``;
+    asserts that the counters, the LRU order and the values agree."""
+    stats = cache.stats()
+    keys = cache.keys()
+    assert stats["entries"] == len(keys) == len(cache) <= stats["max_entries"], (stats, keys)
+    assert stats["bytes"] == CACHE_ENTRY_SIZE * len(keys) <= stats["max_bytes"], (stats, keys)
+    assert len(set(keys)) == len(keys), keys
+    for key in keys:
+        assert cache.get(key) == "value:" + key, key
+    return len(keys)
+
+
+def scenario_cache_while_busy() -> None:
+    """``ResponseCache``: threads set (evicting by count and by bytes) and get while the parent
+    forks; each child finds whole entries and counters, and uses the cache."""
+    import itertools
+
+    import fast_litellm
+
+    cache = fast_litellm.ResponseCache(20, max_bytes=CACHE_ENTRY_SIZE * 15)
+    counter = itertools.count()
+
+    def calls() -> None:
+        for _ in range(10):
+            key = f"k{next(counter) % 40}"
+            cache.set(key, "value:" + key, size=CACHE_ENTRY_SIZE)
+            cache.get(f"k{next(counter) % 40}")
+
+    def work() -> Dict[str, Any]:
+        cache_state(cache)
+        for i in range(30):
+            cache.set(f"child{i}", f"value:child{i}", size=CACHE_ENTRY_SIZE)
+        assert cache_state(cache) == 15
+        assert cache.keys() == [f"child{i}" for i in range(15, 30)]
+        return {"implementation": cache.implementation, "native_errors": native_errors()}
+
+    answers = busy_forks(calls, work)
+    expected = {"implementation": cache.implementation, "native_errors": {}}
+    assert all(answer == expected for answer in answers), answers
+    cache_state(cache)
+
+
+def scenario_cost_while_busy() -> None:
+    """Request cost: a thread adds a model's prices, then prices a response, again and again (each
+    change of LiteLLM's cost map starts new price tables, so every response is a first one:
+    LiteLLM prices it while our recording stands in for its ``cost_per_token``). A child gets
+    whole tables and LiteLLM's own ``cost_per_token`` back, and prices as LiteLLM does."""
+    import itertools
+
+    import litellm
+    from litellm import cost_calculator
+
+    import fast_litellm
+
+    own_calculator = cost_calculator.cost_per_token
+
+    def response() -> Any:
+        usage = litellm.Usage(prompt_tokens=1200, completion_tokens=300)
+        return litellm.ModelResponse(model="gpt-4o", usage=usage)
+
+    expected = litellm.completion_cost(completion_response=response(), model="gpt-4o")
+    registered = itertools.count()
+
+    def calls() -> None:
+        # A new entry in LiteLLM's cost map, as its router writes a deployment's own prices.
+        litellm.model_cost[f"fork-test-model-{next(registered)}"] = {
+            "input_cost_per_token": 1e-6,
+            "output_cost_per_token": 2e-6,
+            "litellm_provider": "openai",
+            "mode": "chat",
+        }
+        assert fast_litellm.completion_cost(response(), model="gpt-4o") == expected
+
+    def work() -> Dict[str, Any]:
+        assert cost_calculator.cost_per_token is own_calculator
+        totals = [fast_litellm.completion_cost(response(), model="gpt-4o") for _ in range(3)]
+        assert totals == [expected] * 3, totals
+        return {"native_errors": native_errors()}
+
+    answers = busy_forks(calls, work, threads=1)
+    assert all(answer == {"native_errors": {}} for answer in answers), answers
+    assert cost_calculator.cost_per_token is own_calculator
+
+
 SCENARIOS: Dict[str, Callable[[], None]] = {
     "while_busy": scenario_while_busy,
     "held_locks": scenario_held_locks,
     "multiprocessing": scenario_multiprocessing,
     "prefork": scenario_prefork,
     "patched_prefork": scenario_patched_prefork,
+    "router_while_busy": scenario_router_while_busy,
+    "cache_while_busy": scenario_cache_while_busy,
+    "cost_while_busy": scenario_cost_while_busy,
 }
 
 
@@ -352,7 +554,7 @@ def test_child_works_after_parent_used(parent_use, path_env):
 def test_fork_scenario(scenario, path_env):
     if scenario == "while_busy" and path_env:
         pytest.skip("drives the native loader directly")
-    if scenario == "patched_prefork":
+    if scenario in ("patched_prefork", "cost_while_busy"):
         pytest.importorskip("litellm")
         path_env = {**path_env, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     run_scenario(scenario, path_env)

@@ -3,6 +3,7 @@ health, on the native registry and on the fallback one (the ``path`` fixture swi
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -95,6 +96,40 @@ def test_calls_of_the_package_are_counted_on_their_path(registry, path):
     with pytest.raises(TypeError):
         fast_litellm.count_tokens(b"bytes")  # type: ignore[arg-type]
     assert fast_litellm.get_performance_stats()["operations"]["count_tokens"]["errors"] == 1
+
+
+def _calls_by_operation(path):
+    stats = fast_litellm.get_performance_stats()["operations"]
+    return {name: entry[f"{path}_calls"] for name, entry in stats.items()}
+
+
+def test_request_counts_are_recorded_as_request_counts(registry, path):
+    body = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
+    for _ in range(3):
+        fast_litellm.count_request_tokens(body)
+    calls = _calls_by_operation(path)
+    assert calls["count_request_tokens"] == 3
+    # The fallback counts the parsed messages with count_message_tokens, recorded as such.
+    assert set(calls) <= {"count_request_tokens", "count_message_tokens"}, calls
+
+
+def test_hugging_face_counts_are_recorded_on_their_path(registry, path):
+    pytest.importorskip("tokenizers")
+    model = "claude-opus-4-5"  # counted with a Hugging Face tokenizer
+    fast_litellm.count_tokens("warm the tokenizer up", model=model)
+    monitoring.reset_stats()
+    messages = [{"role": "user", "content": "hello there"}]
+    body = json.dumps({"model": model, "messages": messages})
+    for _ in range(4):
+        fast_litellm.count_tokens("hello world", model=model)
+    fast_litellm.count_tokens_batch(["a", "b", "c"], model=model)
+    fast_litellm.count_message_tokens(messages, model=model)
+    fast_litellm.count_request_tokens(body)
+    calls = _calls_by_operation(path)
+    assert (calls["count_tokens"], calls["count_tokens_batch"]) == (4, 1), calls
+    assert calls["count_request_tokens"] == 1, calls
+    # One call of count_message_tokens, and on the fallback one more inside the request count.
+    assert calls["count_message_tokens"] == (1 if path == "native" else 2), calls
 
 
 @needs_native

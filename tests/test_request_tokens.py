@@ -223,6 +223,6 @@ def test_native_equals_fallback_equals_messages(messages, model, tools):
         request["tools"] = tools
     body = json.dumps(request, ensure_ascii=False).encode()
     want = expected(request)
-    assert tokens._FALLBACK_REQUESTS.count(body, None) == want
+    assert tokens._FALLBACK_REQUESTS.count_request(body, None) == want
     if fast_litellm._flags.native is not None:
-        assert tokens._NATIVE_REQUESTS.count(body, None) == want
+        assert tokens._NATIVE_REQUESTS.count_request(body, None) == want

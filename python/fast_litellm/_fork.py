@@ -11,6 +11,14 @@ module (its I/O runtime, counting pool and async queues), the locks made by ``Lo
 semaphores made by ``BoundedSemaphore``. Before the fork, the native module's runtime threads
 finish what they are writing into state that callers read under a lock (the answers of the
 health checks, see ``src/runtime.rs``), so the child never gets such a lock held.
+
+A lock that is free in the child is not enough for state a Python thread updates in several
+steps (a router's counters, a cache's LRU order and byte total): a thread switched out half-way
+through an update leaves the child a state no sequence of calls could have made. A ``StateLock``
+guards such state: ``fork()`` first takes every ``StateLock`` (waiting for the threads inside to
+finish their update), so the child's copy is whole; the parent gets them back free right after.
+Native state needs none of this: the native cores update under their own mutex with the GIL held,
+so no Python thread can fork half-way through.
 """
 
 from __future__ import annotations
@@ -19,9 +27,9 @@ import os
 import sys
 import threading
 import weakref
-from typing import Any, Optional
+from typing import Any, List, Optional
 
-__all__ = ["BoundedSemaphore", "Lock"]
+__all__ = ["BoundedSemaphore", "Lock", "StateLock"]
 
 
 class Lock:
@@ -45,6 +53,23 @@ class Lock:
         self._lock.release()
 
 
+class StateLock(Lock):
+    """A ``Lock`` that ``fork()`` waits for: the child sees the state it guards as it was between
+    two updates, never half-way through one.
+
+    Only for short updates of plain Python data that take no other lock and call no code of the
+    caller's (a thread waiting inside for something else would hold the fork up), and that never
+    fork themselves.
+    """
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__()
+        with _registry_lock:
+            _state_locks.add(self)
+
+
 class BoundedSemaphore:
     """A ``threading.BoundedSemaphore`` that a forked child gets back with every slot free (the
     threads that held slots in the parent do not exist in the child to give them back)."""
@@ -65,9 +90,21 @@ class BoundedSemaphore:
 
 _locks: "weakref.WeakSet[Lock]" = weakref.WeakSet()
 _semaphores: "weakref.WeakSet[BoundedSemaphore]" = weakref.WeakSet()
+_state_locks: "weakref.WeakSet[StateLock]" = weakref.WeakSet()
+# Guards the set of state locks while the forking thread takes them all (another thread may be
+# making one meanwhile).
+_registry_lock = threading.Lock()
+_taken: List[threading.Lock] = []
 
 
 def _before() -> None:
+    _registry_lock.acquire()
+    # Leaf locks (no thread holds one while waiting for another): any order is free of deadlock.
+    for state_lock in list(_state_locks):
+        inner = state_lock._lock
+        inner.acquire()
+        _taken.append(inner)
+    # Then the native runtime's writers (they never wait for a Python lock).
     native = sys.modules.get(f"{__package__}._native")
     if native is not None:
         native._before_fork()
@@ -77,9 +114,16 @@ def _after_in_parent() -> None:
     native = sys.modules.get(f"{__package__}._native")
     if native is not None:
         native._after_fork_in_parent()
+    for inner in _taken:
+        inner.release()
+    _taken.clear()
+    _registry_lock.release()
 
 
 def _after_in_child() -> None:
+    global _registry_lock
+    _taken.clear()
+    _registry_lock = threading.Lock()
     native = sys.modules.get(f"{__package__}._native")
     if native is not None:
         native._after_fork()

@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from . import _flags, _fork
 from ._fallback import cost as _fallback_cost
@@ -232,7 +232,8 @@ class _Table:
         self.rates: Dict[Tuple[Any, Any, int], Any] = {}
 
 
-_lock = _fork.Lock()  # a forked child gets it back unlocked
+# fork() waits for a table update in progress: a child gets whole tables (and the lock free).
+_lock = _fork.StateLock()
 _tables: Dict[bool, _Table] = {}
 _map_version: Tuple[int, int, int] = (0, -1, -1)
 _counts = {"native": 0, "fallback": 0, "litellm": 0}
@@ -656,32 +657,40 @@ def completion_cost(
             )
         return prompt_part + completion_part
     return _response_cost(
-        response,
-        model,
-        custom_llm_provider,
-        call_type,
-        optional_params,
-        litellm_logging_obj,
-        litellm_options,
-        None,
+        _Request(
+            response,
+            model,
+            custom_llm_provider,
+            call_type,
+            optional_params,
+            litellm_logging_obj,
+            litellm_options,
+            None,
+        )
     )
 
 
-def _response_cost(
-    response: Any,
-    model: Optional[str],
-    custom_llm_provider: Optional[str],
-    call_type: Optional[str],
-    optional_params: Optional[Mapping[str, Any]],
-    litellm_logging_obj: Any,
-    options: Dict[str, Any],
-    original: Optional[Callable[..., float]],
-) -> float:
+class _Request(NamedTuple):
+    """One ``completion_cost`` call of a response, as LiteLLM's ``completion_cost`` takes it."""
+
+    response: Any
+    model: Optional[str]
+    custom_llm_provider: Optional[str]
+    call_type: Optional[str]
+    optional_params: Optional[Mapping[str, Any]]
+    litellm_logging_obj: Any
+    options: Dict[str, Any]  # LiteLLM's other keywords, passed on as they are
+    original: Optional[Callable[..., float]]  # the unpatched function, when called from patch()
+
+
+def _response_cost(request: _Request) -> float:
     """``completion_cost`` of a response: native for a chat response priced by tokens, else
-    LiteLLM's (``original``: the unpatched function, when called from the patch)."""
+    LiteLLM's."""
     litellm = _litellm()
+    response = request.response
+    options = request.options
     try:
-        plan = _plan_key(litellm, response, model, custom_llm_provider, call_type, optional_params)
+        plan = _plan_key(litellm, request)
         for name, value in options.items():
             if _COMPLETION_DEFAULTS.get(name, _Unsupported) != value and not _inert(name, value):
                 # The router's deployment id is read only for a deployment with prices of its
@@ -693,30 +702,16 @@ def _response_cost(
         table = _table(native, litellm)
         known = table.plans.get(plan)
         if known is None:
-            return _first_of_plan(
-                litellm,
-                table,
-                plan,
-                counts,
-                native,
-                response,
-                model,
-                custom_llm_provider,
-                call_type,
-                optional_params,
-                litellm_logging_obj,
-                options,
-                original,
-            )
+            return _first_of_plan(litellm, table, plan, counts, native, request)
         index, priced_model, priced_provider = known
         if index >= 0:
             prompt_part, completion_part = _price(table, native, index, counts)
             total = prompt_part + completion_part
-            if litellm_logging_obj is not None:
+            if request.litellm_logging_obj is not None:
                 _store_breakdown(
                     table,
                     index,
-                    litellm_logging_obj,
+                    request.litellm_logging_obj,
                     priced_model,
                     priced_provider,
                     response.usage,
@@ -728,56 +723,32 @@ def _response_cost(
     except _Unsupported:
         pass
     _counts["litellm"] += 1
-    return _litellm_completion_cost(
-        litellm,
-        response,
-        model,
-        custom_llm_provider,
-        call_type,
-        optional_params,
-        litellm_logging_obj,
-        options,
-        original,
-    )
+    return _litellm_completion_cost(litellm, request)
 
 
-def _litellm_completion_cost(
-    litellm: Any,
-    response: Any,
-    model: Optional[str],
-    custom_llm_provider: Optional[str],
-    call_type: Optional[str],
-    optional_params: Optional[Mapping[str, Any]],
-    litellm_logging_obj: Any,
-    options: Dict[str, Any],
-    original: Optional[Callable[..., float]],
-) -> float:
+def _litellm_completion_cost(litellm: Any, request: _Request) -> float:
     # A direct call while patch() is in place finds our wrapper under LiteLLM's name: go to the
     # function it wraps (the wrapper would come back here, into the recording lock).
+    original = request.original
     function = original if original is not None else litellm.completion_cost
     function = getattr(function, "__fast_litellm_original__", function)
     result: float = function(
-        completion_response=response,
-        model=model,
-        custom_llm_provider=custom_llm_provider,
-        call_type=call_type,
-        optional_params=optional_params,
-        litellm_logging_obj=litellm_logging_obj,
-        **options,
+        completion_response=request.response,
+        model=request.model,
+        custom_llm_provider=request.custom_llm_provider,
+        call_type=request.call_type,
+        optional_params=request.optional_params,
+        litellm_logging_obj=request.litellm_logging_obj,
+        **request.options,
     )
     return result
 
 
-def _plan_key(
-    litellm: Any,
-    response: Any,
-    model: Optional[str],
-    provider: Optional[str],
-    call_type: Optional[str],
-    optional_params: Optional[Mapping[str, Any]],
-) -> Tuple[Any, ...]:
+def _plan_key(litellm: Any, request: _Request) -> Tuple[Any, ...]:
     """What LiteLLM's completion_cost reads to choose the name and provider it prices a chat
     response under (everything but the usage), or raises _Unsupported."""
+    response, call_type = request.response, request.call_type
+    optional_params = request.optional_params
     if type(response) is not litellm.ModelResponse or call_type not in _CHAT_CALL_TYPES:
         raise _Unsupported
     if litellm.cost_discount_config or litellm.cost_margin_config:
@@ -814,7 +785,14 @@ def _plan_key(
             raise _Unsupported
         if _field(message, "annotations") or _field(message, "images"):
             raise _Unsupported
-    return (model, provider, response.model, call_type, hidden is None, hidden_values)
+    return (
+        request.model,
+        request.custom_llm_provider,
+        response.model,
+        call_type,
+        hidden is None,
+        hidden_values,
+    )
 
 
 def _first_of_plan(
@@ -823,14 +801,7 @@ def _first_of_plan(
     plan: Tuple[Any, ...],
     counts: Tuple[Any, ...],
     native: bool,
-    response: Any,
-    model: Optional[str],
-    provider: Optional[str],
-    call_type: Optional[str],
-    optional_params: Optional[Mapping[str, Any]],
-    litellm_logging_obj: Any,
-    options: Dict[str, Any],
-    original: Optional[Callable[..., float]],
+    request: _Request,
 ) -> float:
     """The first response of a plan is priced by LiteLLM, which says which name and provider it
     priced under; the plan is kept only if the table gives that same answer for it, so a name
@@ -850,17 +821,7 @@ def _first_of_plan(
         _recording_swap.append((cost_calculator, calculator))
         cost_calculator.cost_per_token = recording  # type: ignore[assignment]
         try:
-            total = _litellm_completion_cost(
-                litellm,
-                response,
-                model,
-                provider,
-                call_type,
-                optional_params,
-                litellm_logging_obj,
-                options,
-                original,
-            )
+            total = _litellm_completion_cost(litellm, request)
         finally:
             cost_calculator.cost_per_token = calculator
             _recording_swap.clear()
@@ -1052,14 +1013,16 @@ def _make_wrapper(original: Callable[..., float]) -> Callable[..., float]:
         optional_params = kwargs.pop("optional_params", None)
         logging_obj = kwargs.pop("litellm_logging_obj", None)
         return _response_cost(
-            completion_response,
-            model,
-            provider,
-            call_type,
-            optional_params,
-            logging_obj,
-            kwargs,
-            original,
+            _Request(
+                completion_response,
+                model,
+                provider,
+                call_type,
+                optional_params,
+                logging_obj,
+                kwargs,
+                original,
+            )
         )
 
     completion_cost.__fast_litellm_original__ = original  # type: ignore[attr-defined]

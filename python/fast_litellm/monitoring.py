@@ -312,6 +312,7 @@ _FEATURE_OF = {
     "count_tokens": "token_counting",
     "count_tokens_batch": "token_counting",
     "count_message_tokens": "token_counting",
+    "count_request_tokens": "token_counting",
     "rate_limit_check": "rate_limiting",
     "redis_rate_limit_check": "rate_limiting",
     "http_request": "connection_pool",

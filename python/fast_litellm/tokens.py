@@ -38,7 +38,10 @@ DEFAULT_ENCODING = "cl100k_base"
 _state = _flags.feature("TOKEN_COUNTING")
 # The operation each dispatched method is recorded under (`FeatureState.run`).
 _state.operations.update(
-    count="count_tokens", count_batch="count_tokens_batch", count_messages="count_message_tokens"
+    count="count_tokens",
+    count_batch="count_tokens_batch",
+    count_messages="count_message_tokens",
+    count_request="count_request_tokens",
 )
 
 
@@ -408,7 +411,7 @@ class _RequestCounter:
             return _count_request_objects(body, model)
         return (tokenizer.side(True), parsed, uses_legacy_message_accounting(model))
 
-    def count(self, body: Any, model: Optional[str]) -> int:
+    def count_request(self, body: Any, model: Optional[str]) -> int:
         plan = self.plan(body, model)
         if isinstance(plan, int):
             return plan
@@ -429,7 +432,7 @@ def count_request_tokens(body: "bytes | str", *, model: Optional[str] = None) ->
     that is not an object, one without a ``messages`` list, or without a model: ``ValueError``.
     """
     _check_request_args(body, model)
-    return _state.run(_NATIVE_REQUESTS.side, "count", body, model)
+    return _state.run(_NATIVE_REQUESTS.side, "count_request", body, model)
 
 
 async def acount_request_tokens(body: "bytes | str", *, model: Optional[str] = None) -> int:
@@ -447,7 +450,9 @@ async def acount_request_tokens(body: "bytes | str", *, model: Optional[str] = N
         except NativeError as exc:
             _state.native_failed(exc)
             _state.fallback_calls += 1
-    return _FALLBACK_REQUESTS.count(body, model)
+    return _flags.timed_call(
+        "count_request_tokens", "fallback", _FALLBACK_REQUESTS.count_request, body, model
+    )
 
 
 def _litellm_messages(model: str, messages: Any, tools: Any, tool_choice: Any) -> int:

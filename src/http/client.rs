@@ -330,19 +330,16 @@ impl Client {
         (self.config.max_concurrency.is_some() || self.config.adaptive_concurrency).then(|| {
             match self.current_pool() {
                 Some(pool) => pool.gate.limit(),
-                None => self.initial_limit(),
+                None => Gate::bounded(self.requested_limit(), self.config.max_connections),
             }
         })
     }
 
-    /// The concurrency limit a new pool's gate starts with.
-    fn initial_limit(&self) -> usize {
-        let config = &self.config;
-        config
+    /// The concurrency limit a new pool's gate is asked to start with (the gate bounds it).
+    fn requested_limit(&self) -> usize {
+        self.config
             .max_concurrency
-            .unwrap_or(config.max_connections)
-            .min(config.max_connections)
-            .clamp(1, config.max_connections.max(1))
+            .unwrap_or(self.config.max_connections)
     }
 
     /// Active and idle connections per host, now.
@@ -473,7 +470,7 @@ impl Client {
             generation,
             hyper,
             gate: Gate::new(
-                self.initial_limit(),
+                self.requested_limit(),
                 self.config.max_connections,
                 self.config.adaptive_concurrency,
             ),

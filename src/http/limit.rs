@@ -56,8 +56,13 @@ impl Drop for Permit {
 }
 
 impl Gate {
+    /// `limit` as a gate with at most `max` places takes it: at least 1, at most `max`.
+    pub(crate) fn bounded(limit: usize, max: usize) -> usize {
+        limit.clamp(1, max.max(1))
+    }
+
     pub(crate) fn new(limit: usize, max: usize, adaptive: bool) -> Arc<Self> {
-        let limit = limit.clamp(1, max.max(1));
+        let limit = Self::bounded(limit, max);
         Arc::new(Self {
             semaphore: Arc::new(Semaphore::new(limit)),
             limit: AtomicUsize::new(limit),

@@ -97,7 +97,7 @@ pub enum Outcome {
 pub struct Op(pub u16);
 
 /// The operations native code times itself, in this order (their `Op` is their index).
-pub const BUILTIN: [(&str, bool); 7] = [
+pub const BUILTIN: [(&str, bool); 8] = [
     ("count_tokens", true),
     ("count_tokens_batch", false),
     ("count_message_tokens", false),
@@ -105,6 +105,7 @@ pub const BUILTIN: [(&str, bool); 7] = [
     ("cache_get", true),
     ("cache_set", true),
     ("cache_key", false),
+    ("count_request_tokens", false),
 ];
 pub const COUNT_TOKENS: Op = Op(0);
 pub const COUNT_TOKENS_BATCH: Op = Op(1);
@@ -113,6 +114,7 @@ pub const RATE_LIMIT_CHECK: Op = Op(3);
 pub const CACHE_GET: Op = Op(4);
 pub const CACHE_SET: Op = Op(5);
 pub const CACHE_KEY: Op = Op(6);
+pub const COUNT_REQUEST_TOKENS: Op = Op(7);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum MetricsError {

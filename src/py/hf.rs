@@ -11,6 +11,7 @@ use super::messages::extract_chat;
 use super::request::ParsedRequest;
 use super::tokens::{batch_items, item_text, DETACH_MIN_BYTES};
 use super::{guard, text_arg, TokenizerUnavailableError};
+use crate::metrics;
 use crate::tokens::hf::{HfError, HfTokenizer};
 use crate::tokens::messages::{ChatRequest, CountConfig};
 
@@ -91,31 +92,35 @@ impl PyHfTokenizer {
     /// The number of tokens in `text`, as LiteLLM counts it (special tokens the tokenizer adds
     /// included).
     fn count(&self, py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let text = text_arg(text, "count_tokens", "text")?;
-        let tokenizer = &self.inner;
-        guard("token counting", || {
-            let text: &str = &text;
-            Ok(if text.len() < DETACH_MIN_BYTES {
-                tokenizer.count(text)?
-            } else {
-                py.detach(|| tokenizer.count(text))?
+        metrics::timed(metrics::COUNT_TOKENS, || {
+            let text = text_arg(text, "count_tokens", "text")?;
+            let tokenizer = &self.inner;
+            guard("token counting", || {
+                let text: &str = &text;
+                Ok(if text.len() < DETACH_MIN_BYTES {
+                    tokenizer.count(text)?
+                } else {
+                    py.detach(|| tokenizer.count(text))?
+                })
             })
         })
     }
 
     /// Counts of many texts, in order; the work is spread over all cores without the GIL.
     fn count_batch(&self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
-        // As in `Encoding.count_batch`: the items stay referenced while the GIL is released.
-        let items = batch_items(texts)?;
-        let owned = items
-            .iter()
-            .enumerate()
-            .map(|(index, item)| item_text(item, index))
-            .collect::<PyResult<Vec<_>>>()?;
-        let borrowed: Vec<&str> = owned.iter().map(|t| t.as_ref()).collect();
-        let tokenizer = &self.inner;
-        guard("batch token counting", || {
-            Ok(py.detach(|| tokenizer.count_batch(&borrowed))?)
+        metrics::timed(metrics::COUNT_TOKENS_BATCH, || {
+            // As in `Encoding.count_batch`: the items stay referenced while the GIL is released.
+            let items = batch_items(texts)?;
+            let owned = items
+                .iter()
+                .enumerate()
+                .map(|(index, item)| item_text(item, index))
+                .collect::<PyResult<Vec<_>>>()?;
+            let borrowed: Vec<&str> = owned.iter().map(|t| t.as_ref()).collect();
+            let tokenizer = &self.inner;
+            guard("batch token counting", || {
+                Ok(py.detach(|| tokenizer.count_batch(&borrowed))?)
+            })
         })
     }
 
@@ -130,8 +135,10 @@ impl PyHfTokenizer {
         tool_choice: Option<&Bound<'_, PyAny>>,
         legacy_accounting: bool,
     ) -> PyResult<usize> {
-        let request = extract_chat(py, messages, tools, tool_choice)?;
-        self.count_request(py, &request, legacy_accounting)
+        metrics::timed(metrics::COUNT_MESSAGE_TOKENS, || {
+            let request = extract_chat(py, messages, tools, tool_choice)?;
+            self.count_request(py, &request, legacy_accounting)
+        })
     }
 
     /// `count_messages` of a request body read by `parse_chat_request`.
@@ -142,7 +149,9 @@ impl PyHfTokenizer {
         request: &ParsedRequest,
         legacy_accounting: bool,
     ) -> PyResult<usize> {
-        self.count_request(py, request.request(), legacy_accounting)
+        metrics::timed(metrics::COUNT_REQUEST_TOKENS, || {
+            self.count_request(py, request.request(), legacy_accounting)
+        })
     }
 
     /// `count_parsed` as an awaitable: the count runs on a thread of the shared runtime.

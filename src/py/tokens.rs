@@ -120,13 +120,15 @@ impl PyEncoding {
         request: &ParsedRequest,
         legacy_accounting: bool,
     ) -> PyResult<usize> {
-        let encoding = &self.inner;
-        let config = CountConfig::from_env();
-        let request = request.request();
-        guard("message token counting", || {
-            Ok(py.detach(|| {
-                request.count_as(legacy_accounting, |text| encoding.count(text), &config)
-            }))
+        metrics::timed(metrics::COUNT_REQUEST_TOKENS, || {
+            let encoding = &self.inner;
+            let config = CountConfig::from_env();
+            let request = request.request();
+            guard("message token counting", || {
+                Ok(py.detach(|| {
+                    request.count_as(legacy_accounting, |text| encoding.count(text), &config)
+                }))
+            })
         })
     }
 

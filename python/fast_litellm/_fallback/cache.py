@@ -7,10 +7,11 @@ from __future__ import annotations
 import hashlib
 import struct
 import sys
-import threading
 import time
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Tuple
+
+from .. import _fork
 
 __all__ = ["IGNORED_PARAMETERS", "MAX_DEPTH", "ResponseCache", "cache_key"]
 
@@ -163,7 +164,9 @@ class ResponseCache:
         self._misses = 0
         self._evictions = 0
         self._expirations = 0
-        self._lock = threading.Lock()
+        # fork() waits for an update in progress: a child gets a whole LRU order and byte total
+        # (and a free lock: a plain one held by another thread at the fork stayed held for ever).
+        self._lock = _fork.StateLock()
 
     def _now(self) -> int:
         if self._clock is None:
@@ -171,12 +174,26 @@ class ResponseCache:
         return int(self._clock.now_ns())
 
     def get(self, key: Any, default: Any = None) -> Any:
-        key = _key_of(key)
-        now = self._now()
+        # A plain ASCII str is its own key (nothing to check); a miss reads no clock. The first
+        # lookup runs without the lock (one dict probe is atomic): a miss then only counts itself.
+        if key.__class__ is not str or not key.isascii():
+            key = _key_of(key)
+        entry = self._entries.get(key)
+        if entry is None:
+            with self._lock:
+                self._misses += 1
+            return default
+        # Only an entry that can expire reads the clock: the monotonic one under the lock, a
+        # test's clock (Python code) before it.
+        clock = self._clock
+        now = None if clock is None else int(clock.now_ns())
         removed = None
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None and now < entry[1]:
+            if entry is not None and (
+                entry[1] == NEVER
+                or (time.monotonic_ns() - self._origin if now is None else now) < entry[1]
+            ):
                 self._entries.move_to_end(key)
                 self._hits += 1
                 return entry[0]

@@ -31,6 +31,7 @@ BUILTIN_OPERATIONS = (
     "cache_get",
     "cache_set",
     "cache_key",
+    "count_request_tokens",
 )
 
 # hdrhistogram's layout for lowest value 1 and two significant digits.

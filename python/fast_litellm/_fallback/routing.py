@@ -292,7 +292,8 @@ class Router:
         self._health = [_Health() for _ in self._specs]
         self._rng = _SplitMix64(seed)
         self._successes = 0
-        self._lock = _fork.Lock()  # a forked child gets it back unlocked
+        # fork() waits for a call in progress, so a child never sees half of one (and the lock free)
+        self._lock = _fork.StateLock()
 
     def __len__(self) -> int:
         return len(self._specs)

@@ -38,29 +38,25 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from .. import _flags
 from .._fallback import budget as _fallback
-from ..errors import NativeError, RateLimitBackendError
+from ..errors import RateLimitBackendError
 from ..ratelimit import redis_backend as _ratelimit_backend
 from ..ratelimit.redis_backend import _SKIP
 from ..ratelimit.redis_protocol import BackendOptions
 
 __all__ = ["BudgetRedisBackend", "backends_health"]
 
-_state = _flags.feature("BUDGETS")
-
 # (daily, monthly, period_ns, period_limit), nanodollars and ns, as the trackers take them.
 Spec = Tuple[Optional[int], Optional[int], Optional[int], Optional[int]]
 
 
-class _NativeClient:
+class _NativeClient(_ratelimit_backend.NativeClient):
     """``fast_litellm._native.RedisBudget``."""
-
-    path = "native"
 
     def __init__(self, backend: Any, spec: Spec, prefix: str, timeout: float) -> None:
         assert _flags.native is not None
-        self.inner = _flags.native.RedisBudget(backend, *spec, key_prefix=prefix, timeout=timeout)
-        self.kind = "cluster" if self.inner.is_cluster else "single"
-        self.description = self.inner.backend
+        super().__init__(
+            _flags.native.RedisBudget(backend, *spec, key_prefix=prefix, timeout=timeout)
+        )
 
     def record(self, key: str, cost: Any, amount: int, now_ns: Optional[int]) -> None:
         self.inner.record(key, cost, now_ns)
@@ -79,18 +75,6 @@ class _NativeClient:
 
     def astatus(self, key: str, now_ns: Optional[int]) -> Any:
         return self.inner.astatus(key, now_ns)
-
-    def reset(self, key: str) -> bool:
-        return self.inner.reset(key)
-
-    def areset(self, key: str) -> Any:
-        return self.inner.areset(key)
-
-    def ping(self) -> None:
-        self.inner.ping()
-
-    def close(self) -> None:
-        pass
 
 
 def _rows(answer: Tuple[int, List[Any]]) -> Tuple[int, List[tuple]]:
@@ -154,11 +138,24 @@ def backends_health() -> List[Dict[str, Any]]:
     return [backend.health() for backend in list(_live)]
 
 
+_NO_ANSWER = object()  # Redis gave no answer: the policy gives it
+
+
+def _decision(verdict: Any) -> Optional[bool]:
+    return bool(verdict.allowed)
+
+
+def _no_decision(answer: Any) -> Optional[bool]:
+    return None
+
+
 class BudgetRedisBackend(_ratelimit_backend.RedisBackend):
     """The shared spend of one ``BudgetTracker`` in Redis (see the module docstring).
 
     ``path`` forces ``"native"`` or ``"python"``; by default the ``BUDGETS`` feature flag decides.
     """
+
+    _feature = "BUDGETS"
 
     def __init__(
         self,
@@ -170,21 +167,9 @@ class BudgetRedisBackend(_ratelimit_backend.RedisBackend):
         clock: Optional[Callable[[], int]] = None,
         path: Optional[str] = None,
     ) -> None:
-        if options.on_backend_error == "local" and local is None:
-            raise ValueError('on_backend_error="local" needs an in-process tracker (local=...)')
-        if path not in (None, "native", "python"):
-            raise ValueError(f"path must be 'native', 'python' or None, got {path!r}")
+        path = self._configure(options, local, path, "tracker")
         self.windows = _fallback.windows(*spec)
-        self.key_prefix = options.key_prefix
-        self.on_backend_error = options.on_backend_error
-        self.timeout = options.timeout
-        self.retry_interval = options.retry_interval
-        self.local = local
         self._clock = clock
-        if path is None:
-            path = "native" if _flags.native is not None and _state.choose() else "python"
-        elif path == "native" and _flags.native is None:
-            raise RuntimeError(f"native module unavailable: {_flags.native_import_error}")
         make = _NativeClient if path == "native" else _PythonClient
         self._client: Any = make(backend, spec, self.key_prefix, self.timeout)
         self._start_circuit(
@@ -243,73 +228,57 @@ class BudgetRedisBackend(_ratelimit_backend.RedisBackend):
             self._counts["records_lost"] += 1
             self._counts["nanodollars_lost"] += amount
 
-    def _outcome(self, attempt: int, started: float, outcome: Any, allowed: Any) -> Any:
-        """Records what the client did: ``outcome`` is its answer or the exception it raised.
-        Returns True when Redis failed (the policy answers), else the answer."""
-        if isinstance(outcome, RateLimitBackendError):
-            self._failed(outcome)
-            return True
-        if isinstance(outcome, BaseException):
-            if isinstance(outcome, NativeError):
-                _state.native_failed(outcome)
-            self._abandoned(attempt)
-            raise outcome
-        self._succeeded(started, allowed(outcome))
-        return False
-
     # ---- the tracker API ------------------------------------------------------------------
+    #
+    # Each call asks Redis through the circuit (``_ask``/``_aask``): ``_NO_ANSWER`` when Redis is
+    # left alone or failed, and the policy answers instead.
+
+    def _ask(self, call: Callable[..., Any], *args: Any, allowed: Any) -> Any:
+        attempt = self._attempt()
+        if attempt == _SKIP:
+            return _NO_ANSWER
+        started = time.perf_counter()
+        try:
+            outcome = call(*args, self._now())
+        except BaseException as exc:
+            outcome = exc
+        return _NO_ANSWER if self._settle(attempt, started, outcome, allowed) else outcome
+
+    async def _aask(self, call: Callable[..., Any], *args: Any, allowed: Any) -> Any:
+        attempt = self._attempt()
+        if attempt == _SKIP:
+            return _NO_ANSWER
+        started = time.perf_counter()
+        try:
+            outcome = await call(*args, self._now())
+        except BaseException as exc:  # cancellation included: a probe must not stay taken
+            outcome = exc
+        return _NO_ANSWER if self._settle(attempt, started, outcome, allowed) else outcome
+
+    def _recorded(self) -> None:
+        with self._lock:
+            self._counts["recorded"] += 1
 
     def record(self, key: str, cost: Any, amount: int) -> None:
-        attempt = self._attempt()
-        if attempt != _SKIP:
-            started = time.perf_counter()
-            try:
-                outcome = self._client.record(key, cost, amount, self._now())
-            except BaseException as exc:
-                outcome = exc
-            if not self._outcome(attempt, started, outcome, lambda _: None):
-                with self._lock:
-                    self._counts["recorded"] += 1
-                return
-        self._policy_record(key, cost, amount)
+        if self._ask(self._client.record, key, cost, amount, allowed=_no_decision) is _NO_ANSWER:
+            self._policy_record(key, cost, amount)
+        else:
+            self._recorded()
 
     async def arecord(self, key: str, cost: Any, amount: int) -> None:
-        attempt = self._attempt()
-        if attempt != _SKIP:
-            started = time.perf_counter()
-            try:
-                outcome = await self._client.arecord(key, cost, amount, self._now())
-            except BaseException as exc:  # cancellation included: a probe must not stay taken
-                outcome = exc
-            if not self._outcome(attempt, started, outcome, lambda _: None):
-                with self._lock:
-                    self._counts["recorded"] += 1
-                return
-        self._policy_record(key, cost, amount)
+        answer = await self._aask(self._client.arecord, key, cost, amount, allowed=_no_decision)
+        if answer is _NO_ANSWER:
+            self._policy_record(key, cost, amount)
+        else:
+            self._recorded()
 
     def check(self, key: str, estimate: Any, nanos: int) -> Any:  # type: ignore[override]
-        attempt = self._attempt()
-        if attempt != _SKIP:
-            started = time.perf_counter()
-            try:
-                outcome = self._client.check(key, estimate, nanos, self._now())
-            except BaseException as exc:
-                outcome = exc
-            if not self._outcome(attempt, started, outcome, lambda r: r.allowed):
-                return outcome
-        return self._policy_check(key, estimate, nanos)
+        answer = self._ask(self._client.check, key, estimate, nanos, allowed=_decision)
+        return self._policy_check(key, estimate, nanos) if answer is _NO_ANSWER else answer
 
     async def acheck(self, key: str, estimate: Any, nanos: int) -> Any:  # type: ignore[override]
-        attempt = self._attempt()
-        if attempt != _SKIP:
-            started = time.perf_counter()
-            try:
-                outcome = await self._client.acheck(key, estimate, nanos, self._now())
-            except BaseException as exc:
-                outcome = exc
-            if not self._outcome(attempt, started, outcome, lambda r: r.allowed):
-                return outcome
-        return self._policy_check(key, estimate, nanos)
+        answer = await self._aask(self._client.acheck, key, estimate, nanos, allowed=_decision)
+        return self._policy_check(key, estimate, nanos) if answer is _NO_ANSWER else answer
 
     def status(self, key: str) -> Any:
         """``(now_ns, rows)`` from Redis; under ``"local"`` from the in-process tracker while
@@ -347,30 +316,18 @@ class BudgetRedisBackend(_ratelimit_backend.RedisBackend):
         return report
 
     def stats(self) -> Dict[str, Any]:
-        with self._lock:
-            counts = dict(self._counts)
-            latency = self._last_latency
-        stats: Dict[str, Any] = {
-            "backend": "redis",
-            "path": self.path,
-            "state": self.state,
-            "recorded": counts["recorded"],
-            "records_lost": counts["records_lost"],
-            "nanodollars_lost": counts["nanodollars_lost"],
-            "allowed": counts["allowed"] + counts["policy_allowed"],
-            "denied": counts["denied"] + counts["policy_denied"],
-            "backend_errors": counts["backend_errors"],
-            "busy": counts["busy"],
-            "fail_open": counts["policy_allowed"],
-            "fail_closed": counts["policy_denied"],
-            "local_records": counts["local_records"],
-            "local_checks": counts["local_checks"],
-            "last_latency_ms": None if latency is None else round(latency * 1000, 3),
-            "last_error": self._last_error,
-        }
-        if self.local is not None:
-            stats["local"] = self.local.stats()
-        return stats
+        counts = self._counts_now()
+        return self._stats(
+            counts,
+            {
+                "recorded": counts["recorded"],
+                "records_lost": counts["records_lost"],
+                "nanodollars_lost": counts["nanodollars_lost"],
+                "allowed": counts["allowed"] + counts["policy_allowed"],
+                "denied": counts["denied"] + counts["policy_denied"],
+                "local_records": counts["local_records"],
+            },
+        )
 
     def close(self) -> None:
         _live.discard(self)

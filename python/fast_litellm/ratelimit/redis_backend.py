@@ -42,39 +42,61 @@ import math
 import time
 import weakref
 from time import perf_counter_ns
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from .. import _flags, _fork
 from ..errors import NativeError, RateLimitBackendError
 from .redis_protocol import DEFAULT_KEY_PREFIX, BackendOptions, ScriptLimits
 
-__all__ = ["RedisBackend", "backends_health"]
-
-_state = _flags.feature("RATE_LIMITING")
+__all__ = ["NativeClient", "RedisBackend", "backends_health"]
 
 # What _attempt answers: Redis is up (ask it), this call probes a Redis that failed, or the policy
 # decides without asking.
 _ASK, _PROBE, _SKIP = 0, 1, 2
 
 
-class _NativeClient:
-    """``fast_litellm._native.RedisRateLimiter`` (it parses and checks the URL itself)."""
+class NativeClient:
+    """What every native Redis client of a backend shares (the rate limiter's
+    ``fast_litellm._native.RedisRateLimiter``, the budget tracker's ``RedisBudget``): the
+    connection's description, and the calls that are the same on both. ``inner`` is the native
+    object (it parses and checks the URL itself)."""
 
     path = "native"
 
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.kind = "cluster" if inner.is_cluster else "single"
+        self.description = inner.backend
+
+    def reset(self, key: str) -> bool:
+        return self.inner.reset(key)  # type: ignore[no-any-return]
+
+    def areset(self, key: str) -> Any:
+        return self.inner.areset(key)
+
+    def ping(self) -> None:
+        self.inner.ping()
+
+    def close(self) -> None:
+        pass
+
+
+class _NativeClient(NativeClient):
+    """``fast_litellm._native.RedisRateLimiter``."""
+
     def __init__(self, backend: Any, limits: ScriptLimits, prefix: str, timeout: float) -> None:
         assert _flags.native is not None
-        self.inner = _flags.native.RedisRateLimiter(
-            backend,
-            limits.request_interval_ns,
-            limits.burst,
-            limits.token_interval_ns,
-            limits.token_burst,
-            key_prefix=prefix,
-            timeout=timeout,
+        super().__init__(
+            _flags.native.RedisRateLimiter(
+                backend,
+                limits.request_interval_ns,
+                limits.burst,
+                limits.token_interval_ns,
+                limits.token_burst,
+                key_prefix=prefix,
+                timeout=timeout,
+            )
         )
-        self.kind = "cluster" if self.inner.is_cluster else "single"
-        self.description = self.inner.backend
 
     def check(self, key: str, cost: int, tokens: int, consume: bool = True) -> Any:
         if consume:
@@ -85,18 +107,6 @@ class _NativeClient:
         if consume:
             return self.inner.acheck(key, cost, tokens)
         return self.inner.apeek(key, cost, tokens)
-
-    def reset(self, key: str) -> bool:
-        return self.inner.reset(key)
-
-    def areset(self, key: str) -> Any:
-        return self.inner.areset(key)
-
-    def ping(self) -> None:
-        self.inner.ping()
-
-    def close(self) -> None:
-        pass
 
 
 def _python_client(backend: Any, limits: ScriptLimits, prefix: str, timeout: float) -> Any:
@@ -113,12 +123,22 @@ def backends_health() -> List[Dict[str, Any]]:
     return [backend.health() for backend in list(_live)]
 
 
+def _allowed(answer: Any) -> Optional[bool]:
+    return bool(answer.allowed)
+
+
+def _not_counted(answer: Any) -> Optional[bool]:
+    return None
+
+
 class RedisBackend:
     """The shared state of one ``SimpleRateLimiter`` in Redis (see the module docstring).
 
     ``path`` forces ``"native"`` or ``"python"``; by default the ``RATE_LIMITING`` feature flag
     decides, as for every feature.
     """
+
+    _feature = "RATE_LIMITING"  # whose native faults this backend's count against
 
     def __init__(
         self,
@@ -140,27 +160,38 @@ class RedisBackend:
                 timeout=timeout,
                 retry_interval=retry_interval,
             )
-        if options.on_backend_error == "local" and local is None:
-            raise ValueError('on_backend_error="local" needs an in-process limiter (local=...)')
-        if path not in (None, "native", "python"):
-            raise ValueError(f"path must be 'native', 'python' or None, got {path!r}")
+        path = self._configure(options, local, path, "limiter")
         self.limits = ScriptLimits(limits)
-        self.key_prefix = options.key_prefix
-        self.on_backend_error = options.on_backend_error
-        self.timeout = options.timeout
-        self.retry_interval = options.retry_interval
-        self.local = local
-        # The path is chosen once, when the backend is built (as for every limiter). Both paths
-        # share keys, so instances on different paths still enforce one limit.
-        if path is None:
-            path = "native" if _flags.native is not None and _state.choose() else "python"
-        elif path == "native" and _flags.native is None:
-            raise RuntimeError(f"native module unavailable: {_flags.native_import_error}")
         make = _NativeClient if path == "native" else _python_client
         self._client: Any = make(backend, self.limits, self.key_prefix, self.timeout)
         self._start_circuit(
             "policy_allowed", "policy_denied", "local_checks", "local_allowed", "local_denied"
         )
+
+    def _configure(
+        self, options: BackendOptions, local: Any, path: Optional[str], local_kind: str
+    ) -> str:
+        """Checks and keeps the options every Redis backend takes (this one, and the budget
+        tracker's); returns the path its client takes. The path is chosen once, when the backend
+        is built (by the backend's feature flag unless forced). Both paths share keys, so
+        instances on different paths still share one state."""
+        if options.on_backend_error == "local" and local is None:
+            raise ValueError(
+                f'on_backend_error="local" needs an in-process {local_kind} (local=...)'
+            )
+        if path not in (None, "native", "python"):
+            raise ValueError(f"path must be 'native', 'python' or None, got {path!r}")
+        self.key_prefix = options.key_prefix
+        self.on_backend_error = options.on_backend_error
+        self.timeout = options.timeout
+        self.retry_interval = options.retry_interval
+        self.local = local
+        if path is None:
+            native = _flags.native is not None and _flags.feature(self._feature).choose()
+            return "native" if native else "python"
+        if path == "native" and _flags.native is None:
+            raise RuntimeError(f"native module unavailable: {_flags.native_import_error}")
+        return path
 
     def _start_circuit(self, *counters: str) -> None:
         """The state every Redis backend shares (this one, and the budget tracker's): the
@@ -224,6 +255,24 @@ class RedisBackend:
             self._retry_at = now + self.retry_interval
             self._probing = False
 
+    def _settle(
+        self, attempt: int, started: float, outcome: Any, allowed: Callable[[Any], Optional[bool]]
+    ) -> bool:
+        """Records what the client did, ``outcome`` being its answer or the exception it raised:
+        True when Redis failed (the policy answers), False for an answer (``allowed(outcome)``
+        is counted: True, False, or None for an answer that is not a decision). Any other
+        exception (a cancellation, a native fault) frees a probe and is raised."""
+        if isinstance(outcome, RateLimitBackendError):
+            self._failed(outcome)
+            return True
+        if isinstance(outcome, BaseException):
+            if isinstance(outcome, NativeError):
+                _flags.feature(self._feature).native_failed(outcome)
+            self._abandoned(attempt)
+            raise outcome
+        self._succeeded(started, allowed(outcome))
+        return False
+
     def _abandoned(self, attempt: int) -> None:
         """The call ended without an answer from Redis or a failure of Redis (cancelled, or an
         error of another kind): a probe frees the way for the next one."""
@@ -271,15 +320,8 @@ class RedisBackend:
         """Shared by ``check`` and ``acheck`` once the client answered or raised: ``outcome`` is
         the result or the exception."""
         key, cost, tokens, consume, attempt, started = call
-        if isinstance(outcome, RateLimitBackendError):
-            self._failed(outcome)
+        if self._settle(attempt, started, outcome, _allowed if consume else _not_counted):
             return self._without_redis(key, cost, tokens, consume)
-        if isinstance(outcome, BaseException):
-            if isinstance(outcome, NativeError):
-                _state.native_failed(outcome)
-            self._abandoned(attempt)
-            raise outcome
-        self._succeeded(started, outcome.allowed if consume else None)
         return outcome
 
     def check(self, key: str, cost: int = 1, tokens: int = 0, *, consume: bool = True) -> Any:
@@ -391,26 +433,36 @@ class RedisBackend:
             }
 
     def stats(self) -> Dict[str, Any]:
+        counts = self._counts_now()
+        return self._stats(
+            counts,
+            {
+                # Every answer given, whoever gave it (Redis, the policy, the local limiter).
+                "allowed": counts["allowed"] + counts["policy_allowed"] + counts["local_allowed"],
+                "denied": counts["denied"] + counts["policy_denied"] + counts["local_denied"],
+                "redis_allowed": counts["allowed"],
+                "redis_denied": counts["denied"],
+            },
+        )
+
+    def _counts_now(self) -> Dict[str, int]:
         with self._lock:
-            counts = dict(self._counts)
-            latency = self._last_latency
-        stats: Dict[str, Any] = {
-            "backend": "redis",
-            "path": self.path,
-            "state": self.state,
-            # Every answer given, whoever gave it (Redis, the policy, the local limiter).
-            "allowed": counts["allowed"] + counts["policy_allowed"] + counts["local_allowed"],
-            "denied": counts["denied"] + counts["policy_denied"] + counts["local_denied"],
-            "redis_allowed": counts["allowed"],
-            "redis_denied": counts["denied"],
-            "backend_errors": counts["backend_errors"],
-            "busy": counts["busy"],
-            "fail_open": counts["policy_allowed"],
-            "fail_closed": counts["policy_denied"],
-            "local_checks": counts["local_checks"],
-            "last_latency_ms": None if latency is None else round(latency * 1000, 3),
-            "last_error": self._last_error,
-        }
+            return dict(self._counts)
+
+    def _stats(self, counts: Dict[str, int], own: Dict[str, Any]) -> Dict[str, Any]:
+        """``stats()`` of a Redis backend: what every one reports around its ``own`` counts."""
+        latency = self._last_latency
+        stats: Dict[str, Any] = {"backend": "redis", "path": self.path, "state": self.state}
+        stats.update(own)
+        stats.update(
+            backend_errors=counts["backend_errors"],
+            busy=counts["busy"],
+            fail_open=counts["policy_allowed"],
+            fail_closed=counts["policy_denied"],
+            local_checks=counts["local_checks"],
+            last_latency_ms=None if latency is None else round(latency * 1000, 3),
+            last_error=self._last_error,
+        )
         if self.local is not None and hasattr(self.local, "stats"):
             stats["local"] = self.local.stats()
         return stats

@@ -49,7 +49,19 @@ QUICK_REQUESTS = 200
 # "patched": patch() with its default features; "patched+cost": the request cost as well
 # (patch(features=[..., "cost"]), opt-in).
 STATES = ("unpatched", "patched", "patched+cost")
-CASES = ("litellm.acompletion", "Router.acompletion", "acompletion, streamed")
+CASES = (
+    "litellm.acompletion",
+    "Router.acompletion",
+    "Router.acompletion, latency-based",
+    "Router.acompletion, usage-based-v2",
+    "acompletion, streamed",
+)
+# The stateful-strategy cases: one model group of this many deployments (the same server).
+STRATEGY_DEPLOYMENTS = 10
+_STRATEGIES = {
+    "Router.acompletion, latency-based": "latency-based-routing",
+    "Router.acompletion, usage-based-v2": "usage-based-routing-v2",
+}
 MODEL = "gpt-4o"
 # Content events per streamed answer (plus LiteLLM's own closing chunk).
 STREAM_EVENTS = 16
@@ -107,6 +119,19 @@ def make_call(case: str, base_url: str) -> Callable[[int], Awaitable[Any]]:
             model_list=[
                 {"model_name": MODEL, "litellm_params": {"model": f"openai/{MODEL}", **common}}
             ]
+        )
+        return lambda index: router.acompletion(model=MODEL, messages=conversation(index))
+    if case in _STRATEGIES:
+        router = litellm.Router(
+            model_list=[
+                {
+                    "model_name": MODEL,
+                    "litellm_params": {"model": f"openai/{MODEL}", "rpm": 100_000, **common},
+                    "model_info": {"id": f"deployment-{i}"},
+                }
+                for i in range(STRATEGY_DEPLOYMENTS)
+            ],
+            routing_strategy=_STRATEGIES[case],
         )
         return lambda index: router.acompletion(model=MODEL, messages=conversation(index))
     if case == "acompletion, streamed":

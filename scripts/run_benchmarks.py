@@ -106,6 +106,13 @@ _SECTION_NOTES = {
         "in-memory state (see `benches/routing_cases.py`). The last row is the bookkeeping of "
         "one request (`record_start` + `record_success`)."
     ),
+    "Router.pick with patch()": (
+        "What a `litellm.Router` user gains with no code change: "
+        '`Router(routing_strategy="latency-based-routing").async_get_available_deployment(...)`, '
+        '`unpatched` and after `fast_litellm.patch(features=["routing"])`, the router cache '
+        "holding ten latencies per deployment; both pick the same deployments from the same "
+        "`random` seeds, checked before timing (see `benches/routing_cases.py`)."
+    ),
     "request cost": (
         "`fast_litellm.completion_cost(response, model=...)` and `cost_per_token(model, 20, 5)` "
         "against LiteLLM's `completion_cost(completion_response=response, model=...)` and "
@@ -332,6 +339,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         iterations, quick=args.quick
     )
     for result in sections["Router.pick (deployment routing)"]:
+        print(token_cases.format_row(result))
+    sections["Router.pick with patch()"] = routing_cases.run_patch_cases(
+        iterations, quick=args.quick
+    )
+    for result in sections["Router.pick with patch()"]:
         print(token_cases.format_row(result))
     sections["start-up"] = startup_results(3 if args.quick else 15)
     for result in sections["start-up"]:

@@ -1,6 +1,8 @@
 """LiteLLM end to end, unpatched and with ``fast_litellm.patch()``: ``litellm.acompletion``,
-``litellm.Router.acompletion`` and a streamed ``acompletion`` against the local mock server
-(``benches/mock_server.py``), ``CONCURRENCY`` requests in flight.
+``litellm.Router.acompletion`` (one deployment, simple-shuffle; and ``STRATEGY_DEPLOYMENTS``
+deployments with latency-based routing and with usage-based routing v2) and a streamed
+``acompletion`` against the local mock server (``benches/mock_server.py``), ``CONCURRENCY``
+requests in flight.
 
     python -m benches.litellm_e2e_cases [--requests 2000] [--rounds 3]
 

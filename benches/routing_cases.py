@@ -16,9 +16,10 @@ fresh, which can only make its picks cheaper. Recording: ``record_start`` + ``re
 (one request's bookkeeping) on each path.
 
 With ``patch()`` (``run_patch_cases``): ``litellm.Router.async_get_available_deployment`` with
-``latency-based-routing``, ``unpatched`` and after ``fast_litellm.patch(features=["routing"])``,
-on a router cache holding a latency history for every deployment; the two pick the same
-deployment from the same ``random`` seed, checked before timing.
+``latency-based-routing`` and ``cost-based-routing``, ``unpatched`` and after
+``fast_litellm.patch(features=["routing"])``, the router cache holding a latency history for
+every deployment; the two pick the same deployment from the same ``random`` seed, checked
+before timing.
 """
 
 from __future__ import annotations
@@ -178,10 +179,10 @@ def run_cases(iterations: int, *, quick: bool = False) -> List[Result]:
     return results
 
 
-PATCH_STRATEGY = "latency-based-routing"
+PATCH_STRATEGIES = ("latency-based-routing", "cost-based-routing")
 
 
-def same_picks(size: int) -> None:
+def same_picks(strategy: str, size: int) -> None:
     """The patched and the unpatched router pick the same deployments from the same seeds."""
     import random
 
@@ -193,7 +194,7 @@ def same_picks(size: int) -> None:
             fast_litellm.patch(features=["routing"])
         else:
             fast_litellm.unpatch()
-        router = litellm_router(PATCH_STRATEGY, size, history=True)
+        router = litellm_router(strategy, size, history=True)
 
         async def run(router: Any = router) -> List[Any]:
             chosen = []
@@ -212,27 +213,29 @@ def same_picks(size: int) -> None:
 
 
 def run_patch_cases(iterations: int, *, quick: bool = False) -> List[Result]:
-    """LiteLLM's latency-based pick, ``unpatched`` and ``patched`` (see the module docstring)."""
+    """LiteLLM's latency- and cost-based picks, ``unpatched`` and ``patched`` (see the module
+    docstring)."""
     import fast_litellm
 
     results = []
     reason = skip_reason("litellm")
-    for size in SIZES[:2] if quick else SIZES:
-        result = Result("routing", f"pick(), {PATCH_STRATEGY}, {size:,} deployments", "-")
-        if reason is not None:
-            result.skipped["unpatched"] = result.skipped["patched"] = reason
+    for strategy in PATCH_STRATEGIES:
+        for size in SIZES[:2] if quick else SIZES:
+            result = Result("routing", f"pick(), {strategy}, {size:,} deployments", "-")
+            if reason is not None:
+                result.skipped["unpatched"] = result.skipped["patched"] = reason
+                results.append(result)
+                continue
+            same_picks(strategy, size)
+            runs = max(5, iterations // (1 if size < 1000 else 10))
+            try:
+                for state in ("unpatched", "patched"):
+                    if state == "patched":
+                        fast_litellm.patch(features=["routing"])
+                    else:
+                        fast_litellm.unpatch()
+                    result.seconds[state] = litellm_seconds(strategy, size, runs, history=True)
+            finally:
+                fast_litellm.unpatch()
             results.append(result)
-            continue
-        same_picks(size)
-        runs = max(5, iterations // (1 if size < 1000 else 10))
-        try:
-            for state in ("unpatched", "patched"):
-                if state == "patched":
-                    fast_litellm.patch(features=["routing"])
-                else:
-                    fast_litellm.unpatch()
-                result.seconds[state] = litellm_seconds(PATCH_STRATEGY, size, runs, history=True)
-        finally:
-            fast_litellm.unpatch()
-        results.append(result)
     return results

@@ -108,7 +108,8 @@ _SECTION_NOTES = {
     ),
     "Router.pick with patch()": (
         "What a `litellm.Router` user gains with no code change: "
-        '`Router(routing_strategy="latency-based-routing").async_get_available_deployment(...)`, '
+        "`Router(routing_strategy=...).async_get_available_deployment(...)` with latency- and "
+        "cost-based routing, "
         '`unpatched` and after `fast_litellm.patch(features=["routing"])`, the router cache '
         "holding ten latencies per deployment; both pick the same deployments from the same "
         "`random` seeds, checked before timing (see `benches/routing_cases.py`)."

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 pytest.importorskip("litellm")
 
 import litellm  # noqa: E402
-from litellm.router_strategy import lowest_latency  # noqa: E402
+from litellm.router_strategy import lowest_cost, lowest_latency  # noqa: E402
 
 import fast_litellm  # noqa: E402
 from fast_litellm import litellm_patch  # noqa: E402
@@ -46,9 +46,16 @@ class FrozenDatetime(_datetime.datetime):
         return NOW
 
 
+COST_PLACE = (
+    "litellm.router_strategy.lowest_cost.LowestCostLoggingHandler.async_get_available_deployments"
+)
+COST_HANDLER = lowest_cost.LowestCostLoggingHandler
+
+
 @pytest.fixture(autouse=True)
 def frozen_clock(monkeypatch):
     monkeypatch.setattr(lowest_latency, "datetime", FrozenDatetime)
+    monkeypatch.setattr(lowest_cost, "datetime", FrozenDatetime)
 
 
 @pytest.fixture(autouse=True)
@@ -317,11 +324,11 @@ def test_patch_status_names_every_strategy_and_unpatch_restores_identity():
     status = fast_litellm.patch(features=["routing"])["features"]["routing"]
     assert status["patched"] and status["entry_points"][PLACE] == {"status": "patched"}
     skipped = {p: e for p, e in status["entry_points"].items() if e["status"] == "skipped"}
+    assert status["entry_points"][COST_PLACE] == {"status": "patched"}
     assert {p.rsplit(".", 1)[1] for p in skipped} == {
         "LeastBusyLoggingHandler",
         "LowestTPMLoggingHandler",
         "LowestTPMLoggingHandler_v2",
-        "LowestCostLoggingHandler",
     }
     assert all(entry["reason"] for entry in skipped.values())
     replacement = HANDLER.__dict__["_get_available_deployments"]
@@ -329,7 +336,13 @@ def test_patch_status_names_every_strategy_and_unpatch_restores_identity():
     assert HANDLER.__dict__["_get_available_deployments"] is replacement
     status = fast_litellm.unpatch()["features"]["routing"]
     assert HANDLER.__dict__["_get_available_deployments"] is original
-    assert status == {"patched": False, "entry_points": {PLACE: {"status": "not patched"}}}
+    assert status == {
+        "patched": False,
+        "entry_points": {
+            PLACE: {"status": "not patched"},
+            COST_PLACE: {"status": "not patched"},
+        },
+    }
     fast_litellm.patch(features=["routing"])  # the same replacement again
     assert HANDLER.__dict__["_get_available_deployments"] is replacement
 
@@ -352,6 +365,7 @@ def test_patching_from_many_threads_patches_once():
         thread.join()
     patched = HANDLER.__dict__["_get_available_deployments"]
     assert patched.__wrapped__ is original
+    assert fast_litellm.patch_status()["features"]["routing"]["patched"]
     fast_litellm.unpatch()
     assert HANDLER.__dict__["_get_available_deployments"] is original
 
@@ -362,7 +376,81 @@ def test_another_signature_is_left_alone(monkeypatch):
 
     monkeypatch.setattr(HANDLER, "_get_available_deployments", _get_available_deployments)
     status = fast_litellm.patch(features=["routing"])["features"]["routing"]
-    assert not status["patched"]
     entry = status["entry_points"][PLACE]
     assert entry["status"] == "skipped" and "signature" in entry["reason"]
     assert HANDLER.__dict__["_get_available_deployments"] is _get_available_deployments
+
+
+# ---- cost-based routing --------------------------------------------------------------------
+
+COST_MODELS = ("openai/gpt-4o", "openai/gpt-4o-mini", "openai/no-such-model", "gpt-3.5-turbo")
+prices = st.one_of(st.none(), st.sampled_from([0, 0.0, 1e-6, 3e-6, 2]))
+
+
+@st.composite
+def priced_deployments(draw: Any) -> Dict[str, Any]:
+    deployment = draw(deployments())
+    params = deployment["litellm_params"]
+    params["model"] = draw(st.sampled_from(COST_MODELS))
+    for key in ("input_cost_per_token", "output_cost_per_token"):
+        price = draw(prices)
+        if price is not None:
+            params[key] = price
+    return deployment
+
+
+@st.composite
+def usage_entries(draw: Any) -> Dict[str, Any]:
+    entries: Dict[str, Any] = {}
+    for deployment_id in draw(st.lists(st.sampled_from(IDS + ("gone",)), unique=True)):
+        entries[deployment_id] = {}
+        if draw(st.booleans()):
+            entries[deployment_id][MINUTE] = {
+                key: draw(st.integers(0, 60)) for key in ("tpm", "rpm") if draw(st.booleans())
+            }
+    return entries
+
+
+class Records(list):
+    def write(self, record: Any) -> None:  # a logging handler's emit, through a list
+        self.append(record.getMessage())
+
+
+def cost_pick(function: Any, healthy: List[Any], state: Dict[str, Any], messages: Any) -> Any:
+    import asyncio
+    import logging
+
+    handler = COST_HANDLER(router_cache=litellm.DualCache(), routing_args={})
+    handler.router_cache.set_cache("cost_map:group", copy.deepcopy(state))
+    records = Records()
+    sink = logging.Handler(logging.DEBUG)
+    sink.emit = records.write  # type: ignore[method-assign]
+    logger = lowest_cost.verbose_router_logger
+    level = logger.level
+    logger.addHandler(sink)
+    logger.setLevel(logging.DEBUG)
+    try:
+        picked = asyncio.run(function(handler, "group", healthy, messages, None, {}))
+        outcome: Any = ("picked", None if picked is None else id(picked))
+    except Exception as exc:  # the exception is what is compared
+        outcome = ("raised", type(exc), str(exc))
+    finally:
+        logger.removeHandler(sink)
+        logger.setLevel(level)
+    return outcome, repr(handler.router_cache.get_cache("cost_map:group")), list(records)
+
+
+@given(
+    healthy=st.lists(priced_deployments(), max_size=7),
+    state=usage_entries(),
+    messages=st.sampled_from([None, MESSAGES]),
+)
+def test_cost_based_selection_matches_litellm(healthy, state, messages):
+    original = COST_HANDLER.__dict__["async_get_available_deployments"]
+    fast_litellm.patch(features=["routing"])
+    replacement = COST_HANDLER.__dict__["async_get_available_deployments"]
+    fast_litellm.unpatch()
+    assert replacement is not original
+    expected = cost_pick(original, healthy, state, messages)
+    assert cost_pick(replacement, healthy, state, messages) == expected
+    event(expected[0][0] + (" None" if expected[0][1:] == (None,) else ""))

@@ -34,6 +34,9 @@ Why the rules look the way they do:
   errors and streaming are LiteLLM's own. The original factory still answers what our transport
   does not do: client certificates, ``ssl_verify=False`` or a CA bundle path in
   ``litellm.ssl_verify``, a shared aiohttp session, ``litellm.force_ipv4``, HTTP/2.
+- Router strategies (the ``routing`` feature): the selection steps of latency- and cost-based
+  routing in ``litellm.router_strategy``, class attributes swapped and put back; the reasons and
+  the strategies left alone are written at the "Router strategies" section below.
 - ``FAST_LITELLM_AUTO_PATCH=1`` installs an import hook when ``fast_litellm`` is imported: the
   process must import ``fast_litellm`` (before or after ``litellm``); nothing is loaded by a
   ``.pth`` file behind the application's back.
@@ -804,6 +807,12 @@ def install_from_environment(environ: Any) -> None:
 # that state for a Rust call costs more than the comparisons it would do; the saving is the
 # quadratic scan, which an index removes.
 #
+# cost-based-routing: ``LowestCostLoggingHandler.async_get_available_deployments`` has the same
+# scan; it is one method (cache read and selection), replaced whole by one that reads the same
+# cache key, prices each deployment with LiteLLM's own helper and logs the same debug line.
+# It draws nothing from ``random``: the cheapest deployment with room, the first of equals in
+# the cache's order.
+#
 # The other stateful strategies are left as they are (``patch_status()`` says why per entry
 # point): their selections are already one linear pass over state that other code also reads
 # and writes (counters, reservations), so there is no step to replace without moving that state.
@@ -846,12 +855,6 @@ _ROUTING_LEFT_ALONE = {
         "usage-based-routing-v2: its pick is already one pass over the per-minute counters it "
         "reads through the router's DualCache (batched, shared through Redis); its cost is that "
         "read and the token count, which the token_counting feature speeds up"
-    ),
-    "litellm.router_strategy.lowest_cost.LowestCostLoggingHandler": (
-        "cost-based-routing: not replaced by this version; its pick scans the healthy list per "
-        "cached deployment as latency-based routing does, but it is one public async method "
-        "(cache read, pricing through the cost map, debug logging per deployment) with no "
-        "separate selection step to swap"
     ),
 }
 # place -> (class, the original object in the class __dict__), while patched
@@ -964,6 +967,122 @@ def _make_latency_selection(original: Any) -> Callable[..., Any]:
     return _get_available_deployments
 
 
+_COST_MODULE = "litellm.router_strategy.lowest_cost"
+_COST_CLASS = "LowestCostLoggingHandler"
+_COST_ATTRIBUTE = "async_get_available_deployments"
+_COST_PARAMETERS = (
+    "self",
+    "model_group",
+    "healthy_deployments",
+    "messages",
+    "input",
+    "request_kwargs",
+)
+_COST_GLOBALS = (
+    "datetime",
+    "partial",
+    "embedding_aware_token_count",
+    "deployment_backend_models",
+    "_deployment_cost_map_rates",
+    "verbose_router_logger",
+    "with_service_target",
+    "ROUTER_USAGE_TARGET",
+)
+
+
+def _make_cost_selection(raw: Any) -> Callable[..., Any]:
+    """cost-based-routing's pick (``LowestCostLoggingHandler.async_get_available_deployments``,
+    one method: cache read and selection), with the same index instead of the scan. The
+    original builds a per-api_base cost dict it never reads; that is left out (every value it
+    reads was read before without error). Wrapped in LiteLLM's own ``with_service_target``, as
+    the original is."""
+    original = raw.__wrapped__
+    module_globals = original.__globals__
+
+    async def async_get_available_deployments(
+        self: Any,
+        model_group: str,
+        healthy_deployments: Any,
+        messages: Any = None,
+        input: Any = None,
+        request_kwargs: Any = None,
+    ) -> Any:
+        g = module_globals
+        cost_key = f"cost_map:{model_group}"
+        request_count_dict = await self.router_cache.async_get_cache(key=cost_key) or {}
+        now = g["datetime"].now
+        current_date = now().strftime("%Y-%m-%d")
+        current_hour = now().strftime("%H")
+        current_minute = now().strftime("%M")
+        precise_minute = f"{current_date}-{current_hour}-{current_minute}"
+        all_deployments = request_count_dict
+        by_id: Dict[Any, Any] = {}
+        for d in healthy_deployments:
+            deployment_id = d["model_info"]["id"]
+            if deployment_id not in all_deployments:
+                all_deployments[deployment_id] = {precise_minute: {"tpm": 0, "rpm": 0}}
+            by_id[deployment_id] = d
+        try:
+            input_tokens = g["embedding_aware_token_count"](
+                messages, input, g["partial"](g["deployment_backend_models"], healthy_deployments)
+            )
+        except Exception:
+            input_tokens = 0
+        cost_map_rates = g["_deployment_cost_map_rates"]
+        logger = g["verbose_router_logger"]
+        potential_deployments = []
+        infinity = float("inf")
+        for item, item_map in all_deployments.items():
+            deployment = by_id.get(item)
+            if deployment is None:
+                continue
+            deployment_tpm = (
+                deployment.get("tpm", None)
+                or deployment.get("litellm_params", {}).get("tpm", None)
+                or deployment.get("model_info", {}).get("tpm", None)
+                or infinity
+            )
+            deployment_rpm = (
+                deployment.get("rpm", None)
+                or deployment.get("litellm_params", {}).get("rpm", None)
+                or deployment.get("model_info", {}).get("rpm", None)
+                or infinity
+            )
+            map_input_cost, map_output_cost = cost_map_rates(deployment)
+            item_input_cost = None
+            item_output_cost = None
+            if deployment.get("litellm_params", {}).get("input_cost_per_token", None):
+                item_input_cost = deployment.get("litellm_params", {}).get("input_cost_per_token")
+            if deployment.get("litellm_params", {}).get("output_cost_per_token", None):
+                item_output_cost = deployment.get("litellm_params", {}).get("output_cost_per_token")
+            if item_input_cost is None:
+                item_input_cost = map_input_cost if map_input_cost is not None else 5.0
+            if item_output_cost is None:
+                item_output_cost = map_output_cost if map_output_cost is not None else 5.0
+            item_cost = item_input_cost + item_output_cost
+            item_rpm = item_map.get(precise_minute, {}).get("rpm", 0)
+            item_tpm = item_map.get(precise_minute, {}).get("tpm", 0)
+            logger.debug(
+                "item_cost: %s, item_tpm: %s, item_rpm: %s, model_id: %s",
+                item_cost,
+                item_tpm,
+                item_rpm,
+                deployment.get("model_info", {}).get("id"),
+            )
+            if item_tpm + input_tokens > deployment_tpm or item_rpm + 1 > deployment_rpm:
+                continue
+            potential_deployments.append((deployment, item_cost))
+        if len(potential_deployments) == 0:
+            return None
+        return sorted(potential_deployments, key=_second)[0][0]
+
+    for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
+        setattr(async_get_available_deployments, attribute, getattr(original, attribute, None))
+    in_service_target = module_globals["with_service_target"](module_globals["ROUTER_USAGE_TARGET"])
+    replacement: Callable[..., Any] = in_service_target(async_get_available_deployments)
+    return replacement
+
+
 def _second(pair: Tuple[Any, Any]) -> Any:
     return pair[1]
 
@@ -991,35 +1110,76 @@ def _latency_problem(module: Any, cls: Any, raw: Any) -> Optional[str]:
     return None
 
 
+def _cost_problem(module: Any, cls: Any, raw: Any) -> Optional[str]:
+    """None when the original is the (service-target wrapped) coroutine function the
+    replacement is written for."""
+    import inspect
+
+    inner = getattr(raw, "__wrapped__", None)
+    if not (isinstance(inner, FunctionType) and inspect.iscoroutinefunction(raw)):
+        return "not a wrapped coroutine function in this litellm"
+    parameters = tuple(inspect.signature(inner).parameters)
+    if parameters != _COST_PARAMETERS:
+        return (
+            f"signature {parameters} differs from the one this patch is written for "
+            f"{_COST_PARAMETERS}"
+        )
+    missing = [name for name in _COST_GLOBALS if name not in inner.__globals__]
+    if missing:
+        return f"its module has no {', '.join(missing)} (another litellm release)"
+    return None
+
+
+# (module, class, attribute, the check, the factory) of each selection step replaced.
+_ROUTING_TARGETS: Tuple[Tuple[str, str, str, Any, Any], ...] = (
+    (
+        _LATENCY_MODULE,
+        _LATENCY_CLASS,
+        _LATENCY_ATTRIBUTE,
+        _latency_problem,
+        _make_latency_selection,
+    ),
+    (_COST_MODULE, _COST_CLASS, _COST_ATTRIBUTE, _cost_problem, _make_cost_selection),
+)
+
+
+def _routing_places() -> List[str]:
+    return [f"{module}.{cls}.{attribute}" for module, cls, attribute, _, _ in _ROUTING_TARGETS]
+
+
 def _patch_routing() -> List[str]:
     import importlib
 
     _routing_skipped.clear()
     for place, reason in _ROUTING_LEFT_ALONE.items():
         _routing_skipped[place] = reason
-    if _LATENCY_PLACE in _routing_originals:
-        return []
-    try:
-        module = importlib.import_module(_LATENCY_MODULE)
-    except ImportError as exc:
-        _routing_skipped[_LATENCY_PLACE] = f"not in this litellm ({exc})"
-        return []
-    cls = getattr(module, _LATENCY_CLASS, None)
-    raw = cls.__dict__.get(_LATENCY_ATTRIBUTE) if isinstance(cls, type) else None
-    if raw is None:
-        _routing_skipped[_LATENCY_PLACE] = "not in this litellm"
-        return []
-    problem = _latency_problem(module, cls, raw)
-    if problem is not None:
-        _routing_skipped[_LATENCY_PLACE] = problem
-        return []
-    replacement = _routing_replacements.get(raw)
-    if replacement is None:
-        replacement = _make_latency_selection(raw)
-        _routing_replacements[raw] = replacement
-    _routing_originals[_LATENCY_PLACE] = (cls, raw)
-    setattr(cls, _LATENCY_ATTRIBUTE, replacement)
-    return [_LATENCY_PLACE]
+    changed = []
+    for module_name, class_name, attribute, problem_of, make in _ROUTING_TARGETS:
+        place = f"{module_name}.{class_name}.{attribute}"
+        if place in _routing_originals:
+            continue
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            _routing_skipped[place] = f"not in this litellm ({exc})"
+            continue
+        cls = getattr(module, class_name, None)
+        raw = cls.__dict__.get(attribute) if isinstance(cls, type) else None
+        if raw is None:
+            _routing_skipped[place] = "not in this litellm"
+            continue
+        problem = problem_of(module, cls, raw)
+        if problem is not None:
+            _routing_skipped[place] = problem
+            continue
+        replacement = _routing_replacements.get(raw)
+        if replacement is None:
+            replacement = make(raw)
+            _routing_replacements[raw] = replacement
+        _routing_originals[place] = (cls, raw)
+        setattr(cls, attribute, replacement)
+        changed.append(place)
+    return changed
 
 
 def _unpatch_routing() -> bool:
@@ -1034,10 +1194,9 @@ def _unpatch_routing() -> bool:
 
 def _routing_status() -> Dict[str, Any]:
     entry_points: Dict[str, Dict[str, str]] = {}
-    if _LATENCY_PLACE in _routing_originals:
-        entry_points[_LATENCY_PLACE] = {"status": "patched"}
-    else:
-        entry_points[_LATENCY_PLACE] = {"status": "not patched"}
+    for place in _routing_places():
+        status = "patched" if place in _routing_originals else "not patched"
+        entry_points[place] = {"status": status}
     for place, reason in _routing_skipped.items():
         entry_points[place] = {"status": "skipped", "reason": reason}
     return {"patched": bool(_routing_originals), "entry_points": dict(sorted(entry_points.items()))}

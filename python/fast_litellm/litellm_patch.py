@@ -74,7 +74,8 @@ def default_features() -> Tuple[str, ...]:
     latency-based selection (each gives LiteLLM's own answers, proven by
     tests/test_litellm_patch.py, tests/test_cost.py, tests/test_litellm_router_patch.py and
     tests/test_litellm_e2e.py; the routing one picks what LiteLLM picks from the same state and
-    the same ``random`` draws, and is never slower, so there is no reason to ask for it), and
+    the same ``random`` draws, is as fast within noise for a handful of deployments and faster
+    from about ten, so there is nothing to weigh before turning it on), and
     HTTP when ``FAST_LITELLM_PATCH_HTTP`` is true (sending LiteLLM's traffic through another
     client is a bigger step than computing, so it is asked for)."""
     import os

@@ -8,7 +8,8 @@ BENCHMARKS.md) and the pytest-benchmark files beside them.
   tests' launcher (``tests/redis_server.py``).
 - ``mock_server``: the launcher of the local OpenAI-compatible server (``mock_server/``, a Rust
   binary built by cargo on first use) that the end-to-end tests and benchmarks talk to.
-- ``litellm_e2e_cases``: ``litellm.acompletion``, ``Router.acompletion`` and streaming against
+- ``litellm_e2e_cases``: ``litellm.acompletion``, ``Router.acompletion`` (one deployment; ten with
+  latency-based routing) and streaming against
   that server, unpatched and with ``fast_litellm.patch()``, each in a fresh process.
 
 None of this ships in the wheel: run it from a checkout (the repository root on ``sys.path``).

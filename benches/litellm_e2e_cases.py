@@ -1,6 +1,8 @@
 """LiteLLM end to end, unpatched and with ``fast_litellm.patch()``: ``litellm.acompletion``,
-``litellm.Router.acompletion`` and a streamed ``acompletion`` against the local mock server
-(``benches/mock_server.py``), ``CONCURRENCY`` requests in flight.
+``litellm.Router.acompletion`` (one deployment, simple-shuffle; and ``STRATEGY_DEPLOYMENTS``
+deployments with latency-based routing and with usage-based routing v2) and a streamed
+``acompletion`` against the local mock server (``benches/mock_server.py``), ``CONCURRENCY``
+requests in flight.
 
     python -m benches.litellm_e2e_cases [--requests 2000] [--rounds 3]
 
@@ -46,11 +48,21 @@ __all__ = [
 CONCURRENCY = 64
 REQUESTS = 2_000
 QUICK_REQUESTS = 200
-# "patched": patch() with its default features (token counting and the request cost);
+# "patched": patch() with its default features (token counting, the request cost, routing);
 # "patched+http": LiteLLM's async HTTP through our transport as well (opt-in, as with
 # FAST_LITELLM_PATCH_HTTP=1).
 STATES = ("unpatched", "patched", "patched+http")
-CASES = ("litellm.acompletion", "Router.acompletion", "acompletion, streamed")
+CASES = (
+    "litellm.acompletion",
+    "Router.acompletion",
+    "Router.acompletion, latency-based",
+    "acompletion, streamed",
+)
+# The stateful-strategy cases: one model group of this many deployments (the same server).
+STRATEGY_DEPLOYMENTS = 10
+_STRATEGIES = {
+    "Router.acompletion, latency-based": "latency-based-routing",
+}
 MODEL = "gpt-4o"
 # Content events per streamed answer (plus LiteLLM's own closing chunk).
 STREAM_EVENTS = 16
@@ -108,6 +120,19 @@ def make_call(case: str, base_url: str) -> Callable[[int], Awaitable[Any]]:
             model_list=[
                 {"model_name": MODEL, "litellm_params": {"model": f"openai/{MODEL}", **common}}
             ]
+        )
+        return lambda index: router.acompletion(model=MODEL, messages=conversation(index))
+    if case in _STRATEGIES:
+        router = litellm.Router(
+            model_list=[
+                {
+                    "model_name": MODEL,
+                    "litellm_params": {"model": f"openai/{MODEL}", "rpm": 100_000, **common},
+                    "model_info": {"id": f"deployment-{i}"},
+                }
+                for i in range(STRATEGY_DEPLOYMENTS)
+            ],
+            routing_strategy=_STRATEGIES[case],
         )
         return lambda index: router.acompletion(model=MODEL, messages=conversation(index))
     if case == "acompletion, streamed":

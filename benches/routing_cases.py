@@ -14,6 +14,12 @@ Strategies: ``simple-shuffle`` (weights), ``latency-based-routing`` and ``usage-
 Our routers carry some recorded history (a latency and tokens per deployment); LiteLLM's start
 fresh, which can only make its picks cheaper. Recording: ``record_start`` + ``record_success``
 (one request's bookkeeping) on each path.
+
+With ``patch()`` (``run_patch_cases``): ``litellm.Router.async_get_available_deployment`` with
+``latency-based-routing`` and ``cost-based-routing``, ``unpatched`` and after
+``fast_litellm.patch(features=["routing"])``, the router cache holding a latency history for
+every deployment; the two pick the same deployment from the same ``random`` seed, checked
+before timing.
 """
 
 from __future__ import annotations
@@ -83,13 +89,32 @@ def make_pick(contender: str, strategy: str, size: int) -> Callable[[], Any]:
     raise ValueError(contender)
 
 
-def litellm_seconds(strategy: str, size: int, iterations: int, batch: int = 20) -> float:
-    """Median seconds per LiteLLM pick, over ``iterations`` batches run in one event loop."""
+def latency_history(size: int) -> Dict[str, Any]:
+    """What LiteLLM's latency handler has recorded after some traffic: ten latencies each."""
+    return {
+        f"deployment-{i}": {"latency_normalized": [0.2 + (i * 7 + j) % 11 / 100 for j in range(10)]}
+        for i in range(size)
+    }
+
+
+def litellm_router(strategy: str, size: int, history: bool = False) -> Any:
     import litellm
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         router = litellm.Router(model_list=model_list(size), routing_strategy=strategy)
+        if history:
+            router.cache.set_cache(f"{MODEL}_map", latency_history(size))
+    return router
+
+
+def litellm_seconds(
+    strategy: str, size: int, iterations: int, batch: int = 20, history: bool = False
+) -> float:
+    """Median seconds per LiteLLM pick, over ``iterations`` batches run in one event loop."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        router = litellm_router(strategy, size, history)
 
         async def run() -> List[float]:
             pick = router.async_get_available_deployment
@@ -151,4 +176,66 @@ def run_cases(iterations: int, *, quick: bool = False) -> List[Result]:
         from .token_cases import check_no_native_errors
 
         check_no_native_errors("routing")
+    return results
+
+
+PATCH_STRATEGIES = ("latency-based-routing", "cost-based-routing")
+
+
+def same_picks(strategy: str, size: int) -> None:
+    """The patched and the unpatched router pick the same deployments from the same seeds."""
+    import random
+
+    import fast_litellm
+
+    picks = []
+    for patched in (False, True):
+        if patched:
+            fast_litellm.patch(features=["routing"])
+        else:
+            fast_litellm.unpatch()
+        router = litellm_router(strategy, size, history=True)
+
+        async def run(router: Any = router) -> List[Any]:
+            chosen = []
+            for seed in range(5):
+                random.seed(seed)
+                picked = await router.async_get_available_deployment(
+                    model=MODEL, messages=MESSAGES, request_kwargs={}
+                )
+                chosen.append(picked["model_info"]["id"])
+            return chosen
+
+        picks.append(asyncio.run(run()))
+    fast_litellm.unpatch()
+    if picks[0] != picks[1]:
+        raise AssertionError(f"patched picks {picks[1]} differ from LiteLLM's {picks[0]}")
+
+
+def run_patch_cases(iterations: int, *, quick: bool = False) -> List[Result]:
+    """LiteLLM's latency- and cost-based picks, ``unpatched`` and ``patched`` (see the module
+    docstring)."""
+    import fast_litellm
+
+    results = []
+    reason = skip_reason("litellm")
+    for strategy in PATCH_STRATEGIES:
+        for size in SIZES[:2] if quick else SIZES:
+            result = Result("routing", f"pick(), {strategy}, {size:,} deployments", "-")
+            if reason is not None:
+                result.skipped["unpatched"] = result.skipped["patched"] = reason
+                results.append(result)
+                continue
+            same_picks(strategy, size)
+            runs = max(5, iterations // (1 if size < 1000 else 10))
+            try:
+                for state in ("unpatched", "patched"):
+                    if state == "patched":
+                        fast_litellm.patch(features=["routing"])
+                    else:
+                        fast_litellm.unpatch()
+                    result.seconds[state] = litellm_seconds(strategy, size, runs, history=True)
+            finally:
+                fast_litellm.unpatch()
+            results.append(result)
     return results

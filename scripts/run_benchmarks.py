@@ -115,6 +115,14 @@ _SECTION_NOTES = {
         "native engine, `Python thread + httpx` the same with every native path off (see "
         "`benches/health_check_cases.py`)."
     ),
+    "Router.pick with patch()": (
+        "What a `litellm.Router` user gains with no code change: "
+        "`Router(routing_strategy=...).async_get_available_deployment(...)` with latency- and "
+        "cost-based routing, "
+        '`unpatched` and after `fast_litellm.patch(features=["routing"])`, the router cache '
+        "holding ten latencies per deployment; both pick the same deployments from the same "
+        "`random` seeds, checked before timing (see `benches/routing_cases.py`)."
+    ),
     "request cost": (
         "`fast_litellm.completion_cost(response, model=...)` and `cost_per_token(model, 20, 5)` "
         "against LiteLLM's `completion_cost(completion_response=response, model=...)` and "
@@ -376,6 +384,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         quick=args.quick, progress=print
     )
     for result in sections["background health checks"]:
+        print(token_cases.format_row(result))
+    sections["Router.pick with patch()"] = routing_cases.run_patch_cases(
+        iterations, quick=args.quick
+    )
+    for result in sections["Router.pick with patch()"]:
         print(token_cases.format_row(result))
     sections["start-up"] = startup_results(3 if args.quick else 15)
     for result in sections["start-up"]:

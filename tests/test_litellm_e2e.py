@@ -21,6 +21,7 @@ answers.
 from __future__ import annotations
 
 import asyncio
+import warnings
 from typing import Any, Awaitable, Callable, Dict, List
 
 import pytest
@@ -65,12 +66,13 @@ async def run_requests(call: Callable[[int], Awaitable[Any]]) -> List[Any]:
     return list(await asyncio.gather(*(one(i) for i in range(REQUESTS))))
 
 
-# What "patched" patches in each run: token counting and the request cost (the defaults; the
-# cost shows in `_hidden_params["response_cost"]`), and with LiteLLM's async HTTP through
-# fast_litellm's transport as well (FAST_LITELLM_PATCH_HTTP=1).
+# What "patched" patches in each run: token counting, the request cost and the Router's
+# latency-based selection (the defaults; the cost shows in `_hidden_params["response_cost"]`),
+# and with LiteLLM's async HTTP through fast_litellm's transport as well
+# (FAST_LITELLM_PATCH_HTTP=1).
 PATCHES = {
-    "tokens+cost": ["token_counting", "cost"],
-    "tokens+cost+http": ["token_counting", "cost", "http"],
+    "defaults": ["token_counting", "cost", "routing"],
+    "defaults+http": ["token_counting", "cost", "routing", "http"],
 }
 
 
@@ -168,6 +170,45 @@ def test_router_acompletion(mock_server, patch_features):
     unpatched, patched = unpatched_and_patched(make_call, patch_features)
     assert_same_answers(unpatched, patched)
     assert {answer["dump"]["model"] for answer in unpatched} == set(MODELS)
+
+
+def test_router_latency_based_routing(mock_server, patch_features):
+    """Three deployments of one group, the third recorded as far slower: both states serve every
+    request from the two fast ones (which of them depends on the latencies measured as the
+    requests run, so the deployment id is compared as a set) with the same answers."""
+    slow = "deployment-slow"
+
+    def make_call() -> Callable[[int], Awaitable[Any]]:
+        router = litellm.Router(
+            model_list=[
+                {
+                    "model_name": "group-latency",
+                    "litellm_params": {
+                        "model": f"openai/{MODELS[0]}",
+                        "api_base": mock_server.base_url,
+                        "api_key": "sk-test",
+                    },
+                    "model_info": {"id": deployment_id},
+                }
+                for deployment_id in ("deployment-a", "deployment-b", slow)
+            ],
+            routing_strategy="latency-based-routing",
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Router.cache is deprecated, and still the store
+            router.cache.set_cache("group-latency_map", {slow: {"latency_normalized": [50.0]}})
+
+        async def call(index: int) -> Any:
+            response = await router.acompletion(model="group-latency", messages=conversation(index))
+            answer = snapshot(response)
+            return answer, answer["hidden"].pop("model_id", None)
+
+        return call
+
+    unpatched, patched = unpatched_and_patched(make_call, patch_features)
+    assert_same_answers([a for a, _ in unpatched], [a for a, _ in patched])
+    for served in ({d for _, d in unpatched}, {d for _, d in patched}):
+        assert served and slow not in served and served <= {"deployment-a", "deployment-b"}
 
 
 @pytest.mark.parametrize("include_usage", [False, True], ids=["usage-counted", "usage-sent"])

@@ -476,8 +476,8 @@ def test_patch_is_idempotent_and_reuses_its_replacements():
 
 
 def test_bad_feature_names_are_refused():
-    with pytest.raises(ValueError, match="unknown feature 'routing'.*token_counting"):
-        fast_litellm.patch(["routing"])
+    with pytest.raises(ValueError, match="unknown feature 'budgets'.*token_counting"):
+        fast_litellm.patch(["budgets"])
     with pytest.raises(TypeError, match="features must be names"):
         fast_litellm.patch([1])
     assert litellm.token_counter is UTILS

@@ -34,6 +34,9 @@ Why the rules look the way they do:
   errors and streaming are LiteLLM's own. The original factory still answers what our transport
   does not do: client certificates, ``ssl_verify=False`` or a CA bundle path in
   ``litellm.ssl_verify``, a shared aiohttp session, ``litellm.force_ipv4``, HTTP/2.
+- Router strategies (the ``routing`` feature): the selection steps of latency- and cost-based
+  routing in ``litellm.router_strategy``, class attributes swapped and put back; the reasons and
+  the strategies left alone are written at the "Router strategies" section below.
 - ``FAST_LITELLM_AUTO_PATCH=1`` installs an import hook when ``fast_litellm`` is imported: the
   process must import ``fast_litellm`` (before or after ``litellm``); nothing is loaded by a
   ``.pth`` file behind the application's back.
@@ -63,21 +66,24 @@ AUTO_PATCH_VARIABLE = "FAST_LITELLM_AUTO_PATCH"
 HTTP_VARIABLE = "FAST_LITELLM_PATCH_HTTP"
 
 # The features patch() knows; one joins this list when its integration is built.
-FEATURES = ("token_counting", "http", "cost")
+FEATURES = ("token_counting", "http", "cost", "routing")
 
 
 def default_features() -> Tuple[str, ...]:
-    """What ``patch()`` patches when not told: token counting and the request cost (both give
-    LiteLLM's own answers, proven by tests/test_litellm_patch.py, tests/test_cost.py and
-    tests/test_litellm_e2e.py), and HTTP when ``FAST_LITELLM_PATCH_HTTP`` is true (sending
-    LiteLLM's traffic through another client is a bigger step than computing, so it is asked
-    for)."""
+    """What ``patch()`` patches when not told: token counting, the request cost and the Router's
+    latency-based selection (each gives LiteLLM's own answers, proven by
+    tests/test_litellm_patch.py, tests/test_cost.py, tests/test_litellm_router_patch.py and
+    tests/test_litellm_e2e.py; the routing one picks what LiteLLM picks from the same state and
+    the same ``random`` draws, is as fast within noise for a handful of deployments and faster
+    from about ten, so there is nothing to weigh before turning it on), and
+    HTTP when ``FAST_LITELLM_PATCH_HTTP`` is true (sending LiteLLM's traffic through another
+    client is a bigger step than computing, so it is asked for)."""
     import os
 
     raw = os.environ.get(HTTP_VARIABLE)
     if raw is not None and _flags._parse_bool(HTTP_VARIABLE, raw):
-        return ("token_counting", "cost", "http")
-    return ("token_counting", "cost")
+        return ("token_counting", "cost", "routing", "http")
+    return ("token_counting", "cost", "routing")
 
 
 _CORE_MODULE = "litellm.litellm_core_utils.token_counter"
@@ -346,6 +352,8 @@ def _patch(names: List[str], litellm: Any) -> None:
             from .cost import install_litellm_patch
 
             changed += install_litellm_patch(litellm)
+        if "routing" in names:
+            changed += _patch_routing()
         if "http" in names:
             http_changed = _patch_http()
             if http_changed:
@@ -420,6 +428,8 @@ def unpatch() -> Dict[str, Any]:
         cost = sys.modules.get(f"{__package__}.cost")
         if cost is not None and cost.remove_litellm_patch():
             _logger().info("restored litellm's completion_cost")
+        if _unpatch_routing():
+            _logger().info("restored litellm's latency-based routing selection")
         if _unpatch_http():
             _flush_llm_clients(sys.modules.get("litellm"))
             _logger().info("restored litellm's async HTTP transport factory")
@@ -455,12 +465,20 @@ def patch_status() -> Dict[str, Any]:
         cost: Dict[str, Any] = (
             cost_module.litellm_patch_status() if cost_module is not None else {"patched": False}
         )
+        routing = _routing_status()
         return {
-            "patched": patched_places > 0 or http["patched"] or cost["patched"],
+            "patched": (
+                patched_places > 0 or http["patched"] or cost["patched"] or routing["patched"]
+            ),
             "litellm_version": _litellm_version(),
             "auto_patch": _auto_patch_status(),
             "patch_ms": None if _last_patch_ms is None else round(_last_patch_ms, 3),
-            "features": {"token_counting": token_counting, "http": http, "cost": cost},
+            "features": {
+                "token_counting": token_counting,
+                "http": http,
+                "cost": cost,
+                "routing": routing,
+            },
         }
 
 
@@ -761,3 +779,425 @@ def install_from_environment(environ: Any) -> None:
     raw = environ.get(AUTO_PATCH_VARIABLE)
     if raw is not None and _flags._parse_bool(AUTO_PATCH_VARIABLE, raw):
         install_import_hook()
+
+
+# ---- Router strategies (the ``routing`` feature) ----------------------------------------------
+#
+# litellm 1.110.2's Router runs its selection in a native core, which hands every stateful
+# strategy back to the Python handler classes in ``litellm.router_strategy`` (through
+# ``litellm.router_rust.steps.selection.pick_async`` / ``pick_sync``). The handlers keep their
+# state in the router's cache (``DualCache``, shared through Redis when the router has one):
+# other code reads it, the handlers' success/failure callbacks write it, so that state and its
+# keeping stay LiteLLM's. What is replaced is a selection step that reads it.
+#
+# latency-based-routing: ``LowestLatencyLoggingHandler._get_available_deployments`` (the step the
+# sync and the async pick share) finds each cached deployment in the healthy list with a scan of
+# the whole list: n^2 dict reads per pick (10,000 at 100 deployments, a million at 1,000). The
+# replacement indexes the list once and otherwise does what the original does, in its order:
+# the same cache entries added for deployments not seen yet, the same calls to ``random``
+# (``sample`` over every cached entry, then ``choice``), so that a seeded ``random`` picks the
+# same deployment, the same token count, the same latency helpers of LiteLLM's module (Python's
+# own float ``sum``, which changed its rounding in 3.12), the same ``_latency_per_deployment``
+# written into the request's metadata, and the same exceptions on a malformed deployment or
+# cache entry. It reads LiteLLM's module globals (``datetime``, ``random``, the helpers) at call
+# time, as the original does, so a test that replaces one sees both behave alike.
+#
+# Why not native: each pick reads Python dicts of the router's cache and the model list; the
+# numbers it compares are averages of Python ints and floats whose rounding depends on the
+# interpreter's ``sum``, and a junk value there must raise the original's exception. Converting
+# that state for a Rust call costs more than the comparisons it would do; the saving is the
+# quadratic scan, which an index removes.
+#
+# cost-based-routing: ``LowestCostLoggingHandler.async_get_available_deployments`` has the same
+# scan; it is one method (cache read and selection), replaced whole by one that reads the same
+# cache key, prices each deployment with LiteLLM's own helper and logs the same debug line.
+# It draws nothing from ``random``: the cheapest deployment with room, the first of equals in
+# the cache's order.
+#
+# The other stateful strategies are left as they are (``patch_status()`` says why per entry
+# point): their selections are already one linear pass over state that other code also reads
+# and writes (counters, reservations), so there is no step to replace without moving that state.
+
+_LATENCY_MODULE = "litellm.router_strategy.lowest_latency"
+_LATENCY_CLASS = "LowestLatencyLoggingHandler"
+_LATENCY_ATTRIBUTE = "_get_available_deployments"
+_LATENCY_PARAMETERS = (
+    "self",
+    "model_group",
+    "healthy_deployments",
+    "messages",
+    "input",
+    "request_kwargs",
+    "request_count_dict",
+)
+_LATENCY_PLACE = f"{_LATENCY_MODULE}.{_LATENCY_CLASS}.{_LATENCY_ATTRIBUTE}"
+# The globals of LiteLLM's module the replacement reads, as the original does.
+_LATENCY_GLOBALS = (
+    "datetime",
+    "random",
+    "partial",
+    "embedding_aware_token_count",
+    "deployment_backend_models",
+    "_usable_latency_samples",
+    "_average_latency",
+    "_percentile_latency",
+)
+_ROUTING_LEFT_ALONE = {
+    "litellm.router_strategy.least_busy.LeastBusyLoggingHandler": (
+        "least-busy: its pick is one pass over the in-flight counters in the router cache and "
+        "the pick reservations, state that its callbacks and the router release; nothing "
+        "quadratic to remove"
+    ),
+    "litellm.router_strategy.lowest_tpm_rpm.LowestTPMLoggingHandler": (
+        "usage-based-routing: its pick is already one pass (a dict lookup per deployment); its "
+        "cost is the cache read and the token count, which the token_counting feature speeds up"
+    ),
+    "litellm.router_strategy.lowest_tpm_rpm_v2.LowestTPMLoggingHandler_v2": (
+        "usage-based-routing-v2: its pick is already one pass over the per-minute counters it "
+        "reads through the router's DualCache (batched, shared through Redis); its cost is that "
+        "read and the token count, which the token_counting feature speeds up"
+    ),
+}
+# place -> (class, the original object in the class __dict__), while patched
+_routing_originals: Dict[str, Tuple[Any, Any]] = {}
+_routing_replacements: Dict[Any, Any] = {}
+_routing_skipped: Dict[str, str] = {}
+
+
+def _make_latency_selection(original: Any) -> Callable[..., Any]:
+    module_globals = original.__globals__
+
+    def _get_available_deployments(
+        self: Any,
+        model_group: str,
+        healthy_deployments: Any,
+        messages: Any = None,
+        input: Any = None,
+        request_kwargs: Any = None,
+        request_count_dict: Any = None,
+    ) -> Any:
+        g = module_globals
+        now = g["datetime"].now
+        # Three clock reads, as the original makes them.
+        current_date = now().strftime("%Y-%m-%d")
+        current_hour = now().strftime("%H")
+        current_minute = now().strftime("%M")
+        precise_minute = f"{current_date}-{current_hour}-{current_minute}"
+        if request_count_dict is None:
+            return None
+        all_deployments = request_count_dict
+        # The last deployment of an id wins, as the original's scan (which does not stop) finds.
+        by_id: Dict[Any, Any] = {}
+        for d in healthy_deployments:
+            deployment_id = d["model_info"]["id"]
+            if deployment_id not in all_deployments:
+                all_deployments[deployment_id] = {
+                    "latency_normalized": [0],
+                    precise_minute: {"tpm": 0, "rpm": 0},
+                }
+            by_id[deployment_id] = d
+        try:
+            input_tokens = g["embedding_aware_token_count"](
+                messages, input, g["partial"](g["deployment_backend_models"], healthy_deployments)
+            )
+        except Exception:
+            input_tokens = 0
+        items = all_deployments.items()
+        # The original makes a dict of these pairs (unique keys) and walks it: the same order.
+        shuffled = g["random"].sample(list(items), len(items))
+        usable = g["_usable_latency_samples"]
+        average = g["_average_latency"]
+        percentile_of = g["_percentile_latency"]
+        streaming = (
+            request_kwargs is not None
+            and request_kwargs.get("stream", None) is not None
+            and request_kwargs["stream"] is True
+        )
+        percentile = self.routing_args.ttft_percentile
+        latency_per_deployment: Dict[Any, Any] = {}
+        potential_deployments = []
+        infinity = float("inf")
+        for item, item_map in shuffled:
+            deployment = by_id.get(item)
+            if deployment is None:
+                continue
+            deployment_tpm = (
+                deployment.get("tpm", None)
+                or deployment.get("litellm_params", {}).get("tpm", None)
+                or deployment.get("model_info", {}).get("tpm", None)
+                or infinity
+            )
+            deployment_rpm = (
+                deployment.get("rpm", None)
+                or deployment.get("litellm_params", {}).get("rpm", None)
+                or deployment.get("model_info", {}).get("rpm", None)
+                or infinity
+            )
+            item_latency = item_map.get("latency_normalized", [])
+            item_ttft_latency = item_map.get("time_to_first_token_seconds", [])
+            item_rpm = item_map.get(precise_minute, {}).get("rpm", 0)
+            item_tpm = item_map.get(precise_minute, {}).get("tpm", 0)
+            ttft_samples = usable(item_ttft_latency)
+            use_ttft = streaming and len(ttft_samples) > 0
+            selected_latency = (
+                percentile_of(ttft_samples, percentile)
+                if use_ttft and percentile is not None
+                else average(ttft_samples if use_ttft else usable(item_latency))
+            )
+            api_base = deployment.get("litellm_params", {}).get("api_base", "")
+            if api_base is not None:
+                latency_per_deployment[api_base] = selected_latency
+            if item_tpm + input_tokens > deployment_tpm or item_rpm + 1 > deployment_rpm:
+                continue
+            potential_deployments.append((deployment, selected_latency))
+        if len(potential_deployments) == 0:
+            return None
+        sorted_deployments = sorted(potential_deployments, key=_second)
+        lowest_latency = sorted_deployments[0][1]
+        buffer = self.routing_args.lowest_latency_buffer * lowest_latency
+        valid_deployments = tuple(x for x in sorted_deployments if x[1] <= lowest_latency + buffer)
+        picked = g["random"].choice(valid_deployments or sorted_deployments)[0]
+        metadata_field = self._select_metadata_field(request_kwargs)
+        if request_kwargs is not None and metadata_field in request_kwargs:
+            request_kwargs[metadata_field]["_latency_per_deployment"] = latency_per_deployment
+        return picked
+
+    for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
+        setattr(_get_available_deployments, attribute, getattr(original, attribute, None))
+    _get_available_deployments.__wrapped__ = original  # type: ignore[attr-defined]
+    return _get_available_deployments
+
+
+_COST_MODULE = "litellm.router_strategy.lowest_cost"
+_COST_CLASS = "LowestCostLoggingHandler"
+_COST_ATTRIBUTE = "async_get_available_deployments"
+_COST_PARAMETERS = (
+    "self",
+    "model_group",
+    "healthy_deployments",
+    "messages",
+    "input",
+    "request_kwargs",
+)
+_COST_GLOBALS = (
+    "datetime",
+    "partial",
+    "embedding_aware_token_count",
+    "deployment_backend_models",
+    "_deployment_cost_map_rates",
+    "verbose_router_logger",
+    "with_service_target",
+    "ROUTER_USAGE_TARGET",
+)
+
+
+def _make_cost_selection(raw: Any) -> Callable[..., Any]:
+    """cost-based-routing's pick (``LowestCostLoggingHandler.async_get_available_deployments``,
+    one method: cache read and selection), with the same index instead of the scan. The
+    original builds a per-api_base cost dict it never reads; that is left out (every value it
+    reads was read before without error). Wrapped in LiteLLM's own ``with_service_target``, as
+    the original is."""
+    original = raw.__wrapped__
+    module_globals = original.__globals__
+
+    async def async_get_available_deployments(
+        self: Any,
+        model_group: str,
+        healthy_deployments: Any,
+        messages: Any = None,
+        input: Any = None,
+        request_kwargs: Any = None,
+    ) -> Any:
+        g = module_globals
+        cost_key = f"cost_map:{model_group}"
+        request_count_dict = await self.router_cache.async_get_cache(key=cost_key) or {}
+        now = g["datetime"].now
+        current_date = now().strftime("%Y-%m-%d")
+        current_hour = now().strftime("%H")
+        current_minute = now().strftime("%M")
+        precise_minute = f"{current_date}-{current_hour}-{current_minute}"
+        all_deployments = request_count_dict
+        by_id: Dict[Any, Any] = {}
+        for d in healthy_deployments:
+            deployment_id = d["model_info"]["id"]
+            if deployment_id not in all_deployments:
+                all_deployments[deployment_id] = {precise_minute: {"tpm": 0, "rpm": 0}}
+            by_id[deployment_id] = d
+        try:
+            input_tokens = g["embedding_aware_token_count"](
+                messages, input, g["partial"](g["deployment_backend_models"], healthy_deployments)
+            )
+        except Exception:
+            input_tokens = 0
+        cost_map_rates = g["_deployment_cost_map_rates"]
+        logger = g["verbose_router_logger"]
+        potential_deployments = []
+        infinity = float("inf")
+        for item, item_map in all_deployments.items():
+            deployment = by_id.get(item)
+            if deployment is None:
+                continue
+            deployment_tpm = (
+                deployment.get("tpm", None)
+                or deployment.get("litellm_params", {}).get("tpm", None)
+                or deployment.get("model_info", {}).get("tpm", None)
+                or infinity
+            )
+            deployment_rpm = (
+                deployment.get("rpm", None)
+                or deployment.get("litellm_params", {}).get("rpm", None)
+                or deployment.get("model_info", {}).get("rpm", None)
+                or infinity
+            )
+            map_input_cost, map_output_cost = cost_map_rates(deployment)
+            item_input_cost = None
+            item_output_cost = None
+            if deployment.get("litellm_params", {}).get("input_cost_per_token", None):
+                item_input_cost = deployment.get("litellm_params", {}).get("input_cost_per_token")
+            if deployment.get("litellm_params", {}).get("output_cost_per_token", None):
+                item_output_cost = deployment.get("litellm_params", {}).get("output_cost_per_token")
+            if item_input_cost is None:
+                item_input_cost = map_input_cost if map_input_cost is not None else 5.0
+            if item_output_cost is None:
+                item_output_cost = map_output_cost if map_output_cost is not None else 5.0
+            item_cost = item_input_cost + item_output_cost
+            item_rpm = item_map.get(precise_minute, {}).get("rpm", 0)
+            item_tpm = item_map.get(precise_minute, {}).get("tpm", 0)
+            logger.debug(
+                "item_cost: %s, item_tpm: %s, item_rpm: %s, model_id: %s",
+                item_cost,
+                item_tpm,
+                item_rpm,
+                deployment.get("model_info", {}).get("id"),
+            )
+            if item_tpm + input_tokens > deployment_tpm or item_rpm + 1 > deployment_rpm:
+                continue
+            potential_deployments.append((deployment, item_cost))
+        if len(potential_deployments) == 0:
+            return None
+        return sorted(potential_deployments, key=_second)[0][0]
+
+    for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
+        setattr(async_get_available_deployments, attribute, getattr(original, attribute, None))
+    in_service_target = module_globals["with_service_target"](module_globals["ROUTER_USAGE_TARGET"])
+    replacement: Callable[..., Any] = in_service_target(async_get_available_deployments)
+    return replacement
+
+
+def _second(pair: Tuple[Any, Any]) -> Any:
+    return pair[1]
+
+
+def _latency_problem(module: Any, cls: Any, raw: Any) -> Optional[str]:
+    """None when the original is the function the replacement is written for."""
+    import inspect
+
+    if not isinstance(raw, FunctionType):
+        return "not a plain function in this litellm"
+    parameters = tuple(inspect.signature(raw).parameters)
+    if parameters != _LATENCY_PARAMETERS:
+        return (
+            f"signature {parameters} differs from the one this patch is written for "
+            f"{_LATENCY_PARAMETERS}"
+        )
+    missing = [name for name in _LATENCY_GLOBALS if name not in raw.__globals__]
+    if missing:
+        return f"its module has no {', '.join(missing)} (another litellm release)"
+    if not hasattr(getattr(module, "RoutingArgs", None), "model_fields") or not {
+        "lowest_latency_buffer",
+        "ttft_percentile",
+    } <= set(module.RoutingArgs.model_fields):
+        return "its RoutingArgs lack lowest_latency_buffer or ttft_percentile"
+    return None
+
+
+def _cost_problem(module: Any, cls: Any, raw: Any) -> Optional[str]:
+    """None when the original is the (service-target wrapped) coroutine function the
+    replacement is written for."""
+    import inspect
+
+    inner = getattr(raw, "__wrapped__", None)
+    if not (isinstance(inner, FunctionType) and inspect.iscoroutinefunction(raw)):
+        return "not a wrapped coroutine function in this litellm"
+    parameters = tuple(inspect.signature(inner).parameters)
+    if parameters != _COST_PARAMETERS:
+        return (
+            f"signature {parameters} differs from the one this patch is written for "
+            f"{_COST_PARAMETERS}"
+        )
+    missing = [name for name in _COST_GLOBALS if name not in inner.__globals__]
+    if missing:
+        return f"its module has no {', '.join(missing)} (another litellm release)"
+    return None
+
+
+# (module, class, attribute, the check, the factory) of each selection step replaced.
+_ROUTING_TARGETS: Tuple[Tuple[str, str, str, Any, Any], ...] = (
+    (
+        _LATENCY_MODULE,
+        _LATENCY_CLASS,
+        _LATENCY_ATTRIBUTE,
+        _latency_problem,
+        _make_latency_selection,
+    ),
+    (_COST_MODULE, _COST_CLASS, _COST_ATTRIBUTE, _cost_problem, _make_cost_selection),
+)
+
+
+def _routing_places() -> List[str]:
+    return [f"{module}.{cls}.{attribute}" for module, cls, attribute, _, _ in _ROUTING_TARGETS]
+
+
+def _patch_routing() -> List[str]:
+    import importlib
+
+    _routing_skipped.clear()
+    for place, reason in _ROUTING_LEFT_ALONE.items():
+        _routing_skipped[place] = reason
+    changed = []
+    for module_name, class_name, attribute, problem_of, make in _ROUTING_TARGETS:
+        place = f"{module_name}.{class_name}.{attribute}"
+        if place in _routing_originals:
+            continue
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            _routing_skipped[place] = f"not in this litellm ({exc})"
+            continue
+        cls = getattr(module, class_name, None)
+        raw = cls.__dict__.get(attribute) if isinstance(cls, type) else None
+        if raw is None:
+            _routing_skipped[place] = "not in this litellm"
+            continue
+        problem = problem_of(module, cls, raw)
+        if problem is not None:
+            _routing_skipped[place] = problem
+            continue
+        replacement = _routing_replacements.get(raw)
+        if replacement is None:
+            replacement = make(raw)
+            _routing_replacements[raw] = replacement
+        _routing_originals[place] = (cls, raw)
+        setattr(cls, attribute, replacement)
+        changed.append(place)
+    return changed
+
+
+def _unpatch_routing() -> bool:
+    restored = False
+    for place, (cls, original) in list(_routing_originals.items()):
+        setattr(cls, place.rsplit(".", 1)[1], original)
+        del _routing_originals[place]
+        restored = True
+    _routing_skipped.clear()
+    return restored
+
+
+def _routing_status() -> Dict[str, Any]:
+    entry_points: Dict[str, Dict[str, str]] = {}
+    for place in _routing_places():
+        status = "patched" if place in _routing_originals else "not patched"
+        entry_points[place] = {"status": status}
+    for place, reason in _routing_skipped.items():
+        entry_points[place] = {"status": "skipped", "reason": reason}
+    return {"patched": bool(_routing_originals), "entry_points": dict(sorted(entry_points.items()))}

@@ -89,6 +89,8 @@ mod bpe;
 mod cache;
 mod classes;
 pub mod hf;
+mod hf_bpe;
+mod hf_split;
 pub mod image;
 pub mod messages;
 mod pool;

@@ -112,7 +112,7 @@ impl HfTokenizer {
                 if !counter.nfkc || text.is_ascii() {
                     return Ok(counter.count(text));
                 }
-                let normalized = self.normalize(text)?;
+                let normalized = self.nfkc(text)?;
                 if !counter.has_added(&normalized) {
                     return Ok(counter.count(&normalized));
                 }
@@ -121,15 +121,19 @@ impl HfTokenizer {
         self.count_encoded(text)
     }
 
-    /// `text` through the file's normalizer.
-    fn normalize(&self, text: &str) -> Result<String, HfError> {
-        let mut normalized = NormalizedString::from(text);
-        if let Some(normalizer) = self.inner.get_normalizer() {
-            normalizer
-                .normalize(&mut normalized)
-                .map_err(|e| HfError::Encode(e.to_string()))?;
+    /// `text` through the file's NFKC normalizer, run only on the parts that are not ASCII.
+    ///
+    /// ASCII stays as it is under NFKC, and NFKC never joins a character to the ASCII character
+    /// after it (ASCII characters are starters that combine with nothing before them), so the
+    /// text can be cut before every ASCII character and each part normalized alone. A part is a
+    /// run of non-ASCII characters with the ASCII character before it (a letter may compose with
+    /// the marks that follow). The crate's normalizer tracks alignments and was ~6x the rest of
+    /// the count on 100 KB of English with a few curly quotes.
+    fn nfkc(&self, text: &str) -> Result<String, HfError> {
+        match self.inner.get_normalizer() {
+            Some(normalizer) => normalize_in_parts(normalizer, text),
+            None => Ok(text.to_owned()),
         }
-        Ok(normalized.get().to_owned())
     }
 
     /// The count from the crate's encode (the reference for `count`).
@@ -149,6 +153,34 @@ impl HfTokenizer {
             pool::map(texts, 1, |t| self.count(t)).into_iter().collect()
         }
     }
+}
+
+/// NFKC of `text` by `normalizer` (the file's NFKC), run on its non-ASCII parts only (see
+/// `HfTokenizer::nfkc`).
+fn normalize_in_parts<N: Normalizer>(normalizer: &N, text: &str) -> Result<String, HfError> {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut i = 0;
+    while i < bytes.len() {
+        let Some(run) = bytes[i..].iter().position(|&b| b >= 0x80).map(|p| i + p) else {
+            out.push_str(&text[i..]);
+            break;
+        };
+        // `run > i` except at the very start; the byte before `run` is then ASCII.
+        let start = if run > i { run - 1 } else { run };
+        out.push_str(&text[i..start]);
+        let end = bytes[run..]
+            .iter()
+            .position(|&b| b < 0x80)
+            .map_or(bytes.len(), |p| run + p);
+        let mut part = NormalizedString::from(&text[start..end]);
+        normalizer
+            .normalize(&mut part)
+            .map_err(|e| HfError::Encode(e.to_string()))?;
+        out.push_str(part.get());
+        i = end;
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -179,6 +211,27 @@ mod tests {
         let refs: Vec<&str> = big.iter().map(String::as_str).collect();
         let expected: Vec<usize> = refs.iter().map(|s| t.count(s).unwrap()).collect();
         assert_eq!(t.count_batch(&refs).unwrap(), expected);
+    }
+
+    #[test]
+    fn nfkc_in_parts_is_nfkc_of_the_whole() {
+        let nfkc = tokenizers::normalizers::unicode::NFKC;
+        for text in [
+            "",
+            "plain ASCII",
+            "\u{e9}t\u{e9} e\u{301}e\u{308} \u{fb01}ne \u{ff21}\u{ff22}1\u{b2}",
+            "=\u{338} <\u{338}x a\u{301}\u{316}\u{302}",
+            "\u{301}leading mark, \u{2163}, \u{3000}, \u{1100}\u{1161}\u{11a8}",
+            "\u{2018}quoted\u{2019} \u{2014} \u{2026}",
+        ] {
+            let mut whole = NormalizedString::from(text);
+            nfkc.normalize(&mut whole).unwrap();
+            assert_eq!(
+                normalize_in_parts(&nfkc, text).unwrap(),
+                whole.get(),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]

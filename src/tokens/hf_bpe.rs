@@ -12,7 +12,7 @@
 //! - Added tokens: a text containing any added token's content (raw or normalized) is left to
 //!   the crate, so what remains is one split, the whole text.
 //! - Normalizer: none, an empty sequence, or NFKC. NFKC leaves ASCII unchanged; other text is
-//!   normalized by the crate's own normalizer (see `hf::HfTokenizer::count`).
+//!   normalized by the crate's own normalizer (see `hf::HfTokenizer::nfkc`).
 //! - Pre-tokenizer: ByteLevel with the GPT-2 regex (Claude) is `scan`'s GPT-2 scanner: its pattern
 //!   is the same language (`'s|'t|...| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`; the
 //!   possessive forms and `\s++$|\s+(?!\S)|\s` in tiktoken's spelling match the same text);

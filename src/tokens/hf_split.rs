@@ -240,6 +240,66 @@ mod tests {
         assert_eq!(pieces("\u{1}\u{1}a"), ["\u{1}", "\u{1}a"]);
     }
 
+    /// The three splits run by the regex engine `tokenizers` uses, each on every piece of the
+    /// step before, matches and the text between them kept.
+    fn regexes() -> Vec<fancy_regex::Regex> {
+        [
+            r"\p{N}{1,3}",
+            "[\u{4e00}-\u{9fa5}\u{3040}-\u{309f}\u{30a0}-\u{30ff}]+",
+            "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
+        ]
+        .iter()
+        .map(|p| fancy_regex::Regex::new(p).unwrap())
+        .collect()
+    }
+
+    fn reference(regexes: &[fancy_regex::Regex], text: &str) -> Vec<String> {
+        let mut pieces = vec![text.to_owned()];
+        for re in regexes {
+            let mut next = Vec::new();
+            for piece in &pieces {
+                let mut last = 0;
+                for m in re.find_iter(piece) {
+                    let m = m.unwrap();
+                    if last < m.start() {
+                        next.push(piece[last..m.start()].to_owned());
+                    }
+                    next.push(m.as_str().to_owned());
+                    last = m.end();
+                }
+                if last < piece.len() {
+                    next.push(piece[last..].to_owned());
+                }
+            }
+            pieces = next;
+        }
+        pieces
+    }
+
+    #[test]
+    fn equals_the_regexes_on_generated_text() {
+        let alphabet: Vec<char> = concat!(
+            "abcXYZ'sdt!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~ \t\n\r\u{b}\u{c}\u{85}\u{a0}\u{2028}\u{3000}",
+            "0123456789\u{663}\u{96a}\u{b2}\u{2163}\u{3007}中文字あいうカタナ\u{30fb}\u{309b}\u{30a0}\u{30fc}",
+            "\u{301}\u{308}\u{e9}\u{1f600}\u{200d}\u{ff21}\u{fb01}\u{0}\u{1}\u{7f}",
+        )
+        .chars()
+        .collect();
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move |n: usize| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) as usize) % n
+        };
+        let regexes = regexes();
+        for _ in 0..3000 {
+            let len = next(24);
+            let text: String = (0..len).map(|_| alphabet[next(alphabet.len())]).collect();
+            assert_eq!(pieces(&text), reference(&regexes, &text), "{text:?}");
+        }
+    }
+
     #[test]
     fn pieces_tile_the_text() {
         let text = "Ünïcode 中文 テスト 123456 \t\r\n  x?!.,;\u{301}e\u{301} 😀😀 \u{a0}a";

@@ -240,3 +240,77 @@ def test_request_bodies_of_these_models_count_alike():
     assert fast_litellm.count_request_tokens(body) == litellm.token_counter(
         model=CLAUDE, messages=MESSAGES
     )
+
+
+# ---- the fast count (src/tokens/hf_bpe.rs) against the crate's encode and Python tokenizers ----
+
+# Characters where the pre-tokenizers and the normalizer decide things: ASCII punctuation next to
+# letters (DeepSeek's first alternative), whitespace of every kind (`\s+(?!\S)`, `\s*[\r\n]+`),
+# digits of several scripts (`\p{N}{1,3}`), CJK and kana (DeepSeek's CJK split; kana include
+# punctuation and symbols), combining marks, emoji, and text NFKC rewrites (full-width forms,
+# ligatures, superscripts, Roman numerals, compatibility spaces).
+_ALPHABET = (
+    "abcXYZ'sdtmlvre!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~"
+    " \t\n\r\x0b\x0c\x85\xa0\u1680\u2028\u3000"
+    "0123456789٣४\u00b2\u2163\u3007"
+    "中文字漢語あいうカタナ\u30fb\u309b\u30a0\u30fcー"
+    "\u0301\u0308e\u0300é"
+    "😀👍🏽\u200d"
+    "ＡＢＣ１２３ﬁﬂ\u2126\u212b"
+    "\x00\x01\x7f"
+)
+_texts = st.one_of(
+    st.text(alphabet=_ALPHABET, max_size=120),
+    st.text(max_size=120),
+    st.builds(
+        lambda piece, times: piece * times,
+        st.text(alphabet=_ALPHABET, max_size=6),
+        st.integers(1, 400),
+    ),
+)
+
+
+def _native_file_tokenizer(model: str):
+    if _flags.native is None:
+        pytest.skip("native module unavailable")
+    return tokens._model_tokenizer(model).load_native()
+
+
+@pytest.mark.parametrize("model", [CLAUDE, DEEPSEEK])
+def test_the_shipped_files_take_the_fast_count(model):
+    assert _native_file_tokenizer(model).accelerated
+
+
+@settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "300")), deadline=None)
+@given(text=_texts, model=st.sampled_from([CLAUDE, DEEPSEEK]))
+def test_fast_count_equals_python_tokenizers(text, model):
+    native = _native_file_tokenizer(model)
+    assert native.count(text) == reference_count(model, text), repr(text)
+
+
+@pytest.mark.parametrize("model", [CLAUDE, DEEPSEEK])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a" * 5000,
+        "ab" * 3000,
+        " " * 3000 + "x",
+        "\n" * 500 + " " * 500,
+        "1" * 1000,
+        "中" * 2000,
+        "ー" * 300,
+        "😀" * 700,
+        "x" + "\u0301" * 300,
+        "Ｈｅｌｌｏ　ｗｏｒｌｄ！ ﬁne ²³ Ⅻ",
+        "<EOT> and <META_START>x<META_END>",
+        "<｜begin▁of▁sentence｜>hi<｜end▁of▁sentence｜>",
+        "almost <EOT but not quite <｜end▁of▁sentence",
+    ],
+)
+def test_fast_count_on_long_runs_and_added_tokens(model, text):
+    native = _native_file_tokenizer(model)
+    assert native.count(text) == reference_count(model, text)
+    assert native.count_batch([text, text[:100]]) == [
+        reference_count(model, text),
+        reference_count(model, text[:100]),
+    ]

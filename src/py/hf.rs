@@ -89,6 +89,13 @@ impl PyHfTokenizer {
         self.inner.source()
     }
 
+    /// Whether counts take the fast path (the file's shape is one `hf_bpe` reproduces) rather
+    /// than the tokenizer's full encode.
+    #[getter]
+    fn accelerated(&self) -> bool {
+        self.inner.accelerated()
+    }
+
     /// The number of tokens in `text`, as LiteLLM counts it (special tokens the tokenizer adds
     /// included).
     fn count(&self, py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<usize> {

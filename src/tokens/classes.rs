@@ -74,8 +74,7 @@ pub(crate) fn unicode_ranges(pattern: &str) -> Vec<(u32, u32)> {
 
 impl Classes {
     pub(crate) fn build() -> Classes {
-        let mut flat = vec![0u8; 0x110000];
-        let sets: [(&str, u8); 10] = [
+        Classes::build_with(&[
             (r"\p{L}", L),
             (r"\p{N}", N),
             (r"\s", WS),
@@ -86,8 +85,14 @@ impl Classes {
             (r"\p{M}", UP | LO),
             (r"\p{Ll}", LO),
             (r"[\r\n]", NL),
-        ];
-        for (pattern, bit) in sets {
+        ])
+    }
+
+    /// A table whose bits are the given one-class patterns' (up to eight, each its own bit or
+    /// bits): other pre-tokenizers need other classes.
+    pub(crate) fn build_with(sets: &[(&str, u8)]) -> Classes {
+        let mut flat = vec![0u8; 0x110000];
+        for &(pattern, bit) in sets {
             for (start, end) in unicode_ranges(pattern) {
                 for cp in start..=end {
                     if let Some(slot) = flat.get_mut(cp as usize) {

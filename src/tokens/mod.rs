@@ -93,6 +93,8 @@ mod cache;
 mod classes;
 mod frozen;
 pub mod hf;
+mod hf_bpe;
+mod hf_split;
 pub mod image;
 pub mod messages;
 mod pool;

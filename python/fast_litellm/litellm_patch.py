@@ -864,6 +864,18 @@ _routing_replacements: Dict[Any, Any] = {}
 _routing_skipped: Dict[str, str] = {}
 
 
+def _deployment_limit(deployment: Dict[str, Any], name: str) -> Any:
+    """A deployment's ``tpm`` or ``rpm`` where LiteLLM's strategies read it (the entry, its
+    ``litellm_params``, its ``model_info``), else infinity; the same lookups in the same order,
+    so a malformed entry raises what LiteLLM's own code raises."""
+    return (
+        deployment.get(name, None)
+        or deployment.get("litellm_params", {}).get(name, None)
+        or deployment.get("model_info", {}).get(name, None)
+        or float("inf")
+    )
+
+
 def _make_latency_selection(original: Any) -> Callable[..., Any]:
     module_globals = original.__globals__
 
@@ -916,23 +928,12 @@ def _make_latency_selection(original: Any) -> Callable[..., Any]:
         percentile = self.routing_args.ttft_percentile
         latency_per_deployment: Dict[Any, Any] = {}
         potential_deployments = []
-        infinity = float("inf")
         for item, item_map in shuffled:
             deployment = by_id.get(item)
             if deployment is None:
                 continue
-            deployment_tpm = (
-                deployment.get("tpm", None)
-                or deployment.get("litellm_params", {}).get("tpm", None)
-                or deployment.get("model_info", {}).get("tpm", None)
-                or infinity
-            )
-            deployment_rpm = (
-                deployment.get("rpm", None)
-                or deployment.get("litellm_params", {}).get("rpm", None)
-                or deployment.get("model_info", {}).get("rpm", None)
-                or infinity
-            )
+            deployment_tpm = _deployment_limit(deployment, "tpm")
+            deployment_rpm = _deployment_limit(deployment, "rpm")
             item_latency = item_map.get("latency_normalized", [])
             item_ttft_latency = item_map.get("time_to_first_token_seconds", [])
             item_rpm = item_map.get(precise_minute, {}).get("rpm", 0)
@@ -1032,23 +1033,12 @@ def _make_cost_selection(raw: Any) -> Callable[..., Any]:
         cost_map_rates = g["_deployment_cost_map_rates"]
         logger = g["verbose_router_logger"]
         potential_deployments = []
-        infinity = float("inf")
         for item, item_map in all_deployments.items():
             deployment = by_id.get(item)
             if deployment is None:
                 continue
-            deployment_tpm = (
-                deployment.get("tpm", None)
-                or deployment.get("litellm_params", {}).get("tpm", None)
-                or deployment.get("model_info", {}).get("tpm", None)
-                or infinity
-            )
-            deployment_rpm = (
-                deployment.get("rpm", None)
-                or deployment.get("litellm_params", {}).get("rpm", None)
-                or deployment.get("model_info", {}).get("rpm", None)
-                or infinity
-            )
+            deployment_tpm = _deployment_limit(deployment, "tpm")
+            deployment_rpm = _deployment_limit(deployment, "rpm")
             map_input_cost, map_output_cost = cost_map_rates(deployment)
             item_input_cost = None
             item_output_cost = None

@@ -1078,21 +1078,28 @@ def _second(pair: Tuple[Any, Any]) -> Any:
     return pair[1]
 
 
+def _shape_problem(function: Any, parameters: Tuple[str, ...], names: Any) -> Optional[str]:
+    """None when ``function`` has exactly ``parameters`` and its module defines every global in
+    ``names`` (what a replacement written for it reads from there)."""
+    import inspect
+
+    found = tuple(inspect.signature(function).parameters)
+    if found != parameters:
+        return f"signature {found} differs from the one this patch is written for {parameters}"
+    missing = [name for name in names if name not in function.__globals__]
+    if missing:
+        return f"its module has no {', '.join(missing)} (another litellm release)"
+    return None
+
+
 def _latency_problem(module: Any, cls: Any, raw: Any) -> Optional[str]:
     """None when the original is the function the replacement is written for."""
-    import inspect
 
     if not isinstance(raw, FunctionType):
         return "not a plain function in this litellm"
-    parameters = tuple(inspect.signature(raw).parameters)
-    if parameters != _LATENCY_PARAMETERS:
-        return (
-            f"signature {parameters} differs from the one this patch is written for "
-            f"{_LATENCY_PARAMETERS}"
-        )
-    missing = [name for name in _LATENCY_GLOBALS if name not in raw.__globals__]
-    if missing:
-        return f"its module has no {', '.join(missing)} (another litellm release)"
+    problem = _shape_problem(raw, _LATENCY_PARAMETERS, _LATENCY_GLOBALS)
+    if problem is not None:
+        return problem
     if not hasattr(getattr(module, "RoutingArgs", None), "model_fields") or not {
         "lowest_latency_buffer",
         "ttft_percentile",
@@ -1109,16 +1116,7 @@ def _cost_problem(module: Any, cls: Any, raw: Any) -> Optional[str]:
     inner = getattr(raw, "__wrapped__", None)
     if not (isinstance(inner, FunctionType) and inspect.iscoroutinefunction(raw)):
         return "not a wrapped coroutine function in this litellm"
-    parameters = tuple(inspect.signature(inner).parameters)
-    if parameters != _COST_PARAMETERS:
-        return (
-            f"signature {parameters} differs from the one this patch is written for "
-            f"{_COST_PARAMETERS}"
-        )
-    missing = [name for name in _COST_GLOBALS if name not in inner.__globals__]
-    if missing:
-        return f"its module has no {', '.join(missing)} (another litellm release)"
-    return None
+    return _shape_problem(inner, _COST_PARAMETERS, _COST_GLOBALS)
 
 
 # (module, class, attribute, the check, the factory) of each selection step replaced.

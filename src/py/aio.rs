@@ -257,11 +257,13 @@ fn weak_ref(event_loop: &Bound<'_, PyAny>) -> PyResult<LoopRef> {
 
 /// Sets every queued result of `queue` (runs on the loop thread, from `call_soon_threadsafe`).
 fn drain(py: Python<'_>, queue: &LoopQueue) {
-    // Cleared before taking the batch: a result queued after the take schedules a new drain.
-    // The wake-up socket is emptied after that and before the take, so every byte read stands
-    // for a result this drain takes.
-    queue.scheduled.store(false, Ordering::SeqCst);
+    // The wake-up socket is emptied first, then the flag cleared, then the batch taken: a byte
+    // read here was written after its writer set the flag, which is cleared after the read, so
+    // a flag left set always has a byte still to come (emptying the socket after clearing the
+    // flag could eat the byte of a writer that set it again, and its batch would wait for
+    // ever). A result queued after the take finds the flag clear and schedules a new drain.
     queue.clear_wake();
+    queue.scheduled.store(false, Ordering::SeqCst);
     let batch = std::mem::take(&mut *lock(&queue.pending));
     for (future, make) in batch {
         let future = future.bind(py);

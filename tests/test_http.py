@@ -644,6 +644,33 @@ def test_cancelled_request_frees_its_connection(
     assert client.get("/echo").status_code == 200
 
 
+class _LoopWithoutReaders(asyncio.SelectorEventLoop):
+    """A loop that cannot watch file descriptors, as Windows' proactor loop."""
+
+    def add_reader(self, *args: Any) -> None:
+        raise NotImplementedError
+
+
+@requires_native_http
+@pytest.mark.parametrize("loop_kind", ["watches sockets", "without add_reader"])
+def test_results_reach_each_loop(http_server: HttpTestServer, loop_kind: str) -> None:
+    # Results are handed to a loop through a socket it watches, or with call_soon_threadsafe
+    # where it cannot watch one; both deliver every result, to every loop in turn.
+    async def batch() -> List[int]:
+        async with http.AsyncClient(http_server.url) as client:
+            responses = await asyncio.gather(*(client.get("/echo") for _ in range(20)))
+        return [r.status_code for r in responses]
+
+    for _ in range(3):
+        loop = (
+            _LoopWithoutReaders() if loop_kind == "without add_reader" else asyncio.new_event_loop()
+        )
+        try:
+            assert loop.run_until_complete(batch()) == [200] * 20
+        finally:
+            loop.close()
+
+
 # ---- URLs, options, precedence ------------------------------------------------------------------
 
 

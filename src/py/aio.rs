@@ -5,9 +5,16 @@
 //! from its own blocking thread that must take the GIL, while the event loop thread is busy and
 //! holds it; each such thread then waits for the interpreter's switch interval, so under load
 //! (64 concurrent rate-limit checks) the latency of a check is mostly GIL waiting. Here the
-//! results of one event loop are queued, and one `call_soon_threadsafe(drain)` per batch hands
-//! all of them to the loop thread, which sets them while it holds the GIL anyway. Measured with
-//! 64 concurrent Redis checks: see `fast_litellm._bench_redis`.
+//! results of one event loop are queued, and one wake-up per batch hands all of them to the loop
+//! thread, which sets them while it holds the GIL anyway. Measured with 64 concurrent Redis
+//! checks: see `fast_litellm._bench_redis`.
+//!
+//! The wake-up: on Unix the loop watches one end of a socket pair of its own (`add_reader`) and
+//! a runtime worker writes a byte to the other end, without the GIL and without a thread hop.
+//! Handing the batch to a blocking thread that takes the GIL and calls
+//! `call_soon_threadsafe(drain)` (still the way for loops that cannot watch sockets) costs two
+//! more thread wake-ups and a GIL hand-off per batch: with one request in flight that was most of
+//! a request's CPU (about 180 µs against 50 µs per request, `benches/http_cases.py`).
 //!
 //! No `pyo3-async-runtimes` at all: its runtime is fixed once per process, and a child made by
 //! `fork()` needs a new one (see `crate::runtime::after_fork_in_child`).
@@ -16,7 +23,8 @@
 //! them). A runtime thread that then attached to the interpreter would find it finalized (pyo3
 //! panics) or being finalized (CPython parks or ends the thread). `at_exit` runs as an `atexit`
 //! callback, before finalization starts: from then on no runtime thread attaches, and results
-//! that arrive later are dropped unseen, since nothing can await them any more.
+//! that arrive later are dropped unseen, since nothing can await them any more. (A socket
+//! wake-up never attaches: its byte is simply never read.)
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -61,6 +69,60 @@ struct LoopQueue {
     pending: Mutex<Vec<Completion>>,
     /// True from the moment a drain is requested until it starts running.
     scheduled: AtomicBool,
+    /// How a runtime thread asks the loop to drain.
+    wake: Wake,
+}
+
+/// How a runtime thread asks a loop to drain its queue.
+enum Wake {
+    /// The loop watches the reading end of a socket pair (`loop.add_reader`) and drains when it
+    /// becomes readable; a runtime thread writes one byte to the other end. No thread hop and no
+    /// GIL on the runtime side: the wake-up costs one `write` and lands on the loop thread, which
+    /// sets the results while it holds the GIL anyway.
+    #[cfg(unix)]
+    Socket {
+        reader: std::os::unix::net::UnixStream,
+        writer: std::os::unix::net::UnixStream,
+    },
+    /// Loops that watch no file descriptors (Windows' proactor loop, a loop without weak
+    /// references): a blocking thread of the runtime takes the GIL and calls
+    /// `call_soon_threadsafe(drain)`.
+    Threadsafe,
+}
+
+impl LoopQueue {
+    fn new(event_loop: LoopRef, wake: Wake) -> Self {
+        LoopQueue {
+            event_loop,
+            pending: Mutex::new(Vec::new()),
+            scheduled: AtomicBool::new(false),
+            wake,
+        }
+    }
+
+    /// Asks the loop to drain (from a runtime thread, once per batch).
+    fn wake(self: Arc<Self>) {
+        match &self.wake {
+            #[cfg(unix)]
+            Wake::Socket { writer, .. } => {
+                use std::io::Write;
+                // Non-blocking: a full socket buffer means wake-ups are already pending, and an
+                // error means the loop end is gone (nothing can await these results any more).
+                let _ = (&*writer).write(&[1]);
+            }
+            Wake::Threadsafe => schedule_drain(self),
+        }
+    }
+
+    /// Empties the wake-up socket (on the loop thread, before taking the batch).
+    fn clear_wake(&self) {
+        #[cfg(unix)]
+        if let Wake::Socket { reader, .. } = &self.wake {
+            use std::io::Read;
+            let mut buffer = [0u8; 256];
+            while matches!((&*reader).read(&mut buffer), Ok(n) if n == buffer.len()) {}
+        }
+    }
 }
 
 type Queues = Mutex<HashMap<usize, Arc<LoopQueue>>>;
@@ -120,28 +182,87 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn queue_for(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<Arc<LoopQueue>> {
     let id = event_loop.as_ptr() as usize;
-    // Only C-level calls below (weak references), none of which can release the GIL while the
-    // lock is held.
-    let mut queues = lock(queues());
-    if let Some(queue) = queues.get(&id) {
-        if queue.event_loop.get(py).is_some_and(|l| l.is(event_loop)) {
-            return Ok(Arc::clone(queue));
+    {
+        // Only C-level calls while the lock is held (weak references), none of which can
+        // release the GIL.
+        let queues = lock(queues());
+        if let Some(queue) = queues.get(&id) {
+            if queue.event_loop.get(py).is_some_and(|l| l.is(event_loop)) {
+                return Ok(Arc::clone(queue));
+            }
         }
     }
+    // A loop's queue is only ever made on its own thread (inside `get_running_loop()`), so no
+    // other thread races this one for `id`; registering the reader calls into Python, outside
+    // the lock.
+    let queue = watched_queue(py, event_loop)?;
+    let mut queues = lock(queues());
     // Forget the queues of loops that are gone.
     queues.retain(|_, q| q.event_loop.get(py).is_some());
-    let queue = Arc::new(LoopQueue {
-        event_loop: LoopRef::Weak(PyWeakrefReference::new(event_loop)?.unbind()),
-        pending: Mutex::new(Vec::new()),
-        scheduled: AtomicBool::new(false),
-    });
     queues.insert(id, Arc::clone(&queue));
     Ok(queue)
 }
 
+/// A queue whose loop drains it when the wake-up socket becomes readable, or one woken with
+/// `call_soon_threadsafe` when the loop cannot watch sockets.
+#[cfg(unix)]
+fn watched_queue(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<Arc<LoopQueue>> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+
+    let Ok((reader, writer)) = UnixStream::pair() else {
+        return Ok(Arc::new(LoopQueue::new(
+            weak_ref(event_loop)?,
+            Wake::Threadsafe,
+        )));
+    };
+    if reader.set_nonblocking(true).is_err() || writer.set_nonblocking(true).is_err() {
+        return Ok(Arc::new(LoopQueue::new(
+            weak_ref(event_loop)?,
+            Wake::Threadsafe,
+        )));
+    }
+    let fd = reader.as_raw_fd();
+    let queue = Arc::new(LoopQueue::new(
+        weak_ref(event_loop)?,
+        Wake::Socket { reader, writer },
+    ));
+    // The loop's reader holds the queue; the queue holds the loop only weakly.
+    let target = Arc::clone(&queue);
+    let callback = PyCFunction::new_closure(py, None, None, move |args, _kwargs| {
+        drain(args.py(), &target);
+        Ok::<_, PyErr>(())
+    })?;
+    match event_loop.call_method1(pyo3::intern!(py, "add_reader"), (fd, callback)) {
+        Ok(_) => Ok(queue),
+        // A loop that cannot watch sockets (NotImplementedError) is woken the other way.
+        Err(_) => Ok(Arc::new(LoopQueue::new(
+            weak_ref(event_loop)?,
+            Wake::Threadsafe,
+        ))),
+    }
+}
+
+#[cfg(not(unix))]
+fn watched_queue(_py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<Arc<LoopQueue>> {
+    Ok(Arc::new(LoopQueue::new(
+        weak_ref(event_loop)?,
+        Wake::Threadsafe,
+    )))
+}
+
+fn weak_ref(event_loop: &Bound<'_, PyAny>) -> PyResult<LoopRef> {
+    Ok(LoopRef::Weak(PyWeakrefReference::new(event_loop)?.unbind()))
+}
+
 /// Sets every queued result of `queue` (runs on the loop thread, from `call_soon_threadsafe`).
 fn drain(py: Python<'_>, queue: &LoopQueue) {
-    // Cleared before taking the batch: a result queued after the take schedules a new drain.
+    // The wake-up socket is emptied first, then the flag cleared, then the batch taken: a byte
+    // read here was written after its writer set the flag, which is cleared after the read, so
+    // a flag left set always has a byte still to come (emptying the socket after clearing the
+    // flag could eat the byte of a writer that set it again, and its batch would wait for
+    // ever). A result queued after the take finds the flag clear and schedules a new drain.
+    queue.clear_wake();
     queue.scheduled.store(false, Ordering::SeqCst);
     let batch = std::mem::take(&mut *lock(&queue.pending));
     for (future, make) in batch {
@@ -271,11 +392,10 @@ where
     let event_loop = asyncio.call_method0(pyo3::intern!(py, "get_running_loop"))?;
     let queue = match queue_for(py, &event_loop) {
         Ok(queue) => queue,
-        Err(_) => Arc::new(LoopQueue {
-            event_loop: LoopRef::Strong(event_loop.clone().unbind()),
-            pending: Mutex::new(Vec::new()),
-            scheduled: AtomicBool::new(false),
-        }),
+        Err(_) => Arc::new(LoopQueue::new(
+            LoopRef::Strong(event_loop.clone().unbind()),
+            Wake::Threadsafe,
+        )),
     };
     let py_future = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
     let handle = py_future.clone().unbind();
@@ -297,7 +417,7 @@ where
         let make: MakeResult = Box::new(move |py| result.and_then(|value| convert(py, value)));
         lock(&queue.pending).push((handle, make));
         if !queue.scheduled.swap(true, Ordering::SeqCst) {
-            schedule_drain(queue);
+            queue.wake();
         }
     });
     Ok((py_future, task))

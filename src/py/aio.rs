@@ -321,7 +321,10 @@ fn schedule_drain(queue: Arc<LoopQueue>) {
 }
 
 /// Forgets every queue after `fork()`, in the child: they belong to the parent's loops, and
-/// their lock may be held by a thread that stayed behind.
+/// their lock may be held by a thread that stayed behind. Their wake-up sockets stay open in
+/// the child (two descriptors per parent loop) and are shared with the parent, as asyncio's own
+/// wake-up pipe is: a child must run a loop of its own, never one it inherited, or it could read
+/// a wake-up meant for the parent (`tests/test_asyncio_bridge.py` forks inside a running loop).
 pub(crate) fn after_fork_in_child() {
     QUEUES.forget();
     // Runtime threads that were attaching did not come along.

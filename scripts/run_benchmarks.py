@@ -21,7 +21,8 @@ import platform
 import statistics
 import subprocess
 import sys
-from typing import Dict, List, Optional
+import time
+from typing import Any, Callable, Dict, List, Optional
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -263,8 +264,8 @@ def _ratio(result: Result, reference: str) -> str:
     return f"**{ratio:.1f}x**" if ratio is not None else "-"
 
 
-def markdown(sections: Dict[str, List[Result]], iterations: int) -> str:
-    lines = [
+def header(iterations: int) -> List[str]:
+    return [
         "# Benchmarks",
         "",
         "Written by `python scripts/run_benchmarks.py --iterations "
@@ -282,35 +283,67 @@ def markdown(sections: Dict[str, List[Result]], iterations: int) -> str:
         "`litellm` is `litellm.token_counter(model=..., messages=...)`.",
         "",
     ]
-    for title, results in sections.items():
-        if not results:
-            continue
-        contenders: List[str] = []
-        for result in results:
-            contenders += [c for c in result.seconds if c not in contenders]
-        references = [c for c in _REFERENCES if c in contenders]
-        if not references and "single-thread loop" in contenders:
-            references = ["single-thread loop"]
-        lines += [f"## {title}", ""]
-        if title in _SECTION_NOTES:
-            lines += [_SECTION_NOTES[title], ""]
-        header = ["case", "encoding / model", *contenders]
-        header += [f"{_accelerated(results[0])} vs {reference}" for reference in references]
-        lines.append("| " + " | ".join(header) + " |")
-        lines.append("|" + "---|" * len(header))
-        for result in results:
-            row = [result.case, result.encoding]
-            row += [
-                format_seconds(result.seconds[c]) if c in result.seconds else "-"
-                for c in contenders
-            ]
-            row += [_ratio(result, reference) for reference in references]
-            lines.append("| " + " | ".join(row) + " |")
+
+
+def section(title: str, results: List[Result]) -> List[str]:
+    """One table of ``Result`` rows, with its note and the ratio columns it has references for."""
+    if not results:
+        return []
+    contenders: List[str] = []
+    for result in results:
+        contenders += [c for c in result.seconds if c not in contenders]
+    references = [c for c in _REFERENCES if c in contenders]
+    if not references and "single-thread loop" in contenders:
+        references = ["single-thread loop"]
+    lines = [f"## {title}", ""]
+    if title in _SECTION_NOTES:
+        lines += [_SECTION_NOTES[title], ""]
+    header_row = ["case", "encoding / model", *contenders]
+    header_row += [f"{_accelerated(results[0])} vs {reference}" for reference in references]
+    lines.append("| " + " | ".join(header_row) + " |")
+    lines.append("|" + "---|" * len(header_row))
+    for result in results:
+        row = [result.case, result.encoding]
+        row += [
+            format_seconds(result.seconds[c]) if c in result.seconds else "-" for c in contenders
+        ]
+        row += [_ratio(result, reference) for reference in references]
+        lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    lines += [f"Not measured: {line}." for line in token_cases.skip_reasons(results)]
+    if lines[-1]:
         lines.append("")
-        lines += [f"Not measured: {line}." for line in token_cases.skip_reasons(results)]
-        if lines[-1]:
-            lines.append("")
-    return "\n".join(lines)
+    return lines
+
+
+def replace_sections(text: str, new_lines: List[str], note: str) -> str:
+    """``text`` (a BENCHMARKS.md) with each ``## `` section of ``new_lines`` put in place of the
+    section of the same title (or, if it has none, before the Rust-core comparison), ``note``
+    under each new section's title."""
+    blocks: List[List[str]] = []
+    for line in new_lines:
+        if line.startswith("## "):
+            blocks.append([line, "", note])
+        elif blocks:
+            blocks[-1].append(line)
+    lines = text.splitlines()
+    for block in blocks:
+        starts = [i for i, line in enumerate(lines) if line == block[0]]
+        if starts:
+            begin = starts[0]
+            end = next(
+                (i for i in range(begin + 1, len(lines)) if lines[i].startswith("## ")),
+                len(lines),
+            )
+        else:
+            core = [i for i, line in enumerate(lines) if line.startswith(_CORE_TITLE)]
+            begin = end = core[0] if core else len(lines)
+        body = block if block[-1] == "" else block + [""]
+        lines[begin:end] = body
+    return "\n".join(lines) + "\n"
+
+
+_CORE_TITLE = "## Token counting: fast_litellm's core"
 
 
 def core_comparison() -> str:
@@ -327,6 +360,106 @@ def core_comparison() -> str:
     return body + "\n"
 
 
+def _table(title: str, results: List[Result], format_row: Any = None) -> List[str]:
+    for result in results:
+        print((format_row or token_cases.format_row)(result))
+    return section(title, results)
+
+
+def _when(available: bool, title: str, run: Any) -> List[str]:
+    return _table(title, run()) if available else []
+
+
+def _rate_limits(iterations: int, quick: bool) -> List[str]:
+    results = ratelimit_cases.run_cases(iterations, quick=quick)
+    for result in results:
+        print(token_cases.format_row(result))
+    memory = ratelimit_cases.memory_results(10_000 if quick else 1_000_000)
+    for row in memory:
+        print(ratelimit_cases.format_memory(row))
+    for line in token_cases.skip_reasons(results):
+        print(line)
+    return ratelimit_cases.markdown(results, memory)
+
+
+def _redis(quick: bool) -> List[str]:
+    results = redis_cases.run_cases(5, quick=quick)
+    for result in results:
+        print(redis_cases.format_result(result))
+    for name, why in redis_cases.skipped_contenders().items():
+        print(f"{name} skipped: {why}")
+    if redis_cases.skip_reason() is not None:
+        print(f"Redis benchmark skipped: {redis_cases.skip_reason()}")
+    return redis_cases.markdown(results)
+
+
+def _e2e(quick: bool) -> List[str]:
+    results = litellm_e2e_cases.run_cases(quick=quick)
+    for result in results:
+        print(litellm_e2e_cases.format_result(result))
+    if litellm_e2e_cases.skip_reason() is not None:
+        print(f"LiteLLM end to end skipped: {litellm_e2e_cases.skip_reason()}")
+    return litellm_e2e_cases.markdown(results)
+
+
+def _http(quick: bool) -> List[str]:
+    # HTTP clients against a local mock server, each contender in an interpreter of its own.
+    from benches import http_cases
+
+    return http_cases.markdown(http_cases.run_cases(quick=quick, progress=print))
+
+
+# Every part of BENCHMARKS.md in the file's order: a name for ``--only`` and what measures it
+# (``n`` timed batches per figure, ``q`` quick mode), returning the part's Markdown lines.
+STEPS: Dict[str, Callable[[int, bool], List[str]]] = {
+    "count_tokens": lambda n, q: section(
+        "count_tokens", token_cases.run_token_cases(n, progress=print)
+    ),
+    "count_tokens_batch": lambda n, q: _table(
+        "count_tokens_batch", [token_cases.run_batch_case(n, count=500 if q else 10_000)]
+    ),
+    "count_message_tokens": lambda n, q: _table(
+        "count_message_tokens", token_cases.run_message_cases(n)
+    ),
+    "hf_tokens": lambda n, q: _table("count_tokens (Hugging Face)", token_cases.run_hf_cases(n)),
+    "count_request_tokens": lambda n, q: _table(
+        "count_request_tokens", token_cases.run_request_cases(n)
+    ),
+    "litellm_token_counter": lambda n, q: _when(
+        litellm_patch_cases.available(),
+        "litellm.token_counter with patch()",
+        lambda: litellm_patch_cases.run_litellm_patch_cases(n),
+    ),
+    "cost": lambda n, q: _when(
+        cost_cases.available(), "request cost", lambda: cost_cases.run_cases(n)
+    ),
+    "proxy_hook": lambda n, q: _when(
+        proxy_hook_cases.available(),
+        "LiteLLM proxy rate-limit hook",
+        lambda: proxy_hook_cases.run_cases(n),
+    ),
+    "routing": lambda n, q: _table(
+        "Router.pick (deployment routing)", routing_cases.run_cases(n, quick=q)
+    ),
+    "health_checks": lambda n, q: _table(
+        "background health checks", health_check_cases.run_cases(quick=q, progress=print)
+    ),
+    "routing_patch": lambda n, q: _table(
+        "Router.pick with patch()", routing_cases.run_patch_cases(n, quick=q)
+    ),
+    "startup": lambda n, q: _table("start-up", startup_results(3 if q else 15)),
+    "budgets": lambda n, q: _table("budgets", budget_cases.run_cases(n, quick=q)),
+    "cache": lambda n, q: _table("response cache", cache_cases.run_cases(n)),
+    "monitoring": lambda n, q: _table(
+        "monitoring overhead", cache_cases.run_overhead_cases(n), cache_cases.format_overhead
+    ),
+    "e2e": lambda n, q: _e2e(q),
+    "ratelimit": lambda n, q: _rate_limits(n, q),
+    "redis": lambda n, q: _redis(q),
+    "http": lambda n, q: _http(q),
+}
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -338,6 +471,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument(
         "--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone"
     )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=sorted(STEPS),
+        metavar="PART",
+        help="measure only these parts and put them in place of their sections of the existing "
+        f"BENCHMARKS.md, each marked as measured on its own (parts: {', '.join(STEPS)})",
+    )
     parser.add_argument("--output", default=os.path.join(ROOT, "BENCHMARKS.md"))
     args = parser.parse_args(argv)
     iterations = 2 if args.quick else args.iterations
@@ -346,96 +487,29 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"fast_litellm {fast_litellm.__version__}: {health['status']}; {_versions()}")
     if not health["native"]["available"]:
         print(f"warning: native module unavailable ({health['native']['error']})")
-    sections: Dict[str, List[Result]] = {}
-    sections["count_tokens"] = token_cases.run_token_cases(iterations, progress=print)
-    batch = token_cases.run_batch_case(iterations, count=500 if args.quick else 10_000)
-    print(token_cases.format_row(batch))
-    sections["count_tokens_batch"] = [batch]
-    sections["count_message_tokens"] = token_cases.run_message_cases(iterations)
-    for result in sections["count_message_tokens"]:
-        print(token_cases.format_row(result))
-    sections["count_tokens (Hugging Face)"] = token_cases.run_hf_cases(iterations)
-    sections["count_request_tokens"] = token_cases.run_request_cases(iterations)
-    for result in sections["count_tokens (Hugging Face)"] + sections["count_request_tokens"]:
-        print(token_cases.format_row(result))
-    if litellm_patch_cases.available():
-        sections["litellm.token_counter with patch()"] = (
-            litellm_patch_cases.run_litellm_patch_cases(iterations)
+    lines: List[str] = []
+    for name, step in STEPS.items():
+        if args.only is None or name in args.only:
+            started = time.perf_counter()
+            lines += step(iterations, args.quick)
+            print(f"[{name}: {time.perf_counter() - started:.1f} s]")
+            if lines and lines[-1]:
+                lines.append("")
+
+    if args.only is None:
+        text = "\n".join(header(iterations) + lines) + "\n" + core_comparison()
+    else:
+        try:
+            with open(args.output, encoding="utf-8") as handle:
+                existing = handle.read()
+        except OSError:
+            existing = "\n".join(header(iterations)) + "\n"
+        note = (
+            f"*Measured on its own on {datetime.date.today().isoformat()} "
+            f"(`--iterations {iterations} --only {' '.join(args.only)}`), "
+            "the other sections are from the full run dated at the top.*"
         )
-        for result in sections["litellm.token_counter with patch()"]:
-            print(token_cases.format_row(result))
-    if cost_cases.available():
-        sections["request cost"] = cost_cases.run_cases(iterations)
-        for result in sections["request cost"]:
-            print(token_cases.format_row(result))
-    if proxy_hook_cases.available():
-        sections["LiteLLM proxy rate-limit hook"] = proxy_hook_cases.run_cases(iterations)
-        for result in sections["LiteLLM proxy rate-limit hook"]:
-            print(token_cases.format_row(result))
-    e2e_results = litellm_e2e_cases.run_cases(quick=args.quick)
-    for e2e_result in e2e_results:
-        print(litellm_e2e_cases.format_result(e2e_result))
-    sections["Router.pick (deployment routing)"] = routing_cases.run_cases(
-        iterations, quick=args.quick
-    )
-    for result in sections["Router.pick (deployment routing)"]:
-        print(token_cases.format_row(result))
-    sections["background health checks"] = health_check_cases.run_cases(
-        quick=args.quick, progress=print
-    )
-    for result in sections["background health checks"]:
-        print(token_cases.format_row(result))
-    sections["Router.pick with patch()"] = routing_cases.run_patch_cases(
-        iterations, quick=args.quick
-    )
-    for result in sections["Router.pick with patch()"]:
-        print(token_cases.format_row(result))
-    sections["start-up"] = startup_results(3 if args.quick else 15)
-    for result in sections["start-up"]:
-        print(token_cases.format_row(result))
-
-    sections["budgets"] = budget_cases.run_cases(iterations, quick=args.quick)
-    for result in sections["budgets"]:
-        print(token_cases.format_row(result))
-
-    rate_limits = ratelimit_cases.run_cases(iterations, quick=args.quick)
-    for result in rate_limits:
-        print(token_cases.format_row(result))
-    rate_memory = ratelimit_cases.memory_results(10_000 if args.quick else 1_000_000)
-    for row in rate_memory:
-        print(ratelimit_cases.format_memory(row))
-
-    sections["response cache"] = cache_cases.run_cases(iterations)
-    for result in sections["response cache"]:
-        print(token_cases.format_row(result))
-    sections["monitoring overhead"] = cache_cases.run_overhead_cases(iterations)
-    for result in sections["monitoring overhead"]:
-        print(cache_cases.format_overhead(result))
-
-    redis_results = redis_cases.run_cases(5, quick=args.quick)
-    for redis_result in redis_results:
-        print(redis_cases.format_result(redis_result))
-
-    # HTTP clients against a local mock server, each contender in an interpreter of its own.
-    from benches import http_cases
-
-    http_section = http_cases.markdown(http_cases.run_cases(quick=args.quick, progress=print))
-
-    skipped = token_cases.skip_reasons([r for rs in sections.values() for r in rs] + rate_limits)
-    skipped += [f"{name} skipped: {why}" for name, why in redis_cases.skipped_contenders().items()]
-    if redis_cases.skip_reason() is not None:
-        skipped.append(f"Redis benchmark skipped: {redis_cases.skip_reason()}")
-    if litellm_e2e_cases.skip_reason() is not None:
-        skipped.append(f"LiteLLM end to end skipped: {litellm_e2e_cases.skip_reason()}")
-    for line in skipped:
-        print(line)
-
-    text = markdown(sections, iterations)
-    text += "\n" + "\n".join(litellm_e2e_cases.markdown(e2e_results))
-    text += "\n" + "\n".join(ratelimit_cases.markdown(rate_limits, rate_memory))
-    text += "\n" + "\n".join(redis_cases.markdown(redis_results))
-    text += "\n" + "\n".join(http_section)
-    text += "\n" + core_comparison()
+        text = replace_sections(existing, lines, note)
     print()
     print(text)
     if not args.no_write:

@@ -196,6 +196,20 @@ def _subprocess_seconds(code: str, runs: int, base: str = "pass") -> float:
     return max(0.0, statistics.median(run(code) for _ in range(runs)) - baseline)
 
 
+def _in_process_seconds(setup: str, timed: str, runs: int) -> float:
+    """Median time of ``timed`` run once right after ``setup`` in a fresh interpreter, timed
+    inside it: for steps much shorter than an interpreter's start, whose jitter a difference of
+    two process times would not resolve."""
+    code = f"{setup}\nimport time\nt = time.perf_counter()\n{timed}\nprint(time.perf_counter() - t)"
+
+    def run() -> float:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        out.check_returncode()
+        return float(out.stdout.strip().splitlines()[-1])
+
+    return statistics.median(run() for _ in range(runs))
+
+
 def startup_results(runs: int) -> List[Result]:
     results = []
     no_native = token_cases.native_missing()
@@ -231,19 +245,18 @@ def startup_results(runs: int) -> List[Result]:
     for encoding in STARTUP_ENCODINGS:
         load = Result("start-up", "load + first count, after import", encoding)
         if no_native is None:
-            load.seconds["native"] = _subprocess_seconds(
-                f"import fast_litellm; fast_litellm.count_tokens('hi', encoding={encoding!r})",
+            load.seconds["native"] = _in_process_seconds(
+                "import fast_litellm",
+                f"fast_litellm.count_tokens('hi', encoding={encoding!r})",
                 runs,
-                base="import fast_litellm",
             )
         else:
             load.skipped["native"] = no_native
         if no_tiktoken is None:
-            load.seconds["fallback"] = _subprocess_seconds(
-                "from fast_litellm._fallback.tokens import Encoding; "
+            load.seconds["fallback"] = _in_process_seconds(
+                "from fast_litellm._fallback.tokens import Encoding; import tiktoken",
                 f"Encoding({encoding!r}).count('hi')",
                 runs,
-                base="from fast_litellm._fallback.tokens import Encoding; import tiktoken",
             )
         else:
             load.skipped["fallback"] = no_tiktoken

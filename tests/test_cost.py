@@ -324,21 +324,27 @@ print("ok")
 """
 
 
-def test_register_model_at_run_time_is_seen(path):
+def _run_fresh(script: str, path: str) -> None:
+    """Runs ``script`` in a fresh interpreter (its first argument the path to take), with no
+    FAST_LITELLM_ variable inherited, and checks that it printed "ok" last (LiteLLM may print
+    notices of its own before)."""
     import os
     import subprocess
     import sys
 
     environment = {k: v for k, v in os.environ.items() if not k.startswith("FAST_LITELLM_")}
     done = subprocess.run(
-        [sys.executable, "-c", _REGISTER_AT_RUN_TIME, path],
+        [sys.executable, "-c", script, path],
         env=environment,
         capture_output=True,
         text=True,
         timeout=300,
     )
-    # LiteLLM may print notices of its own before the last line.
     assert done.returncode == 0 and done.stdout.split()[-1:] == ["ok"], done.stderr
+
+
+def test_register_model_at_run_time_is_seen(path):
+    _run_fresh(_REGISTER_AT_RUN_TIME, path)
 
 
 _UNPATCH_ON_A_FRESH_LITELLM = """
@@ -361,19 +367,7 @@ print("ok")
 def test_unpatch_restores_litellms_lazy_name(path):
     # litellm resolves ``litellm.completion_cost`` on first access and keeps what it found; a
     # patch() that is the first to read it must still leave the original there on unpatch().
-    import os
-    import subprocess
-    import sys
-
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("FAST_LITELLM_")}
-    done = subprocess.run(
-        [sys.executable, "-c", _UNPATCH_ON_A_FRESH_LITELLM, path],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0 and done.stdout.split()[-1:] == ["ok"], done.stderr
+    _run_fresh(_UNPATCH_ON_A_FRESH_LITELLM, path)
 
 
 # ---- bad input ------------------------------------------------------------------------------------

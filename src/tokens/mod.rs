@@ -268,9 +268,18 @@ impl Encoding {
     /// Number of tokens in `text`; equals `len(enc.encode(text, disallowed_special=()))`.
     pub fn count(&self, text: &str) -> usize {
         let mut total = 0;
-        scan::for_each_piece(self.pattern, self.classes, text, |piece| {
-            total += self.count_piece(piece);
-        });
+        // Forced inline (as the scanners are, see `scan::for_each_piece`): left to the
+        // compiler, this closure was a call per piece. Both together: 1 KB of English ~15-25%
+        // faster (o200k most), 100 KB of English ~5-10%, CJK within noise.
+        scan::for_each_piece(
+            self.pattern,
+            self.classes,
+            text,
+            #[inline(always)]
+            |piece| {
+                total += self.count_piece(piece);
+            },
+        );
         total
     }
 

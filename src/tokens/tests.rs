@@ -476,3 +476,73 @@ fn split_merges_match_reference() {
         assert!(checked > 500, "{name}: {checked}");
     }
 }
+
+/// `run::merge` (the compressed merge of long runs of one byte) against the queue merge, which
+/// `merges_match_reference` checks against the byte-slice reference: runs of every length up to
+/// 2,000 of bytes whose runs are tokens up to various lengths, with short heads and tails.
+#[test]
+fn run_merges_match_queue_merge() {
+    let edges: [&[u8]; 9] = [
+        b"", b"\n", b"\n\n\n", b" ", b"x", b"\t", b"\r\n", b"ab", b"indent ",
+    ];
+    for name in EncodingName::ALL {
+        let enc = Encoding::builtin(name).expect("built-in tables");
+        let check = |piece: &[u8]| {
+            let mut want = Vec::new();
+            bpe::merge_large(&enc.ranks, piece, |_, _, id| want.push(id));
+            let mut got = Vec::new();
+            let taken = run::merge(&enc.ranks, piece, |id, k| {
+                got.extend(std::iter::repeat_n(id, k));
+            });
+            assert!(taken, "{name} {:?}", String::from_utf8_lossy(piece));
+            assert_eq!(got, want, "{name} {:?}", String::from_utf8_lossy(piece));
+            let text = std::str::from_utf8(piece).expect("UTF-8");
+            assert_eq!(enc.count(text), enc.encode(text).len(), "{name}");
+        };
+        for byte in [b' ', b'a', b'\n'] {
+            for n in bpe::SMALL + 1..=2000 {
+                check(&vec![byte; n]);
+            }
+        }
+        for byte in [b'\t', b'-', b'=', b'0', b'.', b'*', b'#', b'z'] {
+            for n in (bpe::SMALL + 1..=700).chain([1023, 1024, 1025, 4096, 4097]) {
+                check(&vec![byte; n]);
+            }
+        }
+        for byte in [b' ', b'\t', b'\n', b'a', b'-'] {
+            for head in edges {
+                for tail in edges {
+                    for n in [
+                        97, 98, 99, 100, 127, 128, 129, 255, 256, 257, 300, 301, 1001,
+                    ] {
+                        let mut piece = head.to_vec();
+                        piece.extend(std::iter::repeat_n(byte, n));
+                        piece.extend_from_slice(tail);
+                        check(&piece);
+                    }
+                }
+            }
+        }
+        // Not runs: left to the queue merge.
+        let mut mixed = vec![b' '; 200];
+        mixed[50] = b'x';
+        assert!(!run::merge(&enc.ranks, &mixed, |_, _| {}));
+        assert!(!run::merge(&enc.ranks, &[b' '; 96], |_, _| {}));
+    }
+}
+
+/// `"a" * 100_000` and friends through the public count: equal to the ids' count and to the
+/// queue merge.
+#[test]
+fn very_long_runs() {
+    let enc = Encoding::builtin(EncodingName::O200kBase).expect("built-in tables");
+    for text in [
+        "a".repeat(100_000),
+        " ".repeat(100_001),
+        "\n".repeat(99_999),
+    ] {
+        let mut want = 0;
+        bpe::merge_large(&enc.ranks, text.as_bytes(), |_, _, _| want += 1);
+        assert_eq!(enc.count(&text), want);
+    }
+}

@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use super::aio::awaitable;
 use super::messages::extract_chat;
 use super::request::ParsedRequest;
-use super::tokens::{batch_items, item_text, DETACH_MIN_BYTES};
+use super::tokens::{with_batch_texts, DETACH_MIN_BYTES};
 use super::{guard, text_arg, TokenizerUnavailableError};
 use crate::metrics;
 use crate::tokens::hf::{HfError, HfTokenizer};
@@ -116,17 +116,11 @@ impl PyHfTokenizer {
     /// Counts of many texts, in order; the work is spread over all cores without the GIL.
     fn count_batch(&self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
         metrics::timed(metrics::COUNT_TOKENS_BATCH, || {
-            // As in `Encoding.count_batch`: the items stay referenced while the GIL is released.
-            let items = batch_items(texts)?;
-            let owned = items
-                .iter()
-                .enumerate()
-                .map(|(index, item)| item_text(item, index))
-                .collect::<PyResult<Vec<_>>>()?;
-            let borrowed: Vec<&str> = owned.iter().map(|t| t.as_ref()).collect();
             let tokenizer = &self.inner;
-            guard("batch token counting", || {
-                Ok(py.detach(|| tokenizer.count_batch(&borrowed))?)
+            with_batch_texts(texts, |texts| {
+                guard("batch token counting", || {
+                    Ok(py.detach(|| tokenizer.count_batch(texts))?)
+                })
             })
         })
     }

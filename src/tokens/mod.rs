@@ -98,6 +98,7 @@ mod hf_split;
 pub mod image;
 pub mod messages;
 mod pool;
+pub mod request;
 mod scan;
 pub mod search_results;
 mod split;

@@ -131,7 +131,7 @@ impl PyEncoding {
             let request = request.request();
             guard("message token counting", || {
                 Ok(py.detach(|| {
-                    request.count_as(legacy_accounting, |text| encoding.count(text), &config)
+                    request.count_parallel(legacy_accounting, |text| encoding.count(text), &config)
                 }))
             })
         })
@@ -150,7 +150,7 @@ impl PyEncoding {
         let config = CountConfig::from_env();
         let count = async move {
             tokio::task::spawn_blocking(move || {
-                request.count_as(legacy_accounting, |text| encoding.count(text), &config)
+                request.count_parallel(legacy_accounting, |text| encoding.count(text), &config)
             })
             .await
             .map_err(|e| super::NativeError::new_err(format!("message token counting: {e}")))

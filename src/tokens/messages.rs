@@ -327,12 +327,11 @@ impl ChatRequest {
                 units.push(Unit::Text(text));
             }
         }
-        let counts = super::pool::map(&units, 1, |unit| match unit {
+        let texts = super::pool::sum(&units, |unit| match unit {
             Unit::Exact(chunk) => count_exact(chunk),
             Unit::Text(text) => count_text_like_litellm(text, &count_exact, config),
         });
-        let texts: i64 = counts.iter().map(|&n| n as i64).sum();
-        (plan.overhead + texts).max(0) as usize
+        (plan.overhead + texts as i64).max(0) as usize
     }
 }
 

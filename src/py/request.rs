@@ -36,8 +36,9 @@ use serde_json::Value;
 
 use super::messages::extract_chat;
 use super::{guard, type_name, UnsupportedContentError};
-use crate::tokens::messages::{ChatMessage, ChatRequest};
+use crate::tokens::messages::{ChatMessage, ChatRequest, PARALLEL_MIN_BYTES};
 use crate::tokens::request::{plain_message, read_plain_body, PlainBody};
+use crate::tokens::wake_pool;
 
 /// A request body read by `parse_chat_request`, ready to be counted by a tokenizer
 /// (`Encoding.count_parsed`, `HfTokenizer.count_parsed`).
@@ -285,6 +286,11 @@ pub(crate) fn parse_chat_request(
     // A plain body (the common one) is read in one pass, without the GIL; any other is read as
     // a tree of JSON values below. Bytes that are not UTF-8: `json.loads` raises its own error
     // (serde_json would not read them either).
+    if data.len() >= PARALLEL_MIN_BYTES {
+        // Counted on the pool if its text alone is that large: its threads wake while the body
+        // is read.
+        wake_pool();
+    }
     let plain = guard("request parsing", || {
         Ok(py.detach(|| read_plain_body(std::str::from_utf8(data).ok()?)))
     })?;

@@ -195,6 +195,13 @@ pub fn after_fork_in_child() {
     pool::after_fork_in_child();
 }
 
+/// Wakes the counting pool's threads ahead of a large count (`ChatRequest::count_parallel`) that
+/// the caller will start after other work, such as reading the request: the wake-up then
+/// overlaps that work instead of delaying the count.
+pub fn wake_pool() {
+    pool::wake();
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     #[error(

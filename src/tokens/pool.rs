@@ -91,6 +91,17 @@ where
     total.into_inner()
 }
 
+/// Wakes the threads [`sum`] calls in, for a caller that will start one after other work: a
+/// sleeping thread takes tens of microseconds to start, and once awake keeps looking for work for
+/// a while before it sleeps again.
+pub(crate) fn wake() {
+    if let Some(pool) = pool() {
+        for _ in 1..pool.current_num_threads() {
+            pool.spawn(|| {});
+        }
+    }
+}
+
 /// Forgets the parent's pool in a child process right after `fork()`.
 pub fn after_fork_in_child() {
     POOL.forget();

@@ -67,7 +67,7 @@ where
         Some(pool) if items.len() > 1 => pool,
         _ => return items.iter().map(f).sum(),
     };
-    let helpers = pool
+    let others = pool
         .current_num_threads()
         .saturating_sub(1)
         .min(items.len() - 1);
@@ -80,10 +80,10 @@ where
         }
         total.fetch_add(sum, Ordering::Relaxed);
     };
-    // The scope returns once every spawned helper has returned, which orders their additions
+    // The scope returns once every spawned job has returned, which orders their additions
     // before the read below.
     pool.in_place_scope(|scope| {
-        for _ in 0..helpers {
+        for _ in 0..others {
             scope.spawn(|_| work());
         }
         work();

@@ -31,6 +31,10 @@ MESSAGES = [
     {"role": "system", "content": "You are terse."},
     {"role": "user", "content": "How many tokens is this?"},
 ]
+# A request body with far more text than the size from which it is counted on the worker pool.
+REQUEST = json.dumps(
+    {"model": "gpt-4o", "messages": [{"role": "user", "content": t} for t in BATCH]}
+)
 ENCODINGS = ["r50k_base", "p50k_base", "cl100k_base", "o200k_base", "o200k_harmony"]
 
 
@@ -47,6 +51,7 @@ def exercise() -> Dict[str, Any]:
     }
     result["batch"] = fast_litellm.count_tokens_batch(BATCH)
     result["messages"] = fast_litellm.count_message_tokens(MESSAGES, model="gpt-4o")
+    result["request"] = fast_litellm.count_request_tokens(REQUEST)
     limiter = fast_litellm.SimpleRateLimiter(requests_per_minute=60, burst=3)
     result["limiter"] = [limiter.check("user").allowed for _ in range(4)]
     budgets = fast_litellm.BudgetTracker(daily=1.0)
@@ -72,6 +77,8 @@ def use(kind: str) -> None:
         fast_litellm.count_tokens(TEXT, encoding=kind[5:])
     elif kind == "messages":
         fast_litellm.count_message_tokens(MESSAGES, model="gpt-4o")
+    elif kind == "request":
+        fast_litellm.count_request_tokens(REQUEST)
     elif kind == "ratelimit":
         fast_litellm.SimpleRateLimiter(requests_per_minute=60).check("user")
     elif kind == "health_check":
@@ -511,6 +518,7 @@ PARENT_USES = [
     "batch",
     *(f"load:{name}" for name in ENCODINGS),
     "messages",
+    "request",
     "ratelimit",
     "health_check",
     "everything",

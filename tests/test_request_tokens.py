@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -226,3 +227,135 @@ def test_native_equals_fallback_equals_messages(messages, model, tools):
     assert tokens._FALLBACK_REQUESTS.count_request(body, None) == want
     if fast_litellm._flags.native is not None:
         assert tokens._NATIVE_REQUESTS.count_request(body, None) == want
+
+
+# ---- large bodies (counted on the pool above a threshold), many messages, mixed bodies -------
+
+_LONG = " ".join(CORPUS)
+# The native path counts a request on several threads from this many bytes of text on.
+_PARALLEL_MIN_BYTES = 16 * 1024
+
+
+def _text_bytes(messages) -> int:
+    """The bytes of text the native path counts in ``messages`` (every string in them)."""
+    strings = [
+        value
+        for m in messages
+        for value in (m.values() if not isinstance(m["content"], list) else [m["role"]])
+        if isinstance(value, str)
+    ]
+    parts = [p["text"] for m in messages if isinstance(m["content"], list) for p in m["content"]]
+    return sum(len(s.encode()) for s in strings + parts)
+
+
+def _chat_of(total_bytes: int, per_message: int):
+    """A conversation of about ``total_bytes`` of corpus text (ASCII and not), in messages of
+    ``per_message`` characters."""
+    source = _LONG * (2 + total_bytes // len(_LONG))
+    messages = [{"role": "system", "content": "Be brief."}]
+    offset = 0
+    while _text_bytes(messages) < total_bytes:
+        text = source[offset : offset + per_message]
+        offset += per_message
+        if len(messages) % 2:
+            messages.append({"role": "user", "content": text})
+        else:
+            messages.append({"role": "assistant", "content": [{"type": "text", "text": text}]})
+    return messages
+
+
+@pytest.mark.parametrize("model", ["gpt-4o", "gpt-3.5-turbo", "claude-opus-4-5"])
+@pytest.mark.parametrize(
+    "total_chars, per_message",
+    # Below and above the size from which the native path counts on several threads (16 KiB
+    # of text), many short messages, and one message larger than all the others together.
+    [(2_000, 500), (12_000, 600), (20_000, 1_000), (60_000, 2_000), (40_000, 40_000)],
+)
+def test_large_bodies_count_as_the_parsed_request(path, model, total_chars, per_message):
+    request = {"model": model, "messages": _chat_of(total_chars, per_message), "tools": TOOLS}
+    want = expected(request)
+    for body in (json.dumps(request).encode(), json.dumps(request, ensure_ascii=False)):
+        assert fast_litellm.count_request_tokens(body) == want
+        assert asyncio.run(fast_litellm.acount_request_tokens(body)) == want
+
+
+def test_sizes_around_the_parallel_threshold_count_alike(path):
+    # The same text, cut into bodies just below and just above the threshold: the counts grow
+    # with the text exactly as count_message_tokens' do.
+    base = _chat_of(_PARALLEL_MIN_BYTES - 800, 300)
+    sizes = []
+    for extra in range(0, 1_600, 97):
+        messages = base + [{"role": "user", "content": "word " * extra}]
+        sizes.append(_text_bytes(messages))
+        body = json.dumps({"model": "gpt-4o", "messages": messages})
+        assert fast_litellm.count_request_tokens(body) == fast_litellm.count_message_tokens(
+            messages, model="gpt-4o"
+        )
+    assert min(sizes) < _PARALLEL_MIN_BYTES <= max(sizes)
+
+
+def test_many_messages(path):
+    messages = [
+        {"role": ["user", "assistant", "tool"][i % 3], "content": CORPUS[i % len(CORPUS)][:80]}
+        for i in range(3_000)
+    ]
+    request = {"model": "gpt-4o", "messages": messages, "tool_choice": "none"}
+    assert fast_litellm.count_request_tokens(json.dumps(request)) == expected(request)
+
+
+def test_bodies_that_are_not_plain_throughout(path):
+    # Plain messages around ones read as Python objects (an image, a search result, arguments
+    # that are not a string), keys given twice (json.loads keeps the last value): each read as
+    # count_message_tokens reads json.loads' result.
+    plain = _chat_of(20_000, 1_500)
+    image = {
+        "role": "user",
+        "content": [
+            {"type": "image_url", "image_url": {"url": "https://x/y.png", "detail": "low"}}
+        ],
+    }
+    search = {
+        "role": "user",
+        "search_results": [{"source": "s", "title": "t", "content": [{"text": "found"}]}],
+    }
+    odd = {"role": "assistant", "tool_calls": [{"function": {"arguments": {"a": [1, 2.5]}}}]}
+    for messages in (
+        plain[:5] + [image] + plain[5:],
+        [search] + plain,
+        plain + [odd],
+    ):
+        request = {"model": "gpt-4o", "messages": messages}
+        assert fast_litellm.count_request_tokens(json.dumps(request)) == expected(request)
+    text = json.dumps(plain[1]["content"])
+    twice = (
+        '{"model": "gpt-4o", "model": "gpt-3.5-turbo", "messages": [{"role": "user", '
+        f'"content": "x", "role": "system", "content": {text}}}]}}'
+    )
+    assert fast_litellm.count_request_tokens(twice) == expected(json.loads(twice))
+
+
+def test_errors_of_a_message_name_its_index(path):
+    messages = _chat_of(20_000, 1_500) + [{"role": "assistant", "function_call": 5}]
+    body = json.dumps({"model": "gpt-4o", "messages": messages})
+    with pytest.raises(ValueError) as raised:
+        fast_litellm.count_message_tokens(messages, model="gpt-4o")
+    with pytest.raises(ValueError, match=re.escape(str(raised.value))):
+        fast_litellm.count_request_tokens(body)
+    assert f"messages[{len(messages) - 1}]" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "\xff"}]}',
+        b'{"model": "gpt-4o", "stream": "\xc3", "messages": []}',
+        b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "a"}]',
+        b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "a\x01"}]}',
+        b'{"model": "gpt-4o", "messages": []} []',
+    ],
+)
+def test_invalid_bodies_raise_what_json_loads_raises(path, body):
+    with pytest.raises(ValueError) as raised:
+        json.loads(body)
+    with pytest.raises(type(raised.value), match=re.escape(str(raised.value))):
+        fast_litellm.count_request_tokens(body)

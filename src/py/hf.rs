@@ -1,7 +1,6 @@
 //! Bindings for `crate::tokens::hf`: `fast_litellm._native.HfTokenizer`.
 
-use std::cell::Cell;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -9,7 +8,7 @@ use pyo3::prelude::*;
 use super::aio::awaitable;
 use super::messages::extract_chat;
 use super::request::ParsedRequest;
-use super::tokens::{batch_items, item_text, DETACH_MIN_BYTES};
+use super::tokens::{with_batch_texts, DETACH_MIN_BYTES};
 use super::{guard, text_arg, TokenizerUnavailableError};
 use crate::metrics;
 use crate::tokens::hf::{HfError, HfTokenizer};
@@ -32,38 +31,46 @@ pub(crate) struct PyHfTokenizer {
 }
 
 impl PyHfTokenizer {
-    /// `request` as LiteLLM counts it with this tokenizer, without the GIL.
+    /// `request` as LiteLLM counts it with this tokenizer, without the GIL; a large one on the
+    /// counting pool when `parallel`.
     fn count_request(
         &self,
         py: Python<'_>,
         request: &ChatRequest,
         legacy_accounting: bool,
+        parallel: bool,
     ) -> PyResult<usize> {
         let tokenizer = &self.inner;
         guard("message token counting", || {
-            py.detach(|| count_with(tokenizer, request, legacy_accounting).map_err(PyErr::from))
+            py.detach(|| {
+                count_with(tokenizer, request, legacy_accounting, parallel).map_err(PyErr::from)
+            })
         })
     }
 }
 
-/// LiteLLM's count of `request` with `tokenizer`: its message arithmetic, no chunks.
+/// LiteLLM's count of `request` with `tokenizer`: its message arithmetic, no chunks; the texts
+/// of a large request counted on the pool when `parallel` (`ChatRequest::count_parallel`).
 fn count_with(
     tokenizer: &HfTokenizer,
     request: &ChatRequest,
     legacy_accounting: bool,
+    parallel: bool,
 ) -> Result<usize, HfError> {
     let config = CountConfig::without_chunks();
-    let failed: Cell<Option<HfError>> = Cell::new(None);
-    let total = request.count_as(
-        legacy_accounting,
-        |text| {
-            tokenizer.count(text).unwrap_or_else(|e| {
-                failed.set(Some(e));
-                0
-            })
-        },
-        &config,
-    );
+    // The first error of any text (the counts may run on several threads).
+    let failed: OnceLock<HfError> = OnceLock::new();
+    let count = |text: &str| {
+        tokenizer.count(text).unwrap_or_else(|e| {
+            let _ = failed.set(e);
+            0
+        })
+    };
+    let total = if parallel {
+        request.count_parallel(legacy_accounting, count, &config)
+    } else {
+        request.count_as(legacy_accounting, count, &config)
+    };
     match failed.into_inner() {
         Some(e) => Err(e),
         None => Ok(total),
@@ -116,17 +123,11 @@ impl PyHfTokenizer {
     /// Counts of many texts, in order; the work is spread over all cores without the GIL.
     fn count_batch(&self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
         metrics::timed(metrics::COUNT_TOKENS_BATCH, || {
-            // As in `Encoding.count_batch`: the items stay referenced while the GIL is released.
-            let items = batch_items(texts)?;
-            let owned = items
-                .iter()
-                .enumerate()
-                .map(|(index, item)| item_text(item, index))
-                .collect::<PyResult<Vec<_>>>()?;
-            let borrowed: Vec<&str> = owned.iter().map(|t| t.as_ref()).collect();
             let tokenizer = &self.inner;
-            guard("batch token counting", || {
-                Ok(py.detach(|| tokenizer.count_batch(&borrowed))?)
+            with_batch_texts(texts, |texts| {
+                guard("batch token counting", || {
+                    Ok(py.detach(|| tokenizer.count_batch(texts))?)
+                })
             })
         })
     }
@@ -144,7 +145,7 @@ impl PyHfTokenizer {
     ) -> PyResult<usize> {
         metrics::timed(metrics::COUNT_MESSAGE_TOKENS, || {
             let request = extract_chat(py, messages, tools, tool_choice)?;
-            self.count_request(py, &request, legacy_accounting)
+            self.count_request(py, &request, legacy_accounting, false)
         })
     }
 
@@ -157,7 +158,7 @@ impl PyHfTokenizer {
         legacy_accounting: bool,
     ) -> PyResult<usize> {
         metrics::timed(metrics::COUNT_REQUEST_TOKENS, || {
-            self.count_request(py, request.request(), legacy_accounting)
+            self.count_request(py, request.request(), legacy_accounting, true)
         })
     }
 
@@ -173,7 +174,7 @@ impl PyHfTokenizer {
         let request = Arc::clone(request.request());
         let count = async move {
             tokio::task::spawn_blocking(move || {
-                count_with(&tokenizer, &request, legacy_accounting).map_err(PyErr::from)
+                count_with(&tokenizer, &request, legacy_accounting, true).map_err(PyErr::from)
             })
             .await
             .map_err(|e| super::NativeError::new_err(format!("message token counting: {e}")))?

@@ -4,21 +4,27 @@
 //! The answer must equal `count_message_tokens(json.loads(body)["messages"], ...)`, so the body
 //! is read as `json.loads` reads it and the messages as `extract_chat` reads Python objects:
 //!
-//! - Messages made only of what chat requests are made of (string fields, `null`s, content lists
-//!   of text parts or strings, tool calls and function calls with string `arguments`, values
-//!   LiteLLM skips) are converted straight from the parsed JSON, still without the GIL: no Python
-//!   object is made for their text.
-//! - Anything else (images, documents, tool blocks, search results, non-string arguments, ...),
-//!   and `tools` / `tool_choice`, are turned into the Python objects `json.loads` would give and
-//!   read by `extract_chat`, so every rule and error message is the one `count_message_tokens`
-//!   has.
+//! - A body whose messages are all made only of what chat requests are made of (string fields,
+//!   `null`s, content lists of text parts or strings, tool calls and function calls with string
+//!   `arguments`, values LiteLLM skips) is read in one pass straight into the counter's messages
+//!   (`crate::tokens::request`), without the GIL: no JSON value and no Python object is made for
+//!   their text.
+//! - Any other body is read as JSON values: its plain messages are converted from them as above,
+//!   the others (images, documents, tool blocks, search results, non-string arguments, ...) are
+//!   turned into the Python objects `json.loads` would give and read by `extract_chat`, so every
+//!   rule and error message is the one `count_message_tokens` has (an empty dict holds the place
+//!   of each plain message, so an error names the same index).
+//! - `tools` / `tool_choice` are always read by `extract_chat` from the Python objects
+//!   `json.loads` would give.
 //! - A body serde_json refuses or might read differently from `json.loads` (`NaN`, lone
-//!   surrogates, a byte-order mark, integers beyond 64 bits) is handed to Python's `json.loads`
-//!   itself, whose error, if any, is raised unchanged.
+//!   surrogates, a byte-order mark, integers beyond 64 bits, bytes that are not UTF-8) is handed
+//!   to Python's `json.loads` itself, whose error, if any, is raised unchanged.
 //!
 //! serde_json rather than sonic-rs: it is already linked (the `tokenizers` crate needs it), and
-//! the parse is a small part of a count (measured in BENCHMARKS.md: a 50 KB request parses in
-//! tens of microseconds and counts in hundreds).
+//! the parse is a small part of a count. Measured on the 50 KB body of the benchmark (release
+//! build, one core): `parse_chat_request` ~47 µs through a `Value` tree, ~35 µs with the
+//! one-pass reader, of which most is serde_json's string scanning and unescaping (the body holds
+//! an escape every ~25 bytes); counting it takes ~300 µs on one thread.
 
 use std::sync::Arc;
 
@@ -26,11 +32,13 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use pyo3::IntoPyObjectExt;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::messages::extract_chat;
 use super::{guard, type_name, UnsupportedContentError};
-use crate::tokens::messages::{ChatMessage, ChatRequest, ContentPart, ToolCall};
+use crate::tokens::messages::{ChatMessage, ChatRequest, PARALLEL_MIN_BYTES};
+use crate::tokens::request::{plain_message, read_plain_body, PlainBody};
+use crate::tokens::wake_pool;
 
 /// A request body read by `parse_chat_request`, ready to be counted by a tokenizer
 /// (`Encoding.count_parsed`, `HfTokenizer.count_parsed`).
@@ -76,86 +84,6 @@ impl ParsedRequest {
             self.model,
             self.request.messages.len()
         )
-    }
-}
-
-/// Why a message is not converted straight from JSON.
-struct NotPlain;
-
-fn plain_arguments(function: &Value) -> Result<ToolCall, NotPlain> {
-    let Value::Object(function) = function else {
-        return Err(NotPlain);
-    };
-    match function.get("arguments") {
-        None => Ok(ToolCall::default()),
-        Some(Value::String(s)) => Ok(ToolCall {
-            arguments: s.clone(),
-        }),
-        Some(Value::Null) => Ok(ToolCall {
-            arguments: "None".to_owned(),
-        }),
-        Some(_) => Err(NotPlain),
-    }
-}
-
-/// One message as `extract_message` reads it, for messages of the plain shape (module notes).
-fn plain_message(message: &Value) -> Result<ChatMessage, NotPlain> {
-    let Value::Object(fields) = message else {
-        return Err(NotPlain);
-    };
-    let mut m = ChatMessage::default();
-    for (key, value) in fields {
-        match (key.as_str(), value) {
-            (_, Value::Null) => {}
-            ("tool_calls", Value::Array(calls)) => {
-                for call in calls {
-                    let Value::Object(call) = call else {
-                        return Err(NotPlain);
-                    };
-                    let function = call.get("function").ok_or(NotPlain)?;
-                    m.tool_calls.push(plain_arguments(function)?);
-                }
-            }
-            ("function_call", function) => m.function_call = Some(plain_arguments(function)?),
-            ("tool_calls" | "provider_specific_fields" | "search_results", _) => {
-                return Err(NotPlain)
-            }
-            (key, Value::String(s)) => {
-                if key == "role" && s == "system" {
-                    m.is_system = true;
-                }
-                if key == "name" {
-                    m.name = Some(s.clone());
-                } else {
-                    m.text_fields.push(s.clone());
-                }
-            }
-            ("content", Value::Array(parts)) => {
-                for part in parts {
-                    match part {
-                        Value::String(s) => m.content_parts.push(ContentPart::Text(s.clone())),
-                        Value::Object(part) => plain_text_part(part, &mut m.content_parts)?,
-                        _ => return Err(NotPlain),
-                    }
-                }
-            }
-            // Numbers, booleans, objects and lists under other keys: LiteLLM skips them.
-            _ => {}
-        }
-    }
-    Ok(m)
-}
-
-/// A `{"type": "text", "text": str}` part (`str(text or "")`, counted when not empty).
-fn plain_text_part(part: &Map<String, Value>, out: &mut Vec<ContentPart>) -> Result<(), NotPlain> {
-    match (part.get("type"), part.get("text")) {
-        (Some(Value::String(kind)), Some(Value::String(text))) if kind == "text" => {
-            if !text.is_empty() {
-                out.push(ContentPart::Text(text.clone()));
-            }
-            Ok(())
-        }
-        _ => Err(NotPlain),
     }
 }
 
@@ -355,16 +283,55 @@ pub(crate) fn parse_chat_request(
             type_name(body)
         )));
     };
+    // A plain body (the common one) is read in one pass, without the GIL; any other is read as
+    // a tree of JSON values below. Bytes that are not UTF-8: `json.loads` raises its own error
+    // (serde_json would not read them either).
+    if data.len() >= PARALLEL_MIN_BYTES {
+        // Counted on the pool if its text alone is that large: its threads wake while the body
+        // is read.
+        wake_pool();
+    }
+    let plain = guard("request parsing", || {
+        Ok(py.detach(|| read_plain_body(std::str::from_utf8(data).ok()?)))
+    })?;
+    if let Some(plain) = plain {
+        let PlainBody {
+            model,
+            messages,
+            tools,
+            tool_choice,
+        } = plain;
+        let converted = (|| -> Result<[Bound<'_, PyAny>; 3], Result<Ambiguous, PyErr>> {
+            // The messages are already read: `extract_chat` sees an empty list.
+            Ok([
+                PyList::empty(py).into_any(),
+                to_py(py, &tools)?,
+                to_py(py, &tool_choice)?,
+            ])
+        })();
+        let fields = match converted {
+            Ok(fields) => fields,
+            Err(Ok(Ambiguous)) => {
+                let (model, fields) = request_fields_py(body)?;
+                return extract_objects(py, model, fields);
+            }
+            Err(Err(e)) => return Err(e),
+        };
+        let mut parsed = extract_objects(py, model, fields)?;
+        if !parsed.needs_litellm {
+            if let Some(request) = Arc::get_mut(&mut parsed.request) {
+                request.messages = messages;
+            }
+        }
+        return Ok(parsed);
+    }
     // Parsed and the plain messages converted without the GIL; `None`: let `json.loads` read it.
     let parsed = guard("request parsing", || {
         Ok(py.detach(|| {
             let value: Value = serde_json::from_slice(data).ok()?;
             Some(request_fields(value).map(|body| {
-                let plain: Option<Vec<ChatMessage>> = body
-                    .messages
-                    .iter()
-                    .map(|m| plain_message(m).ok())
-                    .collect();
+                let plain: Vec<Option<ChatMessage>> =
+                    body.messages.iter().map(plain_message).collect();
                 (body, plain)
             }))
         }))
@@ -373,7 +340,7 @@ pub(crate) fn parse_chat_request(
         let (model, fields) = request_fields_py(body)?;
         return extract_objects(py, model, fields);
     };
-    let (body_fields, plain) = parsed?;
+    let (body_fields, mut plain) = parsed?;
     let Body {
         model,
         messages,
@@ -381,12 +348,22 @@ pub(crate) fn parse_chat_request(
         tool_choice,
     } = body_fields;
     let converted = (|| -> Result<[Bound<'_, PyAny>; 3], Result<Ambiguous, PyErr>> {
-        let messages = match plain {
-            // Plain messages are already read: `extract_chat` sees an empty list.
-            Some(_) => PyList::empty(py).into_any(),
-            None => to_py(py, &Value::Array(messages))?,
-        };
-        Ok([messages, to_py(py, &tools)?, to_py(py, &tool_choice)?])
+        // Only the messages not read already become Python objects; an empty dict holds the
+        // place of each other one (it counts for nothing and raises nothing), so that
+        // `extract_chat` names the same index in its errors.
+        let list = PyList::empty(py);
+        for (message, plain) in messages.iter().zip(&plain) {
+            let item = match plain {
+                Some(_) => PyDict::new(py).into_any(),
+                None => to_py(py, message)?,
+            };
+            list.append(item).map_err(Err)?;
+        }
+        Ok([
+            list.into_any(),
+            to_py(py, &tools)?,
+            to_py(py, &tool_choice)?,
+        ])
     })();
     let fields = match converted {
         Ok(fields) => fields,
@@ -397,10 +374,12 @@ pub(crate) fn parse_chat_request(
         Err(Err(e)) => return Err(e),
     };
     let mut parsed = extract_objects(py, model, fields)?;
-    if let Some(plain) = plain {
+    if !parsed.needs_litellm {
         if let Some(request) = Arc::get_mut(&mut parsed.request) {
-            if !parsed.needs_litellm {
-                request.messages = plain;
+            for (message, plain) in request.messages.iter_mut().zip(&mut plain) {
+                if let Some(plain) = plain.take() {
+                    *message = plain;
+                }
             }
         }
     }

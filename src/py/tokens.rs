@@ -92,7 +92,12 @@ impl PyEncoding {
     /// Counts of many texts, in order; the work is spread over all cores without the GIL.
     fn count_batch(&self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
         metrics::timed(metrics::COUNT_TOKENS_BATCH, || {
-            self.count_batch_inner(py, texts)
+            let encoding = &self.inner;
+            with_batch_texts(texts, |texts| {
+                guard("batch token counting", || {
+                    Ok(py.detach(|| encoding.count_batch(texts)))
+                })
+            })
         })
     }
 
@@ -126,7 +131,7 @@ impl PyEncoding {
             let request = request.request();
             guard("message token counting", || {
                 Ok(py.detach(|| {
-                    request.count_as(legacy_accounting, |text| encoding.count(text), &config)
+                    request.count_parallel(legacy_accounting, |text| encoding.count(text), &config)
                 }))
             })
         })
@@ -145,7 +150,7 @@ impl PyEncoding {
         let config = CountConfig::from_env();
         let count = async move {
             tokio::task::spawn_blocking(move || {
-                request.count_as(legacy_accounting, |text| encoding.count(text), &config)
+                request.count_parallel(legacy_accounting, |text| encoding.count(text), &config)
             })
             .await
             .map_err(|e| super::NativeError::new_err(format!("message token counting: {e}")))
@@ -171,22 +176,6 @@ impl PyEncoding {
 }
 
 impl PyEncoding {
-    fn count_batch_inner(&self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
-        // The items stay referenced here while the GIL is released, so the UTF-8 buffers borrowed
-        // from them stay valid even if another thread mutates the caller's list meanwhile.
-        let items = batch_items(texts)?;
-        let owned = items
-            .iter()
-            .enumerate()
-            .map(|(index, item)| item_text(item, index))
-            .collect::<PyResult<Vec<_>>>()?;
-        let borrowed: Vec<&str> = owned.iter().map(|t| t.as_ref()).collect();
-        let encoding = &self.inner;
-        guard("batch token counting", || {
-            Ok(py.detach(|| encoding.count_batch(&borrowed)))
-        })
-    }
-
     /// The number `litellm.token_counter` gives for a chat request (see `tokens::messages`):
     /// the request is read from Python objects first, then counted without the GIL.
     fn count_messages_inner(
@@ -207,9 +196,27 @@ impl PyEncoding {
     }
 }
 
-/// The items of `texts`: any iterable of `str` except a single `str` (or `bytes`), which would
-/// otherwise be taken for a sequence of one-character texts.
-pub(crate) fn batch_items<'py>(texts: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+/// `count` applied to the texts of a `count_tokens_batch` argument (`Encoding.count_batch`,
+/// `HfTokenizer.count_batch`): any iterable of `str` except a single `str` (or `bytes`), which
+/// would otherwise be taken for a sequence of one-character texts.
+///
+/// The items stay referenced while `count` runs, so the UTF-8 buffers borrowed from them stay
+/// valid while it releases the GIL, even if another thread mutates the caller's list meanwhile.
+pub(crate) fn with_batch_texts<R>(
+    texts: &Bound<'_, PyAny>,
+    count: impl FnOnce(&[&str]) -> PyResult<R>,
+) -> PyResult<R> {
+    let items = batch_items(texts)?;
+    let owned = items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| item_text(item, index))
+        .collect::<PyResult<Vec<_>>>()?;
+    let borrowed: Vec<&str> = owned.iter().map(|t| t.as_ref()).collect();
+    count(&borrowed)
+}
+
+fn batch_items<'py>(texts: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
     if texts.is_instance_of::<PyString>() || texts.is_instance_of::<PyBytes>() {
         return Err(PyTypeError::new_err(format!(
             "count_tokens_batch() argument 'texts' must be a list of str, not a single {}",
@@ -225,7 +232,7 @@ pub(crate) fn batch_items<'py>(texts: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<
     iter.collect()
 }
 
-pub(crate) fn item_text<'a>(item: &'a Bound<'_, PyAny>, index: usize) -> PyResult<Cow<'a, str>> {
+fn item_text<'a>(item: &'a Bound<'_, PyAny>, index: usize) -> PyResult<Cow<'a, str>> {
     if !item.is_instance_of::<PyString>() {
         return Err(PyTypeError::new_err(format!(
             "count_tokens_batch() argument 'texts' must hold only str; item {index} is {}",

@@ -5,9 +5,10 @@
 //! - A multiplexed Redis connection (and an HTTP connection pool) belongs to the runtime that
 //!   drives its socket; one runtime lets every limiter, every Python thread and every asyncio
 //!   loop share the same connections.
-//! - The work on it is I/O and a little parsing: two worker threads keep a stalled task from
-//!   holding up the others without taking cores away from the Python threads that do the real
-//!   work (the machine this is measured on has two cores, a LiteLLM pod often has one or two).
+//! - The work on it is I/O and a little parsing (SSE events, Redis replies), never a count or a
+//!   long computation, so one worker thread keeps up with everything the process's Python side
+//!   can ask of it and takes no core away from the Python threads that do the real work (see
+//!   `WORKER_THREADS` for the measurements; a LiteLLM pod often has one or two cores).
 //! - It is built lazily, on first use, so importing the module starts no threads.
 //!
 //! - It is replaced in a child process after `fork()` (see `after_fork_in_child`): servers that

@@ -295,13 +295,7 @@ impl ChatRequest {
         count_exact: F,
         config: &CountConfig,
     ) -> usize {
-        let plan = self.plan_as(legacy_accounting);
-        let texts: i64 = plan
-            .texts
-            .iter()
-            .map(|t| count_text_like_litellm(t, &count_exact, config) as i64)
-            .sum();
-        (plan.overhead + texts).max(0) as usize
+        count_plan(&self.plan_as(legacy_accounting), count_exact, config)
     }
 
     /// [`ChatRequest::count_as`], with the texts of a large request (at least
@@ -317,7 +311,7 @@ impl ChatRequest {
         let plan = self.plan_as(legacy_accounting);
         let bytes: usize = plan.texts.iter().map(|t| t.len()).sum();
         if bytes < PARALLEL_MIN_BYTES {
-            return self.count_as(legacy_accounting, count_exact, config);
+            return count_plan(&plan, count_exact, config);
         }
         let mut units = Vec::with_capacity(plan.texts.len() + bytes / config.chunk_chars.max(1));
         for text in &plan.texts {
@@ -333,6 +327,20 @@ impl ChatRequest {
         });
         (plan.overhead + texts as i64).max(0) as usize
     }
+}
+
+/// The count of `plan` on the calling thread, its texts one after another.
+fn count_plan<F: Fn(&str) -> usize>(
+    plan: &CountPlan<'_>,
+    count_exact: F,
+    config: &CountConfig,
+) -> usize {
+    let texts: i64 = plan
+        .texts
+        .iter()
+        .map(|t| count_text_like_litellm(t, &count_exact, config) as i64)
+        .sum();
+    (plan.overhead + texts).max(0) as usize
 }
 
 /// Below this many bytes of text a request is counted on the calling thread. Measured on 2

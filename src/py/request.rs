@@ -309,13 +309,9 @@ pub(crate) fn parse_chat_request(
                 to_py(py, &tool_choice)?,
             ])
         })();
-        let fields = match converted {
+        let fields = match fields_or_reread(py, body, converted)? {
             Ok(fields) => fields,
-            Err(Ok(Ambiguous)) => {
-                let (model, fields) = request_fields_py(body)?;
-                return extract_objects(py, model, fields);
-            }
-            Err(Err(e)) => return Err(e),
+            Err(reread) => return Ok(reread),
         };
         let mut parsed = extract_objects(py, model, fields)?;
         if !parsed.needs_litellm {
@@ -365,13 +361,9 @@ pub(crate) fn parse_chat_request(
             to_py(py, &tool_choice)?,
         ])
     })();
-    let fields = match converted {
+    let fields = match fields_or_reread(py, body, converted)? {
         Ok(fields) => fields,
-        Err(Ok(Ambiguous)) => {
-            let (model, fields) = request_fields_py(body)?;
-            return extract_objects(py, model, fields);
-        }
-        Err(Err(e)) => return Err(e),
+        Err(reread) => return Ok(reread),
     };
     let mut parsed = extract_objects(py, model, fields)?;
     if !parsed.needs_litellm {
@@ -384,6 +376,24 @@ pub(crate) fn parse_chat_request(
         }
     }
     Ok(parsed)
+}
+
+/// The fields converted to Python objects (`Ok`); where the conversion met a value whose Python
+/// form it cannot tell (`Ambiguous`), the request of the body read again by `json.loads` (`Err`),
+/// which the caller returns as it is.
+fn fields_or_reread<'py>(
+    py: Python<'py>,
+    body: &Bound<'py, PyAny>,
+    converted: Result<[Bound<'py, PyAny>; 3], Result<Ambiguous, PyErr>>,
+) -> PyResult<Result<[Bound<'py, PyAny>; 3], ParsedRequest>> {
+    match converted {
+        Ok(fields) => Ok(Ok(fields)),
+        Err(Ok(Ambiguous)) => {
+            let (model, fields) = request_fields_py(body)?;
+            Ok(Err(extract_objects(py, model, fields)?))
+        }
+        Err(Err(e)) => Err(e),
+    }
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -178,9 +178,8 @@ def _versions() -> str:
     return ", ".join(parts)
 
 
-def _subprocess_seconds(code: str, runs: int, base: str = "pass") -> float:
-    """Median wall time of ``python -c code`` minus that of ``python -c base`` (by default an
-    empty interpreter)."""
+def _subprocess_seconds(code: str, runs: int) -> float:
+    """Median wall time of ``python -c code`` minus that of an empty interpreter."""
 
     def run(snippet: str) -> float:
         timer = (
@@ -192,7 +191,7 @@ def _subprocess_seconds(code: str, runs: int, base: str = "pass") -> float:
         out.check_returncode()
         return float(out.stdout.strip())
 
-    baseline = statistics.median(run(base) for _ in range(runs))
+    baseline = statistics.median(run("pass") for _ in range(runs))
     return max(0.0, statistics.median(run(code) for _ in range(runs)) - baseline)
 
 

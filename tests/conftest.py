@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import importlib.util
 import os
@@ -124,3 +125,20 @@ def run_python(code: str, env: dict | None = None):
     return subprocess.run(
         [sys.executable, "-c", code], env=full_env, capture_output=True, text=True, timeout=120
     )
+
+
+# The two ways native results reach an event loop (src/py/aio.rs): a socket the loop watches, or
+# call_soon_threadsafe for a loop that cannot watch one.
+LOOP_KINDS = ["watches sockets", "without add_reader"]
+
+
+class _LoopWithoutReaders(asyncio.SelectorEventLoop):
+    """A loop that cannot watch file descriptors, as Windows' proactor loop."""
+
+    def add_reader(self, *args, **kwargs):
+        raise NotImplementedError
+
+
+def new_loop(kind: str) -> asyncio.AbstractEventLoop:
+    """A new event loop of one of ``LOOP_KINDS``."""
+    return _LoopWithoutReaders() if kind == "without add_reader" else asyncio.new_event_loop()

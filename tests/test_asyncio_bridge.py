@@ -20,7 +20,7 @@ import pytest
 import fast_litellm
 from fast_litellm import _flags
 
-from .conftest import run_python
+from .conftest import LOOP_KINDS, new_loop, run_python
 
 pytestmark = pytest.mark.skipif(
     _flags.native is None, reason=f"native module unavailable: {_flags.native_import_error}"
@@ -64,14 +64,7 @@ def _want(rounds: int, width: int, expected: List[int]) -> List[int]:
     return [expected[(r * width + i) % len(BODIES)] for r in range(rounds) for i in range(width)]
 
 
-class _LoopWithoutReaders(asyncio.SelectorEventLoop):
-    """A loop that cannot watch file descriptors, as Windows' proactor loop."""
-
-    def add_reader(self, *args: Any) -> None:
-        raise NotImplementedError
-
-
-@pytest.mark.parametrize("loop_kind", ["watches sockets", "without add_reader"])
+@pytest.mark.parametrize("loop_kind", LOOP_KINDS)
 def test_every_result_reaches_loops_on_several_threads(native: Any, loop_kind: str) -> None:
     # Two loops on two threads, each with counts finishing on the runtime's worker threads at the
     # same moments: a lost wake-up would leave a gather waiting for ever. Many small batches make
@@ -83,9 +76,7 @@ def test_every_result_reaches_loops_on_several_threads(native: Any, loop_kind: s
     results: dict = {}
 
     def run(name: str) -> None:
-        loop = (
-            _LoopWithoutReaders() if loop_kind == "without add_reader" else asyncio.new_event_loop()
-        )
+        loop = new_loop(loop_kind)
         try:
             results[name] = loop.run_until_complete(
                 asyncio.wait_for(_rounds(rounds, width), HANG_GUARD)

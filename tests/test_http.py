@@ -46,6 +46,7 @@ from fast_litellm.errors import (
 )
 
 from . import http_server as servers
+from .conftest import LOOP_KINDS, new_loop
 from .http_proxy import ForwardProxy
 from .http_server import HttpTestServer, pattern
 from .redis_server import free_port
@@ -644,15 +645,8 @@ def test_cancelled_request_frees_its_connection(
     assert client.get("/echo").status_code == 200
 
 
-class _LoopWithoutReaders(asyncio.SelectorEventLoop):
-    """A loop that cannot watch file descriptors, as Windows' proactor loop."""
-
-    def add_reader(self, *args: Any) -> None:
-        raise NotImplementedError
-
-
 @requires_native_http
-@pytest.mark.parametrize("loop_kind", ["watches sockets", "without add_reader"])
+@pytest.mark.parametrize("loop_kind", LOOP_KINDS)
 def test_results_reach_each_loop(http_server: HttpTestServer, loop_kind: str) -> None:
     # Results are handed to a loop through a socket it watches, or with call_soon_threadsafe
     # where it cannot watch one; both deliver every result, to every loop in turn.
@@ -662,9 +656,7 @@ def test_results_reach_each_loop(http_server: HttpTestServer, loop_kind: str) ->
         return [r.status_code for r in responses]
 
     for _ in range(3):
-        loop = (
-            _LoopWithoutReaders() if loop_kind == "without add_reader" else asyncio.new_event_loop()
-        )
+        loop = new_loop(loop_kind)
         try:
             assert loop.run_until_complete(batch()) == [200] * 20
         finally:

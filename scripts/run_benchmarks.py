@@ -22,7 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -209,6 +209,95 @@ def _in_process_seconds(setup: str, timed: str, runs: int) -> float:
         return float(out.stdout.strip().splitlines()[-1])
 
     return statistics.median(run() for _ in range(runs))
+
+
+# Resident memory, read from /proc: VmRSS is what `ps` and a container's limit see (file-backed
+# pages of the shared library included); RssAnon is the private part no other process shares.
+_RSS_PROBE = """
+def _rss():
+    with open("/proc/self/status") as status:
+        fields = dict(line.split(":", 1) for line in status)
+    return int(fields["VmRSS"].split()[0]), int(fields["RssAnon"].split()[0])
+"""
+
+
+def _rss_growth_kib(setup: str, load: str, runs: int) -> Tuple[float, float]:
+    """Median growth of (VmRSS, RssAnon), in KiB, of running ``load`` right after ``setup`` in
+    a fresh interpreter."""
+    code = f"{setup}\n{_RSS_PROBE}\nbefore = _rss()\n{load}\nafter = _rss()\n"
+    code += "print(after[0] - before[0], after[1] - before[1])"
+
+    def run() -> Tuple[int, int]:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        out.check_returncode()
+        rss, anon = out.stdout.split()
+        return int(rss), int(anon)
+
+    samples = [run() for _ in range(runs)]
+    return (
+        statistics.median(rss for rss, _ in samples),
+        statistics.median(anon for _, anon in samples),
+    )
+
+
+def memory_lines(runs: int) -> List[str]:
+    """What loading an encoding and counting once adds to a process's resident memory, for the
+    native path, Python tiktoken (the same vocabulary, as the fallback builds it) and the
+    tokenizer litellm ships, as a markdown section."""
+    if not os.path.exists("/proc/self/status"):
+        print("memory of a loaded encoding: skipped (no /proc on this system)")
+        return []
+    # The text is built before the first reading of memory, so only the tokenizer's pages count.
+    # It is hundreds of kilobytes that never repeat (English, CJK, code), so that counting it
+    # touches the tables as real traffic does.
+    text = (
+        f"import sys; sys.path.insert(0, {ROOT!r}); from benches import token_cases as t; "
+        "texts = t.fresh_english_texts() + t.fresh_cjk_texts() + t.fresh_code_texts()"
+    )
+    # One text at a time (1-4 KB each): tiktoken's token lists are freed as it goes, so its
+    # figure is its tables, not a list of a million integers.
+    loads: Dict[str, Tuple[str, str, Optional[str]]] = {
+        "native": (
+            f"import fast_litellm; {text}",
+            "for x in texts: fast_litellm.count_tokens(x, encoding={e!r})",
+            token_cases.native_missing(),
+        ),
+        "tiktoken": (
+            f"from fast_litellm._fallback.tokens import get_encoding; {text}",
+            "e = get_encoding({e!r})\nfor x in texts: e.encode(x, disallowed_special=())",
+            token_cases.missing("tiktoken", "tiktoken"),
+        ),
+        "litellm native": (
+            f"from litellm.rust_bridge._native import Tokenizer; {text}",
+            "e = Tokenizer.from_tiktoken({e!r})\nfor x in texts: e.count(x, fast=True)",
+            token_cases.litellm_native_tokenizer()[1] or None,
+        ),
+    }
+    contenders = [name for name, (_, _, missing) in loads.items() if missing is None]
+    lines = [
+        "## memory of a loaded encoding",
+        "",
+        "Resident memory a process gains by loading one encoding and counting a million "
+        "characters of never-repeating English, CJK and code (texts of 1-4 KB) once, after importing the package (median of "
+        "fresh processes). `RSS` is what `ps` and a "
+        "container's memory limit see; `private` is the anonymous part, which no other process "
+        "shares (the native vocabulary is read-only data in the shared library, so forked "
+        "workers and other processes share its pages).",
+        "",
+        "| encoding | " + " | ".join(f"{c} RSS | {c} private" for c in contenders) + " |",
+        "|---|" + "---|---|" * len(contenders),
+    ]
+    for encoding in STARTUP_ENCODINGS:
+        row = [encoding]
+        for name in contenders:
+            before, load, _ = loads[name]
+            rss, anon = _rss_growth_kib(before, load.format(e=encoding), runs)
+            row += [f"{rss / 1024:.1f} MiB", f"{anon / 1024:.1f} MiB"]
+        print("memory of a loaded encoding  " + "  ".join(row))
+        lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    lines += [f"Not measured: {name}: {why}." for name, (_, _, why) in loads.items() if why]
+    return lines + ([""] if lines[-1] else [])
 
 
 def startup_results(runs: int) -> List[Result]:
@@ -461,7 +550,9 @@ STEPS: Dict[str, Callable[[int, bool], List[str]]] = {
     "routing_patch": lambda n, q: _table(
         "Router.pick with patch()", routing_cases.run_patch_cases(n, quick=q)
     ),
-    "startup": lambda n, q: _table("start-up", startup_results(3 if q else 15)),
+    "startup": lambda n, q: (
+        _table("start-up", startup_results(3 if q else 15)) + memory_lines(1 if q else 5)
+    ),
     "budgets": lambda n, q: _table("budgets", budget_cases.run_cases(n, quick=q)),
     "cache": lambda n, q: _table("response cache", cache_cases.run_cases(n)),
     "monitoring": lambda n, q: _table(

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from . import _flags, _fork, _models
-from ._fallback import tokens as _fallback_tokens
 from ._models import (
     encoding_for_model,
     tokenizer_for_model,
@@ -72,7 +71,7 @@ class _Tokenizer:
     def load_fallback(self) -> Any:
         with self._lock:
             if self.fallback is None:
-                self.fallback = _fallback_tokens.Encoding(self.name)
+                self.fallback = _fallback_tokens().Encoding(self.name)
         return self.fallback
 
 
@@ -120,7 +119,7 @@ class _HfTokenizer:
     def load_fallback(self) -> Any:
         with self._lock:
             if self.fallback is None:
-                self.fallback = _fallback_tokens.HfTokenizer(self.path)
+                self.fallback = _fallback_tokens().HfTokenizer(self.path)
         return self.fallback
 
 
@@ -158,7 +157,15 @@ class _LiteLLMDelegate:
         return int(_litellm().token_counter(model=self.model, text=text))
 
     def count_batch(self, texts: Iterable[str]) -> List[int]:
-        return [self.count(text) for text in _fallback_tokens.batch_texts(texts)]
+        return [self.count(text) for text in _fallback_tokens().batch_texts(texts)]
+
+
+def _fallback_tokens() -> Any:
+    # Imported when a fallback is first built, not with the package: a process on the native path
+    # never needs it.
+    from ._fallback import tokens
+
+    return tokens
 
 
 def _litellm() -> Any:

@@ -264,6 +264,10 @@ class HttpTestServer:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 writer.transport.abort()
             return False
+        elif route == "header":
+            # A header whose value is the bytes given in hex (?hex=), which need not be ASCII.
+            value = bytes.fromhex(request.query.get("hex", "")).decode("latin-1")
+            writer.write(_response(200, b"ok", (("X-Value", value),)))
         elif route == "garbage":
             writer.write(b"this is not HTTP at all\r\n\r\n")
             await writer.drain()

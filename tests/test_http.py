@@ -286,6 +286,22 @@ def test_headers_of_the_response_keep_order_and_repeats(client: Api) -> None:
     assert response.headers.get_list("Retry-After") == ["3600"]
 
 
+# Header values that are not ASCII: UTF-8 where the bytes are UTF-8, Latin-1 (one character per
+# byte) otherwise, as httpx reads them; never a replacement character, never an error.
+NON_ASCII_HEADER_VALUES = [
+    (b"plain", "plain"),
+    (b"caf\xc3\xa9 \xe2\x9c\x93", "café ✓"),
+    (b"caf\xe9 \xff", "café ÿ"),
+]
+
+
+@pytest.mark.parametrize("raw, text", NON_ASCII_HEADER_VALUES)
+def test_non_ascii_response_header_values(client: Api, raw: bytes, text: str) -> None:
+    response = client.get(f"/header?hex={raw.hex()}")
+    assert response.status_code == 200
+    assert response.headers["x-value"] == text
+
+
 def test_ten_megabyte_bodies(client: Api) -> None:
     upload = pattern(TEN_MB)
     echoed = client.post("/echo?summary=1", content=upload).json()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-from typing import Any, Iterator
+from typing import Any, Iterator, List
 
 import httpx
 import pytest
@@ -18,7 +18,12 @@ from fast_litellm.httpx import AsyncTransport, Transport
 from . import http_server as servers
 from .http_server import HttpTestServer, pattern
 from .redis_server import free_port
-from .test_http import SSE_CHUNKS, engine_for_new_clients, requires_native_http
+from .test_http import (
+    NON_ASCII_HEADER_VALUES,
+    SSE_CHUNKS,
+    engine_for_new_clients,
+    requires_native_http,
+)
 
 http_server = servers.http_server
 
@@ -50,6 +55,36 @@ def test_json_round_trip_both_kinds(engine: str, http_server: HttpTestServer) ->
             return (await client.post("/echo", json={"b": 2})).json()
 
     assert run(main())["method"] == "POST"
+
+
+def test_header_bytes_pass_unchanged(engine: str, http_server: HttpTestServer) -> None:
+    """httpx keeps header values as bytes: the transport hands them to the server and back as
+    they are, and httpx decodes the response's as it would its own (no error, no replacement
+    character)."""
+    values = [raw for raw, _ in NON_ASCII_HEADER_VALUES]
+
+    def check(responses: List[httpx.Response], echoed: Any) -> None:
+        for raw, response in zip(values, responses, strict=True):
+            assert response.status_code == 200
+            assert (b"x-value", raw) in [(n.lower(), v) for n, v in response.headers.raw]
+            reference = httpx.Response(200, headers=[(b"X-Value", raw)])
+            assert response.headers["x-value"] == reference.headers["x-value"]
+        sent = [(n.lower(), v.encode("latin-1")) for n, v in echoed["headers"]]
+        assert [v for n, v in sent if n == "x-sent"] == values
+
+    sent_headers = [(b"X-Sent", raw) for raw in values]
+    with httpx.Client(transport=Transport(), base_url=http_server.url) as client:
+        responses = [client.get(f"/header?hex={raw.hex()}") for raw in values]
+        check(responses, client.post("/echo", headers=sent_headers).json())
+
+    async def main() -> None:
+        async with httpx.AsyncClient(
+            transport=AsyncTransport(), base_url=http_server.url
+        ) as client:
+            responses = [await client.get(f"/header?hex={raw.hex()}") for raw in values]
+            check(responses, (await client.post("/echo", headers=sent_headers)).json())
+
+    run(main())
 
 
 def test_large_bodies_and_streams(engine: str, http_server: HttpTestServer) -> None:

@@ -255,6 +255,8 @@ class HttpStream:
     @property
     def headers(self) -> _Headers: ...
     @property
+    def raw_headers(self) -> List[Tuple[bytes, bytes]]: ...
+    @property
     def url(self) -> str: ...
     @property
     def http_version(self) -> str: ...
@@ -305,7 +307,7 @@ class HttpClient:
         self,
         method: str,
         url: str,
-        headers: Sequence[Tuple[str, str]],
+        headers: Sequence[Tuple[Union[str, bytes], Union[str, bytes]]],
         body: Optional[bytes] = None,
         timeout: _Timeouts = None,
     ) -> _Finished: ...
@@ -313,7 +315,7 @@ class HttpClient:
         self,
         method: str,
         url: str,
-        headers: Sequence[Tuple[str, str]],
+        headers: Sequence[Tuple[Union[str, bytes], Union[str, bytes]]],
         body: Optional[bytes] = None,
         timeout: _Timeouts = None,
     ) -> Awaitable[_Finished]: ...
@@ -321,7 +323,7 @@ class HttpClient:
         self,
         method: str,
         url: str,
-        headers: Sequence[Tuple[str, str]],
+        headers: Sequence[Tuple[Union[str, bytes], Union[str, bytes]]],
         body: Optional[bytes] = None,
         timeout: _Timeouts = None,
         prefetch: bool = False,
@@ -330,7 +332,7 @@ class HttpClient:
         self,
         method: str,
         url: str,
-        headers: Sequence[Tuple[str, str]],
+        headers: Sequence[Tuple[Union[str, bytes], Union[str, bytes]]],
         body: Optional[bytes] = None,
         timeout: _Timeouts = None,
         prefetch: bool = False,

@@ -220,7 +220,8 @@ def _header_pairs(headers: HeadersArg) -> HeaderPairs:
 
 class Headers(Mapping[str, str]):
     """Response headers: a read-only, case-insensitive mapping. A name sent several times maps to
-    its values joined by ``", "``; ``get_list(name)`` gives them apart."""
+    its values joined by ``", "``; ``get_list(name)`` gives them apart. A value whose bytes are
+    not ASCII reads as UTF-8 when they are UTF-8, else as Latin-1 (one character per byte)."""
 
     __slots__ = ("_pairs", "_index")
 

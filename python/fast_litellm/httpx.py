@@ -70,17 +70,11 @@ def _timeouts(request: httpx.Request) -> Optional[TimeoutTuple]:
     return (timeout.get("connect"), timeout.get("read"), timeout.get("write"), timeout.get("pool"))
 
 
-def _headers(request: httpx.Request) -> list[tuple[str, str]]:
-    # httpx keeps header bytes as given; HTTP/1.1 header values are Latin-1 on the wire.
-    return [
-        (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw
-    ]
-
-
 def _response(raw: Any, stream: httpx.SyncByteStream | httpx.AsyncByteStream) -> httpx.Response:
+    # Header bytes both ways, as httpx keeps them: a value that is not ASCII passes unchanged.
     return httpx.Response(
         raw.status_code,
-        headers=raw.headers,
+        headers=raw.raw_headers,
         stream=stream,
         extensions={"http_version": raw.http_version.encode("ascii")},
     )
@@ -189,7 +183,7 @@ class AsyncTransport(httpx.AsyncBaseTransport):
             raw = await self.client._engine.astream(
                 request.method,
                 str(request.url),
-                _headers(request),
+                request.headers.raw,
                 body or None,
                 _timeouts(request),
                 prefetch=True,
@@ -239,7 +233,7 @@ class Transport(httpx.BaseTransport):
             raw = self.client._engine.stream(
                 request.method,
                 str(request.url),
-                _headers(request),
+                request.headers.raw,
                 body or None,
                 _timeouts(request),
             )

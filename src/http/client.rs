@@ -127,7 +127,8 @@ pub struct Prepared {
 #[derive(Debug, Clone)]
 pub struct Head {
     pub status: u16,
-    pub headers: Vec<(String, String)>,
+    /// Names (lower case) and values as received: a value may hold any byte but controls.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
     pub url: String,
     pub http_version: &'static str,
     pub retries: u32,
@@ -673,12 +674,7 @@ impl Client {
                 headers: response
                     .headers()
                     .iter()
-                    .map(|(name, value)| {
-                        (
-                            name.as_str().to_owned(),
-                            String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                        )
-                    })
+                    .map(|(name, value)| (name.clone(), value.clone()))
                     .collect(),
                 url: prepared.uri.to_string(),
                 http_version: version_name(response.version()),

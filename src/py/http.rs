@@ -14,7 +14,7 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use super::aio::{awaitable, cancellable};
 use super::guard;
@@ -62,24 +62,46 @@ fn seconds(name: &str, value: Option<f64>) -> PyResult<Option<Duration>> {
     }
 }
 
+/// Request headers from `(name, value)` pairs of `str` or `bytes` (httpx keeps them as bytes,
+/// which pass unchanged; a `str` is sent as its UTF-8 bytes).
 fn header_pairs(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(HeaderName, HeaderValue)>> {
-    let pairs: Vec<(String, String)> = headers.extract().map_err(|_| {
-        PyTypeError::new_err("headers must be a list of (name, value) pairs of str")
+    let pairs: Vec<(Bound<'_, PyAny>, Bound<'_, PyAny>)> = headers.extract().map_err(|_| {
+        PyTypeError::new_err("headers must be a list of (name, value) pairs of str or bytes")
     })?;
     pairs
         .into_iter()
         .map(|(name, value)| {
-            let header = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| PyValueError::new_err(format!("invalid header name {name:?}")))?;
-            let value = HeaderValue::from_str(&value).map_err(|_| {
+            let header = HeaderName::from_bytes(header_bytes(&name)?).map_err(|_| {
+                PyValueError::new_err(format!("invalid header name {}", repr_of(&name)))
+            })?;
+            let value_bytes = header_bytes(&value)?;
+            let value_ = HeaderValue::from_bytes(value_bytes).map_err(|_| {
                 PyValueError::new_err(format!(
-                    "invalid value for header {name:?}: {value:?} (control characters are not \
-                     allowed)"
+                    "invalid value for header {}: {} (control characters are not allowed)",
+                    repr_of(&name),
+                    repr_of(&value)
                 ))
             })?;
-            Ok((header, value))
+            Ok((header, value_))
         })
         .collect()
+}
+
+fn repr_of(item: &Bound<'_, PyAny>) -> String {
+    item.repr().map(|r| r.to_string()).unwrap_or_default()
+}
+
+fn header_bytes<'a>(item: &'a Bound<'_, PyAny>) -> PyResult<&'a [u8]> {
+    if let Ok(bytes) = item.cast::<PyBytes>() {
+        return Ok(bytes.as_bytes());
+    }
+    if let Ok(text) = item.cast::<PyString>() {
+        return Ok(text.to_str()?.as_bytes());
+    }
+    Err(PyTypeError::new_err(format!(
+        "header names and values must be str or bytes, not {}",
+        item.get_type().name()?
+    )))
 }
 
 type TimeoutArg = Option<(Option<f64>, Option<f64>, Option<f64>, Option<f64>)>;
@@ -97,11 +119,38 @@ fn timeouts_arg(timeout: TimeoutArg) -> PyResult<Option<Timeouts>> {
         .transpose()
 }
 
+/// The response headers as `str` pairs. A value is read as UTF-8 when its bytes are UTF-8 and as
+/// Latin-1 (one character per byte) otherwise, as httpx reads them: nothing is lost or replaced.
 fn head_items<'py>(py: Python<'py>, head: &Head) -> PyResult<Bound<'py, PyList>> {
     let pairs = head
         .headers
         .iter()
-        .map(|(name, value)| PyTuple::new(py, [name.as_str(), value.as_str()]))
+        .map(|(name, value)| {
+            let bytes = value.as_bytes();
+            let text = match std::str::from_utf8(bytes) {
+                Ok(text) => std::borrow::Cow::Borrowed(text),
+                Err(_) => std::borrow::Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect()),
+            };
+            PyTuple::new(py, [name.as_str(), &text])
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    PyList::new(py, pairs)
+}
+
+/// The response headers as the `bytes` pairs received (what an httpx response holds).
+fn head_raw_items<'py>(py: Python<'py>, head: &Head) -> PyResult<Bound<'py, PyList>> {
+    let pairs = head
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            PyTuple::new(
+                py,
+                [
+                    PyBytes::new(py, name.as_str().as_bytes()),
+                    PyBytes::new(py, value.as_bytes()),
+                ],
+            )
+        })
         .collect::<PyResult<Vec<_>>>()?;
     PyList::new(py, pairs)
 }
@@ -452,6 +501,12 @@ impl PyHttpStream {
     #[getter]
     fn headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         head_items(py, &self.head)
+    }
+
+    /// The headers as received, `(name, value)` pairs of `bytes`.
+    #[getter]
+    fn raw_headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        head_raw_items(py, &self.head)
     }
 
     #[getter]

@@ -167,6 +167,32 @@ def test_bad_input(path):
         fast_litellm.count_message_tokens("not a list", model=CLAUDE)  # type: ignore[arg-type]
 
 
+LONE_SURROGATE = "half a pair \ud83d here"
+
+
+def test_a_lone_surrogate_is_refused_as_litellm_refuses_it(path):
+    """Python ``tokenizers`` cannot take a lone surrogate, so litellm's count raises TypeError
+    (tiktoken repairs such text, and the OpenAI models count it); every path raises it too."""
+    with pytest.raises(TypeError):
+        litellm.token_counter(model=CLAUDE, messages=[{"role": "user", "content": LONE_SURROGATE}])
+    body = json.dumps({"model": CLAUDE, "messages": [{"role": "user", "content": "\ud83d"}]})
+    for model in (CLAUDE, DEEPSEEK):
+        with pytest.raises(TypeError):
+            fast_litellm.count_tokens(LONE_SURROGATE, model=model)
+        with pytest.raises(TypeError):
+            fast_litellm.count_tokens_batch(["ok", LONE_SURROGATE], model=model)
+        with pytest.raises(TypeError):
+            fast_litellm.count_message_tokens(
+                [{"role": "user", "content": "ok", "name": LONE_SURROGATE}], model=model
+            )
+        with pytest.raises(TypeError):
+            fast_litellm.count_request_tokens(body, model=model)
+    # The same text in an OpenAI model's count is repaired, as tiktoken repairs it.
+    assert fast_litellm.count_tokens(LONE_SURROGATE, model="gpt-4o") == fast_litellm.count_tokens(
+        "half a pair \ufffd here", model="gpt-4o"
+    )
+
+
 def test_a_bad_tokenizer_file_is_tokenizer_unavailable(tmp_path):
     bad = tmp_path / "tokenizer.json"
     bad.write_text("{not json")

@@ -158,7 +158,14 @@ MODELS = [
 words = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",)), min_size=0, max_size=40
 ) | st.sampled_from(
-    ["hello", "<|endoftext|>", "日本語のテキスト", "The quick brown fox. " * 80, " \n\t"]
+    [
+        "hello",
+        "<|endoftext|>",
+        "日本語のテキスト",
+        "The quick brown fox. " * 80,
+        " \n\t",
+        "half a pair \ud83d",  # tiktoken repairs it; a Hugging Face tokenizer raises
+    ]
 )
 names = st.sampled_from(["bob", "alice_1", "weird name", "", "日本"])
 http_low_auto = st.sampled_from(["https://example.com/cat.png", "http://example.com/a,b.jpg"])
@@ -380,6 +387,12 @@ def test_fixed_cases_that_take_each_branch():
         {"model": 42, "messages": chat},
         {"model": "gpt-4o", "messages": chat, "unexpected": 1},
         {"messages": chat},
+        {"model": "gpt-4o", "messages": [{"role": "user", "content": "lone \ud83d"}]},
+        {"model": "claude-opus-4-5", "messages": [{"role": "user", "content": "lone \ud83d"}]},
+        {
+            "model": "deepseek-chat",
+            "messages": [{"role": "user", "content": "x", "name": "\udfff"}],
+        },
     ]
     for kwargs in cases:
         assert_same(both_ways(kwargs))

@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 use super::aio::awaitable;
@@ -21,6 +21,26 @@ impl From<HfError> for PyErr {
             other => TokenizerUnavailableError::new_err(other.to_string()),
         }
     }
+}
+
+/// Python `tokenizers` cannot take a `str` holding a lone surrogate (it raises `TypeError`), so
+/// neither can LiteLLM count one with a Hugging Face tokenizer. Reading Python text repairs such
+/// a string as tiktoken does (`super::str_utf8`); a Hugging Face count refuses it instead.
+fn refuse_repaired<T>(read: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    let mark = super::repairs_mark();
+    let value = read()?;
+    if super::repairs_since(mark) {
+        return Err(lone_surrogate());
+    }
+    Ok(value)
+}
+
+fn lone_surrogate() -> PyErr {
+    PyTypeError::new_err(
+        "the text holds a lone surrogate (half of a UTF-16 pair), which a Hugging Face \
+         tokenizer cannot encode (Python tokenizers raises TypeError too); repair it first, e.g. \
+         text.encode('utf-16', 'surrogatepass').decode('utf-16', 'replace')",
+    )
 }
 
 /// One loaded Hugging Face `tokenizer.json`. Immutable and shared: safe to use from many threads
@@ -107,7 +127,7 @@ impl PyHfTokenizer {
     /// included).
     fn count(&self, py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<usize> {
         metrics::timed(metrics::COUNT_TOKENS, || {
-            let text = text_arg(text, "count_tokens", "text")?;
+            let text = refuse_repaired(|| text_arg(text, "count_tokens", "text"))?;
             let tokenizer = &self.inner;
             guard("token counting", || {
                 let text: &str = &text;
@@ -124,7 +144,11 @@ impl PyHfTokenizer {
     fn count_batch(&self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
         metrics::timed(metrics::COUNT_TOKENS_BATCH, || {
             let tokenizer = &self.inner;
+            let mark = super::repairs_mark();
             with_batch_texts(texts, |texts| {
+                if super::repairs_since(mark) {
+                    return Err(lone_surrogate());
+                }
                 guard("batch token counting", || {
                     Ok(py.detach(|| tokenizer.count_batch(texts))?)
                 })
@@ -144,7 +168,7 @@ impl PyHfTokenizer {
         legacy_accounting: bool,
     ) -> PyResult<usize> {
         metrics::timed(metrics::COUNT_MESSAGE_TOKENS, || {
-            let request = extract_chat(py, messages, tools, tool_choice)?;
+            let request = refuse_repaired(|| extract_chat(py, messages, tools, tool_choice))?;
             self.count_request(py, &request, legacy_accounting, false)
         })
     }
@@ -158,6 +182,9 @@ impl PyHfTokenizer {
         legacy_accounting: bool,
     ) -> PyResult<usize> {
         metrics::timed(metrics::COUNT_REQUEST_TOKENS, || {
+            if request.repaired() {
+                return Err(lone_surrogate());
+            }
             self.count_request(py, request.request(), legacy_accounting, true)
         })
     }
@@ -170,6 +197,9 @@ impl PyHfTokenizer {
         request: &ParsedRequest,
         legacy_accounting: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
+        if request.repaired() {
+            return Err(lone_surrogate());
+        }
         let tokenizer = Arc::clone(&self.inner);
         let request = Arc::clone(request.request());
         let count = async move {
@@ -186,7 +216,7 @@ impl PyHfTokenizer {
 
     /// The token ids of `text`.
     fn encode(&self, py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
-        let text = text_arg(text, "encode", "text")?;
+        let text = refuse_repaired(|| text_arg(text, "encode", "text"))?;
         let tokenizer = &self.inner;
         guard("encoding", || {
             let text: &str = &text;

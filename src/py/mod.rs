@@ -131,6 +131,22 @@ pub(crate) fn text_arg<'a>(
     str_utf8(s)
 }
 
+thread_local! {
+    /// How many strings with lone surrogates `str_utf8` has repaired on this thread. A Hugging
+    /// Face count must refuse such text instead (see `repairs_since`).
+    static REPAIRED: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A mark to give `repairs_since`.
+pub(crate) fn repairs_mark() -> u64 {
+    REPAIRED.with(Cell::get)
+}
+
+/// Whether `str_utf8` repaired a string on this thread since `mark` (from `repairs_mark`).
+pub(crate) fn repairs_since(mark: u64) -> bool {
+    repairs_mark() != mark
+}
+
 /// The UTF-8 text of a `str`. One holding lone surrogates has no UTF-8 form; tiktoken then
 /// counts `s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")` (each lone surrogate
 /// becomes U+FFFD, a valid pair becomes its code point), and so do we.
@@ -138,6 +154,7 @@ pub(crate) fn str_utf8<'a>(s: &'a Bound<'_, PyString>) -> PyResult<Cow<'a, str>>
     match s.to_str() {
         Ok(text) => Ok(Cow::Borrowed(text)),
         Err(_) => {
+            REPAIRED.with(|repaired| repaired.set(repaired.get() + 1));
             // `str.encode` of the base type: a subclass's override is the caller's code, and the
             // text is what is counted.
             let py = s.py();

@@ -50,11 +50,18 @@ pub(crate) struct ParsedRequest {
     /// `UnsupportedContentError` and hand it over): the caller must count the Python objects.
     needs_litellm: bool,
     has_tools: bool,
+    /// A string of the body held a lone surrogate (read as tiktoken reads it, which a Hugging
+    /// Face tokenizer must refuse).
+    repaired: bool,
 }
 
 impl ParsedRequest {
     pub(crate) fn request(&self) -> &Arc<ChatRequest> {
         &self.request
+    }
+
+    pub(crate) fn repaired(&self) -> bool {
+        self.repaired
     }
 }
 
@@ -250,12 +257,14 @@ fn extract_objects(
             model,
             needs_litellm: false,
             has_tools,
+            repaired: false,
         }),
         Err(e) if e.is_instance_of::<UnsupportedContentError>(py) => Ok(ParsedRequest {
             request: Arc::default(),
             model,
             needs_litellm: true,
             has_tools,
+            repaired: false,
         }),
         Err(e) => Err(e),
     }
@@ -269,6 +278,13 @@ pub(crate) fn parse_chat_request(
     py: Python<'_>,
     body: &Bound<'_, PyAny>,
 ) -> PyResult<ParsedRequest> {
+    let mark = super::repairs_mark();
+    let mut parsed = read_chat_request(py, body)?;
+    parsed.repaired = super::repairs_since(mark);
+    Ok(parsed)
+}
+
+fn read_chat_request(py: Python<'_>, body: &Bound<'_, PyAny>) -> PyResult<ParsedRequest> {
     let data: &[u8] = if let Ok(b) = body.cast::<PyBytes>() {
         b.as_bytes()
     } else if let Ok(s) = body.cast::<PyString>() {

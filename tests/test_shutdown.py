@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from fast_litellm import _flags
+from fast_litellm import _flags, _models
 
 from . import http_server as http_servers
 from . import redis_server as servers
@@ -73,9 +73,37 @@ if __name__ == "__main__":
     asyncio.run(main())
 """
 
+# Ends the program with token counting of every kind in flight: batches and a long text counted
+# on the pool by daemon threads (the GIL released), and awaitable request counts (on the runtime,
+# large enough to be split over the pool) that asyncio.run cancels. Claude's tokenizer too.
+_EXIT_WITH_COUNTS_IN_FLIGHT = """
+import asyncio, json, sys, threading
+import fast_litellm
+text = "The quick brown fox jumps over the lazy dog. " * 20_000
+body = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": text}]})
+counting = threading.Barrier(len(sys.argv))
+def count(model):
+    fast_litellm.count_tokens(text[:100], model=model)
+    counting.wait()
+    while True:
+        fast_litellm.count_tokens_batch([text[: 5000 + i] for i in range(64)], model=model)
+        fast_litellm.count_tokens(text, model=model)
+for model in sys.argv[1:]:
+    threading.Thread(target=count, args=(model,), daemon=True).start()
+async def main():
+    # Every thread is past its first count (its tokenizer loaded) and into the long ones.
+    await asyncio.get_running_loop().run_in_executor(None, counting.wait)
+    tasks = [asyncio.ensure_future(fast_litellm.acount_request_tokens(body)) for _ in range(8)]
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    return len(tasks)
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
 _CAUGHT_PANIC = """
 import logging
-from fast_litellm import _flags
+from fast_litellm import _flags, _models
 from fast_litellm.errors import NativeError
 
 records = []
@@ -118,6 +146,15 @@ def test_exit_with_http_requests_in_flight_is_silent(http_server):
         delay = ("0", "0.001", "0.01", "30")[run % 4]
         done = _run(_EXIT_WITH_HTTP_IN_FLIGHT, http_server.url, delay)
         assert (done.returncode, done.stderr) == (0, ""), f"run {run} ({delay} s): {done.stderr}"
+
+
+def test_exit_with_token_counts_in_flight_is_silent():
+    models = ["gpt-4o", "gpt-3.5-turbo"]
+    if _models.huggingface_tokenizer_file("anthropic") is not None:
+        models.append("claude-opus-4-5")
+    for run in range(RUNS // 2):
+        done = _run(_EXIT_WITH_COUNTS_IN_FLIGHT, *models)
+        assert (done.returncode, done.stderr) == (0, ""), f"run {run}: {done.stderr}"
 
 
 def test_a_caught_native_panic_writes_nothing_to_stderr():

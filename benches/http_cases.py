@@ -23,6 +23,9 @@ Contenders (pools of 1,000 connections everywhere, every timeout generous):
   (``AsyncHTTPHandler.create_aiohttp_transport()``: a ``LiteLLMAiohttpTransport`` whose connector
   limit is ``AIOHTTP_CONNECTOR_LIMIT``, 1,000 unless set);
 - ``httpx + fast_litellm transport``: ``httpx.AsyncClient(transport=fast_litellm.httpx.AsyncTransport(...))``;
+- ``httpx + canned-response transport``: ``httpx.AsyncClient`` over a transport that sends
+  nothing and answers every request with the bytes and headers the mock server gave once: what
+  httpx itself costs above any transport, the floor of the transports' row;
 - ``native, fresh connections``: ``native`` with ``max_keepalive_connections=0``, a new connection
   per request.
 
@@ -85,8 +88,18 @@ AIOHTTP = "aiohttp"
 HTTPX = "httpx"
 HTTPX_LITELLM = "httpx + LiteLLM aiohttp transport"
 HTTPX_OURS = "httpx + fast_litellm transport"
+HTTPX_FLOOR = "httpx + canned-response transport"
 NATIVE_FRESH = "native, fresh connections"
-CONTENDERS = (NATIVE, FALLBACK, AIOHTTP, HTTPX, HTTPX_LITELLM, HTTPX_OURS, NATIVE_FRESH)
+CONTENDERS = (
+    NATIVE,
+    FALLBACK,
+    AIOHTTP,
+    HTTPX,
+    HTTPX_LITELLM,
+    HTTPX_OURS,
+    HTTPX_FLOOR,
+    NATIVE_FRESH,
+)
 STREAMING_CONTENDERS = (NATIVE, FALLBACK, AIOHTTP, HTTPX)
 
 CHAT_PATH = "/v1/chat/completions"
@@ -130,7 +143,7 @@ CASES = (
         server_latency_ms=SERVER_LATENCY_MS,
     ),
     Case(f"streaming, {STREAM_EVENTS} events", STREAMING_CONTENDERS, 64, 1000, 64, stream=True),
-    Case("through httpx", (HTTPX_OURS, HTTPX, HTTPX_LITELLM), 64, 3000, 256),
+    Case("through httpx", (HTTPX_OURS, HTTPX, HTTPX_LITELLM, HTTPX_FLOOR), 64, 3000, 256),
     Case("keep-alive vs fresh connections", (NATIVE, NATIVE_FRESH), 64, 3000, 256),
 )
 
@@ -164,6 +177,7 @@ def skipped_contenders() -> Dict[str, str]:
         HTTPX: ["httpx"],
         HTTPX_LITELLM: ["httpx", "aiohttp", "litellm"],
         HTTPX_OURS: ["native", "httpx"],
+        HTTPX_FLOOR: ["httpx"],
     }
     reasons = {name: missing(name, name) for name in ("httpx", "aiohttp", "litellm")}
     reasons["native"] = native_missing()
@@ -297,6 +311,22 @@ def _aiohttp(url: str, body: Dict[str, Any], stream: bool, headers: Any) -> Open
     return OpenContender(read_stream if stream else post, session.close)
 
 
+def _canned_transport(url: str, body: Dict[str, Any], headers: Any) -> Any:
+    """An httpx transport that answers every request with what the server answered ``body``
+    once (status, headers, bytes), sending nothing: httpx's own cost per request."""
+    import httpx
+
+    answer = httpx.post(url, json=body, headers=headers, timeout=REQUEST_TIMEOUT)
+    status, raw_headers, content = answer.status_code, answer.headers.raw, answer.content
+
+    class Canned(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            await request.aread()
+            return httpx.Response(status, headers=raw_headers, content=content)
+
+    return Canned()
+
+
 def _httpx(name: str, url: str, body: Dict[str, Any], stream: bool, headers: Any) -> OpenContender:
     import httpx
 
@@ -310,6 +340,8 @@ def _httpx(name: str, url: str, body: Dict[str, Any], stream: bool, headers: Any
 
         transport = AsyncHTTPHandler.create_aiohttp_transport()
         client = httpx.AsyncClient(transport=transport, timeout=REQUEST_TIMEOUT)
+    elif name == HTTPX_FLOOR:
+        client = httpx.AsyncClient(transport=_canned_transport(url, body, headers))
     else:
         from fast_litellm import ConnectionPoolConfig
         from fast_litellm.httpx import AsyncTransport
@@ -340,7 +372,7 @@ async def open_contender(
         return _ours(name, url, body, stream, headers)
     if name == AIOHTTP:
         return _aiohttp(url, body, stream, headers)
-    if name in (HTTPX, HTTPX_LITELLM, HTTPX_OURS):
+    if name in (HTTPX, HTTPX_LITELLM, HTTPX_OURS, HTTPX_FLOOR):
         return _httpx(name, url, body, stream, headers)
     raise ValueError(f"unknown contender {name!r}; expected one of {CONTENDERS}")
 

@@ -11,7 +11,8 @@ has; query parameters tune it):
 - ``/echo``: the request as JSON: ``method``, ``path``, ``headers`` (pairs, as received),
   ``body`` (text; a gzip body is decompressed first), ``body_length``, ``body_sha256``,
   ``wire_length`` (bytes on the wire). ``?summary=1`` leaves out ``body``.
-- ``/bytes/<n>``: ``n`` bytes of ``pattern(n)``.
+- ``/bytes/<n>``: ``n`` bytes of ``pattern(n)``; ``?gzip=1`` sends them gzip-compressed
+  (``Content-Encoding: gzip``).
 - ``/sse/<name>``: the chunks registered with ``sse(name, chunks)``, each one written and flushed
   on its own (chunked transfer encoding), as ``text/event-stream``.
 - ``/status/<code>?id=<id>&times=<n>&retry_after=<value>``: ``code`` (with ``Retry-After`` when
@@ -248,7 +249,11 @@ class HttpTestServer:
         if route == "echo":
             writer.write(_json(200, _echo(request)))
         elif route == "bytes":
-            writer.write(_response(200, pattern(int(rest))))
+            if request.query.get("gzip") == "1":
+                body = gzip.compress(pattern(int(rest)))
+                writer.write(_response(200, body, (("Content-Encoding", "gzip"),)))
+            else:
+                writer.write(_response(200, pattern(int(rest))))
         elif route == "sse":
             await self._sse(self._scripts[rest], writer)
         elif route == "status":

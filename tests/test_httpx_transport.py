@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+from datetime import timedelta
 from typing import Any, Iterator, List
 
 import httpx
@@ -147,3 +148,49 @@ def test_the_native_pool_serves_the_transport(http_server: HttpTestServer) -> No
     # tests/test_http.py, SEQUENTIAL_SLACK).
     assert stats["connections_opened"] < 16
     assert stats["connections_reused"] >= 32 - stats["connections_opened"]
+
+
+def test_a_body_that_came_whole_reads_as_httpx_reads_it(
+    engine: str, http_server: HttpTestServer
+) -> None:
+    """A small body arrives with its headers and is handed to httpx already read: content,
+    elapsed, the raw stream (still iterable), a compressed body decoded by httpx, and a body
+    cut off are what httpx's own transport gives."""
+
+    def check_sync() -> None:
+        with httpx.Client(transport=Transport(), base_url=http_server.url) as client:
+            response = client.get("/bytes/100")
+            assert response.content == pattern(100)
+            assert response.headers["content-length"] == "100"
+            assert response.http_version == "HTTP/1.1"
+            assert response.elapsed >= timedelta(0)
+            assert client.get("/bytes/5000?gzip=1").content == pattern(5000)
+            with client.stream("GET", "/bytes/100") as stream:
+                assert b"".join(stream.iter_raw()) == pattern(100)
+            with pytest.raises(httpx.RemoteProtocolError):
+                client.get("/reset")
+
+    async def check_async() -> None:
+        async with httpx.AsyncClient(
+            transport=AsyncTransport(), base_url=http_server.url
+        ) as client:
+            response = await client.get("/bytes/100")
+            assert response.content == pattern(100)
+            assert response.text == pattern(100).decode("latin-1")
+            assert response.headers["content-length"] == "100"
+            assert response.http_version == "HTTP/1.1"
+            assert response.elapsed >= timedelta(0)
+            await response.aclose()
+            assert (await client.get("/bytes/5000?gzip=1")).content == pattern(5000)
+            async with client.stream("GET", "/bytes/100") as stream:
+                assert b"".join([chunk async for chunk in stream.aiter_raw()]) == pattern(100)
+            async with client.stream("GET", "/bytes/5000?gzip=1") as stream:
+                raw = b"".join([chunk async for chunk in stream.aiter_raw()])
+                assert gzip.decompress(raw) == pattern(5000)
+            async with client.stream("GET", "/bytes/300") as stream:
+                assert await stream.aread() == pattern(300)
+            with pytest.raises(httpx.RemoteProtocolError):
+                await client.get("/reset")
+
+    check_sync()
+    run(check_async())

@@ -247,6 +247,11 @@ _Headers = List[Tuple[str, str]]
 _Timeouts = Optional[Tuple[Optional[float], Optional[float], Optional[float], Optional[float]]]
 _Event = Tuple[str, str, Optional[str], Optional[int]]
 _Finished = Tuple[int, _Headers, bytes, float, int, str, str]
+_RequestHeaders = Sequence[Union[Tuple[str, str], Tuple[bytes, bytes]]]
+# (status, headers as received, http_version, whole body or None, open stream or None, elapsed)
+_Exchange = Tuple[
+    int, List[Tuple[bytes, bytes]], bytes, Optional[bytes], Optional["HttpStream"], float
+]
 
 @final
 class HttpStream:
@@ -307,7 +312,7 @@ class HttpClient:
         self,
         method: str,
         url: str,
-        headers: Sequence[Tuple[Union[str, bytes], Union[str, bytes]]],
+        headers: _RequestHeaders,
         body: Optional[bytes] = None,
         timeout: _Timeouts = None,
     ) -> _Finished: ...
@@ -315,7 +320,7 @@ class HttpClient:
         self,
         method: str,
         url: str,
-        headers: Sequence[Tuple[Union[str, bytes], Union[str, bytes]]],
+        headers: _RequestHeaders,
         body: Optional[bytes] = None,
         timeout: _Timeouts = None,
     ) -> Awaitable[_Finished]: ...
@@ -323,20 +328,34 @@ class HttpClient:
         self,
         method: str,
         url: str,
-        headers: Sequence[Tuple[Union[str, bytes], Union[str, bytes]]],
+        headers: _RequestHeaders,
         body: Optional[bytes] = None,
         timeout: _Timeouts = None,
-        prefetch: bool = False,
     ) -> HttpStream: ...
     def astream(
         self,
         method: str,
         url: str,
-        headers: Sequence[Tuple[Union[str, bytes], Union[str, bytes]]],
+        headers: _RequestHeaders,
         body: Optional[bytes] = None,
         timeout: _Timeouts = None,
-        prefetch: bool = False,
     ) -> Awaitable[HttpStream]: ...
+    def send(
+        self,
+        method: str,
+        url: str,
+        headers: _RequestHeaders,
+        body: Optional[bytes] = None,
+        timeout: _Timeouts = None,
+    ) -> _Exchange: ...
+    def asend(
+        self,
+        method: str,
+        url: str,
+        headers: _RequestHeaders,
+        body: Optional[bytes] = None,
+        timeout: _Timeouts = None,
+    ) -> Awaitable[_Exchange]: ...
     def stats(self) -> dict[str, Any]: ...
     def cleanup_expired(self) -> int: ...
     def close(self) -> None: ...

@@ -18,7 +18,8 @@ When the native path is off (``CONNECTION_POOL``), the transports are httpx's ow
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Dict, Iterator, Optional, Tuple, Type
+from datetime import timedelta
+from typing import Any, AsyncIterator, Dict, Iterator, List, Optional, Tuple, Type, Union
 
 try:
     import httpx
@@ -70,26 +71,46 @@ def _timeouts(request: httpx.Request) -> Optional[TimeoutTuple]:
     return (timeout.get("connect"), timeout.get("read"), timeout.get("write"), timeout.get("pool"))
 
 
-def _response(raw: Any, stream: httpx.SyncByteStream | httpx.AsyncByteStream) -> httpx.Response:
+def _response(
+    status: int,
+    headers: List[Tuple[bytes, bytes]],
+    http_version: bytes,
+    stream: Union[httpx.SyncByteStream, httpx.AsyncByteStream],
+) -> httpx.Response:
     # Header bytes both ways, as httpx keeps them: a value that is not ASCII passes unchanged.
     return httpx.Response(
-        raw.status_code,
-        headers=raw.raw_headers,
-        stream=stream,
-        extensions={"http_version": raw.http_version.encode("ascii")},
+        status, headers=headers, stream=stream, extensions={"http_version": http_version}
     )
 
 
+def _finished(
+    status: int,
+    headers: List[Tuple[bytes, bytes]],
+    http_version: bytes,
+    content: bytes,
+    elapsed: float,
+) -> httpx.Response:
+    """A response whose body came whole with its headers. httpx would read it by iterating the
+    stream (several generators per request, most of what the transport cost); a body without
+    ``Content-Encoding`` is handed over as read, ``Response.content`` set as ``Response.read()``
+    sets it, the stream left unread for whoever iterates it (``aiter_raw``). An encoded body is
+    left to httpx, which decodes it as it reads."""
+    response = _response(status, headers, http_version, httpx.ByteStream(content))
+    for name, _ in headers:
+        if name == b"content-encoding":  # names come lower-cased
+            return response
+    response._content = content
+    # httpx sets it when the stream is closed, which a response read already never is.
+    response.elapsed = timedelta(seconds=elapsed)
+    return response
+
+
 class _AsyncBody(httpx.AsyncByteStream):
-    def __init__(self, raw: Any, request: httpx.Request, first: bytes = b"") -> None:
+    def __init__(self, raw: Any, request: httpx.Request) -> None:
         self._raw = raw
         self._request = request
-        self._first = first
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        if self._first:
-            first, self._first = self._first, b""
-            yield first
         while True:
             try:
                 chunk = await self._raw.aread_chunk()
@@ -168,6 +189,7 @@ class AsyncTransport(httpx.AsyncBaseTransport):
             **_client_options(pool, timeout, retry, max_concurrency, adaptive_concurrency, http2)
         )
         self.native = self.client.native
+        self._engine = self.client._engine
         # Native path off: httpx's own transport, with the same limits.
         self._httpx: Optional[httpx.AsyncHTTPTransport] = (
             None if self.native else httpx.AsyncHTTPTransport(limits=_limits(pool), http2=http2)
@@ -178,24 +200,20 @@ class AsyncTransport(httpx.AsyncBaseTransport):
             return await self._httpx.handle_async_request(request)
         body = await request.aread()
         try:
-            # prefetch: a small body of known length (the usual JSON answer) comes with the
-            # headers, so the whole exchange is one await.
-            raw = await self.client._engine.astream(
+            # A small body of known length (the usual JSON answer) comes with the headers: the
+            # whole exchange is one await (see `HttpClient.send`).
+            status, headers, version, content, raw, elapsed = await self._engine.asend(
                 request.method,
                 str(request.url),
                 request.headers.raw,
                 body or None,
                 _timeouts(request),
-                prefetch=True,
             )
-            first = raw.try_read_chunk()
-            if first is None:
-                return _response(raw, httpx.ByteStream(b""))
-            if raw.at_end:
-                return _response(raw, httpx.ByteStream(first))
         except errors.HTTPError as exc:
             raise _httpx_error(exc, request) from exc
-        return _response(raw, _AsyncBody(raw, request, first))
+        if raw is None:
+            return _finished(status, headers, version, content, elapsed)
+        return _response(status, headers, version, _AsyncBody(raw, request))
 
     async def aclose(self) -> None:
         if self._httpx is not None:
@@ -221,6 +239,7 @@ class Transport(httpx.BaseTransport):
             **_client_options(pool, timeout, retry, max_concurrency, adaptive_concurrency, http2)
         )
         self.native = self.client.native
+        self._engine = self.client._engine
         self._httpx: Optional[httpx.HTTPTransport] = (
             None if self.native else httpx.HTTPTransport(limits=_limits(pool), http2=http2)
         )
@@ -230,7 +249,7 @@ class Transport(httpx.BaseTransport):
             return self._httpx.handle_request(request)
         body = request.read()
         try:
-            raw = self.client._engine.stream(
+            status, headers, version, content, raw, elapsed = self._engine.send(
                 request.method,
                 str(request.url),
                 request.headers.raw,
@@ -239,7 +258,9 @@ class Transport(httpx.BaseTransport):
             )
         except errors.HTTPError as exc:
             raise _httpx_error(exc, request) from exc
-        return _response(raw, _SyncBody(raw, request))
+        if raw is None:
+            return _finished(status, headers, version, content, elapsed)
+        return _response(status, headers, version, _SyncBody(raw, request))
 
     def close(self) -> None:
         if self._httpx is not None:

@@ -124,11 +124,12 @@ pub struct Prepared {
 }
 
 /// The status line and headers of a response.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Head {
     pub status: u16,
     /// Names (lower case) and values as received: a value may hold any byte but controls.
-    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Hyper's own map, moved out of the response (no copy per header).
+    pub headers: HeaderMap,
     pub url: String,
     pub http_version: &'static str,
     pub retries: u32,
@@ -438,9 +439,9 @@ impl Client {
                 write: timeouts.write,
             },
         };
-        let tls = tls_config();
+        let tls = Arc::new(tls_config());
         let builder = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls.clone())
+            .with_tls_config(rustls::ClientConfig::clone(&tls))
             .https_or_http();
         let https = if self.config.http2 {
             builder
@@ -669,19 +670,16 @@ impl Client {
                 }
             }
             hold._in_flight = Some(in_flight);
+            let (parts, body) = response.into_parts();
             let head = Head {
                 status,
-                headers: response
-                    .headers()
-                    .iter()
-                    .map(|(name, value)| (name.clone(), value.clone()))
-                    .collect(),
+                headers: parts.headers,
                 url: prepared.uri.to_string(),
-                http_version: version_name(response.version()),
+                http_version: version_name(parts.version),
                 retries,
                 elapsed: started.elapsed(),
             };
-            return Ok((head, response.into_body(), hold));
+            return Ok((head, body, hold));
         }
     }
 
@@ -1018,6 +1016,23 @@ impl BodyStream {
             joined.extend_from_slice(&chunk);
         }
         Ok(Ready::Data(joined.freeze()))
+    }
+
+    /// The whole body when all of it has arrived and none of it was taken yet (a prefetched
+    /// body, see `Client::open_stream`); `None` while more may come or after an error.
+    pub fn take_whole(&mut self) -> Option<Bytes> {
+        if self.ended || self.pending_error.is_some() {
+            return None;
+        }
+        if !matches!(self.shared.state.lock().end, Some(Ok(()))) {
+            return None;
+        }
+        // The pump is done: this takes every piece and the end together.
+        match self.try_chunk() {
+            Ok(Ready::Data(body)) if self.ended => Some(body),
+            Ok(Ready::End) => Some(Bytes::new()),
+            _ => None,
+        }
     }
 
     /// The next pieces of the body: everything buffered, waiting for at least one piece;

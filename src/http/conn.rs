@@ -409,7 +409,8 @@ impl tower_service::Service<Uri> for TrackingConnector {
 pub(crate) struct Connector {
     pub(crate) https: hyper_rustls::HttpsConnector<TrackingConnector>,
     pub(crate) tracking: TrackingConnector,
-    pub(crate) tls: rustls::ClientConfig,
+    /// Shared: hyper clones the connector for every request it sends.
+    pub(crate) tls: Arc<rustls::ClientConfig>,
     pub(crate) http2: bool,
     pub(crate) proxies: Option<Arc<Matcher>>,
     pub(crate) connect_timeout: Option<Duration>,
@@ -448,7 +449,7 @@ impl Connector {
                 tunnel = tunnel.with_auth(auth.clone());
             }
             let builder = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config(self.tls.clone())
+                .with_tls_config(rustls::ClientConfig::clone(&self.tls))
                 .https_or_http();
             let mut https = if self.http2 {
                 builder.enable_http1().enable_http2().wrap_connector(tunnel)

@@ -187,6 +187,47 @@ fn chunk_object(py: Python<'_>, chunk: Option<Bytes>) -> PyResult<Py<PyAny>> {
     })
 }
 
+/// What `HttpClient.send` answers: the open response, its whole body when it came with the
+/// headers, and the seconds from sending to then.
+struct Exchange {
+    stream: BodyStream,
+    whole: Option<Bytes>,
+    elapsed: Duration,
+}
+
+async fn exchange(client: &Client, prepared: Prepared) -> Result<Exchange, HttpError> {
+    let started = std::time::Instant::now();
+    let mut stream = client.open_stream(prepared, true).await?;
+    let whole = stream.take_whole();
+    Ok(Exchange {
+        stream,
+        whole,
+        elapsed: started.elapsed(),
+    })
+}
+
+fn exchange_object(py: Python<'_>, exchange: Exchange) -> PyResult<Py<PyAny>> {
+    let Exchange {
+        mut stream,
+        whole,
+        elapsed,
+    } = exchange;
+    let head = std::mem::take(&mut stream.head);
+    let (status, http_version) = (head.status, head.http_version);
+    let headers = head_raw_items(py, &head)?;
+    let (content, stream) = match whole {
+        // The body is all in; dropping the stream here leaves its connection in the pool.
+        Some(body) => (PyBytes::new(py, &body).into_any(), py.None().into_bound(py)),
+        None => (
+            py.None().into_bound(py),
+            Bound::new(py, PyHttpStream::with_head(head, stream))?.into_any(),
+        ),
+    };
+    let http_version = PyBytes::new(py, http_version.as_bytes());
+    let answer = (status, headers, http_version, content, stream, elapsed.as_secs_f64());
+    Ok(answer.into_pyobject(py)?.into_any().unbind())
+}
+
 /// The native engine of one `AsyncClient`/`Client`.
 #[pyclass(module = "fast_litellm._native", name = "HttpClient", frozen, weakref)]
 pub(crate) struct PyHttpClient {
@@ -314,9 +355,7 @@ impl PyHttpClient {
     }
 
     /// Sends a request and returns once its headers are in; the body is read from the stream.
-    /// `prefetch`: a body of known length that fits the stream buffer is read in first.
-    #[pyo3(signature = (method, url, headers, body=None, timeout=None, prefetch=false))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (method, url, headers, body=None, timeout=None))]
     fn stream(
         &self,
         py: Python<'_>,
@@ -325,20 +364,18 @@ impl PyHttpClient {
         headers: &Bound<'_, PyAny>,
         body: Option<&Bound<'_, PyBytes>>,
         timeout: TimeoutArg,
-        prefetch: bool,
     ) -> PyResult<PyHttpStream> {
         let prepared = self.prepare(method, url, headers, body, timeout)?;
         let inner = &self.inner;
         let stream = guard(WHAT, || {
-            py.detach(|| crate::runtime::block_on(inner.open_stream(prepared, prefetch)))
+            py.detach(|| crate::runtime::block_on(inner.open_stream(prepared, false)))
                 .map_err(PyErr::from)
         })?;
         Ok(PyHttpStream::new(stream))
     }
 
     /// `stream` as an awaitable.
-    #[pyo3(signature = (method, url, headers, body=None, timeout=None, prefetch=false))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (method, url, headers, body=None, timeout=None))]
     fn astream<'py>(
         &self,
         py: Python<'py>,
@@ -347,14 +384,54 @@ impl PyHttpClient {
         headers: &Bound<'_, PyAny>,
         body: Option<&Bound<'_, PyBytes>>,
         timeout: TimeoutArg,
-        prefetch: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let prepared = self.prepare(method, url, headers, body, timeout)?;
         let inner = Arc::clone(&self.inner);
-        let open = async move { Ok(inner.open_stream(prepared, prefetch).await?) };
+        let open = async move { Ok(inner.open_stream(prepared, false).await?) };
         cancellable(py, WHAT, open, |py, stream| {
             Ok(Py::new(py, PyHttpStream::new(stream))?.into_any())
         })
+    }
+
+    /// For the httpx transports: sends a request and returns `(status, headers, http_version,
+    /// content, stream, elapsed)` once its headers are in, in httpx's terms: the headers as
+    /// `(bytes, bytes)` pairs as received, the version as bytes (`b"HTTP/1.1"`). A body of known length that fits the stream buffer is read in first and
+    /// comes whole as `content` (`stream` is `None`); any other body is read from `stream`
+    /// (`content` is `None`). `elapsed`: seconds from sending to this answer.
+    #[pyo3(signature = (method, url, headers, body=None, timeout=None))]
+    fn send(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        url: &str,
+        headers: &Bound<'_, PyAny>,
+        body: Option<&Bound<'_, PyBytes>>,
+        timeout: TimeoutArg,
+    ) -> PyResult<Py<PyAny>> {
+        let prepared = self.prepare(method, url, headers, body, timeout)?;
+        let inner = &self.inner;
+        let exchange = guard(WHAT, || {
+            py.detach(|| crate::runtime::block_on(exchange(inner, prepared)))
+                .map_err(PyErr::from)
+        })?;
+        exchange_object(py, exchange)
+    }
+
+    /// `send` as an awaitable.
+    #[pyo3(signature = (method, url, headers, body=None, timeout=None))]
+    fn asend<'py>(
+        &self,
+        py: Python<'py>,
+        method: &str,
+        url: &str,
+        headers: &Bound<'_, PyAny>,
+        body: Option<&Bound<'_, PyBytes>>,
+        timeout: TimeoutArg,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let prepared = self.prepare(method, url, headers, body, timeout)?;
+        let inner = Arc::clone(&self.inner);
+        let send = async move { Ok(exchange(&inner, prepared).await?) };
+        cancellable(py, WHAT, send, exchange_object)
     }
 
     /// The pool statistics of this client (see `fast_litellm.http.AsyncClient.pool_stats`).
@@ -476,9 +553,14 @@ pub(crate) struct PyHttpStream {
 }
 
 impl PyHttpStream {
-    fn new(stream: BodyStream) -> Self {
+    fn new(mut stream: BodyStream) -> Self {
+        let head = std::mem::take(&mut stream.head);
+        Self::with_head(head, stream)
+    }
+
+    fn with_head(head: Head, stream: BodyStream) -> Self {
         Self {
-            head: stream.head.clone(),
+            head,
             body: Arc::new(tokio::sync::Mutex::new(stream)),
             times: Arc::default(),
         }

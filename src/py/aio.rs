@@ -16,6 +16,10 @@
 //! more thread wake-ups and a GIL hand-off per batch: with one request in flight that was most of
 //! a request's CPU (about 180 µs against 50 µs per request, `benches/http_cases.py`).
 //!
+//! The other direction batches too: work submitted while the loop is busy with a turn goes to
+//! the runtime together at the end of the turn (`submit`), so the runtime's worker is not woken
+//! once per request.
+//!
 //! No `pyo3-async-runtimes` at all: its runtime is fixed once per process, and a child made by
 //! `fork()` needs a new one (see `crate::runtime::after_fork_in_child`).
 //!
@@ -33,6 +37,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::future::{AbortHandle, Abortable, Aborted};
 use futures_util::FutureExt;
 use pyo3::prelude::*;
 use pyo3::types::{PyCFunction, PyWeakrefMethods, PyWeakrefReference};
@@ -63,10 +68,18 @@ impl LoopRef {
     }
 }
 
+/// Work submitted on a loop's thread, not yet handed to the runtime.
+type Job = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// The queue of one event loop.
 struct LoopQueue {
     event_loop: LoopRef,
     pending: Mutex<Vec<Completion>>,
+    /// Work submitted on the loop thread while the runtime is likely busy with earlier work of
+    /// the same turn of the loop, handed to it together at the end of the turn (`submit`).
+    submitted: Mutex<Vec<Job>>,
+    /// Whether work went to the runtime since the loop last took results or flushed (`submit`).
+    spawned: AtomicBool,
     /// True from the moment a drain is requested until it starts running.
     scheduled: AtomicBool,
     /// How a runtime thread asks the loop to drain.
@@ -95,6 +108,8 @@ impl LoopQueue {
         LoopQueue {
             event_loop,
             pending: Mutex::new(Vec::new()),
+            submitted: Mutex::new(Vec::new()),
+            spawned: AtomicBool::new(false),
             scheduled: AtomicBool::new(false),
             wake,
         }
@@ -255,6 +270,50 @@ fn weak_ref(event_loop: &Bound<'_, PyAny>) -> PyResult<LoopRef> {
     Ok(LoopRef::Weak(PyWeakrefReference::new(event_loop)?.unbind()))
 }
 
+/// Hands `job` to the runtime (on the loop thread).
+///
+/// Spawning from outside the runtime wakes its worker when it is parked. When the Python side is
+/// the slower one (httpx over the transport, an application's own work between requests) the
+/// worker has finished each request and gone back to sleep before the next one is submitted: two
+/// thread wake-ups per request. So only the first job after the loop last took results goes at
+/// once (a lone request waits for nothing); later ones are queued and go together at the end of
+/// the loop's turn (`flush`, scheduled with `call_soon` by the first of them): a few wake-ups
+/// per turn of the loop instead of two per request.
+fn submit(py: Python<'_>, queue: &Arc<LoopQueue>, event_loop: &Bound<'_, PyAny>, job: Job) {
+    if !queue.spawned.swap(true, Ordering::Relaxed) {
+        crate::runtime::runtime().spawn(job);
+        return;
+    }
+    let first = {
+        let mut submitted = lock(&queue.submitted);
+        submitted.push(job);
+        submitted.len() == 1
+    };
+    if !first {
+        return;
+    }
+    let target = Arc::clone(queue);
+    let scheduled = PyCFunction::new_closure(py, None, None, move |_args, _kwargs| {
+        flush(&target);
+        Ok::<_, PyErr>(())
+    })
+    .and_then(|flush| event_loop.call_method1(pyo3::intern!(py, "call_soon"), (flush,)));
+    if scheduled.is_err() {
+        // A loop that takes no callback (it is closing): the work goes now.
+        flush(queue);
+    }
+}
+
+/// Hands the queued work of this turn to the runtime.
+fn flush(queue: &LoopQueue) {
+    let jobs = std::mem::take(&mut *lock(&queue.submitted));
+    queue.spawned.store(false, Ordering::Relaxed);
+    let runtime = crate::runtime::runtime();
+    for job in jobs {
+        runtime.spawn(job);
+    }
+}
+
 /// Sets every queued result of `queue` (runs on the loop thread, from `call_soon_threadsafe`).
 fn drain(py: Python<'_>, queue: &LoopQueue) {
     // The wake-up socket is emptied first, then the flag cleared, then the batch taken: a byte
@@ -264,6 +323,8 @@ fn drain(py: Python<'_>, queue: &LoopQueue) {
     // ever). A result queued after the take finds the flag clear and schedules a new drain.
     queue.clear_wake();
     queue.scheduled.store(false, Ordering::SeqCst);
+    // A new turn of work: the next submission goes to the runtime at once (see `submit`).
+    queue.spawned.store(false, Ordering::Relaxed);
     let batch = std::mem::take(&mut *lock(&queue.pending));
     for (future, make) in batch {
         let future = future.bind(py);
@@ -363,8 +424,7 @@ where
     F: Future<Output = PyResult<T>> + Send + 'static,
     C: FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
 {
-    let (py_future, task) = spawn_awaitable(py, what, future, convert)?;
-    let abort = task.abort_handle();
+    let (py_future, abort) = spawn_awaitable(py, what, future, convert)?;
     let on_done = PyCFunction::new_closure(py, None, None, move |args, _kwargs| {
         let cancelled = args
             .get_item(0)
@@ -380,19 +440,20 @@ where
     Ok(py_future)
 }
 
+/// The asyncio future of `future`, and what stops `future` (dropping it at its next await; a
+/// stopped future delivers nothing).
 fn spawn_awaitable<'py, T, F, C>(
     py: Python<'py>,
     what: &'static str,
     future: F,
     convert: C,
-) -> PyResult<(Bound<'py, PyAny>, tokio::task::JoinHandle<()>)>
+) -> PyResult<(Bound<'py, PyAny>, AbortHandle)>
 where
     T: Send + 'static,
     F: Future<Output = PyResult<T>> + Send + 'static,
     C: FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
 {
-    let asyncio = py.import(pyo3::intern!(py, "asyncio"))?;
-    let event_loop = asyncio.call_method0(pyo3::intern!(py, "get_running_loop"))?;
+    let event_loop = get_running_loop(py)?;
     let queue = match queue_for(py, &event_loop) {
         Ok(queue) => queue,
         Err(_) => Arc::new(LoopQueue::new(
@@ -402,7 +463,9 @@ where
     };
     let py_future = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
     let handle = py_future.clone().unbind();
-    let task = crate::runtime::runtime().spawn(async move {
+    let (abort, registration) = AbortHandle::new_pair();
+    let target = Arc::clone(&queue);
+    let job = async move {
         let mut future = std::pin::pin!(future);
         // Each poll runs inside a panic boundary (see `super::guard`): a panic becomes the
         // future's exception, not text on stderr.
@@ -410,18 +473,37 @@ where
             let _scope = Catching::enter();
             future.as_mut().poll(cx)
         });
-        let result = match AssertUnwindSafe(caught).catch_unwind().await {
-            Ok(result) => result,
-            Err(payload) => Err(NativeError::new_err(format!(
-                "internal error in native {what}: {}",
-                panic_detail(payload.as_ref())
-            ))),
-        };
+        let result =
+            match Abortable::new(AssertUnwindSafe(caught).catch_unwind(), registration).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(payload)) => Err(NativeError::new_err(format!(
+                    "internal error in native {what}: {}",
+                    panic_detail(payload.as_ref())
+                ))),
+                // Stopped: its asyncio future was cancelled and takes nothing.
+                Err(Aborted) => return,
+            };
         let make: MakeResult = Box::new(move |py| result.and_then(|value| convert(py, value)));
-        lock(&queue.pending).push((handle, make));
-        if !queue.scheduled.swap(true, Ordering::SeqCst) {
-            queue.wake();
+        lock(&target.pending).push((handle, make));
+        if !target.scheduled.swap(true, Ordering::SeqCst) {
+            target.wake();
         }
-    });
-    Ok((py_future, task))
+    };
+    submit(py, &queue, &event_loop, Box::pin(job));
+    Ok((py_future, abort))
+}
+
+/// `asyncio.get_running_loop`, looked up once.
+fn get_running_loop<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    static GET_RUNNING_LOOP: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+    GET_RUNNING_LOOP
+        .get_or_try_init(py, || {
+            Ok::<_, PyErr>(
+                py.import(pyo3::intern!(py, "asyncio"))?
+                    .getattr(pyo3::intern!(py, "get_running_loop"))?
+                    .unbind(),
+            )
+        })?
+        .bind(py)
+        .call0()
 }

@@ -224,7 +224,14 @@ fn exchange_object(py: Python<'_>, exchange: Exchange) -> PyResult<Py<PyAny>> {
         ),
     };
     let http_version = PyBytes::new(py, http_version.as_bytes());
-    let answer = (status, headers, http_version, content, stream, elapsed.as_secs_f64());
+    let answer = (
+        status,
+        headers,
+        http_version,
+        content,
+        stream,
+        elapsed.as_secs_f64(),
+    );
     Ok(answer.into_pyobject(py)?.into_any().unbind())
 }
 

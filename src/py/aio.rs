@@ -48,7 +48,9 @@ use crate::published::Published;
 /// A result waiting to be handed to its asyncio future: the future, and a function that turns
 /// the Rust value into a Python object once the GIL is held.
 type MakeResult = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
-type Completion = (Py<PyAny>, MakeResult);
+/// A result for its asyncio future, with the future's stop callback (`cancellable`), taken off
+/// the future before the result is set so that the loop does not run it for nothing.
+type Completion = (Py<PyAny>, Option<Py<PyAny>>, MakeResult);
 
 /// How a queue refers to its loop.
 enum LoopRef {
@@ -326,7 +328,7 @@ fn drain(py: Python<'_>, queue: &LoopQueue) {
     // A new turn of work: the next submission goes to the runtime at once (see `submit`).
     queue.spawned.store(false, Ordering::Relaxed);
     let batch = std::mem::take(&mut *lock(&queue.pending));
-    for (future, make) in batch {
+    for (future, on_done, make) in batch {
         let future = future.bind(py);
         // A cancelled future (the caller gave up: a timeout, a cancelled task) takes nothing.
         if future
@@ -335,6 +337,10 @@ fn drain(py: Python<'_>, queue: &LoopQueue) {
             .unwrap_or(true)
         {
             continue;
+        }
+        if let Some(on_done) = on_done {
+            // A done callback costs the loop a handle and a call; this one has nothing to do.
+            let _ = future.call_method1(pyo3::intern!(py, "remove_done_callback"), (on_done,));
         }
         let outcome = match make(py) {
             Ok(value) => future.call_method1(pyo3::intern!(py, "set_result"), (value,)),
@@ -406,7 +412,7 @@ where
     F: Future<Output = PyResult<T>> + Send + 'static,
     C: FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
 {
-    spawn_awaitable(py, what, future, convert).map(|(py_future, _)| py_future)
+    spawn_awaitable(py, what, future, convert, false)
 }
 
 /// `awaitable`, and cancelling the asyncio future (a cancelled task, `asyncio.wait_for` timing
@@ -424,30 +430,18 @@ where
     F: Future<Output = PyResult<T>> + Send + 'static,
     C: FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
 {
-    let (py_future, abort) = spawn_awaitable(py, what, future, convert)?;
-    let on_done = PyCFunction::new_closure(py, None, None, move |args, _kwargs| {
-        let cancelled = args
-            .get_item(0)
-            .and_then(|f| f.call_method0(pyo3::intern!(args.py(), "cancelled")))
-            .and_then(|c| c.is_truthy())
-            .unwrap_or(false);
-        if cancelled {
-            abort.abort();
-        }
-        Ok::<_, PyErr>(())
-    })?;
-    py_future.call_method1(pyo3::intern!(py, "add_done_callback"), (on_done,))?;
-    Ok(py_future)
+    spawn_awaitable(py, what, future, convert, true)
 }
 
-/// The asyncio future of `future`, and what stops `future` (dropping it at its next await; a
-/// stopped future delivers nothing).
+/// The asyncio future of `future`; with `stoppable`, cancelling it stops `future` (dropped at
+/// its next await, delivering nothing).
 fn spawn_awaitable<'py, T, F, C>(
     py: Python<'py>,
     what: &'static str,
     future: F,
     convert: C,
-) -> PyResult<(Bound<'py, PyAny>, AbortHandle)>
+    stoppable: bool,
+) -> PyResult<Bound<'py, PyAny>>
 where
     T: Send + 'static,
     F: Future<Output = PyResult<T>> + Send + 'static,
@@ -464,6 +458,23 @@ where
     let py_future = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
     let handle = py_future.clone().unbind();
     let (abort, registration) = AbortHandle::new_pair();
+    let on_done = if stoppable {
+        let on_done = PyCFunction::new_closure(py, None, None, move |args, _kwargs| {
+            let cancelled = args
+                .get_item(0)
+                .and_then(|f| f.call_method0(pyo3::intern!(args.py(), "cancelled")))
+                .and_then(|c| c.is_truthy())
+                .unwrap_or(false);
+            if cancelled {
+                abort.abort();
+            }
+            Ok::<_, PyErr>(())
+        })?;
+        py_future.call_method1(pyo3::intern!(py, "add_done_callback"), (&on_done,))?;
+        Some(on_done.into_any().unbind())
+    } else {
+        None
+    };
     let target = Arc::clone(&queue);
     let job = async move {
         let mut future = std::pin::pin!(future);
@@ -484,13 +495,13 @@ where
                 Err(Aborted) => return,
             };
         let make: MakeResult = Box::new(move |py| result.and_then(|value| convert(py, value)));
-        lock(&target.pending).push((handle, make));
+        lock(&target.pending).push((handle, on_done, make));
         if !target.scheduled.swap(true, Ordering::SeqCst) {
             target.wake();
         }
     };
     submit(py, &queue, &event_loop, Box::pin(job));
-    Ok((py_future, abort))
+    Ok(py_future)
 }
 
 /// `asyncio.get_running_loop`, looked up once.

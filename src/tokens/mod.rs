@@ -93,6 +93,17 @@
 //!   ~300 us). The two 256 KB tables add ~10 ms to loading. What is left is mostly cache misses:
 //!   the pair table in the merges of the remaining multi-character segments, the crossing
 //!   bitmap (o200k, 128 KB) and the rank lookups of those segments.
+//! - Long English text: 100 KB of varied prose cost ~3x per byte what the 1 KB sample counted
+//!   again and again does, yet the 1 KB sample repeated to 100 KB cost the same per byte as
+//!   1 KB, and its words shuffled at random over 100 KB (131 distinct words, every table in
+//!   cache) ~2.4x: the gap was mostly branches the CPU learns on a short text it sees again and
+//!   cannot predict on text it has not, chiefly the end of each word's letter loop (the
+//!   rank-table slot loads are ~18% of the time in both). `classes::ascii_letters` finds the
+//!   end of a run of ASCII letters eight bytes at a time: 100 KB ~535 -> ~450 us (cl100k),
+//!   ~590 -> ~500 us (o200k), never-seen 1 KB English ~8.3 -> ~7.4 us; the 1 KB sample counted
+//!   again and again ~1.65 -> ~1.8 us (cl100k; o200k unchanged), whose loop exits the CPU had
+//!   learnt. Prefetching the next pieces' rank-table slots (1, 2, 4 or 8 pieces ahead) made
+//!   100 KB 20-40% slower.
 //! - `count_batch` runs on the caller's thread below 32 KiB in total: rayon's hand-off costs
 //!   more than counting that much text. Above, it runs on our own rayon pool (`pool`), which a
 //!   child process made by `fork()` replaces with its own.

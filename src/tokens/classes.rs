@@ -166,7 +166,8 @@ impl Classes {
     /// End of the run of characters from `i` whose class has any bit of `want`.
     #[inline(always)]
     pub(crate) fn run(&self, s: &[u8], mut i: usize, want: u8) -> usize {
-        if want == L || want == LO {
+        // Only from an ASCII byte: a run of CJK letters (a whole clause) would pay for a chunk.
+        if (want == L || want == LO) && s.get(i).is_some_and(u8::is_ascii) {
             match ascii_letters(s, i, want == LO) {
                 Ok(end) => return end,
                 Err(from) => i = from,

@@ -96,14 +96,17 @@
 //! - Long English text: 100 KB of varied prose cost ~3x per byte what the 1 KB sample counted
 //!   again and again does, yet the 1 KB sample repeated to 100 KB cost the same per byte as
 //!   1 KB, and its words shuffled at random over 100 KB (131 distinct words, every table in
-//!   cache) ~2.4x: the gap was mostly branches the CPU learns on a short text it sees again and
-//!   cannot predict on text it has not, chiefly the end of each word's letter loop (the
-//!   rank-table slot loads are ~18% of the time in both). `classes::ascii_letters` finds the
-//!   end of a run of ASCII letters eight bytes at a time: 100 KB ~535 -> ~450 us (cl100k),
-//!   ~590 -> ~500 us (o200k), never-seen 1 KB English ~8.3 -> ~7.4 us; the 1 KB sample counted
-//!   again and again ~1.65 -> ~1.8 us (cl100k; o200k unchanged), whose loop exits the CPU had
-//!   learnt. Prefetching the next pieces' rank-table slots (1, 2, 4 or 8 pieces ahead) made
-//!   100 KB 20-40% slower.
+//!   cache) ~2.4x: the gap was mostly branches that the CPU learns on a short text it sees
+//!   again and cannot predict on text it has not, all of them on the length of a word: the end
+//!   of its letter loop and the length cases of `vocab::head` in the rank lookup (the rank
+//!   table's slot loads are ~18% of the time in both texts). So the end of a run of ASCII
+//!   letters is found eight bytes at a time (`classes::ascii_letters`) and a piece's head is
+//!   eight bytes of the text masked to its length (`vocab::head_in`). Same run, medians:
+//!   100 KB ~535 -> ~390 us (cl100k), ~594 -> ~440 us (o200k); never-seen 1 KB English ~8.0 ->
+//!   ~6.7 us (cl100k), ~8.7 -> ~7.0 us (o200k). The price is on text the CPU has learnt: the
+//!   1 KB sample counted again and again ~1.66 -> ~1.84 us (cl100k), ~1.72 -> ~1.80 us (o200k),
+//!   the 4 KB CJK sample ~5.9 -> ~6.3 us (cl100k). Prefetching the rank-table slots of the next
+//!   pieces (1, 2, 4 or 8 pieces ahead) made 100 KB 20-40% slower.
 //! - `count_batch` runs on the caller's thread below 32 KiB in total: rayon's hand-off costs
 //!   more than counting that much text. Above, it runs on our own rayon pool (`pool`), which a
 //!   child process made by `fork()` replaces with its own.
@@ -292,6 +295,8 @@ impl Encoding {
     /// Number of tokens in `text`; equals `len(enc.encode(text, disallowed_special=()))`.
     pub fn count(&self, text: &str) -> usize {
         let mut total = 0;
+        let bytes = text.as_bytes();
+        let base = bytes.as_ptr() as usize;
         // Forced inline (as the scanners are, see `scan::for_each_piece`): left to the
         // compiler, this closure was a call per piece. Both together: 1 KB of English ~15-25%
         // faster (o200k most), 100 KB of English ~5-10%, CJK within noise.
@@ -300,8 +305,10 @@ impl Encoding {
             self.classes,
             text,
             #[inline(always)]
-            |piece| {
-                total += self.count_piece(piece);
+            |piece: &[u8]| {
+                // Every piece is a slice of `text`.
+                let start = (piece.as_ptr() as usize).wrapping_sub(base);
+                total += self.count_piece_in(bytes, start, piece);
             },
         );
         total
@@ -326,15 +333,22 @@ impl Encoding {
         }
     }
 
-    #[inline(always)]
+    #[cfg(test)]
     fn count_piece(&self, piece: &[u8]) -> usize {
+        self.count_piece_in(piece, 0, piece)
+    }
+
+    /// The token count of `piece`, which starts at `text[start]`.
+    #[inline(always)]
+    fn count_piece_in(&self, text: &[u8], start: usize, piece: &[u8]) -> usize {
         if piece.len() == 1 {
             return 1;
         }
         if split::worth_splitting(piece) {
             return self.count_split(piece);
         }
-        if self.ranks.rank(piece) != vocab::NO_RANK {
+        let h8 = vocab::head_in(text, start, piece);
+        if self.ranks.rank_with_head(piece, h8) != vocab::NO_RANK {
             return 1;
         }
         // Not split: the piece is one segment.

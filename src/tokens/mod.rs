@@ -105,8 +105,13 @@
 //!   100 KB ~535 -> ~390 us (cl100k), ~594 -> ~440 us (o200k); never-seen 1 KB English ~8.0 ->
 //!   ~6.7 us (cl100k), ~8.7 -> ~7.0 us (o200k). The price is on text the CPU has learnt: the
 //!   1 KB sample counted again and again ~1.66 -> ~1.84 us (cl100k), ~1.72 -> ~1.80 us (o200k),
-//!   the 4 KB CJK sample ~5.9 -> ~6.3 us (cl100k). Prefetching the rank-table slots of the next
-//!   pieces (1, 2, 4 or 8 pieces ahead) made 100 KB 20-40% slower.
+//!   the 4 KB CJK sample ~5.9 -> ~6.3 us (cl100k). Through Python (`count_tokens`, old and new
+//!   builds in turns, 200 calls): 100 KB ~527 -> ~407 us (cl100k, 11.0x -> 14.4x tiktoken) and
+//!   ~588 -> ~440 us (o200k, 6.7x -> 9.1x), never-seen 1 KB ~6.7 -> ~5.5 us (cl100k) and ~7.3
+//!   -> ~6.0 us (o200k), `"a" * 100_000` ~75 -> ~40 us; the 1 KB sample ~1.87 -> ~2.03 us
+//!   (cl100k) and ~1.83 -> ~2.07 us (o200k). Prefetching the rank-table slots of the next
+//!   pieces (1, 2, 4 or 8 pieces ahead) made 100 KB 20-40% slower, and caching merged pieces
+//!   from 4 or 2 bytes (instead of 9) gave nothing clear.
 //! - `count_batch` runs on the caller's thread below 32 KiB in total: rayon's hand-off costs
 //!   more than counting that much text. Above, it runs on our own rayon pool (`pool`), which a
 //!   child process made by `fork()` replaces with its own.

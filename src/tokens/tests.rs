@@ -464,6 +464,44 @@ fn piece_cache_is_exact() {
     }
 }
 
+/// The per-thread table of short pieces: far more distinct pieces of 2-8 bytes than slots (so
+/// slots are replaced), zero bytes included (a head pads with zeros, the length tells them
+/// apart), each counted twice under two encodings sharing the table; every count must equal a
+/// fresh merge.
+#[test]
+fn short_piece_cache_is_exact() {
+    let encodings = [
+        load(EncodingName::Cl100kBase),
+        load(EncodingName::O200kBase),
+    ];
+    let alphabet = b"\0 aeqxzAQZ'.,\xc3\xa9\xe4\xb8\xad";
+    let mut state = 0x8765_4321_u64;
+    let mut rand = move |k: usize| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as usize % k
+    };
+    let pieces: Vec<Vec<u8>> = (0..20_000)
+        .map(|_| {
+            let len = 2 + rand(cache::SHORT_MAX - 1);
+            (0..len).map(|_| alphabet[rand(alphabet.len())]).collect()
+        })
+        .collect();
+    for _ in 0..2 {
+        for piece in &pieces {
+            for enc in &encodings {
+                let mut want = 0;
+                match enc.ranks.rank(piece) {
+                    vocab::NO_RANK => bpe::merge(&enc.ranks, piece, |_, _, _| want += 1),
+                    _ => want = 1,
+                }
+                assert_eq!(enc.count_piece(piece), want, "{} {piece:?}", enc.name());
+            }
+        }
+    }
+}
+
 /// Splitting at boundaries no token crosses (`split`) against the byte-slice reference merge:
 /// every token with a 3/4-byte character after its first byte, between random CJK characters
 /// and byte fragments, so that the pieces contain exactly the crossings the table records.

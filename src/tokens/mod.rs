@@ -105,11 +105,7 @@
 //!   100 KB ~535 -> ~390 us (cl100k), ~594 -> ~440 us (o200k); never-seen 1 KB English ~8.0 ->
 //!   ~6.7 us (cl100k), ~8.7 -> ~7.0 us (o200k). The price is on text the CPU has learnt: the
 //!   1 KB sample counted again and again ~1.66 -> ~1.84 us (cl100k), ~1.72 -> ~1.80 us (o200k),
-//!   the 4 KB CJK sample ~5.9 -> ~6.3 us (cl100k). Through Python (`count_tokens`, old and new
-//!   builds in turns, 200 calls): 100 KB ~527 -> ~407 us (cl100k, 11.0x -> 14.4x tiktoken) and
-//!   ~588 -> ~440 us (o200k, 6.7x -> 9.1x), never-seen 1 KB ~6.7 -> ~5.5 us (cl100k) and ~7.3
-//!   -> ~6.0 us (o200k), `"a" * 100_000` ~75 -> ~40 us; the 1 KB sample ~1.87 -> ~2.03 us
-//!   (cl100k) and ~1.83 -> ~2.07 us (o200k). Prefetching the rank-table slots of the next
+//!   the 4 KB CJK sample ~5.9 -> ~6.3 us (cl100k). Prefetching the rank-table slots of the next
 //!   pieces (1, 2, 4 or 8 pieces ahead) made 100 KB 20-40% slower, and caching merged pieces
 //!   from 4 or 2 bytes (instead of 9) in the piece cache gave nothing clear.
 //! - Short merged pieces: after the two changes above, merging pieces that are not tokens was
@@ -118,8 +114,15 @@
 //!   table of their own in `cache` (16-byte slots keyed by the head the rank lookup already
 //!   has): 100 KB ~386 -> ~333 us (cl100k), ~436 -> ~370 us (o200k); never-seen 1 KB English
 //!   ~6.4 -> ~5.9 us (cl100k), ~7.3 -> ~6.4 us (o200k); the 1 KB sample ~1.81 -> ~1.67 us
-//!   (cl100k), the 4 KB CJK sample ~6.2 -> ~5.1 us (cl100k; short CJK pieces), all from one
-//!   run of `examples`-style loops in Rust.
+//!   (cl100k), the 4 KB CJK sample ~6.2 -> ~5.1 us (cl100k; short CJK pieces), timed in Rust
+//!   in one run.
+//! - The three changes together, through Python (`count_tokens`, builds before and after in
+//!   turns, 200 calls, medians): 100 KB English ~525 -> ~350 us (cl100k, 11.1x -> 16.7x
+//!   tiktoken), ~586 -> ~375 us (o200k, 6.8x -> 10.5x); never-seen 1 KB English ~6.6 -> ~4.7 us
+//!   (cl100k), ~7.2 -> ~5.1 us (o200k); 4 KB code ~11.3 -> ~8.8 us; 4 KB European/Arabic/Indic
+//!   ~25.7 -> ~11.7 us (cl100k). The one case that lost is o200k's 1 KB sample counted again
+//!   and again, ~1.83 -> ~2.08 us (~1.76 -> ~1.85 us timed in Rust): the letter loop's exits
+//!   that the CPU had learnt on that text are now eight-byte steps with their own latency.
 //! - `count_batch` runs on the caller's thread below 32 KiB in total: rayon's hand-off costs
 //!   more than counting that much text. Above, it runs on our own rayon pool (`pool`), which a
 //!   child process made by `fork()` replaces with its own.

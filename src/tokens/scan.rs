@@ -21,7 +21,12 @@ pub(crate) enum Pattern {
 /// Calls `f` with every pre-tokenizer piece of `text`, in order.
 #[inline(always)]
 #[allow(clippy::redundant_closure)]
-pub(crate) fn for_each_piece<F: FnMut(&[u8])>(pattern: Pattern, t: &Classes, text: &str, f: F) {
+pub(crate) fn for_each_piece<'a, F: FnMut(&'a [u8])>(
+    pattern: Pattern,
+    t: &Classes,
+    text: &'a str,
+    f: F,
+) {
     // One loop per pattern so that each scanner is inlined into its own tight loop. Passed as
     // `fn` items, the scanners were each left as a function called once per piece (its shim,
     // `Fn::call`); the closures below are forced inline (hence not the bare `fn` items clippy
@@ -53,9 +58,9 @@ pub(crate) fn for_each_piece<F: FnMut(&[u8])>(pattern: Pattern, t: &Classes, tex
 }
 
 #[inline(always)]
-fn pieces<F: FnMut(&[u8]), S: Fn(&Classes, &[u8], usize) -> usize>(
+fn pieces<'a, F: FnMut(&'a [u8]), S: Fn(&Classes, &[u8], usize) -> usize>(
     t: &Classes,
-    s: &[u8],
+    s: &'a [u8],
     mut f: F,
     next: S,
 ) {

@@ -284,6 +284,49 @@ fn contraction_case_folding_matches_regex_syntax() {
     }
 }
 
+/// `Classes::run` over letters (which skips ASCII letters eight bytes at a time) ends where a
+/// walk over the characters one by one ends, from every position of texts made of the bytes
+/// around the ASCII letter ranges, non-ASCII letters and marks, in runs longer than eight.
+#[test]
+fn letter_runs_match_a_walk_by_character() {
+    let t = classes::classes();
+    let alphabet: Vec<char> = "@AZ[`az{\u{7f}\u{0} 'éÉß\u{301}日ǅ9".chars().collect();
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    for _ in 0..3000 {
+        let len = next(40);
+        let text: String = (0..len)
+            .map(|_| {
+                // Mostly ASCII letters, so that runs longer than eight bytes are common.
+                if next(4) == 0 {
+                    alphabet[next(alphabet.len())]
+                } else {
+                    ['a', 'z', 'A', 'Z', 'm'][next(5)]
+                }
+            })
+            .collect();
+        let s = text.as_bytes();
+        for want in [classes::L, classes::LO, classes::UP] {
+            for (i, _) in text.char_indices() {
+                let mut end = i;
+                while end < s.len() {
+                    let (c, len) = t.at(s, end);
+                    if c & want == 0 {
+                        break;
+                    }
+                    end += len;
+                }
+                assert_eq!(t.run(s, i, want), end, "{text:?} from {i}, class {want}");
+            }
+        }
+    }
+}
+
 #[test]
 fn classes_from_regex_syntax() {
     let t = classes::classes();
@@ -416,6 +459,44 @@ fn piece_cache_is_exact() {
                 let mut want = 0;
                 bpe::merge(&enc.ranks, bytes, |_, _, _| want += 1);
                 assert_eq!(enc.count_piece(bytes), want, "{} {piece:?}", enc.name());
+            }
+        }
+    }
+}
+
+/// The per-thread table of short pieces: far more distinct pieces of 2-8 bytes than slots (so
+/// slots are replaced), zero bytes included (a head pads with zeros, the length tells them
+/// apart), each counted twice under two encodings sharing the table; every count must equal a
+/// fresh merge.
+#[test]
+fn short_piece_cache_is_exact() {
+    let encodings = [
+        load(EncodingName::Cl100kBase),
+        load(EncodingName::O200kBase),
+    ];
+    let alphabet = b"\0 aeqxzAQZ'.,\xc3\xa9\xe4\xb8\xad";
+    let mut state = 0x8765_4321_u64;
+    let mut rand = move |k: usize| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as usize % k
+    };
+    let pieces: Vec<Vec<u8>> = (0..20_000)
+        .map(|_| {
+            let len = 2 + rand(cache::SHORT_MAX - 1);
+            (0..len).map(|_| alphabet[rand(alphabet.len())]).collect()
+        })
+        .collect();
+    for _ in 0..2 {
+        for piece in &pieces {
+            for enc in &encodings {
+                let mut want = 0;
+                match enc.ranks.rank(piece) {
+                    vocab::NO_RANK => bpe::merge(&enc.ranks, piece, |_, _, _| want += 1),
+                    _ => want = 1,
+                }
+                assert_eq!(enc.count_piece(piece), want, "{} {piece:?}", enc.name());
             }
         }
     }

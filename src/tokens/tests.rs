@@ -44,6 +44,17 @@ fn expected(name: EncodingName) -> [usize; SAMPLES.len()] {
     }
 }
 
+/// A cheap deterministic generator (an LCG): `rand(k)` is a number below `k`.
+fn generator(seed: u64) -> impl FnMut(usize) -> usize {
+    let mut state = seed;
+    move |k| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as usize % k
+    }
+}
+
 /// The tables built with the crate are exactly the ones parsing the shipped file builds.
 #[test]
 fn builtin_tables_equal_parsed() {
@@ -239,16 +250,13 @@ fn encoding_is_send_and_sync() {
 fn small_and_large_merges_agree() {
     let enc = load(EncodingName::O200kBase);
     // A cheap deterministic generator over a small alphabet so that merges interact.
-    let mut state = 0x1234_5678_u64;
+    let mut rand = generator(0x1234_5678_u64);
     let alphabet: Vec<&str> = vec!["a", "b", "e", "n", " ", "中", "é", "\u{301}", "in", "the"];
     for len in [2usize, 3, 5, 17, 40, 90] {
         for _ in 0..200 {
             let mut piece = String::new();
             while piece.len() < len {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                piece.push_str(alphabet[(state >> 33) as usize % alphabet.len()]);
+                piece.push_str(alphabet[rand(alphabet.len())]);
             }
             let bytes = piece.as_bytes();
             if bytes.len() > bpe::SMALL {
@@ -375,13 +383,7 @@ fn reference_merge(enc: &Encoding, piece: &[u8]) -> Vec<u32> {
 /// random pieces over small alphabets where merges interact, for every encoding.
 #[test]
 fn merges_match_reference() {
-    let mut state = 0x9e37_79b9_u64;
-    let mut rand = move |k: usize| {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 33) as usize % k
-    };
+    let mut rand = generator(0x9e37_79b9_u64);
     let alphabets: [&[&str]; 4] = [
         &["a", "b", "e", "n", " ", "in", "the", "er"],
         &[" ", "\n", "\t", "\r\n", "  "],
@@ -427,13 +429,7 @@ fn piece_cache_is_exact() {
     let chars = [
         "中", "文", "日本", "語", "の", "は", "한", "국", "ب", "ي", "👍",
     ];
-    let mut state = 0x1234_5678_u64;
-    let mut rand = move |k: usize| {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 33) as usize % k
-    };
+    let mut rand = generator(0x1234_5678_u64);
     let mut pieces = Vec::new();
     while pieces.len() < 3000 {
         let len = cache::MIN_LEN + rand(bpe::SMALL - cache::MIN_LEN + 1);
@@ -475,13 +471,7 @@ fn short_piece_cache_is_exact() {
         load(EncodingName::O200kBase),
     ];
     let alphabet = b"\0 aeqxzAQZ'.,\xc3\xa9\xe4\xb8\xad";
-    let mut state = 0x8765_4321_u64;
-    let mut rand = move |k: usize| {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 33) as usize % k
-    };
+    let mut rand = generator(0x8765_4321_u64);
     let pieces: Vec<Vec<u8>> = (0..20_000)
         .map(|_| {
             let len = 2 + rand(cache::SHORT_MAX - 1);
@@ -507,13 +497,7 @@ fn short_piece_cache_is_exact() {
 /// and byte fragments, so that the pieces contain exactly the crossings the table records.
 #[test]
 fn split_merges_match_reference() {
-    let mut state = 0x5eed_u64;
-    let mut rand = move |k: usize| {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 33) as usize % k
-    };
+    let mut rand = generator(0x5eed_u64);
     let context: [&[u8]; 9] = [
         "中".as_bytes(),
         "国".as_bytes(),

@@ -42,7 +42,7 @@ use futures_util::FutureExt;
 use pyo3::prelude::*;
 use pyo3::types::{PyCFunction, PyWeakrefMethods, PyWeakrefReference};
 
-use super::{panic_detail, Catching, NativeError};
+use super::{guard, panic_detail, Catching, NativeError};
 use crate::published::Published;
 
 /// A result waiting to be handed to its asyncio future: the future, and a function that turns
@@ -396,6 +396,21 @@ pub(crate) fn after_fork_in_child() {
     QUEUES.forget();
     // Runtime threads that were attaching did not come along.
     ATTACHING.fetch_and(EXITING, Ordering::AcqRel);
+}
+
+/// The blocking twin of `awaitable`: runs `future` on the shared runtime and waits for it with
+/// the GIL released. Its error becomes the Python exception, a panic inside `NativeError`.
+pub(crate) fn blocking<T, E, F>(py: Python<'_>, what: &str, future: F) -> PyResult<T>
+where
+    T: Send,
+    F: Future<Output = Result<T, E>> + Send,
+    PyErr: From<E>,
+    E: Send,
+{
+    guard(what, || {
+        py.detach(|| crate::runtime::block_on(future))
+            .map_err(PyErr::from)
+    })
 }
 
 /// Runs `future` on the shared runtime and returns an asyncio future of the caller's event loop

@@ -15,7 +15,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyTuple};
 
-use super::aio::awaitable;
+use super::aio::{awaitable, blocking};
 use super::ratelimit::{key_arg, ns_arg, seconds_arg, PyManualClock};
 use super::ratelimit_redis::backend_arg;
 use super::{guard, type_name};
@@ -359,10 +359,11 @@ impl PyRedisBudget {
         let key = budget_key(key)?;
         let amount = cost_arg(cost, "cost")?;
         let inner = &self.inner;
-        guard("Redis budget tracking", || {
-            py.detach(|| crate::runtime::block_on(inner.record(key, amount, now_ns)))
-                .map_err(PyErr::from)
-        })
+        blocking(
+            py,
+            "Redis budget tracking",
+            inner.record(key, amount, now_ns),
+        )
     }
 
     #[pyo3(signature = (key, cost, now_ns=None))]
@@ -391,11 +392,12 @@ impl PyRedisBudget {
         let key = budget_key(key)?;
         let estimate = estimated_cost.map_or(Ok(0), |c| cost_arg(c, "estimated_cost"))?;
         let inner = &self.inner;
-        guard("Redis budget tracking", || {
-            py.detach(|| crate::runtime::block_on(inner.check(key, estimate, now_ns)))
-                .map(PyBudgetCheck::from)
-                .map_err(PyErr::from)
-        })
+        blocking(
+            py,
+            "Redis budget tracking",
+            inner.check(key, estimate, now_ns),
+        )
+        .map(PyBudgetCheck::from)
     }
 
     #[pyo3(signature = (key, estimated_cost=None, now_ns=None))]
@@ -424,10 +426,7 @@ impl PyRedisBudget {
     ) -> PyResult<Py<PyAny>> {
         let key = budget_key(key)?;
         let inner = &self.inner;
-        let (now, views) = guard("Redis budget tracking", || {
-            py.detach(|| crate::runtime::block_on(inner.status(key, now_ns)))
-                .map_err(PyErr::from)
-        })?;
+        let (now, views) = blocking(py, "Redis budget tracking", inner.status(key, now_ns))?;
         status_object(py, now, &views)
     }
 
@@ -449,10 +448,7 @@ impl PyRedisBudget {
     fn reset(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
         let key = budget_key(key)?;
         let inner = &self.inner;
-        guard("Redis budget tracking", || {
-            py.detach(|| crate::runtime::block_on(inner.reset(key)))
-                .map_err(PyErr::from)
-        })
+        blocking(py, "Redis budget tracking", inner.reset(key))
     }
 
     fn areset<'py>(&self, py: Python<'py>, key: &Bound<'_, PyAny>) -> PyResult<Bound<'py, PyAny>> {
@@ -466,10 +462,7 @@ impl PyRedisBudget {
 
     fn ping(&self, py: Python<'_>) -> PyResult<()> {
         let inner = &self.inner;
-        guard("Redis budget tracking", || {
-            py.detach(|| crate::runtime::block_on(inner.ping()))
-                .map_err(PyErr::from)
-        })
+        blocking(py, "Redis budget tracking", inner.ping())
     }
 
     #[getter]

@@ -16,7 +16,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
-use super::aio::{awaitable, cancellable};
+use super::aio::{awaitable, blocking, cancellable};
 use super::guard;
 use crate::http::retry::{backoff_delay, parse_retry_after_seconds, RetryPolicy};
 use crate::http::sse::{self, Event};
@@ -337,10 +337,7 @@ impl PyHttpClient {
     ) -> PyResult<Py<PyAny>> {
         let prepared = self.prepare(method, url, headers, body, timeout)?;
         let inner = &self.inner;
-        let finished = guard(WHAT, || {
-            py.detach(|| crate::runtime::block_on(inner.fetch(prepared)))
-                .map_err(PyErr::from)
-        })?;
+        let finished = blocking(py, WHAT, inner.fetch(prepared))?;
         finished_object(py, finished)
     }
 
@@ -374,10 +371,7 @@ impl PyHttpClient {
     ) -> PyResult<PyHttpStream> {
         let prepared = self.prepare(method, url, headers, body, timeout)?;
         let inner = &self.inner;
-        let stream = guard(WHAT, || {
-            py.detach(|| crate::runtime::block_on(inner.open_stream(prepared, false)))
-                .map_err(PyErr::from)
-        })?;
+        let stream = blocking(py, WHAT, inner.open_stream(prepared, false))?;
         Ok(PyHttpStream::new(stream))
     }
 
@@ -417,10 +411,7 @@ impl PyHttpClient {
     ) -> PyResult<Py<PyAny>> {
         let prepared = self.prepare(method, url, headers, body, timeout)?;
         let inner = &self.inner;
-        let exchange = guard(WHAT, || {
-            py.detach(|| crate::runtime::block_on(exchange(inner, prepared)))
-                .map_err(PyErr::from)
-        })?;
+        let exchange = blocking(py, WHAT, exchange(inner, prepared))?;
         exchange_object(py, exchange)
     }
 
@@ -631,16 +622,11 @@ impl PyHttpStream {
     /// The next pieces of the body (`bytes`), or `None` at the end.
     fn read_chunk(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let (body, times) = (&self.body, &self.times);
-        let chunk = guard(WHAT, || {
-            py.detach(|| {
-                crate::runtime::block_on(async {
-                    let mut stream = body.lock().await;
-                    let chunk = stream.next_chunk().await;
-                    Self::note_times(times, &stream);
-                    chunk
-                })
-            })
-            .map_err(PyErr::from)
+        let chunk = blocking(py, WHAT, async {
+            let mut stream = body.lock().await;
+            let chunk = stream.next_chunk().await;
+            Self::note_times(times, &stream);
+            chunk
         })?;
         chunk_object(py, chunk)
     }
@@ -659,16 +645,11 @@ impl PyHttpStream {
     /// The next events (`[(event, data, id, retry), ...]`), or `None` at the end.
     fn read_events(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let (body, times) = (&self.body, &self.times);
-        let events = guard(WHAT, || {
-            py.detach(|| {
-                crate::runtime::block_on(async {
-                    let mut stream = body.lock().await;
-                    let events = stream.next_events().await;
-                    Self::note_times(times, &stream);
-                    events
-                })
-            })
-            .map_err(PyErr::from)
+        let events = blocking(py, WHAT, async {
+            let mut stream = body.lock().await;
+            let events = stream.next_events().await;
+            Self::note_times(times, &stream);
+            events
         })?;
         events_object(py, events)
     }

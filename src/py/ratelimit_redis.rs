@@ -16,7 +16,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
-use super::aio::awaitable;
+use super::aio::{awaitable, blocking};
 use super::ratelimit::{limits_arg, PyRateLimitResult};
 use super::{guard, type_name};
 use crate::ratelimit::redis::{
@@ -130,10 +130,7 @@ impl PyRedisRateLimiter {
     /// Forgets `key` on the server; whether it held any state.
     fn reset(&self, py: Python<'_>, key: &str) -> PyResult<bool> {
         let inner = &self.inner;
-        guard("Redis rate limiting", || {
-            py.detach(|| crate::runtime::block_on(inner.reset(key)))
-                .map_err(PyErr::from)
-        })
+        blocking(py, "Redis rate limiting", inner.reset(key))
     }
 
     fn areset<'py>(&self, py: Python<'py>, key: String) -> PyResult<Bound<'py, PyAny>> {
@@ -150,10 +147,7 @@ impl PyRedisRateLimiter {
     /// One `PING` round trip, bounded by the timeout.
     fn ping(&self, py: Python<'_>) -> PyResult<()> {
         let inner = &self.inner;
-        guard("Redis rate limiting", || {
-            py.detach(|| crate::runtime::block_on(inner.ping()))
-                .map_err(PyErr::from)
-        })
+        blocking(py, "Redis rate limiting", inner.ping())
     }
 
     fn aping<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -204,11 +198,12 @@ impl PyRedisRateLimiter {
         consume: bool,
     ) -> PyResult<PyRateLimitResult> {
         let inner = &self.inner;
-        guard("Redis rate limiting", || {
-            py.detach(|| crate::runtime::block_on(inner.check(key, cost, tokens, consume)))
-                .map(PyRateLimitResult::from)
-                .map_err(PyErr::from)
-        })
+        blocking(
+            py,
+            "Redis rate limiting",
+            inner.check(key, cost, tokens, consume),
+        )
+        .map(PyRateLimitResult::from)
     }
 }
 

@@ -492,8 +492,8 @@ def measure(
 def run_case(case: Case, server_url: str, quick: bool = False) -> HttpResult:
     requests = case.quick_requests if quick else case.requests
     # The warm-up has every connection open (all requests in flight at once) and the code
-    # paths warm before the CPU clock is read.
-    warmup = max(case.concurrency, requests // 10)
+    # paths warm before the CPU clock is read. A quick run measures nothing: no warm-up.
+    warmup = 0 if quick else max(case.concurrency, requests // 10)
     skipped = skipped_contenders()
     result = HttpResult(
         GROUP,

@@ -7,10 +7,12 @@ requests in flight.
     python -m benches.litellm_e2e_cases [--requests 2000] [--rounds 3]
 
 Every (case, state) runs in an interpreter of its own, so neither the patch nor a cache warmed
-by the other state carries over. After a warm-up (clients, connections, LiteLLM's caches) the
-measured requests are timed in that process: its CPU time (``time.process_time()``: every thread,
-LiteLLM's logging threads included) per request, requests per second, and the p50/p99 latency
-of one request (a streamed one until its last chunk). The server is one thread, so the client
+by the other state carries over (a quick run, which only proves the code works, runs every case
+of one state in one interpreter: most of a quick worker's time is importing litellm). After a
+warm-up (clients, connections, LiteLLM's caches) the measured requests are timed in that
+process: its CPU time (``time.process_time()``: every thread, LiteLLM's logging threads
+included) per request, requests per second, and the p50/p99 latency of one request (a streamed
+one until its last chunk). The server is one thread, so the client
 has the other core of a 2-core machine to itself; it answers at once and serves far more than
 LiteLLM asks of it. With ``rounds`` > 1 the states alternate and each figure is the median over
 the rounds.
@@ -47,7 +49,7 @@ __all__ = [
 
 CONCURRENCY = 64
 REQUESTS = 2_000
-QUICK_REQUESTS = 200
+QUICK_REQUESTS = CONCURRENCY  # one wave: a quick run proves the code works, it measures nothing
 # "patched": patch() with its default features (token counting, the request cost, routing);
 # "patched+http": LiteLLM's async HTTP through our transport as well (opt-in, as with
 # FAST_LITELLM_PATCH_HTTP=1).
@@ -165,12 +167,10 @@ async def timed_requests(
     return latencies
 
 
-def measure(case: str, state: str, base_url: str, requests: int) -> E2EResult:
-    """Runs in the worker interpreter: sets the state, warms up, then measures."""
+def set_state(state: str) -> None:
+    """Runs in the worker interpreter: patches (or not) as ``state`` says."""
     import fast_litellm
 
-    if requests < 2:
-        raise ValueError(f"requests must be at least 2 to have percentiles, not {requests}")
     if state == "patched":
         fast_litellm.patch()
     elif state == "patched+http":
@@ -181,6 +181,12 @@ def measure(case: str, state: str, base_url: str, requests: int) -> E2EResult:
         fast_litellm.unpatch()
     else:
         raise ValueError(f"unknown state {state!r}; expected one of {STATES}")
+
+
+def measure(case: str, state: str, base_url: str, requests: int) -> E2EResult:
+    """Runs in the worker interpreter, after ``set_state(state)``: warms up, then measures."""
+    if requests < 2:
+        raise ValueError(f"requests must be at least 2 to have percentiles, not {requests}")
 
     async def main() -> E2EResult:
         call = make_call(case, base_url)
@@ -194,21 +200,26 @@ def measure(case: str, state: str, base_url: str, requests: int) -> E2EResult:
     return asyncio.run(main())
 
 
-def run_worker(case: str, state: str, base_url: str, requests: int) -> E2EResult:
-    """``measure`` in a fresh interpreter; its result is the last line it prints."""
+def run_worker(cases: List[str], state: str, base_url: str, requests: int) -> List[E2EResult]:
+    """``measure`` of each case in turn, in one fresh interpreter in ``state``; its results are
+    the lines it prints that start with ``RESULT``."""
     env = dict(os.environ)
     env.pop("FAST_LITELLM_AUTO_PATCH", None)  # the state is the worker's argument alone
-    command = [sys.executable, "-m", "benches.litellm_e2e_cases", "--worker", case, state,
-               base_url, "--requests", str(requests)]  # fmt: skip
+    command = [sys.executable, "-m", "benches.litellm_e2e_cases", "--requests", str(requests),
+               "--worker", state, base_url, *cases]  # fmt: skip
     worker = subprocess.run(
         command, cwd=_ROOT, env=env, capture_output=True, text=True, timeout=_WORKER_TIMEOUT
     )
-    lines = worker.stdout.strip().splitlines()
-    if worker.returncode != 0 or not lines or not lines[-1].startswith("RESULT "):
+    found = [
+        E2EResult(**json.loads(line[len("RESULT ") :]))
+        for line in worker.stdout.splitlines()
+        if line.startswith("RESULT ")
+    ]
+    if worker.returncode != 0 or [result.case for result in found] != cases:
         raise RuntimeError(
-            f"the {state} {case!r} worker failed ({worker.returncode}):\n{worker.stderr[-4000:]}"
+            f"the {state} worker for {cases} failed ({worker.returncode}):\n{worker.stderr[-4000:]}"
         )
-    return E2EResult(**json.loads(lines[-1][len("RESULT ") :]))
+    return found
 
 
 def run_cases(
@@ -224,14 +235,20 @@ def run_cases(
     requests = requests or (QUICK_REQUESTS if quick else REQUESTS)
     rounds = rounds or (1 if quick else 3)
     results = []
+    cases = list(cases or CASES)
     with MockServer(stream_events=STREAM_EVENTS) as server:
-        for case in cases or CASES:
+        if quick:
+            for state in STATES:
+                results += run_worker(cases, state, server.base_url, requests)
+            # Case by case, as a full run lists them.
+            return sorted(results, key=lambda r: (cases.index(r.case), STATES.index(r.state)))
+        for case in cases:
             runs: Dict[str, List[E2EResult]] = {state: [] for state in STATES}
             for round_index in range(rounds):
                 # Alternating which state goes first spreads any drift of the machine over both.
                 order = STATES if round_index % 2 == 0 else STATES[::-1]
                 for state in order:
-                    runs[state].append(run_worker(case, state, server.base_url, requests))
+                    runs[state] += run_worker([case], state, server.base_url, requests)
             for state in STATES:
                 results.append(_median(runs[state]))
     return results
@@ -306,12 +323,15 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--case", choices=CASES, action="append", help="only these cases")
     parser.add_argument(
-        "--worker", nargs=3, metavar=("CASE", "STATE", "BASE_URL"), help=argparse.SUPPRESS
+        "--worker", nargs="+", metavar="STATE BASE_URL CASE", help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
     if args.worker:
-        case, state, base_url = args.worker
-        print("RESULT " + json.dumps(asdict(measure(case, state, base_url, args.requests))))
+        state, base_url, *cases = args.worker
+        set_state(state)
+        for case in cases:
+            result = measure(case, state, base_url, args.requests)
+            print("RESULT " + json.dumps(asdict(result)), flush=True)
         return
     reason = skip_reason()
     if reason is not None:

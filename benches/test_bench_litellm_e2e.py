@@ -45,7 +45,7 @@ def loop():
 @pytest.mark.parametrize("case", cases.CASES)
 def test_litellm_end_to_end(benchmark, mock_server, loop, restore_patch_state, case, state):
     benchmark.group = f"LiteLLM {case}, {ROUND_REQUESTS} requests, {cases.CONCURRENCY} in flight"
-    set_patched(state == "patched")
+    cases.set_state(state)
     call = cases.make_call(case, mock_server.base_url)
     loop.run_until_complete(cases.timed_requests(call, cases.CONCURRENCY, cases.CONCURRENCY))
 
@@ -59,9 +59,13 @@ def test_litellm_end_to_end(benchmark, mock_server, loop, restore_patch_state, c
 
 
 def test_worker_quick(mock_server):
-    """The measuring code itself: one state of one case in a fresh process, few requests."""
-    result = cases.run_worker("acompletion, streamed", "patched", mock_server.base_url, 16)
-    assert result.requests == 16 and result.cpu_seconds > 0
-    assert result.p99_seconds >= result.p50_seconds > 0
-    assert cases.format_result(result)
-    assert any("| patched |" in line for line in cases.markdown([result]))
+    """The measuring code itself: two cases of one state in a fresh process, few requests."""
+    measured = ["acompletion, streamed", "litellm.acompletion"]
+    results = cases.run_worker(measured, "patched", mock_server.base_url, 16)
+    assert [result.case for result in results] == measured
+    for result in results:
+        assert result.state == "patched"
+        assert result.requests == 16 and result.cpu_seconds > 0
+        assert result.p99_seconds >= result.p50_seconds > 0
+        assert cases.format_result(result)
+    assert sum("| patched |" in line for line in cases.markdown(results)) == 2

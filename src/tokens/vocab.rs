@@ -341,11 +341,29 @@ impl RankMap {
                     return slot.rank;
                 }
                 let off = (slot.meta >> 8) as usize;
-                if self.arena.get(off + 8..off + n) == Some(&key[8..]) {
+                if self.tail_matches(off, key) {
                     return slot.rank;
                 }
             }
             i = (i + 1) & self.mask;
+        }
+    }
+
+    /// Whether the token at `off` in the arena, of `key`'s length (more than 8 bytes) and with
+    /// `key`'s first 8 bytes, is `key`.
+    ///
+    /// Why: up to 16 bytes, the last 8 bytes of both (which overlap the first 8 already
+    /// compared) are one `u64` compare; a slice compare was a call to `memcmp`, ~4-5% of the
+    /// time of 100 KB of English, where most longer words are 9-16 bytes.
+    #[inline(always)]
+    fn tail_matches(&self, off: usize, key: &[u8]) -> bool {
+        let n = key.len();
+        if n <= 16 {
+            let last8 = |s: &[u8]| s.last_chunk::<8>().map(|c| u64::from_le_bytes(*c));
+            let stored = self.arena.get(off..off + n).and_then(last8);
+            stored.is_some() && stored == last8(key)
+        } else {
+            self.arena.get(off + 8..off + n) == key.get(8..)
         }
     }
 

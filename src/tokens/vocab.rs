@@ -180,7 +180,7 @@ const _: () = assert!(MAX_RANK <= CHAR_PARTS);
 
 /// First min(8, len) bytes of `s` as a little-endian integer, zero padded.
 #[inline(always)]
-fn head(s: &[u8]) -> u64 {
+pub(crate) fn head(s: &[u8]) -> u64 {
     let n = s.len();
     if n >= 8 {
         let mut b = [0u8; 8];

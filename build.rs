@@ -104,11 +104,7 @@ fn main() {
         write("pairs", le(&parts.pairs, u32::to_le_bytes));
         write("merges", le(&parts.merges, u64::to_le_bytes));
         write("crossing_bits", le(&parts.crossing_bits, u64::to_le_bytes));
-        write(
-            "crossing_chars",
-            le(&parts.crossing_chars, u32::to_le_bytes),
-        );
-        write("chars3", le(&parts.chars3, u32::to_le_bytes));
+        write("chars", le(&parts.chars, u64::to_le_bytes));
         write(
             "meta",
             le(&[parts.max_len as u64, parts.len as u64], u64::to_le_bytes),

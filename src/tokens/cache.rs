@@ -10,7 +10,9 @@
 //!
 //! Merged pieces of 2-8 bytes (short English words that are not tokens) have a table of their
 //! own, `count_short`: 4,096 slots of 16 bytes (64 KB per thread that counts), each a piece's
-//! head (its bytes) with its length and count.
+//! head (its bytes) with its length and count. Segments of 2-8 bytes of a split CJK piece
+//! (`split`; two characters that a token crosses) share it: a segment is counted as a piece
+//! of the same bytes would be.
 
 use std::cell::RefCell;
 use std::hash::BuildHasher;

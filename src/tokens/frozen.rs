@@ -94,8 +94,7 @@ macro_rules! vocabulary {
             pairs: array(table!(concat!($name, ".pairs"))),
             merges: array(table!(concat!($name, ".merges"))),
             crossing_bits: array(table!(concat!($name, ".crossing_bits"))),
-            crossing_chars: array(table!(concat!($name, ".crossing_chars"))),
-            chars3: array(table!(concat!($name, ".chars3"))),
+            chars: array(table!(concat!($name, ".chars"))),
             max_len,
             len,
         }

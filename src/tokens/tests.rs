@@ -68,11 +68,7 @@ fn builtin_tables_equal_parsed() {
         assert!(a.pairs == b.pairs, "{name} pairs");
         assert!(a.merges == b.merges, "{name} merges");
         assert!(a.crossing_bits == b.crossing_bits, "{name} crossing_bits");
-        assert!(
-            a.crossing_chars == b.crossing_chars,
-            "{name} crossing_chars"
-        );
-        assert!(a.chars3 == b.chars3, "{name} chars3");
+        assert!(a.chars == b.chars, "{name} chars");
         assert_eq!((a.max_len, a.len), (b.max_len, b.len), "{name}");
         // Borrowed from the binary, not copied.
         if cfg!(target_endian = "little") {
@@ -539,6 +535,88 @@ fn split_merges_match_reference() {
             checked += 1;
         }
         assert!(checked > 500, "{name}: {checked}");
+    }
+}
+
+/// `for_each_segment3` (a piece of 3-byte characters, one table entry per character) against
+/// `for_each_segment` with a lookup per segment: the same segments and entries, and counts equal
+/// to the byte-slice reference merge. Pieces are tokens made of 3-byte characters only (so that
+/// the windows the table records occur), random 3-byte sequences (overlong and surrogate ones
+/// too) and punctuation; a few hold another byte, which the character walk must refuse.
+#[test]
+fn character_split_matches_byte_split() {
+    let mut rand = generator(0xc4a7_u64);
+    for name in [EncodingName::Cl100kBase, EncodingName::O200kBase] {
+        let data = vocab_bytes(name);
+        let enc = load(name);
+        let crossings = enc.ranks.crossings();
+        let tokens: Vec<Vec<u8>> = data
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .filter_map(|line| {
+                base64::Engine::decode(
+                    &base64::engine::general_purpose::STANDARD,
+                    line.split(|&b| b == b' ').next().unwrap(),
+                )
+                .ok()
+            })
+            .filter(|t| {
+                t.len() % 3 == 0
+                    && t.chunks(3)
+                        .all(|c| matches!(c, [0xE0..=0xEF, 0x80..=0xBF, 0x80..=0xBF]))
+            })
+            .collect();
+        assert!(tokens.len() > 1000, "{name}: {}", tokens.len());
+        let (mut walked, mut refused) = (0, 0);
+        for round in 0..6000 {
+            let mut piece = Vec::new();
+            let target = 3 + rand(100);
+            while piece.len() < target {
+                match rand(8) {
+                    0 => piece.extend_from_slice("，".as_bytes()),
+                    1 => piece.extend_from_slice(&[
+                        0xE0 | rand(16) as u8,
+                        0x80 | rand(64) as u8,
+                        0x80 | rand(64) as u8,
+                    ]),
+                    _ => piece.extend_from_slice(&tokens[rand(tokens.len())]),
+                }
+            }
+            if round % 50 == 0 {
+                let at = rand(piece.len() + 1);
+                piece.insert(at, [b'a', 0xF0, 0x80][rand(3)]);
+            }
+            let mut fast = Vec::new();
+            let took = crossings.for_each_segment3(&piece, |seg, e| fast.push((seg.to_vec(), e)));
+            let mut slow = Vec::new();
+            crossings.for_each_segment(&piece, |seg| {
+                let e = match seg {
+                    [a @ 0xE0..=0xEF, b @ 0x80..=0xBF, c @ 0x80..=0xBF] => {
+                        enc.ranks.char3(&[*a, *b, *c])
+                    }
+                    _ => None,
+                };
+                slow.push((seg.to_vec(), e));
+            });
+            let whole = piece.len() % 3 == 0
+                && (17..=bpe::SMALL).contains(&piece.len())
+                && piece
+                    .chunks(3)
+                    .all(|c| matches!(c, [0xE0..=0xEF, 0x80..=0xBF, 0x80..=0xBF]));
+            assert_eq!(took, whole, "{name} {piece:?}");
+            if took {
+                walked += 1;
+                assert_eq!(fast, slow, "{name} {piece:?}");
+            } else {
+                refused += 1;
+                assert!(fast.is_empty(), "{name} {piece:?}");
+            }
+            if enc.ranks.rank(&piece) == vocab::NO_RANK && std::str::from_utf8(&piece).is_ok() {
+                let want = reference_merge(&enc, &piece).len();
+                assert_eq!(enc.count_piece(&piece), want, "{name} {piece:?}");
+            }
+        }
+        assert!(walked > 3000 && refused > 100, "{name}: {walked} {refused}");
     }
 }
 

@@ -145,8 +145,7 @@ pub(crate) struct Parts<'a> {
     pub(crate) pairs: Cow<'a, [u32]>,
     pub(crate) merges: Cow<'a, [u64]>,
     pub(crate) crossing_bits: Cow<'a, [u64]>,
-    pub(crate) crossing_chars: Cow<'a, [u32]>,
-    pub(crate) chars3: Cow<'a, [u32]>,
+    pub(crate) chars: Cow<'a, [u64]>,
     pub(crate) max_len: usize,
     pub(crate) len: usize,
 }
@@ -167,22 +166,21 @@ pub(crate) struct RankMap {
     max_len: usize,
     len: usize,
     merges: PairTable,
-    /// Character boundaries that no token crosses (see `split`).
+    /// Character boundaries that no token crosses (see `split`), with a per-character table
+    /// whose entries' low halves are this vocabulary's: per 3-byte character, by code point,
+    /// its rank if it is a token, else `CHAR_PARTS | count` of the parts it merges into. Split
+    /// CJK pieces are mostly one-character segments, and hashing each into the 4-8 MB rank table
+    /// was a cache miss most of the time (~17-21% of never-seen CJK text).
     crossings: Crossings,
-    /// Per 3-byte character, by code point (256 KB): its rank if it is a token, else
-    /// `CHAR_PARTS | count` of the parts it merges into. Split CJK pieces are mostly
-    /// one-character segments, and hashing each into the 4-8 MB rank table was a cache miss
-    /// most of the time (~17-21% of never-seen CJK text).
-    chars3: Cow<'static, [u32]>,
 }
 
-/// Marks a `chars3` entry of a character that is not a token; the low bits are its count.
+/// Marks a per-character entry of a character that is not a token; the low bits are its count.
 pub(crate) const CHAR_PARTS: u32 = 1 << 31;
 const _: () = assert!(MAX_RANK <= CHAR_PARTS);
 
 /// First min(8, len) bytes of `s` as a little-endian integer, zero padded.
 #[inline(always)]
-fn head(s: &[u8]) -> u64 {
+pub(crate) fn head(s: &[u8]) -> u64 {
     let n = s.len();
     if n >= 8 {
         let mut b = [0u8; 8];
@@ -251,8 +249,8 @@ impl RankMap {
             max_len: 0,
             len: 0,
             merges: PairTable::with_capacity(n),
-            crossings: Crossings::build(std::iter::empty()),
-            chars3: Cow::Owned(Vec::new()),
+            // Replaced once the tokens are known (`parse`).
+            crossings: Crossings::build(std::iter::empty(), |_| CHAR_PARTS | 3),
         }
     }
 
@@ -268,7 +266,7 @@ impl RankMap {
     /// The tables, to be stored with the crate (`build.rs`).
     #[allow(dead_code)] // used by build.rs and the tests
     pub(crate) fn parts(&self) -> Parts<'_> {
-        let (crossing_bits, crossing_chars) = self.crossings.parts();
+        let (crossing_bits, chars) = self.crossings.parts();
         Parts {
             slots: Cow::Borrowed(&self.slots),
             arena: Cow::Borrowed(&self.arena),
@@ -276,8 +274,7 @@ impl RankMap {
             pairs: Cow::Borrowed(&self.pairs),
             merges: Cow::Borrowed(&self.merges.slots),
             crossing_bits: Cow::Borrowed(crossing_bits),
-            crossing_chars: Cow::Borrowed(crossing_chars),
-            chars3: Cow::Borrowed(&self.chars3),
+            chars: Cow::Borrowed(chars),
             max_len: self.max_len,
             len: self.len,
         }
@@ -289,7 +286,6 @@ impl RankMap {
         let size = parts.slots.len();
         let ok = size.is_power_of_two()
             && parts.pairs.len() == 1 << 16
-            && parts.chars3.len() == 1 << 16
             && parts.max_len <= MAX_TOKEN_LEN;
         if !ok {
             return None;
@@ -303,8 +299,7 @@ impl RankMap {
             max_len: parts.max_len,
             len: parts.len,
             merges: PairTable::from_slots(parts.merges)?,
-            crossings: Crossings::from_parts(parts.crossing_bits, parts.crossing_chars)?,
-            chars3: parts.chars3,
+            crossings: Crossings::from_parts(parts.crossing_bits, parts.chars)?,
         })
     }
 
@@ -341,7 +336,7 @@ impl RankMap {
                     return slot.rank;
                 }
                 let off = (slot.meta >> 8) as usize;
-                if self.arena.get(off + 8..off + n) == Some(&key[8..]) {
+                if self.tail_matches(off, key) {
                     return slot.rank;
                 }
             }
@@ -349,14 +344,32 @@ impl RankMap {
         }
     }
 
-    /// The `chars3` entry of the 3-byte character `c` (a whole UTF-8 sequence `0xE0..=0xEF`,
-    /// continuation, continuation).
+    /// Whether the token at `off` in the arena, of `key`'s length (more than 8 bytes) and with
+    /// `key`'s first 8 bytes, is `key`.
+    ///
+    /// Why: up to 16 bytes, the last 8 bytes of both (which overlap the first 8 already
+    /// compared) are one `u64` compare; a slice compare was a call to `memcmp`, ~4-5% of the
+    /// time of 100 KB of English, where most longer words are 9-16 bytes.
     #[inline(always)]
-    pub(crate) fn char3(&self, c: &[u8; 3]) -> u32 {
+    fn tail_matches(&self, off: usize, key: &[u8]) -> bool {
+        let n = key.len();
+        if n <= 16 {
+            let last8 = |s: &[u8]| s.last_chunk::<8>().map(|c| u64::from_le_bytes(*c));
+            let stored = self.arena.get(off..off + n).and_then(last8);
+            stored.is_some() && stored == last8(key)
+        } else {
+            self.arena.get(off + 8..off + n) == key.get(8..)
+        }
+    }
+
+    /// The per-character entry of the 3-byte character `c` (a whole UTF-8 sequence
+    /// `0xE0..=0xEF`, continuation, continuation).
+    #[inline(always)]
+    pub(crate) fn char3(&self, c: &[u8; 3]) -> Option<u32> {
         let cp = (usize::from(c[0] & 0x0f) << 12)
             | (usize::from(c[1] & 0x3f) << 6)
             | usize::from(c[2] & 0x3f);
-        self.chars3[cp]
+        self.crossings.char_entry(cp)
     }
 
     pub(crate) fn crossings(&self) -> &Crossings {
@@ -454,10 +467,10 @@ fn build_pairs(map: &mut RankMap, bytes: &[u8], tokens: &[(u32, u32, u8)]) {
     }
 }
 
-/// Fills `chars3`. A 3-byte character that is not a token merges into 2 parts if either of
-/// its byte pairs is a token (the two parts cannot merge further: that would be the whole
-/// character), else stays 3 single bytes.
-fn build_chars3(map: &mut RankMap) {
+/// The per-character entries, by code point. A 3-byte character that is not a token merges
+/// into 2 parts if either of its byte pairs is a token (the two parts cannot merge further:
+/// that would be the whole character), else stays 3 single bytes.
+fn build_chars3(map: &RankMap) -> Vec<u32> {
     let mut table = vec![CHAR_PARTS | 3; 1 << 16];
     for (cp, entry) in table.iter_mut().enumerate().skip(0x800) {
         let c = [
@@ -474,7 +487,7 @@ fn build_chars3(map: &mut RankMap) {
             CHAR_PARTS | 3
         };
     }
-    map.chars3 = Cow::Owned(table);
+    table
 }
 
 /// Parses a `.tiktoken` file (`base64(token) rank` per line) into a rank table, rejecting
@@ -545,11 +558,12 @@ pub(crate) fn parse(
         return Err(err(format!("no token for the single byte {b:#04x}")));
     }
     build_pairs(&mut map, &bytes, &tokens);
-    build_chars3(&mut map);
+    let chars3 = build_chars3(&map);
     map.crossings = Crossings::build(
         tokens
             .iter()
             .map(|&(_, off, len)| &bytes[off as usize..off as usize + usize::from(len)]),
+        |cp| chars3[cp],
     );
     Ok(map)
 }

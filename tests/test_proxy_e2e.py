@@ -215,7 +215,7 @@ def upstreams() -> Iterator[Sequence[MockServer]]:
 
 @pytest.fixture(scope="module")
 def key_prefix() -> str:
-    """The Redis namespace of this run's buckets (the session's server is shared)."""
+    """The Redis namespace of this run's buckets (one server serves every test file)."""
     return f"fast_litellm:e2e:{uuid.uuid4().hex}"
 
 

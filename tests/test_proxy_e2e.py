@@ -9,7 +9,7 @@ key's whole rpm at once); two do not (the control). The keys and their limits co
 to the two proxies of a pair alternately.
 
 Every limit refills far more slowly than a test runs: rpm 2 gives one request back every 30 s,
-tpm 1000 gives the smallest token margin a test relies on back in 9 s or more, so the counts
+tpm 1000 gives the smallest token margin a test relies on back in 13 s or more, so the counts
 are exact without a clock. LiteLLM's own ``parallel_request_limiter_v3`` runs in every proxy
 too, counting per process: each scenario stays within what it admits per process (two requests
 a key; ``max_tokens: 1`` so its token reservation is the input's), which the control pair
@@ -73,10 +73,10 @@ redis_server = servers.redis_server
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = "gpt-4o"
-# Served by an upstream that answers 400 words: a request that counts few tokens before the
+# Served by an upstream that answers 800 words: a request that counts few tokens before the
 # call and uses many.
 LONG_MODEL = "gpt-4o-mini"
-LONG_ANSWER_WORDS = 400
+LONG_ANSWER_WORDS = 800
 # A proxy starts in about 12 s on an idle 2-core machine; four start at once.
 _START_TIMEOUT = 180.0
 _STOP_TIMEOUT = 15.0
@@ -231,6 +231,10 @@ def proxies(upstreams, redis_server, key_prefix, tmp_path_factory) -> Iterator[D
             "FAST_LITELLM_PROXY_REDIS_URL": redis_server.url,
             "FAST_LITELLM_PROXY_KEY_PREFIX": key_prefix,
             "FAST_LITELLM_PROXY_BURST_RATIO": "1.0",
+            # The default 50 ms is a production latency budget: on a loaded 2-core machine a
+            # check can take longer, and the default policy (allow) then admits the request
+            # and skips Redis for a retry interval (seen: 3 of 4 admitted at a load of 8).
+            "FAST_LITELLM_PROXY_BACKEND_TIMEOUT": "10",
         }
     )
     pairs: Dict[str, List[Proxy]] = {}
@@ -300,6 +304,10 @@ def statuses(responses: Sequence[httpx.Response]) -> List[int]:
     return [response.status_code for response in responses]
 
 
+def assert_statuses(responses: Sequence[httpx.Response], expected: List[int]) -> None:
+    assert statuses(responses) == expected, [(r.status_code, r.text[:300]) for r in responses]
+
+
 def assert_refusal(
     response: httpx.Response, token: str, kind: str, limit: int, max_retry_after: float
 ) -> None:
@@ -325,7 +333,7 @@ def assert_refusal(
 def test_an_rpm_limit_admits_exactly_its_requests_across_both_proxies(proxies, client):
     pair = proxies["limited"]
     responses = alternately(client, pair, "sk-rpm-a", 2 * RPM)
-    assert statuses(responses) == [200] * RPM + [429] * RPM
+    assert_statuses(responses, [200] * RPM + [429] * RPM)
     # What remains, as seen by each proxy in turn: the second proxy sees the first's request.
     remaining = [r.headers["x-ratelimit-api_key-remaining-requests"] for r in responses[:RPM]]
     assert remaining == ["1", "0"]
@@ -344,7 +352,7 @@ def test_keys_are_limited_independently(proxies, client):
         for j, token in enumerate(responses):
             responses[token].append(chat(client, pair[(i + j) % 2], token, HI))
     for token, answers in responses.items():
-        assert statuses(answers) == [200] * RPM + [429] * RPM, token
+        assert_statuses(answers, [200] * RPM + [429] * RPM)
         assert_refusal(answers[-1], token, "requests", RPM, max_retry_after=60 / RPM)
 
 
@@ -358,7 +366,7 @@ def test_a_tpm_limit_refuses_where_the_estimated_tokens_say(proxies, client):
     # fourth lacks 224 of its 306, 13 s of refill at 1000 a minute.
     admitted = TPM // estimate
     responses = alternately(client, pair, "sk-tpm", 6, messages)
-    assert statuses(responses) == [200] * admitted + [429] * (6 - admitted)
+    assert_statuses(responses, [200] * admitted + [429] * (6 - admitted))
     usage = responses[0].json()["usage"]
     assert usage["total_tokens"] == 93 < estimate
     remaining = [int(r.headers["x-ratelimit-api_key-remaining-tokens"]) for r in responses[:3]]
@@ -375,7 +383,7 @@ def test_the_tokens_a_call_used_on_one_proxy_limit_the_other(
     proxies, client, redis_server, key_prefix
 ):
     first, second = proxies["limited"]
-    # 8 tokens estimated, 403 used (3 + 400 words): the success callback charges the other 395.
+    # 8 tokens estimated, 803 used (3 + 800 words): the success callback charges the other 795.
     small = chat(client, first, "sk-usage", HI, model=LONG_MODEL)
     assert small.status_code == 200, small.text
     assert small.json()["usage"]["total_tokens"] == 3 + LONG_ANSWER_WORDS
@@ -386,16 +394,16 @@ def test_the_tokens_a_call_used_on_one_proxy_limit_the_other(
     )
     key = f"api_key:{scope_id('sk-usage')}"
     deadline = time.monotonic() + 30
-    while (bucket.peek(key, cost=0).remaining_tokens or 0) > TPM - 300:
+    while (bucket.peek(key, cost=0).remaining_tokens or 0) > TPM // 2:
         assert time.monotonic() < deadline, "the call's usage was never charged"
         time.sleep(0.02)  # polling Redis, not timing the test
-    # 756 tokens: within the 992 left after the estimate alone, beyond the 597 left after the
-    # usage (by 159 tokens, 9.5 s of refill).
+    # 756 tokens: within the 992 left after the estimate alone, beyond the 197 left after the
+    # usage (by 559 tokens, 33 s of refill).
     messages = digits(375)
     assert count_message_tokens(messages, model=MODEL) == 756
     refused = chat(client, second, "sk-usage", messages)
     assert_refusal(refused, "sk-usage", "tokens", TPM, max_retry_after=756 * 60 / TPM + 1)
-    assert int(refused.headers["x-ratelimit-api_key-remaining-tokens"]) < 756 - 100
+    assert int(refused.headers["x-ratelimit-api_key-remaining-tokens"]) < 300
 
 
 # ---- without the callback -------------------------------------------------------------------------
@@ -410,9 +418,7 @@ def test_without_the_callback_the_same_requests_are_all_answered(proxies, client
     answers += alternately(client, pair, "sk-tpm", 6, digits(150))
     answers.append(chat(client, pair[0], "sk-usage", HI, model=LONG_MODEL))
     answers.append(chat(client, pair[1], "sk-usage", digits(375)))
-    assert statuses(answers) == [200] * len(answers), [
-        r.text for r in answers if r.status_code != 200
-    ]
+    assert_statuses(answers, [200] * len(answers))
     # The headers are v3's here, counted per process: each proxy has had one request of the
     # key, then two. With the callback the second proxy's first answer says 0 (the pair's).
     remaining = [r.headers["x-ratelimit-api_key-remaining-requests"] for r in answers[: 2 * RPM]]

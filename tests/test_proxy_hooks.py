@@ -560,6 +560,61 @@ def test_success_headers_have_v3s_names(hook):
     assert limits == {name: value for name, value in theirs.items() if "-limit-" in name}
 
 
+def test_the_response_headers_are_ours_when_v3_runs_after_us(hook):
+    # The proxy calls each hook in the order of litellm.callbacks (this callback, then v3, which
+    # it registers later), builds the response's headers from the success hooks'
+    # additional_headers, then applies what the response-headers hooks return.
+    from benches.proxy_hook_cases import v3_limiter
+
+    v3 = v3_limiter()
+    # A window of 10 for v3, a burst of 2 here: the two answer differently.
+    auth = v3_key(rpm_limit=20, tpm_limit=10_000)
+
+    async def proxy_request(call_id):
+        data = request(call_id)
+        response = ModelResponse()
+        for callback in (hook, v3):
+            await callback.async_pre_call_hook(auth, DualCache(), data, "completion")
+        for callback in (hook, v3):
+            await callback.async_post_call_success_hook(data, auth, response)
+        headers = {k: str(v) for k, v in response._hidden_params["additional_headers"].items()}
+        for callback in (hook, v3):
+            extra = await callback.async_post_call_response_headers_hook(data, auth, response)
+            headers.update(extra or {})
+        return headers
+
+    first, second = run(proxy_request("c1")), run(proxy_request("c2"))
+    tokens = fast_litellm.count_message_tokens(MESSAGES, model=MODEL)
+    assert first["x-ratelimit-api_key-remaining-requests"] == "1"  # burst 2, one used
+    assert second["x-ratelimit-api_key-remaining-requests"] == "0"
+    assert second["x-ratelimit-api_key-limit-requests"] == "20"
+    assert first["x-ratelimit-api_key-remaining-tokens"] == str(10_000 - tokens)
+    # In the proxy's capability check: the hook is on the class itself, not inherited.
+    assert "async_post_call_response_headers_hook" in vars(FastRateLimiter)
+
+
+def test_the_response_headers_hook_reports_only_this_requests_admission(hook):
+    auth = key(rpm_limit=600)
+
+    async def scenario():
+        data = request("mine")
+        assert await hook.async_post_call_response_headers_hook(data, auth, {}) is None
+        await hook.async_pre_call_hook(auth, DualCache(), data, "completion")
+        ours = await hook.async_post_call_response_headers_hook(data, auth, ModelResponse())
+        other = await hook.async_post_call_response_headers_hook(
+            request("a nested call"), auth, ModelResponse()
+        )
+        failed = await hook.async_post_call_response_headers_hook(data, auth, None)
+        return ours, other, failed
+
+    ours, other, failed = run(scenario())
+    assert ours == {
+        "x-ratelimit-api_key-remaining-requests": "59",
+        "x-ratelimit-api_key-limit-requests": "600",
+    }
+    assert other is None and failed is None
+
+
 # ---- budgets (FastBudgetLimiter) ----------------------------------------------------------------------
 
 

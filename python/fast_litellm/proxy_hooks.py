@@ -411,6 +411,26 @@ class FastRateLimiter(CustomLogger):  # type: ignore[misc]
         additional.update(admission.headers)
         return None
 
+    async def async_post_call_response_headers_hook(
+        self,
+        data: dict,
+        user_api_key_dict: UserAPIKeyAuth,
+        response: Any,
+        request_headers: Optional[Dict[str, str]] = None,
+        litellm_call_info: Optional[Dict[str, Any]] = None,
+    ) -> Optional[Dict[str, str]]:
+        """The same headers, for a proxy that asks its callbacks for response headers (1.110.2
+        does), which applies them after every success hook's. ``parallel_request_limiter_v3``
+        runs after this callback (the proxy registers it later) and writes its own per-process
+        numbers under the same names in its success hook: without this hook a client of a real
+        proxy saw v3's numbers, not these (tests/test_proxy_e2e.py)."""
+        if response is None or not isinstance(data, dict):
+            return None  # a failed call: nothing was admitted to report
+        admission = self._admission_for(data.get("litellm_call_id"))
+        if admission is None or not admission.headers:
+            return None
+        return {name: str(value) for name, value in admission.headers.items()}
+
     async def async_log_success_event(
         self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
     ) -> None:

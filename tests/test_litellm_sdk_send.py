@@ -350,4 +350,41 @@ def test_another_signature_is_skipped_with_the_reason(monkeypatch):
     assert entry["status"] == "skipped" and "signature" in entry["reason"]
     assert sdk_base.AsyncAPIClient.__dict__["_send_request"] is _send_request
     fast_litellm.unpatch()
-    assert litellm_patch._sdk_send_original is None
+    assert PLACE not in litellm_patch._sdk_originals
+
+
+URL_PLACE = "openai._base_client.BaseClient._prepare_url"
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://127.0.0.1:1/v1",
+        "http://127.0.0.1:1/v1/",
+        "https://example.com/openai/deployments/x?api-version=2024-10-21",
+        "http://user:pw@example.com:8080/a%20b/",
+    ],
+)
+def test_the_request_url_is_the_sdks(base_url):
+    """The kept URL of a (base URL, path) pair is the one the SDK makes, also after the client's
+    base URL is set anew."""
+    import openai
+
+    original = sdk_base.BaseClient.__dict__["_prepare_url"]
+    fast_litellm.patch(features=["http"])
+    assert fast_litellm.patch_status()["features"]["http"]["entry_points"][URL_PLACE] == {
+        "status": "patched"
+    }
+    client = openai.AsyncOpenAI(api_key="sk-test", base_url=base_url)
+    paths = ["/chat/completions", "chat/completions", "/embeddings?x=1", "https://other.org/p", ""]
+    for _ in range(2):
+        for path in paths:
+            made = client._prepare_url(path)
+            assert str(made) == str(original(client, path)) and made == original(client, path)
+    assert client._prepare_url("/chat/completions") is client._prepare_url("/chat/completions")
+    client.base_url = "http://127.0.0.1:2/other/"
+    assert (
+        str(client._prepare_url("/chat/completions")) == "http://127.0.0.1:2/other/chat/completions"
+    )
+    fast_litellm.unpatch()
+    assert sdk_base.BaseClient.__dict__["_prepare_url"] is original

@@ -653,7 +653,7 @@ def _patch_http() -> List[str]:
         setattr(cls, attribute, staticmethod(_make_http_factory(raw.__func__, litellm)))
         changed.append(place)
     if _http_originals:
-        changed += _patch_sdk_send()
+        changed += _patch_sdk()
     return changed
 
 
@@ -665,7 +665,7 @@ def _unpatch_http() -> bool:
             setattr(cls, attribute, original)
             restored = True
         del _http_originals[attribute]
-    restored = _unpatch_sdk_send() or restored
+    restored = _unpatch_sdk() or restored
     _http_skipped.clear()
     return restored
 
@@ -703,9 +703,9 @@ _HTTPX_CLIENT_NAMES = (
     "_build_redirect_request",
     "_send_handling_redirects",
 )
-# (class, the original function in its __dict__), while patched
-_sdk_send_original: Optional[Tuple[Any, Any]] = None
-_sdk_send_replacements: Dict[Any, Any] = {}
+# place -> (class, the original function in its __dict__), while patched
+_sdk_originals: Dict[str, Tuple[Any, Any]] = {}
+_sdk_replacements: Dict[Any, Any] = {}
 _sdk_sends = {"direct": 0, "httpx": 0}
 
 
@@ -835,43 +835,102 @@ def _sdk_send_problem(raw: Any) -> Optional[str]:
     return None
 
 
-def _patch_sdk_send() -> List[str]:
-    global _sdk_send_original
-    if _sdk_send_original is not None:
-        return []
+# The SDK's URL of a request (``BaseClient._prepare_url(url)``: the client's base URL joined
+# with the path, parsed and rebuilt, a twelfth of the SDK's request) depends on the base URL
+# object and the path only, and URLs are immutable: the URL made for a (base, path) pair is
+# kept and given again while the client's base URL is that very object. A base URL that is
+# set anew is another object: its first request makes its URL again.
+_SDK_URL_CLASS = "BaseClient"
+_SDK_URL_ATTRIBUTE = "_prepare_url"
+_SDK_URL_PLACE = f"{_SDK_SEND_MODULE}.{_SDK_URL_CLASS}.{_SDK_URL_ATTRIBUTE}"
+_SDK_URL_PARAMETERS = (("self", "POSITIONAL_OR_KEYWORD"), ("url", "POSITIONAL_OR_KEYWORD"))
+# Paths an SDK asks for are a handful of endpoints; the table is emptied if it ever gets long.
+_SDK_URL_CACHE_SIZE = 1024
+
+
+def _make_sdk_url(original: Callable[..., Any]) -> Callable[..., Any]:
+    # (id of the base URL, path) -> (the base URL, the URL made from it); the entry holds the
+    # base URL, so its id cannot be reused while the entry exists.
+    made: Dict[Tuple[int, str], Tuple[Any, Any]] = {}
+
+    def _prepare_url(self: Any, url: Any) -> Any:
+        if type(url) is not str:
+            return original(self, url)
+        base = self.base_url
+        key = (id(base), url)
+        entry = made.get(key)
+        if entry is not None and entry[0] is base:
+            return entry[1]
+        prepared = original(self, url)
+        if len(made) >= _SDK_URL_CACHE_SIZE:
+            made.clear()
+        made[key] = (base, prepared)
+        return prepared
+
+    for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
+        setattr(_prepare_url, attribute, getattr(original, attribute, None))
+    _prepare_url.__wrapped__ = original  # type: ignore[attr-defined]
+    return _prepare_url
+
+
+def _sdk_url_problem(raw: Any) -> Optional[str]:
+    """None when the SDK's URL step is the one the replacement is written for."""
+    import inspect
+
+    if not isinstance(raw, FunctionType) or inspect.iscoroutinefunction(raw):
+        return "not a plain function in this openai"
+    found = tuple((p.name, p.kind.name) for p in inspect.signature(raw).parameters.values())
+    if found != _SDK_URL_PARAMETERS:
+        return f"signature {found} differs from the one this patch is written for"
+    return None
+
+
+# (class, attribute, place, the check, the factory) of each SDK step replaced.
+_SDK_TARGETS: Tuple[Tuple[str, str, str, Any, Any], ...] = (
+    (_SDK_SEND_CLASS, _SDK_SEND_ATTRIBUTE, _SDK_SEND_PLACE, _sdk_send_problem, _make_sdk_send),
+    (_SDK_URL_CLASS, _SDK_URL_ATTRIBUTE, _SDK_URL_PLACE, _sdk_url_problem, _make_sdk_url),
+)
+
+
+def _patch_sdk() -> List[str]:
     try:
         import importlib
 
         module = importlib.import_module(_SDK_SEND_MODULE)
     except ImportError as exc:
-        _http_skipped[_SDK_SEND_PLACE] = f"the openai SDK is not installed ({exc})"
+        for _, _, place, _, _ in _SDK_TARGETS:
+            _http_skipped[place] = f"the openai SDK is not installed ({exc})"
         return []
-    cls = getattr(module, _SDK_SEND_CLASS, None)
-    raw = cls.__dict__.get(_SDK_SEND_ATTRIBUTE) if isinstance(cls, type) else None
-    if raw is None:
-        _http_skipped[_SDK_SEND_PLACE] = "not in this openai"
-        return []
-    problem = _sdk_send_problem(raw)
-    if problem is not None:
-        _http_skipped[_SDK_SEND_PLACE] = problem
-        return []
-    replacement = _sdk_send_replacements.get(raw)
-    if replacement is None:
-        replacement = _make_sdk_send(raw)
-        _sdk_send_replacements[raw] = replacement
-    _sdk_send_original = (cls, raw)
-    setattr(cls, _SDK_SEND_ATTRIBUTE, replacement)
-    return [_SDK_SEND_PLACE]
+    changed = []
+    for class_name, attribute, place, problem_of, make in _SDK_TARGETS:
+        if place in _sdk_originals:
+            continue
+        cls = getattr(module, class_name, None)
+        raw = cls.__dict__.get(attribute) if isinstance(cls, type) else None
+        if raw is None:
+            _http_skipped[place] = "not in this openai"
+            continue
+        problem = problem_of(raw)
+        if problem is not None:
+            _http_skipped[place] = problem
+            continue
+        replacement = _sdk_replacements.get(raw)
+        if replacement is None:
+            replacement = make(raw)
+            _sdk_replacements[raw] = replacement
+        _sdk_originals[place] = (cls, raw)
+        setattr(cls, attribute, replacement)
+        changed.append(place)
+    return changed
 
 
-def _unpatch_sdk_send() -> bool:
-    global _sdk_send_original
-    if _sdk_send_original is None:
-        return False
-    cls, original = _sdk_send_original
-    setattr(cls, _SDK_SEND_ATTRIBUTE, original)
-    _sdk_send_original = None
-    return True
+def _unpatch_sdk() -> bool:
+    restored = False
+    for place, (cls, original) in list(_sdk_originals.items()):
+        setattr(cls, place.rsplit(".", 1)[1], original)
+        del _sdk_originals[place]
+        restored = True
+    return restored
 
 
 def _http_status() -> Dict[str, Any]:
@@ -884,10 +943,11 @@ def _http_status() -> Dict[str, Any]:
             entry_points[place] = {"status": "skipped", "reason": _http_skipped[place]}
         else:
             entry_points[place] = {"status": "not patched"}
-    if _sdk_send_original is not None:
-        entry_points[_SDK_SEND_PLACE] = {"status": "patched"}
-    elif _SDK_SEND_PLACE not in _http_skipped:
-        entry_points[_SDK_SEND_PLACE] = {"status": "not patched"}
+    for _, _, place, _, _ in _SDK_TARGETS:
+        if place in _sdk_originals:
+            entry_points[place] = {"status": "patched"}
+        elif place not in _http_skipped:
+            entry_points[place] = {"status": "not patched"}
     for place, reason in _http_skipped.items():
         entry_points.setdefault(place, {"status": "skipped", "reason": reason})
     status: Dict[str, Any] = {

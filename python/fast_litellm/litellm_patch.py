@@ -36,7 +36,9 @@ Why the rules look the way they do:
   ``litellm.ssl_verify``, a shared aiohttp session, ``litellm.force_ipv4``, HTTP/2.
   With it, the OpenAI SDK's send (``openai._base_client.AsyncAPIClient._send_request``) hands a
   plain request on a client of ours straight to the transport, making the calls
-  ``httpx.AsyncClient.send`` would make that matter for it (see "The OpenAI SDK's send" below).
+  ``httpx.AsyncClient.send`` would make that matter for it, and the SDK's request URL
+  (``BaseClient._prepare_url``) is kept per base URL and path (see "The OpenAI SDK's send"
+  below).
 - Router strategies (the ``routing`` feature): the selection steps of latency- and cost-based
   routing in ``litellm.router_strategy``, class attributes swapped and put back; the reasons and
   the strategies left alone are written at the "Router strategies" section below.
@@ -683,8 +685,10 @@ def _unpatch_http() -> bool:
 # request, its stream bound to the client, the cookie jar (only when the response sets a cookie:
 # without one the jar adds nothing), the default encoding, httpx's log line, the redirect (a
 # response that redirects is handed to the client's own redirect loop), the body read. Any
-# other request goes to the SDK's own method. Measured in the end-to-end benchmark: about 5% less
-# client CPU per ``Router.acompletion`` request.
+# other request goes to the SDK's own method. Measured with the URL step below, 64 SDK requests in
+# flight on our transport (``chat.completions.with_raw_response.create`` and ``parse()``, as
+# LiteLLM makes them, states alternated in one process): 779 -> 649 µs of CPU per request;
+# about 130 µs of the 3.6 ms a ``Router.acompletion`` costs end to end.
 
 _SDK_SEND_MODULE = "openai._base_client"
 _SDK_SEND_CLASS = "AsyncAPIClient"

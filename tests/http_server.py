@@ -25,6 +25,9 @@ has; query parameters tune it):
 - ``/drop``: answers as if keeping the connection, then closes it without a word.
 - ``/hold/<name>``: answers only once ``release(name)`` is called (``wait_arrived(name)`` tells
   when the request is in), or the server stops.
+- ``/answer/<name>/...``: the response registered with ``answer(name, status, headers, body)``
+  (any path below the name, so an API base URL can point at it), every time; the requests are
+  counted per name (``answered(name)``).
 """
 
 from __future__ import annotations
@@ -94,7 +97,16 @@ def _json(status: int, value: object, *, close: bool = False) -> bytes:
     return _response(status, body, (("Content-Type", "application/json"),), close=close)
 
 
-_REASONS = {200: "OK", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Unavailable"}
+_REASONS = {
+    200: "OK",
+    307: "Temporary Redirect",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Unavailable",
+}
 
 
 class HttpTestServer:
@@ -106,6 +118,8 @@ class HttpTestServer:
         self.connections_accepted = 0
         self.requests_served = 0
         self._scripts: Dict[str, List[bytes]] = {}
+        self._answers: Dict[str, bytes] = {}
+        self._answered: Dict[str, int] = {}
         self._attempts: Dict[str, int] = {}
         self._arrived: Dict[str, threading.Event] = {}
         self._released: Dict[str, threading.Event] = {}
@@ -129,6 +143,19 @@ class HttpTestServer:
         """Registers the chunks of ``/sse/<name>``; returns that path."""
         self._scripts[name] = list(chunks)
         return f"/sse/{name}"
+
+    def answer(
+        self, name: str, status: int, headers: Tuple[Tuple[str, str], ...], body: bytes
+    ) -> str:
+        """Registers the response of every path under ``/answer/<name>/``; returns that path
+        (without the slash)."""
+        self._answers[name] = _response(status, body, headers)
+        self._answered[name] = 0
+        return f"/answer/{name}"
+
+    def answered(self, name: str) -> int:
+        """How many requests ``/answer/<name>/...`` has had."""
+        return self._answered[name]
 
     def hold(self, name: str) -> str:
         """Prepares ``/hold/<name>``; returns that path."""
@@ -273,6 +300,10 @@ class HttpTestServer:
             # A header whose value is the bytes given in hex (?hex=), which need not be ASCII.
             value = bytes.fromhex(request.query.get("hex", "")).decode("latin-1")
             writer.write(_response(200, b"ok", (("X-Value", value),)))
+        elif route == "answer":
+            name = rest.partition("/")[0]
+            self._answered[name] += 1
+            writer.write(self._answers[name])
         elif route == "garbage":
             writer.write(b"this is not HTTP at all\r\n\r\n")
             await writer.drain()

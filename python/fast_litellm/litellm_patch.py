@@ -34,6 +34,11 @@ Why the rules look the way they do:
   errors and streaming are LiteLLM's own. The original factory still answers what our transport
   does not do: client certificates, ``ssl_verify=False`` or a CA bundle path in
   ``litellm.ssl_verify``, a shared aiohttp session, ``litellm.force_ipv4``, HTTP/2.
+  With it, the OpenAI SDK's send (``openai._base_client.AsyncAPIClient._send_request``) hands a
+  plain request on a client of ours straight to the transport, making the calls
+  ``httpx.AsyncClient.send`` would make that matter for it, and the SDK's request URL
+  (``BaseClient._prepare_url``) is kept per base URL and path (see "The OpenAI SDK's send"
+  below).
 - Router strategies (the ``routing`` feature): the selection steps of latency- and cost-based
   routing in ``litellm.router_strategy``, class attributes swapped and put back; the reasons and
   the strategies left alone are written at the "Router strategies" section below.
@@ -649,6 +654,8 @@ def _patch_http() -> List[str]:
         _http_originals[attribute] = raw
         setattr(cls, attribute, staticmethod(_make_http_factory(raw.__func__, litellm)))
         changed.append(place)
+    if _http_originals:
+        changed += _patch_sdk()
     return changed
 
 
@@ -660,7 +667,273 @@ def _unpatch_http() -> bool:
             setattr(cls, attribute, original)
             restored = True
         del _http_originals[attribute]
+    restored = _unpatch_sdk() or restored
     _http_skipped.clear()
+    return restored
+
+
+# The OpenAI SDK's send (``AsyncAPIClient._send_request``, one line: ``await
+# self._client.send(request, stream=stream, **kwargs)``), below its retries, its key refresh and
+# its provider hooks, which still run as they are. For a request the SDK does not stream, whose
+# ``httpx.AsyncClient`` (that very class) sends this URL through our shared transport and has
+# nothing configured that the layers of ``AsyncClient.send`` act on (no auth, no event hooks,
+# no user info in the URL, no per-call auth or redirect choice), those layers do nothing for the
+# answer and cost about a tenth of the SDK's request: the auth flow (a generator per request),
+# the redirect loop, and the cookie jar, which builds a urllib request from the URL for every
+# response, Set-Cookie or not. The replacement makes the calls httpx makes, in its order: the
+# client's state and timeout, the transport inside httpx's ``request_context``, the response's
+# request, its stream bound to the client, the cookie jar (only when the response sets a cookie:
+# without one the jar adds nothing), the default encoding, httpx's log line, the redirect (a
+# response that redirects is handed to the client's own redirect loop), the body read. Any
+# other request goes to the SDK's own method. Measured with the URL step below, 64 SDK requests in
+# flight on our transport (``chat.completions.with_raw_response.create`` and ``parse()``, as
+# LiteLLM makes them, states alternated in one process): 779 -> 649 µs of CPU per request;
+# about 130 µs of the 3.6 ms a ``Router.acompletion`` costs end to end.
+
+_SDK_SEND_MODULE = "openai._base_client"
+_SDK_SEND_CLASS = "AsyncAPIClient"
+_SDK_SEND_ATTRIBUTE = "_send_request"
+_SDK_SEND_PLACE = f"{_SDK_SEND_MODULE}.{_SDK_SEND_CLASS}.{_SDK_SEND_ATTRIBUTE}"
+_SDK_SEND_PARAMETERS = (
+    ("self", "POSITIONAL_OR_KEYWORD"),
+    ("request", "POSITIONAL_OR_KEYWORD"),
+    ("stream", "KEYWORD_ONLY"),
+    ("kwargs", "VAR_KEYWORD"),
+)
+# What the replacement uses of httpx's client, as in httpx 0.28.
+_HTTPX_CLIENT_NAMES = (
+    "_transport_for_url",
+    "_set_timeout",
+    "_build_redirect_request",
+    "_send_handling_redirects",
+)
+# place -> (class, the original function in its __dict__), while patched
+_sdk_originals: Dict[str, Tuple[Any, Any]] = {}
+_sdk_replacements: Dict[Any, Any] = {}
+_sdk_sends = {"direct": 0, "httpx": 0}
+
+
+def _make_sdk_send(original: Callable[..., Any]) -> Callable[..., Any]:
+    import http.cookiejar
+    import time as time_module
+
+    import httpx
+    from httpx import _client as httpx_client
+    from httpx._exceptions import request_context
+
+    AsyncClient = httpx.AsyncClient
+    AsyncByteStream = httpx.AsyncByteStream
+    CLOSED = httpx_client.ClientState.CLOSED
+    OPENED = httpx_client.ClientState.OPENED
+    BoundAsyncStream = httpx_client.BoundAsyncStream
+    httpx_logger = httpx_client.logger
+    cookiejar = http.cookiejar
+    perf_counter = time_module.perf_counter
+    counts = _sdk_sends
+
+    async def _send_request(self: Any, request: Any, *, stream: bool, **kwargs: Any) -> Any:
+        client = self._client
+        transport = _http_transport
+        if (
+            stream
+            or kwargs
+            or transport is None
+            or type(client) is not AsyncClient
+            or client._auth is not None
+            or client._state == CLOSED
+            or client.max_redirects < 0
+            or client._event_hooks["request"]
+            or client._event_hooks["response"]
+            # the jar's debug log (off unless set) would log each response it looks at
+            or getattr(cookiejar, "debug", False)
+            or not isinstance(request.stream, AsyncByteStream)
+        ):
+            counts["httpx"] += 1
+            return await original(self, request, stream=stream, **kwargs)
+        url = request.url
+        if url.username or url.password or client._transport_for_url(url) is not transport:
+            counts["httpx"] += 1
+            return await original(self, request, stream=stream, **kwargs)
+        counts["direct"] += 1
+        # AsyncClient.send
+        client._state = OPENED
+        client._set_timeout(request)
+        # AsyncClient._send_single_request
+        start = perf_counter()
+        with request_context(request=request):
+            response = await transport.handle_async_request(request)
+        response.request = request
+        # An AsyncByteStream: our async transport makes no other (httpx asserts it here).
+        stream_of_response: Any = response.stream
+        response.stream = BoundAsyncStream(stream_of_response, response=response, start=start)
+        for name, _ in response.headers.raw:
+            lowered = name.lower()
+            if lowered == b"set-cookie" or lowered == b"set-cookie2":
+                client.cookies.extract_cookies(response)
+                break
+        response.default_encoding = client._default_encoding
+        httpx_logger.info(
+            'HTTP Request: %s %s "%s %d %s"',
+            request.method,
+            request.url,
+            response.http_version,
+            response.status_code,
+            response.reason_phrase,
+        )
+        # AsyncClient._send_handling_redirects, its first turn (no response hooks); a
+        # redirect to follow is sent by the client's own loop, as its next turn.
+        next_request = None
+        try:
+            response.history = []
+            if response.has_redirect_location:
+                next_request = client._build_redirect_request(request, response)
+                if client.follow_redirects:
+                    await response.aread()
+                else:
+                    response.next_request = next_request
+                    next_request = None
+        except BaseException:
+            await response.aclose()
+            raise
+        if next_request is not None:
+            response = await client._send_handling_redirects(
+                next_request, follow_redirects=True, history=[response]
+            )
+        try:
+            # AsyncClient.send
+            await response.aread()
+            return response
+        except BaseException:
+            await response.aclose()
+            raise
+
+    for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
+        setattr(_send_request, attribute, getattr(original, attribute, None))
+    _send_request.__wrapped__ = original  # type: ignore[attr-defined]
+    return _send_request
+
+
+def _sdk_send_problem(raw: Any) -> Optional[str]:
+    """None when the SDK's send and httpx's client are the ones the replacement is written for."""
+    import inspect
+
+    if not (isinstance(raw, FunctionType) and inspect.iscoroutinefunction(raw)):
+        return "not a coroutine function in this openai"
+    found = tuple((p.name, p.kind.name) for p in inspect.signature(raw).parameters.values())
+    if found != _SDK_SEND_PARAMETERS:
+        return f"signature {found} differs from the one this patch is written for"
+    try:
+        import httpx
+        from httpx import _client as httpx_client
+        from httpx._exceptions import request_context  # noqa: F401
+    except ImportError as exc:
+        return f"httpx lacks what the direct send uses ({exc})"
+    missing = [name for name in _HTTPX_CLIENT_NAMES if not hasattr(httpx.AsyncClient, name)]
+    missing += [
+        name
+        for name in ("ClientState", "BoundAsyncStream", "logger")
+        if not hasattr(httpx_client, name)
+    ]
+    if missing:
+        return f"httpx's client has no {', '.join(missing)} (another httpx release)"
+    return None
+
+
+# The SDK's URL of a request (``BaseClient._prepare_url(url)``: the client's base URL joined
+# with the path, parsed and rebuilt, a twelfth of the SDK's request) depends on the base URL
+# object and the path only, and URLs are immutable: the URL made for a (base, path) pair is
+# kept and given again while the client's base URL is that very object. A base URL that is
+# set anew is another object: its first request makes its URL again.
+_SDK_URL_CLASS = "BaseClient"
+_SDK_URL_ATTRIBUTE = "_prepare_url"
+_SDK_URL_PLACE = f"{_SDK_SEND_MODULE}.{_SDK_URL_CLASS}.{_SDK_URL_ATTRIBUTE}"
+_SDK_URL_PARAMETERS = (("self", "POSITIONAL_OR_KEYWORD"), ("url", "POSITIONAL_OR_KEYWORD"))
+# Paths an SDK asks for are a handful of endpoints; the table is emptied if it ever gets long.
+_SDK_URL_CACHE_SIZE = 1024
+
+
+def _make_sdk_url(original: Callable[..., Any]) -> Callable[..., Any]:
+    # (id of the base URL, path) -> (the base URL, the URL made from it); the entry holds the
+    # base URL, so its id cannot be reused while the entry exists.
+    made: Dict[Tuple[int, str], Tuple[Any, Any]] = {}
+
+    def _prepare_url(self: Any, url: Any) -> Any:
+        if type(url) is not str:
+            return original(self, url)
+        base = self.base_url
+        key = (id(base), url)
+        entry = made.get(key)
+        if entry is not None and entry[0] is base:
+            return entry[1]
+        prepared = original(self, url)
+        if len(made) >= _SDK_URL_CACHE_SIZE:
+            made.clear()
+        made[key] = (base, prepared)
+        return prepared
+
+    for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
+        setattr(_prepare_url, attribute, getattr(original, attribute, None))
+    _prepare_url.__wrapped__ = original  # type: ignore[attr-defined]
+    return _prepare_url
+
+
+def _sdk_url_problem(raw: Any) -> Optional[str]:
+    """None when the SDK's URL step is the one the replacement is written for."""
+    import inspect
+
+    if not isinstance(raw, FunctionType) or inspect.iscoroutinefunction(raw):
+        return "not a plain function in this openai"
+    found = tuple((p.name, p.kind.name) for p in inspect.signature(raw).parameters.values())
+    if found != _SDK_URL_PARAMETERS:
+        return f"signature {found} differs from the one this patch is written for"
+    return None
+
+
+# (class, attribute, place, the check, the factory) of each SDK step replaced.
+_SDK_TARGETS: Tuple[Tuple[str, str, str, Any, Any], ...] = (
+    (_SDK_SEND_CLASS, _SDK_SEND_ATTRIBUTE, _SDK_SEND_PLACE, _sdk_send_problem, _make_sdk_send),
+    (_SDK_URL_CLASS, _SDK_URL_ATTRIBUTE, _SDK_URL_PLACE, _sdk_url_problem, _make_sdk_url),
+)
+
+
+def _patch_sdk() -> List[str]:
+    try:
+        import importlib
+
+        module = importlib.import_module(_SDK_SEND_MODULE)
+    except ImportError as exc:
+        for _, _, place, _, _ in _SDK_TARGETS:
+            _http_skipped[place] = f"the openai SDK is not installed ({exc})"
+        return []
+    changed = []
+    for class_name, attribute, place, problem_of, make in _SDK_TARGETS:
+        if place in _sdk_originals:
+            continue
+        cls = getattr(module, class_name, None)
+        raw = cls.__dict__.get(attribute) if isinstance(cls, type) else None
+        if raw is None:
+            _http_skipped[place] = "not in this openai"
+            continue
+        problem = problem_of(raw)
+        if problem is not None:
+            _http_skipped[place] = problem
+            continue
+        replacement = _sdk_replacements.get(raw)
+        if replacement is None:
+            replacement = make(raw)
+            _sdk_replacements[raw] = replacement
+        _sdk_originals[place] = (cls, raw)
+        setattr(cls, attribute, replacement)
+        changed.append(place)
+    return changed
+
+
+def _unpatch_sdk() -> bool:
+    restored = False
+    for place, (cls, original) in list(_sdk_originals.items()):
+        setattr(cls, place.rsplit(".", 1)[1], original)
+        del _sdk_originals[place]
+        restored = True
     return restored
 
 
@@ -674,12 +947,18 @@ def _http_status() -> Dict[str, Any]:
             entry_points[place] = {"status": "skipped", "reason": _http_skipped[place]}
         else:
             entry_points[place] = {"status": "not patched"}
+    for _, _, place, _, _ in _SDK_TARGETS:
+        if place in _sdk_originals:
+            entry_points[place] = {"status": "patched"}
+        elif place not in _http_skipped:
+            entry_points[place] = {"status": "not patched"}
     for place, reason in _http_skipped.items():
         entry_points.setdefault(place, {"status": "skipped", "reason": reason})
     status: Dict[str, Any] = {
         "patched": bool(_http_originals),
         "entry_points": entry_points,
         "transports": dict(_http_calls),
+        "sdk_sends": dict(_sdk_sends),
     }
     if _http_transport is not None:
         status["pool"] = _http_transport.client.pool_stats()

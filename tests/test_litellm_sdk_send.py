@@ -353,6 +353,19 @@ def test_another_signature_is_skipped_with_the_reason(monkeypatch):
     assert PLACE not in litellm_patch._sdk_originals
 
 
+def test_another_httpx_release_is_skipped_with_the_reason(monkeypatch):
+    import httpx
+
+    fast_litellm.unpatch()
+    original = sdk_base.AsyncAPIClient.__dict__["_send_request"]
+    monkeypatch.setattr(httpx, "__version__", "0.99.0")
+    status = fast_litellm.patch(features=["http"])
+    entry = status["features"]["http"]["entry_points"][PLACE]
+    assert entry["status"] == "skipped" and "not 0.99.0" in entry["reason"]
+    assert sdk_base.AsyncAPIClient.__dict__["_send_request"] is original
+    fast_litellm.unpatch()
+
+
 URL_PLACE = "openai._base_client.BaseClient._prepare_url"
 
 

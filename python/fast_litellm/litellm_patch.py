@@ -700,7 +700,10 @@ _SDK_SEND_PARAMETERS = (
     ("stream", "KEYWORD_ONLY"),
     ("kwargs", "VAR_KEYWORD"),
 )
-# What the replacement uses of httpx's client, as in httpx 0.28.
+# What the replacement uses of httpx's client, and the httpx releases whose
+# ``AsyncClient.send`` it was checked against (its steps are those of that method: another
+# release may add one, so it is left alone there, and said so in patch_status()).
+_HTTPX_SEND_RELEASES = ((0, 29),)
 _HTTPX_CLIENT_NAMES = (
     "_transport_for_url",
     "_set_timeout",
@@ -828,6 +831,10 @@ def _sdk_send_problem(raw: Any) -> Optional[str]:
         from httpx._exceptions import request_context  # noqa: F401
     except ImportError as exc:
         return f"httpx lacks what the direct send uses ({exc})"
+    release = tuple(int(part) for part in httpx.__version__.split(".")[:2] if part.isdigit())
+    if release not in _HTTPX_SEND_RELEASES:
+        checked = ", ".join(f"{major}.{minor}" for major, minor in _HTTPX_SEND_RELEASES)
+        return f"written for httpx {checked}, not {httpx.__version__}"
     missing = [name for name in _HTTPX_CLIENT_NAMES if not hasattr(httpx.AsyncClient, name)]
     missing += [
         name

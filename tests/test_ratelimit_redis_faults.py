@@ -82,6 +82,26 @@ def test_a_cancelled_probe_frees_the_next_one(own_redis_server, redis_path, uniq
     assert fast_health_ok(limiter)
 
 
+def test_an_outage_is_logged_once_and_its_end_once(
+    own_redis_server, redis_path, unique_key, caplog
+):
+    limiter = failing_backend(own_redis_server.url, redis_path, "allow")
+    assert timed(limiter.check, unique_key)
+    with caplog.at_level("WARNING", logger="fast_litellm"):
+        try:
+            _down(limiter, own_redis_server, unique_key)
+            for _ in range(3):  # more failed probes of the same outage
+                _make_probe_due(limiter)
+                timed(limiter.check, unique_key)
+        finally:
+            own_redis_server.resume()
+        wait_until_answering(limiter, unique_key)
+    said = [r.getMessage() for r in caplog.records if r.name == "fast_litellm"]
+    assert len(said) == 2, said
+    assert limiter.description in said[0] and "'allow' policy answers" in said[0]
+    assert said[1].startswith(f"Redis backend {limiter.description} answers again after")
+
+
 def test_a_probe_that_raises_something_else_frees_the_next_one(
     own_redis_server, redis_path, unique_key, monkeypatch
 ):

@@ -50,6 +50,13 @@ from .redis_protocol import DEFAULT_KEY_PREFIX, BackendOptions, ScriptLimits
 
 __all__ = ["NativeClient", "RedisBackend", "backends_health"]
 
+
+def _logger() -> Any:
+    import logging
+
+    return logging.getLogger("fast_litellm")
+
+
 # What _attempt answers: Redis is up (ask it), this call probes a Redis that failed, or the policy
 # decides without asking.
 _ASK, _PROBE, _SKIP = 0, 1, 2
@@ -236,8 +243,14 @@ class RedisBackend:
             self._last_success = time.time()
             if allowed is not None:
                 self._counts["allowed" if allowed else "denied"] += 1
-            self._down_since = None
+            down_since, self._down_since = self._down_since, None
             self._probing = False
+        if down_since is not None:
+            _logger().warning(
+                "Redis backend %s answers again after %.1f s",
+                self.description,
+                time.monotonic() - down_since,
+            )
 
     def _failed(self, exc: RateLimitBackendError) -> None:
         from .._fallback.redis_client import RateLimitBackendBusy
@@ -250,10 +263,24 @@ class RedisBackend:
                 self._counts["busy"] += 1
                 return
             self._counts["backend_errors"] += 1
-            if self._down_since is None:
+            went_down = self._down_since is None
+            if went_down:
                 self._down_since = now
             self._retry_at = now + self.retry_interval
             self._probing = False
+            error = self._last_error
+        if went_down:
+            # Once per outage (and once when it ends, above): the policy's answers are counted
+            # in stats(), but an operator should not have to poll to learn that limits are not
+            # shared any more.
+            _logger().warning(
+                "Redis backend %s failed (%s): the %r policy answers until it answers again "
+                "(tried every %g s)",
+                self.description,
+                error,
+                self.on_backend_error,
+                self.retry_interval,
+            )
 
     def _settle(
         self, attempt: int, started: float, outcome: Any, allowed: Callable[[Any], Optional[bool]]

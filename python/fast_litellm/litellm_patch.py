@@ -896,6 +896,49 @@ def _sdk_url_problem(raw: Any) -> Optional[str]:
     return None
 
 
+def _swap_attribute(
+    module: Any,
+    class_name: str,
+    attribute: str,
+    problem_of: Callable[[Any, Any, Any], Optional[str]],
+    make: Callable[[Any], Any],
+    books: Tuple[Dict[str, Tuple[Any, Any]], Dict[Any, Any], Dict[str, str]],
+    missing: str,
+) -> bool:
+    """Puts ``make(original)`` in the place of ``module.class_name.attribute`` (the function in
+    the class's own ``__dict__``) unless it is missing or ``problem_of(module, cls, original)``
+    names a reason; whether it did. ``books``: where the original is kept for ``unpatch()`` (by
+    place), the replacement made for each original (patching again installs the very same
+    object), and why a place was skipped (``missing`` when the class or attribute is not
+    there)."""
+    originals, replacements, skipped = books
+    place = f"{module.__name__}.{class_name}.{attribute}"
+    cls = getattr(module, class_name, None)
+    raw = cls.__dict__.get(attribute) if isinstance(cls, type) else None
+    if raw is None:
+        skipped[place] = missing
+        return False
+    problem = problem_of(module, cls, raw)
+    if problem is not None:
+        skipped[place] = problem
+        return False
+    replacement = replacements.get(raw)
+    if replacement is None:
+        replacement = replacements[raw] = make(raw)
+    originals[place] = (cls, raw)
+    setattr(cls, attribute, replacement)
+    return True
+
+
+def _restore_attributes(originals: Dict[str, Tuple[Any, Any]]) -> bool:
+    """Puts back every original that ``_swap_attribute`` kept in ``originals``; whether any."""
+    restored = bool(originals)
+    for place, (cls, original) in list(originals.items()):
+        setattr(cls, place.rsplit(".", 1)[1], original)
+        del originals[place]
+    return restored
+
+
 # (class, attribute, place, the check, the factory) of each SDK step replaced.
 _SDK_TARGETS: Tuple[Tuple[str, str, str, Any, Any], ...] = (
     (_SDK_SEND_CLASS, _SDK_SEND_ATTRIBUTE, _SDK_SEND_PLACE, _sdk_send_problem, _make_sdk_send),
@@ -912,36 +955,27 @@ def _patch_sdk() -> List[str]:
         for _, _, place, _, _ in _SDK_TARGETS:
             _http_skipped[place] = f"the openai SDK is not installed ({exc})"
         return []
+
+    def of_function(check: Callable[[Any], Optional[str]]) -> Callable[..., Optional[str]]:
+        return lambda _module, _cls, raw: check(raw)  # the SDK's checks read the function only
+
     changed = []
     for class_name, attribute, place, problem_of, make in _SDK_TARGETS:
-        if place in _sdk_originals:
-            continue
-        cls = getattr(module, class_name, None)
-        raw = cls.__dict__.get(attribute) if isinstance(cls, type) else None
-        if raw is None:
-            _http_skipped[place] = "not in this openai"
-            continue
-        problem = problem_of(raw)
-        if problem is not None:
-            _http_skipped[place] = problem
-            continue
-        replacement = _sdk_replacements.get(raw)
-        if replacement is None:
-            replacement = make(raw)
-            _sdk_replacements[raw] = replacement
-        _sdk_originals[place] = (cls, raw)
-        setattr(cls, attribute, replacement)
-        changed.append(place)
+        if place not in _sdk_originals and _swap_attribute(
+            module,
+            class_name,
+            attribute,
+            of_function(problem_of),
+            make,
+            (_sdk_originals, _sdk_replacements, _http_skipped),
+            "not in this openai",
+        ):
+            changed.append(place)
     return changed
 
 
 def _unpatch_sdk() -> bool:
-    restored = False
-    for place, (cls, original) in list(_sdk_originals.items()):
-        setattr(cls, place.rsplit(".", 1)[1], original)
-        del _sdk_originals[place]
-        restored = True
-    return restored
+    return _restore_attributes(_sdk_originals)
 
 
 def _http_status() -> Dict[str, Any]:
@@ -1438,31 +1472,21 @@ def _patch_routing() -> List[str]:
         except ImportError as exc:
             _routing_skipped[place] = f"not in this litellm ({exc})"
             continue
-        cls = getattr(module, class_name, None)
-        raw = cls.__dict__.get(attribute) if isinstance(cls, type) else None
-        if raw is None:
-            _routing_skipped[place] = "not in this litellm"
-            continue
-        problem = problem_of(module, cls, raw)
-        if problem is not None:
-            _routing_skipped[place] = problem
-            continue
-        replacement = _routing_replacements.get(raw)
-        if replacement is None:
-            replacement = make(raw)
-            _routing_replacements[raw] = replacement
-        _routing_originals[place] = (cls, raw)
-        setattr(cls, attribute, replacement)
-        changed.append(place)
+        if _swap_attribute(
+            module,
+            class_name,
+            attribute,
+            problem_of,
+            make,
+            (_routing_originals, _routing_replacements, _routing_skipped),
+            "not in this litellm",
+        ):
+            changed.append(place)
     return changed
 
 
 def _unpatch_routing() -> bool:
-    restored = False
-    for place, (cls, original) in list(_routing_originals.items()):
-        setattr(cls, place.rsplit(".", 1)[1], original)
-        del _routing_originals[place]
-        restored = True
+    restored = _restore_attributes(_routing_originals)
     _routing_skipped.clear()
     return restored
 

@@ -816,15 +816,25 @@ def _make_sdk_send(original: Callable[..., Any]) -> Callable[..., Any]:
     return _send_request
 
 
+def _parameters_problem(function: Any, expected: Tuple[Tuple[str, str], ...]) -> Optional[str]:
+    """None when ``function``'s parameters are ``expected``, as (name, kind) pairs."""
+    import inspect
+
+    found = tuple((p.name, p.kind.name) for p in inspect.signature(function).parameters.values())
+    if found != expected:
+        return f"signature {found} differs from the one this patch is written for"
+    return None
+
+
 def _sdk_send_problem(raw: Any) -> Optional[str]:
     """None when the SDK's send and httpx's client are the ones the replacement is written for."""
     import inspect
 
     if not (isinstance(raw, FunctionType) and inspect.iscoroutinefunction(raw)):
         return "not a coroutine function in this openai"
-    found = tuple((p.name, p.kind.name) for p in inspect.signature(raw).parameters.values())
-    if found != _SDK_SEND_PARAMETERS:
-        return f"signature {found} differs from the one this patch is written for"
+    problem = _parameters_problem(raw, _SDK_SEND_PARAMETERS)
+    if problem is not None:
+        return problem
     try:
         import httpx
         from httpx import _client as httpx_client
@@ -890,10 +900,7 @@ def _sdk_url_problem(raw: Any) -> Optional[str]:
 
     if not isinstance(raw, FunctionType) or inspect.iscoroutinefunction(raw):
         return "not a plain function in this openai"
-    found = tuple((p.name, p.kind.name) for p in inspect.signature(raw).parameters.values())
-    if found != _SDK_URL_PARAMETERS:
-        return f"signature {found} differs from the one this patch is written for"
-    return None
+    return _parameters_problem(raw, _SDK_URL_PARAMETERS)
 
 
 def _swap_attribute(

@@ -47,14 +47,18 @@ pub(crate) fn for_each_piece<'a, F: FnMut(&'a [u8])>(
             #[inline(always)]
             |t, s, i| next_cl100k(t, s, i),
         ),
-        Pattern::O200k => pieces(
-            t,
-            s,
-            f,
-            #[inline(always)]
-            |t, s, i| next_o200k(t, s, i),
-        ),
+        Pattern::O200k => super::blocks::pieces_o200k(t, s, f),
     }
+}
+
+/// `for_each_piece` for o200k by the character scanner alone (the reference of `blocks`).
+#[cfg(test)]
+pub(crate) fn for_each_o200k_piece_by_character<'a>(
+    t: &Classes,
+    text: &'a str,
+    f: impl FnMut(&'a [u8]),
+) {
+    pieces(t, text.as_bytes(), f, next_o200k);
 }
 
 #[inline(always)]
@@ -92,7 +96,7 @@ fn fold(s: &[u8], i: usize, letter: u8) -> usize {
 /// `(?i:'s|'t|'re|'ve|'m|'ll|'d)` is the same set of words (with distinct first letters, so the
 /// order of the alternatives does not matter).
 #[inline(always)]
-fn contraction_ci(s: &[u8], i: usize) -> Option<usize> {
+pub(crate) fn contraction_ci(s: &[u8], i: usize) -> Option<usize> {
     for letter in [b's', b'd', b'm', b't'] {
         let n = fold(s, i, letter);
         if n > 0 {
@@ -329,7 +333,7 @@ fn o200k_word2(t: &Classes, s: &[u8], p: usize) -> Option<usize> {
 /// `[^\r\n\p{L}\p{N}]?[UP]+[LO]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?`,
 /// `\p{N}{1,3}`, ` ?[^\s\p{L}\p{N}]+[\r\n/]*`, `\s*[\r\n]+`, `\s+(?!\S)`, `\s+`.
 #[inline(always)]
-fn next_o200k(t: &Classes, s: &[u8], i: usize) -> usize {
+pub(crate) fn next_o200k(t: &Classes, s: &[u8], i: usize) -> usize {
     let (c, len) = t.at(s, i);
     let next = i + len;
     if c & (UP | LO) != 0 && c & L != 0 {

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestRunner};
 
 use super::super::classes::classes;
-use super::super::scan::{for_each_piece, Pattern};
+use super::super::scan::{for_each_o200k_piece_by_character, for_each_piece, Pattern};
 
 /// The patterns as published in `tiktoken_ext/openai_public.py`, character for character the ones
 /// in `python/fast_litellm/_fallback/tokens.py` (`patterns_match_the_fallback` holds them equal).
@@ -56,6 +56,68 @@ fn pattern_char() -> impl Strategy<Value = char> {
 
 fn text() -> impl Strategy<Value = String> {
     proptest::collection::vec(pattern_char(), 0..40).prop_map(|chars| chars.into_iter().collect())
+}
+
+/// Mostly ASCII, as the block scanner (`blocks`) takes it: words of both cases, contractions and
+/// near-contractions, digits, punctuation, slashes, every kind of line break and white space, with
+/// a non-ASCII letter, mark, space or CJK character now and then.
+fn ascii_char() -> impl Strategy<Value = char> {
+    let common: Vec<char> = "eaiouxnST1 '' \n".chars().collect();
+    let rare: Vec<char> = "sdmtlvreSDMTLVRE aZ09.,/-_!?#\t\n\r\x0b\x0c\x00\x7f(\""
+        .chars()
+        .collect();
+    let unicode: Vec<char> = "é\u{301}ſ\u{a0}\u{2028}日\u{663}".chars().collect();
+    prop_oneof![
+        8 => proptest::sample::select(common),
+        6 => proptest::sample::select(rare),
+        1 => proptest::sample::select(unicode),
+    ]
+}
+
+/// Long enough for whole blocks (64 bytes) and the windows between them.
+fn ascii_text() -> impl Strategy<Value = String> {
+    proptest::collection::vec(ascii_char(), 0..300).prop_map(|chars| chars.into_iter().collect())
+}
+
+fn pieces_of(text: &str, each: impl Fn(&str, &mut dyn FnMut(&[u8]))) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    each(text, &mut |piece: &[u8]| got.push(piece.to_vec()));
+    got
+}
+
+#[test]
+fn o200k_blocks_match_the_character_scanner() {
+    let table = classes();
+    runner(20_000)
+        .run(&ascii_text(), |text| {
+            let blocks = pieces_of(&text, |t, f| for_each_piece(Pattern::O200k, table, t, f));
+            let chars = pieces_of(&text, |t, f| for_each_o200k_piece_by_character(table, t, f));
+            prop_assert_eq!(blocks, chars, "text {:?}", text);
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn o200k_blocks_match_the_regex() {
+    let regex = Regex::new(&O200K.join("|")).expect("tiktoken's pattern compiles");
+    let table = classes();
+    runner(3000)
+        .run(&ascii_text(), |text| {
+            let want: Vec<Vec<u8>> = regex
+                .find_iter(&text)
+                .map(|m| {
+                    m.expect("no backtracking limit")
+                        .as_str()
+                        .as_bytes()
+                        .to_vec()
+                })
+                .collect();
+            let got = pieces_of(&text, |t, f| for_each_piece(Pattern::O200k, table, t, f));
+            prop_assert_eq!(got, want, "text {:?}", text);
+            Ok(())
+        })
+        .unwrap();
 }
 
 fn check(pattern: Pattern, regex: &str, cases: u32) {

@@ -1,0 +1,335 @@
+//! o200k's pre-tokenizer on ASCII text, 64 bytes at a time: the piece starts of a block as one
+//! bit mask, computed from the bytes' classes with word-wide bit operations (SSE2 compares for the
+//! classes), then handed out one `trailing_zeros` at a time.
+//!
+//! Why: the character-by-character scanner (`scan::next_o200k`) spent two thirds of the time of
+//! 100 KB of English (~215 of ~315 us) finding where pieces end. Its branches follow the text
+//! (capitalised or not, how long the word is, which punctuation follows), which the CPU cannot
+//! predict on prose it has not just seen. Here a block costs the same whatever its words are.
+//!
+//! Which positions start a piece (for ASCII the pattern's classes are: `Lw` a-z, `Up` A-Z,
+//! `D` 0-9, `WS` the six ASCII white-space bytes, `NL` `\r` `\n`, `P` every other byte), read off
+//! the pattern's alternatives in order. A position continues the piece before it when it is:
+//! - a letter after a letter, unless an upper-case letter follows a lower-case one (`[UP]*[LO]+`
+//!   then `[UP]+[LO]*`: the only split inside a run of ASCII letters);
+//! - a letter after a one-character prefix `[^\r\n\p{L}\p{N}]` that starts a piece: a white-space
+//!   byte other than `\r\n` before a letter always does (it is the last of its run, see below); a
+//!   `P` byte does unless it continues a `P` run or a space before it;
+//! - the apostrophe and letters of a contraction (`'s 't 'm 'd 're 've 'll`, any case) right after
+//!   a word; the byte after the contraction starts a piece, even a letter (`don'tx` is `don't`,
+//!   `x`), and an apostrophe there is a prefix, not a second contraction (`it's's` is `it's`, `'s`);
+//! - a digit after a digit, except every third of a run (`\p{N}{1,3}`);
+//! - a `P` byte after a `P` byte of a run, or after a space (` ?[^\s\p{L}\p{N}]+`); `\r\n/` bytes
+//!   after a `P` run, chained (`[\r\n/]*`: a `/` reached through a line break ends the run);
+//! - white space inside a run, except where the run starts (after any tail above), after the
+//!   run's last line break (`\s*[\r\n]+` ends there), and at the run's last byte when at least
+//!   two bytes follow the last line break (`\s+(?!\S)` gives the last one back to what follows).
+//!
+//! A start's status needs no byte after it, except a contraction's (read from the text, past the
+//! block if need be) and inside a run of white space (the run's last line break may be anywhere
+//! in it). So a block commits only the pieces that end by the first byte of a run of white space
+//! reaching its end; the next block starts at the last start committed. A block starts at a piece start, so nothing before it
+//! matters. The end of the text (`\s+(?!\S)` at the end), non-ASCII text, and a piece longer
+//! than a block go to the character scanner, one piece at a time.
+//!
+//! Checked against the character scanner and against tiktoken's pattern run by `fancy-regex`
+//! (`tests::props`) on generated text, and against tiktoken itself by `scripts/check_exact.py`.
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::{
+    __m128i, _mm_add_epi8, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8,
+    _mm_or_si128, _mm_set1_epi8,
+};
+
+use super::classes::Classes;
+use super::scan::{contraction_ci, next_o200k};
+
+/// Bytes of a block.
+const BLOCK: usize = 64;
+
+/// Below this many ASCII bytes from a start, the character scanner takes the next piece: a block
+/// would commit little (text mostly not ASCII, or the end of the text).
+const MIN_ASCII: usize = 16;
+
+/// Calls `f` with every o200k piece of `s`, in order; the same pieces as
+/// `scan::pieces(.., next_o200k)`.
+#[inline(always)]
+pub(crate) fn pieces_o200k<'a, F: FnMut(&'a [u8])>(t: &Classes, s: &'a [u8], mut f: F) {
+    let mut i = 0;
+    while i < s.len() {
+        let (starts, n) = block_starts(s, i);
+        if n >= MIN_ASCII {
+            // Bit 0 is `i` itself; the last committed start is where the next block begins.
+            let mut rest = starts & !1;
+            let mut from = 0;
+            while rest != 0 {
+                let at = rest.trailing_zeros() as usize;
+                if let Some(piece) = s.get(i + from..i + at) {
+                    f(piece);
+                }
+                from = at;
+                rest &= rest - 1;
+            }
+            if from > 0 {
+                i += from;
+                continue;
+            }
+        }
+        let end = next_o200k(t, s, i).max(i + 1).min(s.len());
+        if let Some(piece) = s.get(i..end) {
+            f(piece);
+        }
+        i = end;
+    }
+}
+
+/// Class masks of a block: bit `k` is byte `k`.
+struct Masks {
+    lower: u64,
+    upper: u64,
+    digit: u64,
+    /// `\s`: `\t \n \v \f \r` and space
+    ws: u64,
+    newline: u64,
+    space: u64,
+    apostrophe: u64,
+    slash: u64,
+    /// The ASCII bytes before the first other one.
+    valid: u64,
+    /// How many bytes that is.
+    n: usize,
+}
+
+/// The committed piece starts of the block at `s[i..]` (bit 0, `i` itself, always set; no bit at
+/// or past the last committed start's successor) and how many bytes from `i` are ASCII (at most
+/// `BLOCK`). With fewer than `MIN_ASCII`, the mask is not computed (0).
+#[inline(always)]
+fn block_starts(s: &[u8], i: usize) -> (u64, usize) {
+    // Text that is not ASCII (CJK, most other scripts) leaves here, for one load and compare; so
+    // does a run of one byte (indentation, `"a" * 100_000`, `----` rules), whose piece is likely
+    // longer than a block.
+    let head = match s.get(i..).and_then(|rest| rest.first_chunk::<16>()) {
+        Some(head) => u128::from_le_bytes(*head),
+        None => return (0, 0),
+    };
+    let high = head & (u128::MAX / 0xff * 0x80);
+    if high != 0 {
+        return (0, high.trailing_zeros() as usize / 8);
+    }
+    if head == (head & 0xff) * (u128::MAX / 0xff) {
+        return (0, 0);
+    }
+    let Some(m) = classify(s, i) else {
+        return (0, 0);
+    };
+    if m.n < MIN_ASCII {
+        return (0, m.n);
+    }
+    (starts(s, i, &m), m.n)
+}
+
+/// The masks of `s[i..i + BLOCK]` (padded with zero bytes past the end of `s`, which `valid`
+/// excludes).
+#[inline(always)]
+fn classify(s: &[u8], i: usize) -> Option<Masks> {
+    let rest = s.get(i..)?;
+    let mut padded = [0u8; BLOCK];
+    let block: &[u8; BLOCK] = match rest.first_chunk::<BLOCK>() {
+        Some(block) => block,
+        None => {
+            padded[..rest.len()].copy_from_slice(rest);
+            &padded
+        }
+    };
+    let len = rest.len().min(BLOCK);
+    let mut m = Masks {
+        lower: 0,
+        upper: 0,
+        digit: 0,
+        ws: 0,
+        newline: 0,
+        space: 0,
+        apostrophe: 0,
+        slash: 0,
+        valid: 0,
+        n: 0,
+    };
+    let mut high = 0u64;
+    for (k, chunk) in block.chunks_exact(16).enumerate() {
+        let Some(chunk) = chunk.first_chunk::<16>() else {
+            continue;
+        };
+        let c = Chunk16::classify(chunk);
+        let at = 16 * k;
+        m.lower |= u64::from(c.lower) << at;
+        m.upper |= u64::from(c.upper) << at;
+        m.digit |= u64::from(c.digit) << at;
+        m.ws |= u64::from(c.ws) << at;
+        m.newline |= u64::from(c.newline) << at;
+        m.space |= u64::from(c.space) << at;
+        m.apostrophe |= u64::from(c.apostrophe) << at;
+        m.slash |= u64::from(c.slash) << at;
+        high |= u64::from(c.high) << at;
+    }
+    m.n = (high.trailing_zeros() as usize).min(len);
+    m.valid = low_bits(m.n);
+    Some(m)
+}
+
+/// Bits `0..n` set (`n <= 64`).
+#[inline(always)]
+fn low_bits(n: usize) -> u64 {
+    1u64.checked_shl(n as u32).map_or(u64::MAX, |b| b - 1)
+}
+
+/// Positions of a run of `run` from a seed on, to the run's end: `seeds` must be bits of `run`.
+#[inline(always)]
+fn fill(seeds: u64, run: u64) -> u64 {
+    (run & (run.wrapping_add(seeds) ^ run)) | seeds
+}
+
+/// The committed piece starts of the block at `s[i..]` with classes `m`.
+#[inline(always)]
+fn starts(s: &[u8], i: usize, m: &Masks) -> u64 {
+    let v = m.valid;
+    let (lower, upper, digit) = (m.lower & v, m.upper & v, m.digit & v);
+    let (ws, newline, space) = (m.ws & v, m.newline & v, m.space & v);
+    let letter = lower | upper;
+    let other = v & !(letter | digit | ws);
+    let blank = ws & !newline;
+
+    // `[\r\n/]*` after a `P` run: chains of line breaks and slashes from a line break that
+    // follows a `P` byte.
+    let tail = fill(newline & (other << 1), newline | m.slash & v);
+
+    // Contractions: an apostrophe after a letter. Few per block, checked one by one.
+    let mut forced = 1u64;
+    let mut contraction = 0u64;
+    let mut candidates = m.apostrophe & v & (letter << 1);
+    while candidates != 0 {
+        let j = candidates.trailing_zeros() as usize;
+        candidates &= candidates - 1;
+        if forced & (1 << j) != 0 {
+            // Right after a contraction: a prefix, not a second contraction.
+            continue;
+        }
+        if let Some(end) = contraction_ci(s, i + j + 1) {
+            let end = end - i;
+            contraction |= low_bits(end) & !low_bits(j);
+            forced |= 1u64.checked_shl(end as u32).unwrap_or(0);
+        }
+    }
+
+    // `\p{N}{1,3}`: every third digit of a run, from its first.
+    let mut groups = digit & !(digit << 1);
+    let third = digit & (digit << 1) & (digit << 2);
+    let mut step = groups;
+    loop {
+        step = (step << 3) & third;
+        if step == 0 {
+            break;
+        }
+        groups |= step;
+    }
+
+    // `P` runs, and the `P` bytes that start a piece (a possible prefix).
+    let run_other = other & (((other & !tail) << 1) | (space << 1));
+    let first_other = other & !(run_other | tail | contraction);
+
+    // White space (past any tail): its run's first byte, the byte after its last line break, and
+    // its last byte when at least two bytes follow the last line break.
+    let white = ws & !tail;
+    let white_first = white & !(white << 1);
+    let before_last_break =
+        fill((newline & white).reverse_bits(), white.reverse_bits()).reverse_bits();
+    let after = white & !before_last_break;
+    let after_first = after & !(after << 1);
+    // (When the part after the last break is one byte, that byte is `after_first` already.)
+    let given_back = after & !(white >> 1);
+    let white_continues = white & !(white_first | after_first | given_back);
+
+    let continues = contraction
+        | letter & letter << 1 & !(upper & lower << 1)
+        | letter & ((blank | first_other) << 1)
+        | digit & digit << 1 & !groups
+        | run_other
+        | tail
+        | white_continues;
+    let all = (v & !continues) | forced;
+
+    // Commit starts only up to a run of white space that reaches the block's end: its first byte
+    // starts a piece whatever follows (the byte before it ends a word, a number, a `P` run or its
+    // tail), the rest waits for the next block. (A contraction near the end is read from the text
+    // itself, past the block.)
+    let mut limit = m.n;
+    if limit > 0 && white & (1 << (limit - 1)) != 0 {
+        let not_white = !white & low_bits(limit);
+        limit = BLOCK + 1 - not_white.leading_zeros() as usize;
+    }
+    all & low_bits(limit)
+}
+
+/// Class masks of 16 bytes.
+struct Chunk16 {
+    lower: u16,
+    upper: u16,
+    digit: u16,
+    ws: u16,
+    newline: u16,
+    space: u16,
+    apostrophe: u16,
+    slash: u16,
+    high: u16,
+}
+
+impl Chunk16 {
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn classify(bytes: &[u8; 16]) -> Chunk16 {
+        // SAFETY: SSE2 is part of the x86_64 baseline, so every CPU this code runs on has these
+        // instructions; `bytes` is 16 readable bytes and the load needs no alignment.
+        unsafe {
+            let x = _mm_loadu_si128(bytes.as_ptr().cast::<__m128i>());
+            let mask = |v: __m128i| _mm_movemask_epi8(v) as u16;
+            let eq = |b: u8| _mm_cmpeq_epi8(x, _mm_set1_epi8(b as i8));
+            // `lo..lo + len` as one signed compare: shifted so that `lo` lands on -128.
+            let range = |lo: u8, len: u8| {
+                let shifted = _mm_add_epi8(x, _mm_set1_epi8(0x80u8.wrapping_sub(lo) as i8));
+                _mm_cmplt_epi8(shifted, _mm_set1_epi8(0x80u8.wrapping_add(len) as i8))
+            };
+            Chunk16 {
+                lower: mask(range(b'a', 26)),
+                upper: mask(range(b'A', 26)),
+                digit: mask(range(b'0', 10)),
+                ws: mask(_mm_or_si128(range(b'\t', 5), eq(b' '))),
+                newline: mask(_mm_or_si128(eq(b'\r'), eq(b'\n'))),
+                space: mask(eq(b' ')),
+                apostrophe: mask(eq(b'\'')),
+                slash: mask(eq(b'/')),
+                high: mask(x),
+            }
+        }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    #[inline(always)]
+    fn classify(bytes: &[u8; 16]) -> Chunk16 {
+        let mask = |f: &dyn Fn(u8) -> bool| {
+            bytes
+                .iter()
+                .enumerate()
+                .fold(0u16, |m, (k, &b)| m | (u16::from(f(b)) << k))
+        };
+        Chunk16 {
+            lower: mask(&|b| b.is_ascii_lowercase()),
+            upper: mask(&|b| b.is_ascii_uppercase()),
+            digit: mask(&|b| b.is_ascii_digit()),
+            ws: mask(&|b| matches!(b, b'\t'..=b'\r' | b' ')),
+            newline: mask(&|b| matches!(b, b'\r' | b'\n')),
+            space: mask(&|b| b == b' '),
+            apostrophe: mask(&|b| b == b'\''),
+            slash: mask(&|b| b == b'/'),
+            high: mask(&|b| b >= 0x80),
+        }
+    }
+}

@@ -42,7 +42,7 @@ use std::arch::x86_64::{
 };
 
 use super::classes::Classes;
-use super::scan::{contraction_ci, next_o200k};
+use super::scan::{contraction_ci, next_cl100k, next_o200k};
 
 /// Bytes of a block.
 const BLOCK: usize = 64;
@@ -51,13 +51,17 @@ const BLOCK: usize = 64;
 /// would commit little (text mostly not ASCII, or the end of the text).
 const MIN_ASCII: usize = 16;
 
-/// Calls `f` with every o200k piece of `s`, in order; the same pieces as
-/// `scan::pieces(.., next_o200k)`.
+/// Calls `f` with every o200k (`O200K`) or cl100k piece of `s`, in order; the same pieces as
+/// `scan::pieces(.., next_o200k)` or `scan::pieces(.., next_cl100k)`.
 #[inline(always)]
-pub(crate) fn pieces_o200k<'a, F: FnMut(&'a [u8])>(t: &Classes, s: &'a [u8], mut f: F) {
+pub(crate) fn pieces<'a, const O200K: bool, F: FnMut(&'a [u8])>(
+    t: &Classes,
+    s: &'a [u8],
+    mut f: F,
+) {
     let mut i = 0;
     while i < s.len() {
-        let (starts, n) = block_starts(s, i);
+        let (starts, n) = block_starts::<O200K>(s, i);
         if n >= MIN_ASCII {
             // Bit 0 is `i` itself; the last committed start is where the next block begins.
             let mut rest = starts & !1;
@@ -75,7 +79,12 @@ pub(crate) fn pieces_o200k<'a, F: FnMut(&'a [u8])>(t: &Classes, s: &'a [u8], mut
                 continue;
             }
         }
-        let end = next_o200k(t, s, i).max(i + 1).min(s.len());
+        let end = if O200K {
+            next_o200k(t, s, i)
+        } else {
+            next_cl100k(t, s, i)
+        };
+        let end = end.max(i + 1).min(s.len());
         if let Some(piece) = s.get(i..end) {
             f(piece);
         }
@@ -104,7 +113,7 @@ struct Masks {
 /// or past the last committed start's successor) and how many bytes from `i` are ASCII (at most
 /// `BLOCK`). With fewer than `MIN_ASCII`, the mask is not computed (0).
 #[inline(always)]
-fn block_starts(s: &[u8], i: usize) -> (u64, usize) {
+fn block_starts<const O200K: bool>(s: &[u8], i: usize) -> (u64, usize) {
     // Text that is not ASCII (CJK, most other scripts) leaves here, for one load and compare; so
     // does a run of one byte (indentation, `"a" * 100_000`, `----` rules), whose piece is likely
     // longer than a block.
@@ -125,7 +134,7 @@ fn block_starts(s: &[u8], i: usize) -> (u64, usize) {
     if m.n < MIN_ASCII {
         return (0, m.n);
     }
-    (starts(s, i, &m), m.n)
+    (starts::<O200K>(s, i, &m), m.n)
 }
 
 /// The masks of `s[i..i + BLOCK]` (padded with zero bytes past the end of `s`, which `valid`
@@ -190,7 +199,7 @@ fn fill(seeds: u64, run: u64) -> u64 {
 
 /// The committed piece starts of the block at `s[i..]` with classes `m`.
 #[inline(always)]
-fn starts(s: &[u8], i: usize, m: &Masks) -> u64 {
+fn starts<const O200K: bool>(s: &[u8], i: usize, m: &Masks) -> u64 {
     let v = m.valid;
     let (lower, upper, digit) = (m.lower & v, m.upper & v, m.digit & v);
     let (ws, newline, space) = (m.ws & v, m.newline & v, m.space & v);
@@ -198,26 +207,45 @@ fn starts(s: &[u8], i: usize, m: &Masks) -> u64 {
     let other = v & !(letter | digit | ws);
     let blank = ws & !newline;
 
-    // `[\r\n/]*` after a `P` run: chains of line breaks and slashes from a line break that
-    // follows a `P` byte.
-    let tail = fill(newline & (other << 1), newline | m.slash & v);
+    // `[\r\n/]*` (o200k) or `[\r\n]*` (cl100k) after a `P` run: chains of line breaks (and
+    // slashes) from a line break that follows a `P` byte.
+    let tail = if O200K {
+        fill(newline & (other << 1), newline | m.slash & v)
+    } else {
+        fill(newline & (other << 1), newline)
+    };
 
-    // Contractions: an apostrophe after a letter. Few per block, checked one by one.
+    // `P` runs, and the `P` bytes that start a piece (a possible prefix, or in cl100k a
+    // contraction's apostrophe).
+    let run_other = other & (((other & !tail) << 1) | (space << 1));
+    let mut first_other = other & !(run_other | tail);
+
+    // Contractions, checked one by one (few per block). o200k: an apostrophe after a letter,
+    // which continues the word. cl100k: an apostrophe that starts a piece, a piece of its own.
     let mut forced = 1u64;
     let mut contraction = 0u64;
-    let mut candidates = m.apostrophe & v & (letter << 1);
+    let apostrophe = m.apostrophe & v;
+    let mut candidates = if O200K {
+        apostrophe & (letter << 1)
+    } else {
+        apostrophe & first_other
+    };
     while candidates != 0 {
         let j = candidates.trailing_zeros() as usize;
         candidates &= candidates - 1;
-        if forced & (1 << j) != 0 {
+        if O200K && forced & (1 << j) != 0 {
             // Right after a contraction: a prefix, not a second contraction.
             continue;
         }
         if let Some(end) = contraction_ci(s, i + j + 1) {
             let end = end - i;
-            contraction |= low_bits(end) & !low_bits(j);
+            let from = if O200K { j } else { j + 1 };
+            contraction |= low_bits(end) & !low_bits(from);
             forced |= 1u64.checked_shl(end as u32).unwrap_or(0);
         }
+    }
+    if O200K {
+        first_other &= !contraction;
     }
 
     // `\p{N}{1,3}`: every third digit of a run, from its first.
@@ -232,10 +260,6 @@ fn starts(s: &[u8], i: usize, m: &Masks) -> u64 {
         groups |= step;
     }
 
-    // `P` runs, and the `P` bytes that start a piece (a possible prefix).
-    let run_other = other & (((other & !tail) << 1) | (space << 1));
-    let first_other = other & !(run_other | tail | contraction);
-
     // White space (past any tail): its run's first byte, the byte after its last line break, and
     // its last byte when at least two bytes follow the last line break.
     let white = ws & !tail;
@@ -248,8 +272,10 @@ fn starts(s: &[u8], i: usize, m: &Masks) -> u64 {
     let given_back = after & !(white >> 1);
     let white_continues = white & !(white_first | after_first | given_back);
 
+    // o200k splits a run of letters where an upper-case one follows a lower-case one.
+    let split = if O200K { upper & lower << 1 } else { 0 };
     let continues = contraction
-        | letter & letter << 1 & !(upper & lower << 1)
+        | letter & letter << 1 & !split
         | letter & ((blank | first_other) << 1)
         | digit & digit << 1 & !groups
         | run_other

@@ -40,25 +40,25 @@ pub(crate) fn for_each_piece<'a, F: FnMut(&'a [u8])>(
             #[inline(always)]
             |t, s, i| next_gpt2(t, s, i),
         ),
-        Pattern::Cl100k => pieces(
-            t,
-            s,
-            f,
-            #[inline(always)]
-            |t, s, i| next_cl100k(t, s, i),
-        ),
-        Pattern::O200k => super::blocks::pieces_o200k(t, s, f),
+        Pattern::Cl100k => super::blocks::pieces::<false, _>(t, s, f),
+        Pattern::O200k => super::blocks::pieces::<true, _>(t, s, f),
     }
 }
 
-/// `for_each_piece` for o200k by the character scanner alone (the reference of `blocks`).
+/// `for_each_piece` by the character scanners alone (the reference of `blocks`).
 #[cfg(test)]
-pub(crate) fn for_each_o200k_piece_by_character<'a>(
+pub(crate) fn for_each_piece_by_character<'a>(
+    pattern: Pattern,
     t: &Classes,
     text: &'a str,
     f: impl FnMut(&'a [u8]),
 ) {
-    pieces(t, text.as_bytes(), f, next_o200k);
+    let s = text.as_bytes();
+    match pattern {
+        Pattern::Gpt2 => pieces(t, s, f, next_gpt2),
+        Pattern::Cl100k => pieces(t, s, f, next_cl100k),
+        Pattern::O200k => pieces(t, s, f, next_o200k),
+    }
 }
 
 #[inline(always)]
@@ -189,7 +189,7 @@ fn next_gpt2(t: &Classes, s: &[u8], i: usize) -> usize {
 /// `'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|
 /// \s++$|\s*[\r\n]|\s+(?!\S)|\s`
 #[inline(always)]
-fn next_cl100k(t: &Classes, s: &[u8], i: usize) -> usize {
+pub(crate) fn next_cl100k(t: &Classes, s: &[u8], i: usize) -> usize {
     let b = s[i];
     if b == b'\'' {
         if let Some(end) = contraction_ci(s, i + 1) {

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestRunner};
 
 use super::super::classes::classes;
-use super::super::scan::{for_each_o200k_piece_by_character, for_each_piece, Pattern};
+use super::super::scan::{for_each_piece, for_each_piece_by_character, Pattern};
 
 /// The patterns as published in `tiktoken_ext/openai_public.py`, character for character the ones
 /// in `python/fast_litellm/_fallback/tokens.py` (`patterns_match_the_fallback` holds them equal).
@@ -85,24 +85,21 @@ fn pieces_of(text: &str, each: impl Fn(&str, &mut dyn FnMut(&[u8]))) -> Vec<Vec<
     got
 }
 
-#[test]
-fn o200k_blocks_match_the_character_scanner() {
+/// The block scanner (`blocks`) against the character scanner, and against the regex.
+fn check_blocks(pattern: Pattern, regex: &str) {
     let table = classes();
-    runner(20_000)
+    runner(6_000)
         .run(&ascii_text(), |text| {
-            let blocks = pieces_of(&text, |t, f| for_each_piece(Pattern::O200k, table, t, f));
-            let chars = pieces_of(&text, |t, f| for_each_o200k_piece_by_character(table, t, f));
+            let blocks = pieces_of(&text, |t, f| for_each_piece(pattern, table, t, f));
+            let chars = pieces_of(&text, |t, f| {
+                for_each_piece_by_character(pattern, table, t, f)
+            });
             prop_assert_eq!(blocks, chars, "text {:?}", text);
             Ok(())
         })
         .unwrap();
-}
-
-#[test]
-fn o200k_blocks_match_the_regex() {
-    let regex = Regex::new(&O200K.join("|")).expect("tiktoken's pattern compiles");
-    let table = classes();
-    runner(3000)
+    let regex = Regex::new(regex).expect("tiktoken's pattern compiles");
+    runner(1_500)
         .run(&ascii_text(), |text| {
             let want: Vec<Vec<u8>> = regex
                 .find_iter(&text)
@@ -113,11 +110,21 @@ fn o200k_blocks_match_the_regex() {
                         .to_vec()
                 })
                 .collect();
-            let got = pieces_of(&text, |t, f| for_each_piece(Pattern::O200k, table, t, f));
+            let got = pieces_of(&text, |t, f| for_each_piece(pattern, table, t, f));
             prop_assert_eq!(got, want, "text {:?}", text);
             Ok(())
         })
         .unwrap();
+}
+
+#[test]
+fn o200k_blocks_match_the_character_scanner_and_the_regex() {
+    check_blocks(Pattern::O200k, &O200K.join("|"));
+}
+
+#[test]
+fn cl100k_blocks_match_the_character_scanner_and_the_regex() {
+    check_blocks(Pattern::Cl100k, &CL100K.concat());
 }
 
 fn check(pattern: Pattern, regex: &str, cases: u32) {

@@ -58,10 +58,6 @@ use super::scan::{contraction_ci, next_cl100k, next_o200k};
 /// Bytes of a block.
 const BLOCK: usize = 64;
 
-/// Below this many ASCII bytes from a start, the character scanner takes the next piece: a block
-/// would commit little (text mostly not ASCII, or the end of the text).
-const MIN_ASCII: usize = 16;
-
 /// Calls `f` with every o200k (`O200K`) or cl100k piece of `s`, in order; the same pieces as
 /// `scan::pieces(.., next_o200k)` or `scan::pieces(.., next_cl100k)`.
 #[inline(always)]
@@ -72,23 +68,20 @@ pub(crate) fn pieces<'a, const O200K: bool, F: FnMut(&'a [u8])>(
 ) {
     let mut i = 0;
     while i < s.len() {
-        let (starts, n) = block_starts::<O200K>(s, i);
-        if n >= MIN_ASCII {
-            // Bit 0 is `i` itself; the last committed start is where the next block begins.
-            let mut rest = starts & !1;
-            let mut from = 0;
-            while rest != 0 {
-                let at = rest.trailing_zeros() as usize;
-                if let Some(piece) = s.get(i + from..i + at) {
-                    f(piece);
-                }
-                from = at;
-                rest &= rest - 1;
+        // Bit 0 is `i` itself; the last committed start is where the next block begins.
+        let mut rest = block_starts::<O200K>(s, i) & !1;
+        let mut from = 0;
+        while rest != 0 {
+            let at = rest.trailing_zeros() as usize;
+            if let Some(piece) = s.get(i + from..i + at) {
+                f(piece);
             }
-            if from > 0 {
-                i += from;
-                continue;
-            }
+            from = at;
+            rest &= rest - 1;
+        }
+        if from > 0 {
+            i += from;
+            continue;
         }
         let end = if O200K {
             next_o200k(t, s, i)
@@ -120,35 +113,26 @@ struct Masks {
     n: usize,
 }
 
-/// The committed piece starts of the block at `s[i..]` (bit 0, `i` itself, always set; no bit at
-/// or past the last committed start's successor) and how many bytes from `i` are ASCII (at most
-/// `BLOCK`). With fewer than `MIN_ASCII`, the mask is not computed (0).
+/// The committed piece starts of the block at `s[i..]` (bit 0, `i` itself, set; no bit at or
+/// past the last committed start's successor), or 0 where the character scanner is to take the
+/// next piece: fewer than 16 bytes left, or fewer than 16 ASCII bytes from `i` (a block would
+/// commit little), or a run of one byte.
 #[inline(always)]
-fn block_starts<const O200K: bool>(s: &[u8], i: usize) -> (u64, usize) {
+fn block_starts<const O200K: bool>(s: &[u8], i: usize) -> u64 {
     if cfg!(not(target_arch = "x86_64")) {
-        return (0, 0);
+        return 0;
     }
     // Text that is not ASCII (CJK, most other scripts) leaves here, for one load and compare; so
     // does a run of one byte (indentation, `"a" * 100_000`, `----` rules), whose piece is likely
     // longer than a block.
-    let head = match s.get(i..).and_then(|rest| rest.first_chunk::<16>()) {
-        Some(head) => u128::from_le_bytes(*head),
-        None => return (0, 0),
+    let Some(head) = s.get(i..).and_then(|rest| rest.first_chunk::<16>()) else {
+        return 0;
     };
-    let high = head & (u128::MAX / 0xff * 0x80);
-    if high != 0 {
-        return (0, high.trailing_zeros() as usize / 8);
+    let head = u128::from_le_bytes(*head);
+    if head & (u128::MAX / 0xff * 0x80) != 0 || head == (head & 0xff) * (u128::MAX / 0xff) {
+        return 0;
     }
-    if head == (head & 0xff) * (u128::MAX / 0xff) {
-        return (0, 0);
-    }
-    let Some(m) = classify(s, i) else {
-        return (0, 0);
-    };
-    if m.n < MIN_ASCII {
-        return (0, m.n);
-    }
-    (starts::<O200K>(s, i, &m), m.n)
+    classify(s, i).map_or(0, |m| starts::<O200K>(s, i, &m))
 }
 
 /// The masks of `s[i..i + BLOCK]` (padded with zero bytes past the end of `s`, which `valid`

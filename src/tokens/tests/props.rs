@@ -85,7 +85,8 @@ fn pieces_of(text: &str, each: impl Fn(&str, &mut dyn FnMut(&[u8]))) -> Vec<Vec<
     got
 }
 
-/// The block scanner (`blocks`) against the character scanner, and against the regex.
+/// The block scanner (`blocks`) against the character scanner, and against the regex on the same
+/// mostly-ASCII text.
 fn check_blocks(pattern: Pattern, regex: &str) {
     let table = classes();
     runner(6_000)
@@ -98,23 +99,7 @@ fn check_blocks(pattern: Pattern, regex: &str) {
             Ok(())
         })
         .unwrap();
-    let regex = Regex::new(regex).expect("tiktoken's pattern compiles");
-    runner(1_500)
-        .run(&ascii_text(), |text| {
-            let want: Vec<Vec<u8>> = regex
-                .find_iter(&text)
-                .map(|m| {
-                    m.expect("no backtracking limit")
-                        .as_str()
-                        .as_bytes()
-                        .to_vec()
-                })
-                .collect();
-            let got = pieces_of(&text, |t, f| for_each_piece(pattern, table, t, f));
-            prop_assert_eq!(got, want, "text {:?}", text);
-            Ok(())
-        })
-        .unwrap();
+    check_with(pattern, regex, 1_500, ascii_text());
 }
 
 #[test]
@@ -128,10 +113,15 @@ fn cl100k_blocks_match_the_character_scanner_and_the_regex() {
 }
 
 fn check(pattern: Pattern, regex: &str, cases: u32) {
+    check_with(pattern, regex, cases, text());
+}
+
+/// The scanner of `pattern` against `regex` on `cases` texts drawn from `texts`.
+fn check_with(pattern: Pattern, regex: &str, cases: u32, texts: impl Strategy<Value = String>) {
     let regex = Regex::new(regex).expect("tiktoken's pattern compiles");
     let table = classes();
     runner(cases)
-        .run(&text(), |text| {
+        .run(&texts, |text| {
             let want: Vec<&str> = regex
                 .find_iter(&text)
                 .map(|m| m.expect("no backtracking limit on short text").as_str())

@@ -285,8 +285,13 @@ _ALPHABET = (
     "ＡＢＣ１２３ﬁﬂ\u2126\u212b"
     "\x00\x01\x7f"
 )
+# Mostly-ASCII text long enough for the pre-tokenizer's 64-byte blocks (src/tokens/blocks.rs):
+# contractions of both cases next to words, white-space runs before letters, digits and
+# punctuation, and now and then a character that is not ASCII.
+_ASCII_ALPHABET = "abcXYZ'sdtmlvre!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~ \t\n\r\x0b\x0c0123456789é中"
 _texts = st.one_of(
     st.text(alphabet=_ALPHABET, max_size=120),
+    st.text(alphabet=_ASCII_ALPHABET, min_size=16, max_size=300),
     st.text(max_size=120),
     st.builds(
         lambda piece, times: piece * times,

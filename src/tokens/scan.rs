@@ -7,6 +7,7 @@
 //! repeatedly. The comment on each function explains how the backtracking collapses into
 //! straight-line code.
 
+use super::blocks;
 use super::classes::{Classes, L, LO, N, NL, UP, WS};
 
 /// Which pattern to scan with.
@@ -20,28 +21,19 @@ pub(crate) enum Pattern {
 
 /// Calls `f` with every pre-tokenizer piece of `text`, in order.
 #[inline(always)]
-#[allow(clippy::redundant_closure)]
 pub(crate) fn for_each_piece<'a, F: FnMut(&'a [u8])>(
     pattern: Pattern,
     t: &Classes,
     text: &'a str,
     f: F,
 ) {
-    // One loop per pattern so that each scanner is inlined into its own tight loop. Passed as
-    // `fn` items, the scanners were each left as a function called once per piece (its shim,
-    // `Fn::call`); the closures below are forced inline (hence not the bare `fn` items clippy
-    // would suggest).
+    // One loop per pattern (the const parameter of `blocks::pieces`), so that each pattern's
+    // scanners are inlined into a loop of their own.
     let s = text.as_bytes();
     match pattern {
-        Pattern::Gpt2 => pieces(
-            t,
-            s,
-            f,
-            #[inline(always)]
-            |t, s, i| next_gpt2(t, s, i),
-        ),
-        Pattern::Cl100k => super::blocks::pieces::<false, _>(t, s, f),
-        Pattern::O200k => super::blocks::pieces::<true, _>(t, s, f),
+        Pattern::Gpt2 => super::blocks::pieces::<{ blocks::GPT2 }, _>(t, s, f),
+        Pattern::Cl100k => super::blocks::pieces::<{ blocks::CL100K }, _>(t, s, f),
+        Pattern::O200k => super::blocks::pieces::<{ blocks::O200K }, _>(t, s, f),
     }
 }
 
@@ -61,7 +53,7 @@ pub(crate) fn for_each_piece_by_character<'a>(
     }
 }
 
-#[inline(always)]
+#[cfg(test)]
 fn pieces<'a, F: FnMut(&'a [u8]), S: Fn(&Classes, &[u8], usize) -> usize>(
     t: &Classes,
     s: &'a [u8],
@@ -115,6 +107,17 @@ pub(crate) fn contraction_ci(s: &[u8], i: usize) -> Option<usize> {
     None
 }
 
+/// `'(?:[sdmt]|ll|ve|re)` (GPT-2's contractions, lower case only) after the apostrophe at
+/// `i - 1`: the end of the contraction.
+#[inline(always)]
+pub(crate) fn contraction_gpt2(s: &[u8], i: usize) -> Option<usize> {
+    match s.get(i..).unwrap_or_default() {
+        [b's' | b'd' | b'm' | b't', ..] => Some(i + 1),
+        [b'l', b'l', ..] | [b'v' | b'r', b'e', ..] => Some(i + 2),
+        _ => None,
+    }
+}
+
 /// The whitespace run starting at `i` (which is whitespace): its end, the start of its last
 /// character, and the end of its last `\r`/`\n` (0 if none).
 #[inline(always)]
@@ -139,14 +142,11 @@ fn ws_run(t: &Classes, s: &[u8], i: usize) -> (usize, usize, usize) {
 /// r50k_base / p50k_base:
 /// `'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s`
 #[inline(always)]
-fn next_gpt2(t: &Classes, s: &[u8], i: usize) -> usize {
+pub(crate) fn next_gpt2(t: &Classes, s: &[u8], i: usize) -> usize {
     let b = s[i];
     if b == b'\'' {
-        match s.get(i + 1..i + 3) {
-            Some([x, _]) if b"sdmt".contains(x) => return i + 2,
-            Some(b"ll" | b"ve" | b"re") => return i + 3,
-            None if matches!(s.get(i + 1), Some(b's' | b'd' | b'm' | b't')) => return i + 2,
-            _ => {}
+        if let Some(end) = contraction_gpt2(s, i + 1) {
+            return end;
         }
     }
     let (c, len) = t.at(s, i);

@@ -108,6 +108,11 @@ fn o200k_blocks_match_the_character_scanner_and_the_regex() {
 }
 
 #[test]
+fn gpt2_blocks_match_the_character_scanner_and_the_regex() {
+    check_blocks(Pattern::Gpt2, R50K);
+}
+
+#[test]
 fn cl100k_blocks_match_the_character_scanner_and_the_regex() {
     check_blocks(Pattern::Cl100k, &CL100K.concat());
 }

@@ -27,7 +27,11 @@
 //!   every vocabulary entry once at load.
 //! - Post-processor: none, or ByteLevel (which adds no tokens).
 //!
-//! Pieces of `cache::MIN_LEN..=SMALL` bytes go through the per-thread count cache.
+//! Pieces of up to `SMALL` bytes that are not a single token go through the per-thread count
+//! caches (`cache::count_short` up to 8 bytes, `cache::count` above), as the tiktoken encodings'
+//! pieces do: short English words that are not tokens repeat, and their merges' pair lookups
+//! miss the CPU's caches. 100 KB of English with Claude's tokenizer: ~272 -> ~248 µs (through
+//! Python, builds in turns, medians of 31 x 20 calls, one run).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -321,7 +325,10 @@ impl ByteLevelCounter {
         if self.single.contains(piece) {
             return 1;
         }
-        if (cache::MIN_LEN..=SMALL).contains(&piece.len()) {
+        let n = piece.len();
+        if n <= cache::SHORT_MAX {
+            cache::count_short(self.owner, head(piece), n, || self.merge_count(piece))
+        } else if n <= SMALL {
             cache::count(self.owner, piece, || self.merge_count(piece))
         } else {
             self.merge_count(piece)

@@ -207,6 +207,39 @@ fn fill(seeds: u64, run: u64) -> u64 {
     (run & (run.wrapping_add(seeds) ^ run)) | seeds
 }
 
+/// The contractions of the block at `s[i..]` that begin at the apostrophes of `candidates`,
+/// checked one by one (few per block) by `find` (`scan::contraction_ci` or
+/// `scan::contraction_gpt2`, read from the text, past the block if need be): the bits they
+/// cover, and the starts they force (bit 0, and the byte after each). `attached`: a contraction
+/// continues the word before it, its apostrophe included (o200k), and an apostrophe right after
+/// one is a prefix, not a second contraction; otherwise the apostrophe starts the contraction's
+/// piece.
+#[inline(always)]
+fn contractions(
+    s: &[u8],
+    i: usize,
+    mut candidates: u64,
+    attached: bool,
+    find: impl Fn(&[u8], usize) -> Option<usize>,
+) -> (u64, u64) {
+    let mut forced = 1u64;
+    let mut contraction = 0u64;
+    while candidates != 0 {
+        let j = candidates.trailing_zeros() as usize;
+        candidates &= candidates - 1;
+        if attached && forced & (1 << j) != 0 {
+            continue;
+        }
+        if let Some(end) = find(s, i + j + 1) {
+            let end = end - i;
+            let from = if attached { j } else { j + 1 };
+            contraction |= low_bits(end) & !low_bits(from);
+            forced |= 1u64.checked_shl(end as u32).unwrap_or(0);
+        }
+    }
+    (contraction, forced)
+}
+
 /// The committed piece starts of the block at `s[i..]` with classes `m`.
 #[inline(always)]
 fn starts<const O200K: bool>(s: &[u8], i: usize, m: &Masks) -> u64 {
@@ -230,30 +263,15 @@ fn starts<const O200K: bool>(s: &[u8], i: usize, m: &Masks) -> u64 {
     let run_other = other & (((other & !tail) << 1) | (space << 1));
     let mut first_other = other & !(run_other | tail);
 
-    // Contractions, checked one by one (few per block). o200k: an apostrophe after a letter,
-    // which continues the word. cl100k: an apostrophe that starts a piece, a piece of its own.
-    let mut forced = 1u64;
-    let mut contraction = 0u64;
+    // Contractions. o200k: an apostrophe after a letter, which continues the word. cl100k: an
+    // apostrophe that starts a piece, a piece of its own.
     let apostrophe = m.apostrophe & v;
-    let mut candidates = if O200K {
+    let candidates = if O200K {
         apostrophe & (letter << 1)
     } else {
         apostrophe & first_other
     };
-    while candidates != 0 {
-        let j = candidates.trailing_zeros() as usize;
-        candidates &= candidates - 1;
-        if O200K && forced & (1 << j) != 0 {
-            // Right after a contraction: a prefix, not a second contraction.
-            continue;
-        }
-        if let Some(end) = contraction_ci(s, i + j + 1) {
-            let end = end - i;
-            let from = if O200K { j } else { j + 1 };
-            contraction |= low_bits(end) & !low_bits(from);
-            forced |= 1u64.checked_shl(end as u32).unwrap_or(0);
-        }
-    }
+    let (contraction, forced) = contractions(s, i, candidates, O200K, contraction_ci);
     if O200K {
         first_other &= !contraction;
     }
@@ -333,18 +351,8 @@ fn starts_gpt2(s: &[u8], i: usize, m: &Masks) -> u64 {
     let run_other = other & (other << 1);
     let first_other = other & !(run_other | prefixed);
 
-    let mut forced = 1u64;
-    let mut contraction = 0u64;
-    let mut candidates = m.apostrophe & first_other;
-    while candidates != 0 {
-        let j = candidates.trailing_zeros() as usize;
-        candidates &= candidates - 1;
-        if let Some(end) = contraction_gpt2(s, i + j + 1) {
-            let end = end - i;
-            contraction |= low_bits(end) & !low_bits(j + 1);
-            forced |= 1u64.checked_shl(end as u32).unwrap_or(0);
-        }
-    }
+    let (contraction, forced) =
+        contractions(s, i, m.apostrophe & first_other, false, contraction_gpt2);
 
     let white_inner = ws & (ws << 1) & (ws >> 1);
     let continues = contraction

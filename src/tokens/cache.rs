@@ -52,6 +52,9 @@ thread_local! {
 /// and its length.
 pub(crate) const SHORT_MAX: usize = 8;
 
+// `count_any` hands every piece of 2 to `SMALL` bytes to one table or the other.
+const _: () = assert!(MIN_LEN == SHORT_MAX + 1);
+
 /// Slots of the table of short pieces per thread (a power of two): 64 KB.
 const SHORT_ENTRIES: usize = 4096;
 
@@ -69,6 +72,25 @@ pub(crate) fn next_owner() -> u32 {
     static NEXT: AtomicU32 = AtomicU32::new(1);
     // Wrapping to 0 after 4 billion loaded encodings would only make the cache miss.
     NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The count of `piece` (at least 2 bytes, whose `vocab::head` is `head`) under `owner`: from the
+/// table of short pieces up to `SHORT_MAX` bytes, from the table of longer ones up to `SMALL`,
+/// and from `count` alone beyond (such pieces are not kept).
+#[inline(always)]
+pub(crate) fn count_any(
+    owner: u32,
+    piece: &[u8],
+    head: u64,
+    count: impl FnOnce() -> usize,
+) -> usize {
+    if piece.len() <= SHORT_MAX {
+        count_short(owner, head, piece.len(), count)
+    } else if piece.len() <= SMALL {
+        self::count(owner, piece, count)
+    } else {
+        count()
+    }
 }
 
 /// The count of `piece` (`MIN_LEN..=SMALL` bytes) under `owner`, from the cache or from

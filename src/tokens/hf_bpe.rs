@@ -27,7 +27,7 @@
 //!   every vocabulary entry once at load.
 //! - Post-processor: none, or ByteLevel (which adds no tokens).
 //!
-//! Pieces of up to `SMALL` bytes that are not a single token go through the per-thread count
+//! Pieces of up to `bpe::SMALL` bytes that are not a single token go through the per-thread count
 //! caches (`cache::count_short` up to 8 bytes, `cache::count` above), as the tiktoken encodings'
 //! pieces do: short English words that are not tokens repeat, and their merges' pair lookups
 //! miss the CPU's caches. 100 KB of English with Claude's tokenizer: ~272 -> ~248 µs (through
@@ -40,7 +40,6 @@ use aho_corasick::AhoCorasick;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::Value;
 
-use super::bpe::SMALL;
 use super::cache;
 use super::classes::{classes, Classes};
 use super::hf_split;
@@ -70,7 +69,7 @@ pub(crate) enum Split {
 struct SingleTokens {
     /// Up to [`WORD_KEY_MAX`] bytes.
     word: FxHashSet<u64>,
-    /// Up to [`LONG_KEY_MAX`] bytes.
+    /// Up to [`SHORT_KEY_MAX`] bytes.
     short: FxHashSet<u128>,
     long: FxHashSet<Box<[u8]>>,
 }
@@ -78,14 +77,14 @@ struct SingleTokens {
 /// Longest piece keyed by a `u64`: its length takes the key's top byte.
 const WORD_KEY_MAX: usize = 7;
 /// Longest piece keyed by a `u128`: its length takes the key's top byte.
-const LONG_KEY_MAX: usize = 15;
+const SHORT_KEY_MAX: usize = 15;
 
-/// `piece` (at most [`LONG_KEY_MAX`] bytes) as one integer: its bytes little-endian, zero
+/// `piece` (at most [`SHORT_KEY_MAX`] bytes) as one integer: its bytes little-endian, zero
 /// padded, and its length in the top byte (so that a piece ending in zero bytes is not its own
 /// prefix).
 #[inline(always)]
 fn short_key(piece: &[u8]) -> u128 {
-    debug_assert!(piece.len() <= LONG_KEY_MAX);
+    debug_assert!(piece.len() <= SHORT_KEY_MAX);
     let n = piece.len();
     let (lo, hi) = match piece.split_at_checked(8) {
         Some((first, rest)) => (head(first), head(rest)),
@@ -105,7 +104,7 @@ impl SingleTokens {
     fn insert(&mut self, piece: Vec<u8>) {
         if piece.len() <= WORD_KEY_MAX {
             self.word.insert(word_key(&piece));
-        } else if piece.len() <= LONG_KEY_MAX {
+        } else if piece.len() <= SHORT_KEY_MAX {
             self.short.insert(short_key(&piece));
         } else {
             self.long.insert(piece.into_boxed_slice());
@@ -116,7 +115,7 @@ impl SingleTokens {
     fn contains(&self, piece: &[u8]) -> bool {
         if piece.len() <= WORD_KEY_MAX {
             self.word.contains(&word_key(piece))
-        } else if piece.len() <= LONG_KEY_MAX {
+        } else if piece.len() <= SHORT_KEY_MAX {
             self.short.contains(&short_key(piece))
         } else {
             self.long.contains(piece)
@@ -325,14 +324,7 @@ impl ByteLevelCounter {
         if self.single.contains(piece) {
             return 1;
         }
-        let n = piece.len();
-        if n <= cache::SHORT_MAX {
-            cache::count_short(self.owner, head(piece), n, || self.merge_count(piece))
-        } else if n <= SMALL {
-            cache::count(self.owner, piece, || self.merge_count(piece))
-        } else {
-            self.merge_count(piece)
-        }
+        cache::count_any(self.owner, piece, head(piece), || self.merge_count(piece))
     }
 
     #[inline(always)]
@@ -447,7 +439,7 @@ mod tests {
 
     proptest! {
         /// `SingleTokens` answers as a set of byte strings does, for pieces on either side of
-        /// `WORD_KEY_MAX` and `LONG_KEY_MAX`, and pieces that differ only by trailing zero bytes.
+        /// `WORD_KEY_MAX` and `SHORT_KEY_MAX`, and pieces that differ only by trailing zero bytes.
         #[test]
         fn single_tokens_is_a_set_of_byte_strings(
             stored in proptest::collection::vec(proptest::collection::vec(0u8..4, 0..20), 0..40),

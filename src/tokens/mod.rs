@@ -381,13 +381,7 @@ impl Encoding {
             self.merge_piece(piece, |_, k| n += k);
             n
         };
-        if piece.len() <= cache::SHORT_MAX {
-            cache::count_short(self.cache_owner, h8, piece.len(), merge)
-        } else if (cache::MIN_LEN..=bpe::SMALL).contains(&piece.len()) {
-            cache::count(self.cache_owner, piece, merge)
-        } else {
-            merge()
-        }
+        cache::count_any(self.cache_owner, piece, h8, merge)
     }
 
     /// `count_piece` for a piece that `split` tries to cut (CJK). Kept out of line: inlined, it

@@ -131,8 +131,7 @@ fn check_with(pattern: Pattern, regex: &str, cases: u32, texts: impl Strategy<Va
                 .find_iter(&text)
                 .map(|m| m.expect("no backtracking limit on short text").as_str())
                 .collect();
-            let mut got: Vec<Vec<u8>> = Vec::new();
-            for_each_piece(pattern, table, &text, |piece| got.push(piece.to_vec()));
+            let got = pieces_of(&text, |t, f| for_each_piece(pattern, table, t, f));
             let want: Vec<Vec<u8>> = want.iter().map(|p| p.as_bytes().to_vec()).collect();
             prop_assert_eq!(got, want, "text {:?}", text);
             Ok(())

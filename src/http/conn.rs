@@ -206,8 +206,8 @@ pub(crate) struct TrackedTcp {
     via_proxy: bool,
     conn: Arc<Conn>,
     timeouts: IoTimeouts,
-    read_deadline: Option<Pin<Box<Sleep>>>,
-    write_deadline: Option<Pin<Box<Sleep>>>,
+    read_deadline: Deadline,
+    write_deadline: Deadline,
 }
 
 impl Drop for TrackedTcp {
@@ -217,17 +217,53 @@ impl Drop for TrackedTcp {
     }
 }
 
-/// Polls an armed deadline (arming it first); an error once it has passed.
-fn check_deadline(
-    deadline: &mut Option<Pin<Box<Sleep>>>,
-    limit: Duration,
-    cx: &mut Context<'_>,
-    which: IoTimeout,
-) -> Poll<io::Result<()>> {
-    let sleep = deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
-    match sleep.as_mut().poll(cx) {
-        Poll::Ready(()) => Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, which))),
-        Poll::Pending => Poll::Pending,
+/// A read or write timeout of one connection, armed for each operation that waits.
+///
+/// The timer stays registered between operations instead of being dropped when one completes
+/// and made anew for the next: tokio's timer wakes its driver thread whenever a new deadline is
+/// earlier than any it holds, so a fresh 60-second read timer per request cost a wake-up write
+/// (and a pass of the driver) per request on an otherwise idle runtime. A registered timer is
+/// never later than the armed deadline; when it fires early (it was set for an earlier
+/// operation), it is moved to the armed deadline, once per timeout period at most.
+#[derive(Default)]
+struct Deadline {
+    /// When the waiting operation times out; `None` while none waits.
+    due: Option<tokio::time::Instant>,
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl Deadline {
+    /// The operation completed: nothing waits any more (the timer stays registered).
+    fn disarm(&mut self) {
+        self.due = None;
+    }
+
+    /// The operation must wait: arms the deadline `limit` from now unless it is armed already,
+    /// and an error once it has passed.
+    fn poll(
+        &mut self,
+        limit: Duration,
+        cx: &mut Context<'_>,
+        which: IoTimeout,
+    ) -> Poll<io::Result<()>> {
+        let now = tokio::time::Instant::now();
+        let due = *self.due.get_or_insert(now + limit);
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+        if timer.deadline() > due {
+            timer.as_mut().reset(due);
+        }
+        loop {
+            match timer.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(()) if now >= due => {
+                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, which)))
+                }
+                // Set for an earlier operation: move it (it then waits, registering `cx`).
+                Poll::Ready(()) => timer.as_mut().reset(due),
+            }
+        }
     }
 }
 
@@ -241,7 +277,7 @@ impl AsyncRead for TrackedTcp {
         let before = buf.filled().len();
         match Pin::new(&mut this.tcp).poll_read(cx, buf) {
             Poll::Ready(result) => {
-                this.read_deadline = None;
+                this.read_deadline.disarm();
                 if buf.filled().len() > before {
                     this.conn.touch();
                 }
@@ -259,10 +295,10 @@ impl AsyncRead for TrackedTcp {
                 }
                 match this.timeouts.read {
                     Some(limit) if conn.busy() => {
-                        check_deadline(&mut this.read_deadline, limit, cx, IoTimeout::Read)
+                        this.read_deadline.poll(limit, cx, IoTimeout::Read)
                     }
                     _ => {
-                        this.read_deadline = None;
+                        this.read_deadline.disarm();
                         Poll::Pending
                     }
                 }
@@ -281,7 +317,7 @@ impl TrackedTcp {
     ) -> Poll<io::Result<usize>> {
         match polled {
             Poll::Ready(Ok(written)) => {
-                self.write_deadline = None;
+                self.write_deadline.disarm();
                 if written > 0 {
                     self.conn.mark_busy();
                     self.conn.touch();
@@ -290,12 +326,10 @@ impl TrackedTcp {
             }
             Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
             Poll::Pending => match self.timeouts.write {
-                Some(limit) => {
-                    match check_deadline(&mut self.write_deadline, limit, cx, IoTimeout::Write) {
-                        Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
-                        _ => Poll::Pending,
-                    }
-                }
+                Some(limit) => match self.write_deadline.poll(limit, cx, IoTimeout::Write) {
+                    Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+                    _ => Poll::Pending,
+                },
                 None => Poll::Pending,
             },
         }
@@ -393,8 +427,8 @@ impl tower_service::Service<Uri> for TrackingConnector {
                 via_proxy: false,
                 conn,
                 timeouts,
-                read_deadline: None,
-                write_deadline: None,
+                read_deadline: Deadline::default(),
+                write_deadline: Deadline::default(),
             }))
         })
     }
@@ -488,5 +522,47 @@ impl tower_service::Service<Uri> for Connector {
                 None => connecting.await,
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn poll(deadline: &mut Deadline) -> Poll<io::Result<()>> {
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        deadline.poll(Duration::from_secs(10), &mut cx, IoTimeout::Read)
+    }
+
+    fn timed_out(polled: Poll<io::Result<()>>) -> bool {
+        matches!(polled, Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::TimedOut)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_times_out_its_own_operation_only() {
+        let step = |secs| tokio::time::advance(Duration::from_secs(secs));
+        let mut deadline = Deadline::default();
+        // Operation 1 waits from t=0 (due at 10) and completes at t=4.
+        assert!(poll(&mut deadline).is_pending());
+        step(4).await;
+        deadline.disarm();
+        // Operation 2 waits from t=5 (due at 15): the timer, still set for 10, is kept.
+        step(1).await;
+        assert!(poll(&mut deadline).is_pending());
+        step(5).await;
+        // t=10: the timer fired for operation 1; operation 2 has 5 seconds left.
+        assert!(poll(&mut deadline).is_pending());
+        step(4).await;
+        assert!(poll(&mut deadline).is_pending());
+        step(1).await;
+        assert!(timed_out(poll(&mut deadline)));
+        // A new operation after a long quiet spell gets its full time again.
+        deadline.disarm();
+        step(100).await;
+        assert!(poll(&mut deadline).is_pending());
+        step(9).await;
+        assert!(poll(&mut deadline).is_pending());
+        step(1).await;
+        assert!(timed_out(poll(&mut deadline)));
     }
 }

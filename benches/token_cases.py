@@ -20,7 +20,7 @@ import random
 import statistics
 import timeit
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from fast_litellm import _flags
 
@@ -206,21 +206,48 @@ class Result:
         return None
 
 
+# Timed batches of one contender in a row (see ``median_seconds_each``).
+_TURN_BATCHES = 10
+
+
 def median_seconds(
     fn: Callable[[], Any], iterations: int, min_batch_seconds: float = 2e-4
 ) -> float:
     """Median seconds per call over ``iterations`` timed batches; each batch repeats the call
     enough times to take at least ``min_batch_seconds``, so timer overhead does not dominate
     sub-microsecond calls."""
-    timer = timeit.Timer(fn)
-    number = 1
-    while True:
-        elapsed = timer.timeit(number)
-        if elapsed >= min_batch_seconds or number >= 1_000_000:
-            break
-        number *= 2 if elapsed <= 0 else max(2, min(10, int(min_batch_seconds / elapsed) + 1))
-    runs = timer.repeat(repeat=max(1, iterations), number=number)
-    return statistics.median(runs) / number
+    return median_seconds_each({"call": fn}, iterations, min_batch_seconds)["call"]
+
+
+def median_seconds_each(
+    calls: Mapping[str, Callable[[], Any]], iterations: int, min_batch_seconds: float = 2e-4
+) -> Dict[str, float]:
+    """``median_seconds`` of several contenders, their batches interleaved: turn after turn,
+    ``_TURN_BATCHES`` timed batches of each (the first one rotating), so that every contender
+    meets the same states of a shared machine (another tenant's load, the CPU it is scheduled
+    on) and the ratios between them do not depend on which one ran while the machine was slow.
+    A turn of several batches, not one: the first batch after another contender runs with the
+    CPU caches full of that contender's tables (a 100 KB Claude count then takes about 3x as
+    long); the median over the turn's batches is the warm time, as for a single contender."""
+    timers = {name: timeit.Timer(fn) for name, fn in calls.items()}
+    numbers = {}
+    for name, timer in timers.items():
+        number = 1
+        while True:
+            elapsed = timer.timeit(number)
+            if elapsed >= min_batch_seconds or number >= 1_000_000:
+                break
+            number *= 2 if elapsed <= 0 else max(2, min(10, int(min_batch_seconds / elapsed) + 1))
+        numbers[name] = number
+    names = list(timers)
+    runs: Dict[str, List[float]] = {name: [] for name in names}
+    turns = -(-max(1, iterations) // _TURN_BATCHES)
+    for turn in range(turns):
+        start = turn % len(names)
+        for name in names[start:] + names[:start]:
+            batches = min(_TURN_BATCHES, max(1, iterations) - turn * _TURN_BATCHES)
+            runs[name] += [t / numbers[name] for t in timers[name].repeat(batches, numbers[name])]
+    return {name: statistics.median(times) for name, times in runs.items()}
 
 
 def missing(module: str, install: str) -> Optional[str]:
@@ -328,14 +355,14 @@ def run_token_cases(
                 counts = {name: fn(sample) for name, fn in contenders.items()}
                 if len(set(counts.values())) > 1:
                     raise AssertionError(f"contenders disagree on {case} ({encoding}): {counts}")
+            calls = {}
             for name, fn in contenders.items():
                 if isinstance(text, Rotating):
                     # A fresh rotation per contender: every one sees the texts in the same order.
-                    rotation = Rotating(text.texts)
-                    call = functools.partial(_count_next, fn, rotation)
+                    calls[name] = functools.partial(_count_next, fn, Rotating(text.texts))
                 else:
-                    call = functools.partial(fn, text)
-                result.seconds[name] = median_seconds(call, iterations)
+                    calls[name] = functools.partial(fn, text)
+            result.seconds.update(median_seconds_each(calls, iterations))
             results.append(result)
             progress(format_row(result))
     check_no_native_errors()
@@ -523,8 +550,8 @@ def run_hf_cases(iterations: int) -> List[Result]:
         if len(set(counts.values())) > 1:
             raise AssertionError(f"contenders disagree on {case} ({model}): {counts}")
         result = Result("count_tokens (Hugging Face)", case, model, skipped=skipped)
-        for name, fn in contenders.items():
-            result.seconds[name] = median_seconds(functools.partial(fn, text), iterations)
+        calls = {name: functools.partial(fn, text) for name, fn in contenders.items()}
+        result.seconds.update(median_seconds_each(calls, iterations))
         results.append(result)
     check_no_native_errors()
     return results
@@ -580,12 +607,11 @@ def run_request_cases(iterations: int) -> List[Result]:
             continue
         if count_request_tokens(body) != _loads_and_count(body):
             raise AssertionError(f"count_request_tokens disagrees on the {model} body")
-        result.seconds["native"] = median_seconds(
-            functools.partial(count_request_tokens, body), iterations
-        )
-        result.seconds["json.loads + count_message_tokens"] = median_seconds(
-            functools.partial(_loads_and_count, body), iterations
-        )
+        calls = {
+            "native": functools.partial(count_request_tokens, body),
+            "json.loads + count_message_tokens": functools.partial(_loads_and_count, body),
+        }
+        result.seconds.update(median_seconds_each(calls, iterations))
         results.append(result)
     check_no_native_errors()
     return results

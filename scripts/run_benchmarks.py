@@ -47,6 +47,10 @@ from benches import (  # noqa: E402
 )
 from benches.token_cases import Result, format_seconds  # noqa: E402
 
+_INTERLEAVED = (
+    "The contenders' timed batches are interleaved (one batch of each in turn, the first one "
+    "rotating), so a slow spell of this shared machine falls on all of them alike."
+)
 # What a section's table needs said before it, by section title.
 _SECTION_NOTES = {
     "count_tokens": (
@@ -56,7 +60,7 @@ _SECTION_NOTES = {
         "text on each call, cycling through hundreds of kilobytes of it: what text arriving for "
         "the first time costs. `litellm native` is the Rust tokenizer litellm 1.110 ships (off by "
         "default in litellm), built with `Tokenizer.from_tiktoken` and counting in its "
-        "count-only `fast=True` mode."
+        "count-only `fast=True` mode. " + _INTERLEAVED
     ),
     "count_tokens_batch": (
         "`native` is `count_tokens_batch` (spread over all cores); `single-thread loop` is "
@@ -70,12 +74,13 @@ _SECTION_NOTES = {
         "ships: `native` is `count_tokens(text, model=...)`; `litellm` is "
         "`litellm.token_counter(model=..., text=...)` on its default (Python) path; `tokenizers` "
         "is Python `tokenizers` on the same file, as LiteLLM calls it; `litellm native` is the "
-        "Rust tokenizer LiteLLM ships (off by default), its `count` called directly."
+        "Rust tokenizer LiteLLM ships (off by default), its `count` called directly. "
+        + _INTERLEAVED
     ),
     "count_request_tokens": (
         "A 50 KB chat-completions body (bytes, with one tool): `native` is "
         "`count_request_tokens(body)`; the other column is `json.loads(body)` then "
-        "`count_message_tokens` on the native path."
+        "`count_message_tokens` on the native path. " + _INTERLEAVED
     ),
     "LiteLLM proxy rate-limit hook": (
         "One `async_pre_call_hook` call per request, in process, on a key with rpm/tpm limits "

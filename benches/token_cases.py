@@ -206,8 +206,10 @@ class Result:
         return None
 
 
-# Timed batches of one contender in a row (see ``median_seconds_each``).
-_TURN_BATCHES = 10
+# Timed batches of one contender in a row, and the untimed calls before them (see
+# ``median_seconds_each``).
+_TURN_BATCHES = 25
+_TURN_WARM_UP_SECONDS = 0.005
 
 
 def median_seconds(
@@ -226,11 +228,14 @@ def median_seconds_each(
     ``_TURN_BATCHES`` timed batches of each (the first one rotating), so that every contender
     meets the same states of a shared machine (another tenant's load, the CPU it is scheduled
     on) and the ratios between them do not depend on which one ran while the machine was slow.
-    A turn of several batches, not one: the first batch after another contender runs with the
-    CPU caches full of that contender's tables (a 100 KB Claude count then takes about 3x as
-    long); the median over the turn's batches is the warm time, as for a single contender."""
+
+    Each turn starts with ``_TURN_WARM_UP_SECONDS`` of untimed calls: on this machine a call
+    that follows other work, or a pause, runs slower for a few milliseconds (a 100 KB count
+    takes ~5x its time right after a 20 ms sleep and ~20 calls to get back to it), which
+    would charge a fast contender, whose turn is short, for the switch."""
     timers = {name: timeit.Timer(fn) for name, fn in calls.items()}
     numbers = {}
+    warm_ups = {}
     for name, timer in timers.items():
         number = 1
         while True:
@@ -239,13 +244,15 @@ def median_seconds_each(
                 break
             number *= 2 if elapsed <= 0 else max(2, min(10, int(min_batch_seconds / elapsed) + 1))
         numbers[name] = number
+        warm_ups[name] = max(1, int(_TURN_WARM_UP_SECONDS / max(elapsed, 1e-9)) + 1)
     names = list(timers)
     runs: Dict[str, List[float]] = {name: [] for name in names}
-    turns = -(-max(1, iterations) // _TURN_BATCHES)
-    for turn in range(turns):
+    total = max(1, iterations)
+    for turn in range(-(-total // _TURN_BATCHES)):
         start = turn % len(names)
+        batches = min(_TURN_BATCHES, total - turn * _TURN_BATCHES)
         for name in names[start:] + names[:start]:
-            batches = min(_TURN_BATCHES, max(1, iterations) - turn * _TURN_BATCHES)
+            timers[name].timeit(warm_ups[name] * numbers[name])
             runs[name] += [t / numbers[name] for t in timers[name].repeat(batches, numbers[name])]
     return {name: statistics.median(times) for name, times in runs.items()}
 

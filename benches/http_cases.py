@@ -27,7 +27,10 @@ Contenders (pools of 1,000 connections everywhere, every timeout generous):
   nothing and answers every request with the bytes and headers the mock server gave once: what
   httpx itself costs above any transport, the floor of the transports' row;
 - ``native, fresh connections``: ``native`` with ``max_keepalive_connections=0``, a new connection
-  per request.
+  per request;
+- ``asyncio protocol, no HTTP library``: an ``asyncio.Protocol`` per keep-alive connection that
+  writes the request bytes and cuts the answer by its Content-Length (``_loop_floor``): what the
+  event loop itself costs per request, the floor under every asyncio client (non-streaming cases).
 
 Cases (``CASES``): non-streaming at 1, 64 and 512 requests in flight; 512 in flight with 20 ms of
 server latency; streams of 50 events read to the end, event by event; the httpx transports at 64
@@ -53,6 +56,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Tuple
 
@@ -90,6 +94,7 @@ HTTPX_LITELLM = "httpx + LiteLLM aiohttp transport"
 HTTPX_OURS = "httpx + fast_litellm transport"
 HTTPX_FLOOR = "httpx + canned-response transport"
 NATIVE_FRESH = "native, fresh connections"
+LOOP_FLOOR = "asyncio protocol, no HTTP library"
 CONTENDERS = (
     NATIVE,
     FALLBACK,
@@ -99,6 +104,7 @@ CONTENDERS = (
     HTTPX_OURS,
     HTTPX_FLOOR,
     NATIVE_FRESH,
+    LOOP_FLOOR,
 )
 STREAMING_CONTENDERS = (NATIVE, FALLBACK, AIOHTTP, HTTPX)
 
@@ -129,7 +135,7 @@ class Case:
     server_latency_ms: int = 0
 
 
-_NON_STREAMING = (NATIVE, FALLBACK, AIOHTTP, HTTPX, HTTPX_LITELLM)
+_NON_STREAMING = (NATIVE, FALLBACK, AIOHTTP, HTTPX, HTTPX_LITELLM, LOOP_FLOOR)
 CASES = (
     Case("non-streaming", _NON_STREAMING, 1, 1000, 30),
     Case("non-streaming", _NON_STREAMING, 64, 3000, 256),
@@ -178,6 +184,7 @@ def skipped_contenders() -> Dict[str, str]:
         HTTPX_LITELLM: ["httpx", "aiohttp", "litellm"],
         HTTPX_OURS: ["native", "httpx"],
         HTTPX_FLOOR: ["httpx"],
+        LOOP_FLOOR: [],
     }
     reasons = {name: missing(name, name) for name in ("httpx", "aiohttp", "litellm")}
     reasons["native"] = native_missing()
@@ -327,6 +334,80 @@ def _canned_transport(url: str, body: Dict[str, Any], headers: Any) -> Any:
     return Canned()
 
 
+class _Http1Protocol(asyncio.Protocol):
+    """One keep-alive connection of ``_loop_floor``: answers are read by their Content-Length
+    and nothing else of HTTP is looked at."""
+
+    def __init__(self) -> None:
+        self.transport: Optional[asyncio.Transport] = None
+        self.answer: Optional[asyncio.Future[Tuple[int, bytes]]] = None
+        self.buffer = bytearray()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0 or self.answer is None:
+            return
+        head = bytes(self.buffer[:end]).lower()
+        at = head.find(b"\r\ncontent-length:")
+        if at < 0:
+            self.answer.set_exception(RuntimeError("an answer without a Content-Length"))
+            return
+        line_end = head.find(b"\r\n", at + 2)
+        length = int(head[at + 17 : line_end if line_end >= 0 else len(head)])
+        if len(self.buffer) < end + 4 + length:
+            return
+        status, body = int(self.buffer[9:12]), bytes(self.buffer[end + 4 : end + 4 + length])
+        del self.buffer[: end + 4 + length]
+        self.answer.set_result((status, body))
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        if self.answer is not None and not self.answer.done():
+            self.answer.set_exception(ConnectionError("the server closed the connection"))
+
+
+def _loop_floor(url: str, body: Dict[str, Any], headers: Any) -> OpenContender:
+    """The least an HTTP/1.1 client on asyncio does per request: serialize the body, write the
+    request on an idle keep-alive connection, wake when the answer's bytes arrive and cut it by
+    its Content-Length. No HTTP library, no parsing of headers, no pool bookkeeping: what the
+    event loop itself costs, which every asyncio client pays on top of its own work."""
+    parts = urllib.parse.urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+    idle: List[_Http1Protocol] = []
+    opened: List[_Http1Protocol] = []
+
+    async def post() -> None:
+        loop = asyncio.get_running_loop()
+        if idle:
+            connection = idle.pop()
+        else:
+            _, connection = await loop.create_connection(_Http1Protocol, host, port)
+            opened.append(connection)
+        payload = json.dumps(body).encode()
+        request = (
+            f"POST {parts.path} HTTP/1.1\r\nhost: {host}:{port}\r\n"
+            f"content-type: application/json\r\ncontent-length: {len(payload)}\r\n{extra}\r\n"
+        ).encode()
+        connection.answer = loop.create_future()
+        assert connection.transport is not None
+        connection.transport.write(request + payload)
+        status, answer = await connection.answer
+        connection.answer = None
+        idle.append(connection)
+        _check(status, answer)
+
+    async def close() -> None:
+        for connection in opened:
+            if connection.transport is not None:
+                connection.transport.close()
+
+    return OpenContender(post, close)
+
+
 def _httpx(name: str, url: str, body: Dict[str, Any], stream: bool, headers: Any) -> OpenContender:
     import httpx
 
@@ -372,6 +453,8 @@ async def open_contender(
         return _ours(name, url, body, stream, headers)
     if name == AIOHTTP:
         return _aiohttp(url, body, stream, headers)
+    if name == LOOP_FLOOR and not stream:
+        return _loop_floor(url, body, headers)
     if name in (HTTPX, HTTPX_LITELLM, HTTPX_OURS, HTTPX_FLOOR):
         return _httpx(name, url, body, stream, headers)
     raise ValueError(f"unknown contender {name!r}; expected one of {CONTENDERS}")
@@ -590,6 +673,13 @@ def _notes(results: List[HttpResult]) -> List[str]:
                 f"- {result.case}, {result.concurrency} in flight: latency above the server's {result.server_latency_ms} ms: "
                 f"{over}."
             )
+        if LOOP_FLOOR in result.seconds and result.ours in result.seconds:
+            ours, floor = result.seconds[result.ours], result.seconds[LOOP_FLOOR]
+            notes.append(
+                f"- {result.case}, {result.concurrency} in flight: {result.ours} spends "
+                f"{(ours - floor) * 1e6:.1f} µs of CPU per request above the event loop's own "
+                f"{floor * 1e6:.1f} µs (`{LOOP_FLOOR}`)."
+            )
         if NATIVE_FRESH in result.seconds and NATIVE in result.seconds:
             fresh, kept = result.seconds[NATIVE_FRESH], result.seconds[NATIVE]
             notes.append(
@@ -614,8 +704,11 @@ def markdown(results: List[HttpResult]) -> List[str]:
         "row: how many times less CPU ours spends per request, and its requests per second "
         "over theirs. `native` is `fast_litellm.AsyncClient`; `fallback` the same API with the "
         "native path off; `httpx + LiteLLM aiohttp transport` is the transport LiteLLM builds "
-        "for its async traffic by default; pools of 1,000 connections. See "
-        "`benches/http_cases.py`.",
+        "for its async traffic by default; `asyncio protocol, no HTTP library` writes the "
+        "request bytes on a keep-alive connection and cuts the answer by its Content-Length, "
+        "nothing else: what the event loop itself costs per request, under every asyncio "
+        "client (a lone request in flight pays the loop's sleep and wake-up each time; many "
+        "share them). Pools of 1,000 connections. See `benches/http_cases.py`.",
         "",
     ]
     if not results:

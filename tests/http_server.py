@@ -16,8 +16,11 @@ has; query parameters tune it):
 - ``/sse/<name>``: the chunks registered with ``sse(name, chunks)``, each one written and flushed
   on its own (chunked transfer encoding), as ``text/event-stream``.
 - ``/status/<code>?id=<id>&times=<n>&retry_after=<value>``: ``code`` (with ``Retry-After`` when
-  given) for the first ``n`` requests of ``id``, then 200 with ``{"attempts": k}``.
+  given) for the first ``n`` requests of ``id``, then 200 with ``{"attempts": k}``; with
+  ``&stall=1`` the refusal's body stops short and the server waits until it stops.
 - ``/slow?seconds=30``: answers after that long, or when the server stops (for read timeouts).
+- ``/slow-upload?seconds=1``: waits that long after the request head before it reads the body
+  (an upload that stalls, then completes), then answers as ``/echo?summary=1``.
 - ``/reset?rst=1``: declares ``Content-Length: 1000``, sends 10 bytes, closes (with ``rst``: a TCP
   reset).
 - ``/garbage``: answers bytes that are not HTTP, then closes.
@@ -273,7 +276,7 @@ class HttpTestServer:
         path = request.path[3:] if request.path.startswith("/v1/") else request.path
         route, _, rest = path.strip("/").partition("/")
         keep_alive = (request.header("connection") or "").lower() != "close"
-        if route == "echo":
+        if route == "echo" or route == "slow-upload":
             writer.write(_json(200, _echo(request)))
         elif route == "bytes":
             if request.query.get("gzip") == "1":
@@ -284,7 +287,14 @@ class HttpTestServer:
         elif route == "sse":
             await self._sse(self._scripts[rest], writer)
         elif route == "status":
-            writer.write(self._status(int(rest), request))
+            answer = self._status(int(rest), request)
+            if request.query.get("stall") == "1" and not answer.startswith(b"HTTP/1.1 200"):
+                # The refusal's head and part of its body, then nothing until the server stops.
+                writer.write(answer[:-5])
+                await writer.drain()
+                await self._until_stopped()
+                return False
+            writer.write(answer)
         elif route == "slow":
             await self._until_stopped(float(request.query.get("seconds", "30")))
             writer.write(_json(200, {"slow": True}))
@@ -385,6 +395,8 @@ async def _read_request(reader: asyncio.StreamReader) -> Optional[Request]:
         name, _, value = line.partition(":")
         headers.append((name, value.strip()))
     lowered = {name.lower(): value for name, value in headers}
+    if "/slow-upload" in target:
+        await asyncio.sleep(float(parse_qs(urlsplit(target).query).get("seconds", ["1"])[0]))
     if lowered.get("transfer-encoding", "").lower() == "chunked":
         body = b"".join([piece async for piece in _chunks(reader)])
     else:

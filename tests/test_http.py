@@ -814,6 +814,69 @@ def test_timeout_precedence(make_client: Callable[..., Api], http_server: HttpTe
         patient.get("/slow", timeout=SHORT_READ)
 
 
+def test_an_upload_longer_than_the_read_timeout_is_not_a_read_timeout(
+    make_client: Callable[..., Api], http_server: HttpTestServer
+) -> None:
+    # The server reads nothing of the body for 4x the read timeout (32 MB is more than the
+    # kernel's buffers on both sides take, so the upload stalls), then all of it. The read
+    # timeout counts from the end of the upload, as httpx counts it: during a stalled upload only
+    # the write timeout runs.
+    body = pattern(32 * 1024 * 1024)
+    stalled = "/slow-upload?seconds=1.2&summary=1"
+    short = http.TimeoutConfig(read=0.3, write=30.0)
+    # The client's read timeout, then a request's own.
+    for client_timeout, own in ((short, {}), (http.TimeoutConfig(write=30.0), {"timeout": short})):
+        client = make_client(http_server.url, timeout_config=client_timeout)
+        echoed = client.post(stalled, content=body, **own).json()
+        assert echoed["body_length"] == len(body)
+        assert echoed["body_sha256"] == hashlib.sha256(body).hexdigest()
+    # A server that is silent after the upload still times out.
+    client = make_client(http_server.url, timeout_config=short)
+    with pytest.raises(ReadTimeout):
+        client.post("/slow", content=body)
+
+
+def test_a_refusal_whose_body_stalls_times_out_with_the_request(
+    make_client: Callable[..., Api], http_server: HttpTestServer
+) -> None:
+    # Before a retry the client reads the 503's body; the request's own read timeout bounds
+    # that too (the client's read timeout here is far longer).
+    client = make_client(http_server.url, retry=FAST_RETRY, timeout_config=http.TimeoutConfig())
+    with pytest.raises(ReadTimeout):
+        client.get("/status/503?id=stall&times=5&retry_after=0&stall=1", timeout=0.3)
+
+
+def test_limits_beyond_any_machine_mean_no_limit(
+    make_client: Callable[..., Api], http_server: HttpTestServer
+) -> None:
+    # sys.maxsize as "no limit" is accepted and works (it made every native request fail).
+    pool = http.ConnectionPoolConfig(
+        max_connections=sys.maxsize, max_keepalive_connections=sys.maxsize
+    )
+    errors = _flags.feature("CONNECTION_POOL").errors
+    client = make_client(http_server.url, pool=pool, max_concurrency=sys.maxsize)
+    assert all(client.get("/echo").status_code == 200 for _ in range(3))
+    assert _flags.feature("CONNECTION_POOL").errors == errors
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/echo/r\u00e9sum\u00e9.txt?q=caf\u00e9 au lait",
+        '/echo/a b/{x}`<y>"?q="<{x}>`&e=\U0001f642',
+        "/echo?url=https://example.com/a?b=c",
+        "/echo/already%20encoded?x=%41#fragment",
+    ],
+)
+def test_request_targets_are_sent_as_httpx_sends_them(
+    make_client: Callable[..., Api], http_server: HttpTestServer, target: str
+) -> None:
+    import httpx
+
+    sent = httpx.URL(http_server.url + target).raw_path.decode("ascii")
+    assert make_client(http_server.url).get(target).json()["path"] == sent
+
+
 def test_gzip_threshold(make_client: Callable[..., Api], http_server: HttpTestServer) -> None:
     client = make_client(http_server.url, gzip_threshold=1000)
     big = json.dumps({"text": "compress me " * 500}).encode()

@@ -11,6 +11,7 @@
 //! request would wait on it. `arc-swap` (lock-free reads and compare-and-swap publication)
 //! keeps nothing held that a thread missing from the child could own.
 
+use std::borrow::Cow;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -20,11 +21,12 @@ use arc_swap::ArcSwapOption;
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderName, HeaderValue, CONTENT_ENCODING, RETRY_AFTER};
 use http::{HeaderMap, Method, Request, Uri};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use parking_lot::Mutex;
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
 use super::conn::{
     proxies_from_env, ConnHandle, Connector, IoTimeouts, Registry, TrackingConnector,
@@ -34,9 +36,10 @@ use super::limit::{Gate, Permit};
 use super::retry::RetryPolicy;
 use super::sse::{Event, SseDecoder};
 use super::stats::Stats;
+use super::upload::Upload;
 use hyper_util::client::proxy::matcher::Matcher;
 
-type Hyper = hyper_util::client::legacy::Client<Connector, Full<Bytes>>;
+type Hyper = hyper_util::client::legacy::Client<Connector, Upload>;
 
 /// The limits of each phase of a request; `None` is no limit.
 #[derive(Debug, Clone, Copy, Default)]
@@ -263,8 +266,53 @@ fn tls_config() -> rustls::ClientConfig {
         .with_no_client_auth()
 }
 
+/// The path percent-encode set of the URL standard (which httpx applies): controls, space,
+/// `"`, `#`, `<`, `>`, `?`, `` ` ``, `{`, `}`; bytes beyond ASCII are always encoded.
+const PATH_ENCODE: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+/// The query percent-encode set: controls, space, `"`, `#`, `<`, `>`.
+const QUERY_ENCODE: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'<').add(b'>');
+
+/// `url` with its path and query percent-encoded as httpx encodes them (existing `%XX` kept),
+/// and without its fragment, which is not sent. Before, a non-ASCII path went out as raw UTF-8,
+/// which servers such as uvicorn refuse with a 400.
+fn encode_target(url: &str) -> Cow<'_, str> {
+    let needs = |b: &u8| {
+        !b.is_ascii_graphic() || matches!(b, b'"' | b'<' | b'>' | b'`' | b'{' | b'}' | b'#')
+    };
+    if !url.as_bytes().iter().any(needs) {
+        return Cow::Borrowed(url);
+    }
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let target = url[after_scheme..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| after_scheme + i);
+    let (origin, rest) = url.split_at(target);
+    let rest = rest.split('#').next().unwrap_or("");
+    let (path, query) = match rest.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (rest, None),
+    };
+    let mut encoded = String::with_capacity(url.len() + 16);
+    encoded.push_str(origin);
+    encoded.extend(utf8_percent_encode(path, PATH_ENCODE));
+    if let Some(query) = query {
+        encoded.push('?');
+        encoded.extend(utf8_percent_encode(query, QUERY_ENCODE));
+    }
+    Cow::Owned(encoded)
+}
+
 fn parse_absolute(url: &str) -> Result<Uri, HttpError> {
-    let uri: Uri = url
+    let uri: Uri = encode_target(url)
         .parse()
         .map_err(|e| HttpError::InvalidUrl(format!("invalid URL {url:?}: {e}")))?;
     match uri.scheme_str() {
@@ -291,9 +339,16 @@ fn parse_absolute(url: &str) -> Result<Uri, HttpError> {
     Ok(uri)
 }
 
+/// Whether `url` starts with a scheme and `://` (RFC 3986: a letter, then letters, digits, `+`,
+/// `-` or `.`). Not merely "contains `://`": a relative URL may carry one in its query
+/// (`/search?next=https://...`), and is joined to the base URL as httpx joins it.
 fn has_scheme(url: &str) -> bool {
-    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
-    lower.starts_with("http://") || lower.starts_with("https://") || url.contains("://")
+    let Some((scheme, _)) = url.split_once("://") else {
+        return false;
+    };
+    let mut chars = scheme.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
 impl Client {
@@ -584,22 +639,40 @@ impl Client {
                 }
             };
             stats.record_pool_wait(waited);
-            let mut request = Request::new(Full::new(prepared.body.clone()));
+            let own_read = prepared.timeouts.and_then(|t| t.read);
+            let (body, uploaded) = match own_read {
+                Some(_) => {
+                    let (body, uploaded) = Upload::watched(prepared.body.clone());
+                    (body, Some(uploaded))
+                }
+                None => (Upload::new(prepared.body.clone()), None),
+            };
+            let mut request = Request::new(body);
             *request.method_mut() = prepared.method.clone();
             *request.uri_mut() = prepared.uri.clone();
             *request.headers_mut() = prepared.headers.clone();
             let sent_at = Instant::now();
             let responding = pool.hyper.request(request);
-            // A request's own read timeout bounds the wait for its headers from here, connecting
-            // included (which connection serves it is not known before the answer; on a kept
-            // connection, the usual case, it is exact). The client's own read timeout applies
-            // per read on the connection itself (see `conn`).
-            let outcome = match prepared.timeouts.and_then(|t| t.read) {
-                Some(limit) => match tokio::time::timeout(limit, responding).await {
-                    Ok(result) => result.map_err(classify_client_error),
-                    Err(_) => Err(HttpError::ReadTimeout),
-                },
-                None => responding.await.map_err(classify_client_error),
+            // A request's own read timeout bounds the wait for its headers from the end of its
+            // upload (see `upload`; which connection serves it is not known before the answer,
+            // so it cannot be set per read there). The client's own read timeout applies per
+            // read on the connection itself (see `conn`).
+            let outcome = match (own_read, uploaded) {
+                (Some(limit), Some(uploaded)) => {
+                    tokio::pin!(responding);
+                    let early = tokio::select! {
+                        result = &mut responding => Some(result),
+                        _ = uploaded => None,
+                    };
+                    match early {
+                        Some(result) => result.map_err(classify_client_error),
+                        None => match tokio::time::timeout(limit, responding).await {
+                            Ok(result) => result.map_err(classify_client_error),
+                            Err(_) => Err(HttpError::ReadTimeout),
+                        },
+                    }
+                }
+                _ => responding.await.map_err(classify_client_error),
             };
             // A request is counted once it reached a server (a response, or a failure after
             // the connection was made); attempts that could not connect are errors only.
@@ -659,8 +732,19 @@ impl Client {
                     .map(str::to_owned);
                 if let Some(wait) = policy.wait_after_response(retries + 1, retry_after.as_deref())
                 {
-                    // Read the (small) refusal so its connection can carry the retry.
-                    let _ = response.into_body().collect().await;
+                    // Read the (small) refusal so its connection can carry the retry, within
+                    // the request's own read timeout (the client's applies per read).
+                    let refusal = response.into_body().collect();
+                    if let Some(limit) = own_read {
+                        if tokio::time::timeout(limit, refusal).await.is_err() {
+                            return Err(failed(
+                                stats,
+                                with_host(HttpError::ReadTimeout, &prepared.uri),
+                            ));
+                        }
+                    } else {
+                        let _ = refusal.await;
+                    }
                     hold.release();
                     drop(hold);
                     retries += 1;
@@ -1081,6 +1165,61 @@ impl BodyStream {
                 Ready::End => return Ok(None),
                 Ready::Empty => notified.await,
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_encoded_as_httpx_encodes_them() {
+        for (url, sent) in [
+            ("http://h:1/plain?a=b", "http://h:1/plain?a=b"),
+            (
+                "http://h/files/r\u{e9}sum\u{e9}.txt",
+                "http://h/files/r%C3%A9sum%C3%A9.txt",
+            ),
+            (
+                "http://h/search?q=caf\u{e9} au lait",
+                "http://h/search?q=caf%C3%A9%20au%20lait",
+            ),
+            (
+                "http://h/a b/{x}`<y>\"?q=\"<{x}>`",
+                "http://h/a%20b/%7Bx%7D%60%3Cy%3E%22?q=%22%3C{x}%3E`",
+            ),
+            (
+                "http://h/already%20done%zz?x=%41",
+                "http://h/already%20done%zz?x=%41",
+            ),
+            ("http://h/page#section", "http://h/page"),
+            ("http://h?q=\u{1f642}#f", "http://h?q=%F0%9F%99%82"),
+            ("https://user:pw@h:8443", "https://user:pw@h:8443"),
+        ] {
+            assert_eq!(encode_target(url), sent, "{url}");
+        }
+        let uri =
+            parse_absolute("http://127.0.0.1:8/files/r\u{e9}sum\u{e9}.txt?q=caf\u{e9}").unwrap();
+        assert_eq!(
+            uri.path_and_query().unwrap().as_str(),
+            "/files/r%C3%A9sum%C3%A9.txt?q=caf%C3%A9"
+        );
+    }
+
+    #[test]
+    fn a_scheme_starts_the_url() {
+        assert!(has_scheme("http://h/") && has_scheme("HTTPS://h/") && has_scheme("ftp://h"));
+        assert!(has_scheme("svn+ssh://h") && has_scheme("a.b-c://h"));
+        for relative in [
+            "/echo?url=https://example.com/a",
+            "echo",
+            "",
+            "://h",
+            "1http://h",
+            "/a://b",
+        ] {
+            assert!(!has_scheme(relative), "{relative}");
         }
     }
 }

@@ -208,6 +208,8 @@ pub(crate) struct TrackedTcp {
     timeouts: IoTimeouts,
     read_deadline: Deadline,
     write_deadline: Deadline,
+    /// The last write could not move bytes (the server is not reading).
+    write_stalled: bool,
 }
 
 impl Drop for TrackedTcp {
@@ -236,6 +238,13 @@ impl Deadline {
     /// The operation completed: nothing waits any more (the timer stays registered).
     fn disarm(&mut self) {
         self.due = None;
+    }
+
+    /// A waiting operation gets `limit` from now (nothing changes when none waits).
+    fn restart(&mut self, limit: Duration) {
+        if self.due.is_some() {
+            self.due = Some(tokio::time::Instant::now() + limit);
+        }
     }
 
     /// The operation must wait: arms the deadline `limit` from now unless it is armed already,
@@ -295,6 +304,9 @@ impl AsyncRead for TrackedTcp {
                 }
                 match this.timeouts.read {
                     Some(limit) if conn.busy() => {
+                        if this.write_stalled {
+                            this.read_deadline.restart(limit);
+                        }
                         this.read_deadline.poll(limit, cx, IoTimeout::Read)
                     }
                     _ => {
@@ -310,14 +322,23 @@ impl AsyncRead for TrackedTcp {
 impl TrackedTcp {
     /// A write moved bytes (the connection is busy with a request) or stalled (the write
     /// timeout runs while it does).
+    ///
+    /// A server is silent while it receives the request, so a waiting read's timeout counts
+    /// from the last write that moved bytes (as httpx counts `read` from the end of the
+    /// upload), and while a write is stalled only the write timeout runs (`poll_read`). Before,
+    /// an upload that took longer than `read` failed with a read timeout.
     fn after_write(
         &mut self,
         cx: &mut Context<'_>,
         polled: Poll<io::Result<usize>>,
     ) -> Poll<io::Result<usize>> {
+        self.write_stalled = polled.is_pending();
         match polled {
             Poll::Ready(Ok(written)) => {
                 self.write_deadline.disarm();
+                if let (Some(limit), true) = (self.timeouts.read, written > 0) {
+                    self.read_deadline.restart(limit);
+                }
                 if written > 0 {
                     self.conn.mark_busy();
                     self.conn.touch();
@@ -429,6 +450,7 @@ impl tower_service::Service<Uri> for TrackingConnector {
                 timeouts,
                 read_deadline: Deadline::default(),
                 write_deadline: Deadline::default(),
+                write_stalled: false,
             }))
         })
     }
@@ -553,6 +575,16 @@ mod tests {
         // t=10: the timer fired for operation 1; operation 2 has 5 seconds left.
         assert!(poll(&mut deadline).is_pending());
         step(4).await;
+        assert!(poll(&mut deadline).is_pending());
+        step(1).await;
+        assert!(timed_out(poll(&mut deadline)));
+        // Restarted while waiting (a write moved bytes 5 s into the wait): 10 s from then.
+        deadline.disarm();
+        step(3).await;
+        assert!(poll(&mut deadline).is_pending());
+        step(5).await;
+        deadline.restart(Duration::from_secs(10));
+        step(9).await;
         assert!(poll(&mut deadline).is_pending());
         step(1).await;
         assert!(timed_out(poll(&mut deadline)));

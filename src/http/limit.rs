@@ -58,7 +58,14 @@ impl Drop for Permit {
 impl Gate {
     /// `limit` as a gate with at most `max` places takes it: at least 1, at most `max`.
     pub(crate) fn bounded(limit: usize, max: usize) -> usize {
-        limit.clamp(1, max.max(1))
+        limit.clamp(1, Self::most(max))
+    }
+
+    /// `max` places, or as many as a semaphore holds (2^61 - 1 on 64-bit targets): a limit
+    /// beyond that, as `sys.maxsize` for "no limit", is no limit either, where tokio's
+    /// `Semaphore::new` would panic on every request.
+    fn most(max: usize) -> usize {
+        max.clamp(1, Semaphore::MAX_PERMITS)
     }
 
     pub(crate) fn new(limit: usize, max: usize, adaptive: bool) -> Arc<Self> {
@@ -66,7 +73,7 @@ impl Gate {
         Arc::new(Self {
             semaphore: Arc::new(Semaphore::new(limit)),
             limit: AtomicUsize::new(limit),
-            max: max.max(1),
+            max: Self::most(max),
             debt: AtomicUsize::new(0),
             cuts: AtomicU64::new(0),
             adaptive: adaptive.then(|| Mutex::new(Window::default())),
@@ -185,6 +192,13 @@ mod tests {
         }
         assert_eq!(gate.limit(), 5);
         assert_eq!(gate.semaphore.available_permits(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_limit_beyond_a_semaphore_is_no_limit() {
+        let gate = Gate::new(usize::MAX, usize::MAX, true);
+        assert_eq!(gate.limit(), Semaphore::MAX_PERMITS);
+        assert!(gate.acquire(None).await.is_ok());
     }
 
     #[tokio::test]

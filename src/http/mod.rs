@@ -8,6 +8,7 @@
 //! - `retry`: what is retried and how long to wait (`Retry-After`, jittered backoff).
 //! - `sse`: the event-stream decoder.
 //! - `stats`: the counters of a client.
+//! - `upload`: request bodies in pieces, telling when the upload is done.
 //!
 //! What it does not own: HTTP itself (hyper), TLS (rustls), proxies beyond the environment
 //! variables, cookies, redirects (LLM APIs answer where they are asked; a redirect is returned
@@ -20,6 +21,7 @@ mod limit;
 pub mod retry;
 pub mod sse;
 pub mod stats;
+mod upload;
 
 pub use client::{BodyStream, Client, ClientConfig, Finished, Head, Prepared, Ready, Timeouts};
 pub use conn::OpenCount;

@@ -343,8 +343,10 @@ def _check_url(url: str, what: str = "URL") -> str:
         _ = parts.port
     except ValueError as exc:
         raise ValueError(f"the {what} has a bad port: {url!r} ({exc})") from None
-    if any(ch in url for ch in " \t\r\n\0"):
-        raise ValueError(f"the {what} holds whitespace or control characters: {url!r}")
+    # In the path and query httpx percent-encodes them (as the native engine does); a host
+    # cannot hold them.
+    if any(ch in parts.netloc for ch in " \t\r\n\0"):
+        raise ValueError(f"the {what}'s host holds whitespace or control characters: {url!r}")
     return url
 
 

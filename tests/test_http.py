@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -1088,7 +1089,36 @@ def fork_with_full_pool_scenario(engine: str) -> None:
     print("ok")
 
 
+def interrupt_scenario(engine: str) -> None:
+    """Run in a fresh interpreter (it sends itself SIGINT): Ctrl-C during a blocking request the
+    server holds raises KeyboardInterrupt in the caller while the request waits, as it does
+    with httpx, and the client works afterwards."""
+    fast_litellm.configure("connection_pool", rust=engine == "native", rollout=100)
+    with HttpTestServer() as server:
+        client = http.Client(server.url, timeout_config=http.TimeoutConfig(read=DEADLINE))
+        held = server.hold("interrupt")
+
+        def interrupt() -> None:
+            if server.wait_arrived("interrupt"):
+                os.kill(os.getpid(), signal.SIGINT)
+
+        threading.Thread(target=interrupt, daemon=True).start()
+        try:
+            client.get(held)
+        except KeyboardInterrupt as exc:
+            # Raised while the request waited, not on its way out of a failed one.
+            assert exc.__context__ is None, repr(exc.__context__)
+        else:
+            raise AssertionError("the held request returned")
+        finally:
+            server.release("interrupt")
+        assert client.get("/echo").status_code == 200
+        client.close()
+    print("ok")
+
+
 def _run_fork_scenario(name: str, engine: str) -> None:
+    """Runs the scenario function `name` of this module in a fresh interpreter."""
     code = f"from tests.test_http import {name}; {name}({engine!r})"
     environment = {k: v for k, v in os.environ.items() if not k.startswith("FAST_LITELLM_")}
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, environment.get("PYTHONPATH")]))
@@ -1104,6 +1134,11 @@ def _run_fork_scenario(name: str, engine: str) -> None:
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"the fork scenario hung: {exc.stderr!r}")
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to oneself is POSIX")
+def test_ctrl_c_interrupts_a_blocking_request(engine: str) -> None:
+    _run_fork_scenario("interrupt_scenario", engine)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() on this platform")

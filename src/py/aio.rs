@@ -398,8 +398,17 @@ pub(crate) fn after_fork_in_child() {
     ATTACHING.fetch_and(EXITING, Ordering::AcqRel);
 }
 
+/// How often a blocking call runs Python's signal handlers while it waits.
+const SIGNAL_CHECK: Duration = Duration::from_millis(100);
+
 /// The blocking twin of `awaitable`: runs `future` on the shared runtime and waits for it with
 /// the GIL released. Its error becomes the Python exception, a panic inside `NativeError`.
+///
+/// Every `SIGNAL_CHECK` of waiting it takes the GIL back to run Python's signal handlers
+/// (`PyErr_CheckSignals`, which does nothing off the main thread): Ctrl-C, or a SIGTERM handler
+/// of a server shutting down, raises in the caller at once, and `future` is dropped, which
+/// cancels the request and frees its connection. Before, they waited until the call returned
+/// (a slow LLM answer: a minute).
 pub(crate) fn blocking<T, E, F>(py: Python<'_>, what: &str, future: F) -> PyResult<T>
 where
     T: Send,
@@ -408,8 +417,18 @@ where
     E: Send,
 {
     guard(what, || {
-        py.detach(|| crate::runtime::block_on(future))
-            .map_err(PyErr::from)
+        let mut future = std::pin::pin!(future);
+        loop {
+            let done = py.detach(|| {
+                crate::runtime::block_on(async {
+                    tokio::time::timeout(SIGNAL_CHECK, future.as_mut()).await.ok()
+                })
+            });
+            match done {
+                Some(result) => return result.map_err(PyErr::from),
+                None => py.check_signals()?,
+            }
+        }
     })
 }
 

@@ -1352,6 +1352,22 @@ def test_sse_decoder_examples() -> None:
         fallback.SseDecoder().feed("data: x\n\n")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("engine", ["fallback", pytest.param("native", marks=requires_native_http)])
+def test_an_sse_event_that_never_ends_is_an_error_not_unbounded_memory(engine: str) -> None:
+    decoders = {"fallback": fallback.SseDecoder, "native": lambda: _flags.native.SseDecoder()}
+    megabyte = b"x" * (1 << 20)
+    cap = fallback.MAX_EVENT_BYTES >> 20
+    # A line that never ends, and a block of data lines that never ends.
+    for first, piece in ((b"data: ", megabyte), (b"", b"data: " + megabyte + b"\n")):
+        decoder = decoders[engine]()
+        assert list(decoder.feed(first)) == []
+        with pytest.raises(RemoteProtocolError, match=f"larger than {cap} MiB"):
+            for _ in range(cap + 2):
+                assert list(decoder.feed(piece)) == []
+        # The decoder starts over.
+        assert [tuple(e) for e in decoder.feed(b"data: a\n\n")] == [("message", "a", None, None)]
+
+
 # Retry-After: the three HTTP date forms, and plain seconds.
 
 NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z

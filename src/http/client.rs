@@ -1138,7 +1138,10 @@ impl BodyStream {
         loop {
             match self.try_chunk()? {
                 Ready::Data(chunk) => {
-                    let events = self.decoder.feed(&chunk);
+                    let events = self
+                        .decoder
+                        .feed(&chunk)
+                        .map_err(|e| HttpError::Protocol(e.to_string()))?;
                     if !events.is_empty() {
                         self.time_to_first_event
                             .get_or_insert_with(|| self.started.elapsed());

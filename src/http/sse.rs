@@ -19,6 +19,27 @@
 //! Lines are decoded as UTF-8 with replacement, after splitting, so a multi-byte character cut
 //! between two pieces is never broken.
 
+/// The most bytes one event may gather (the line not yet ended and the data lines of the block
+/// so far): a stream whose line never ends, or whose block never ends, is an error once it
+/// passes this, where it grew the decoder's memory without bound. Far above any event of an LLM
+/// API (a chunk of a completion, a tool call's arguments, an image).
+pub const MAX_EVENT_BYTES: usize = 64 * 1024 * 1024;
+
+/// The error of a stream with an event larger than `MAX_EVENT_BYTES`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventTooLarge;
+
+impl std::fmt::Display for EventTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "an event of the event stream is larger than {} MiB (a line, or the data lines of \
+             one event, never ended)",
+            MAX_EVENT_BYTES >> 20
+        )
+    }
+}
+
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
@@ -51,8 +72,19 @@ impl SseDecoder {
         Self::default()
     }
 
-    /// Decodes one more piece of the body; the events it completes, in order.
-    pub fn feed(&mut self, mut piece: &[u8]) -> Vec<Event> {
+    /// Decodes one more piece of the body; the events it completes, in order, or an error
+    /// once the event being gathered is larger than `MAX_EVENT_BYTES` (the decoder then starts
+    /// over).
+    pub fn feed(&mut self, piece: &[u8]) -> Result<Vec<Event>, EventTooLarge> {
+        let events = self.feed_unbounded(piece);
+        if self.line.len() + self.data.len() > MAX_EVENT_BYTES {
+            *self = Self::default();
+            return Err(EventTooLarge);
+        }
+        Ok(events)
+    }
+
+    fn feed_unbounded(&mut self, mut piece: &[u8]) -> Vec<Event> {
         let mut events = Vec::new();
         if piece.is_empty() {
             // Nothing to decide, and a CR ending the previous piece still waits for its LF.
@@ -172,7 +204,7 @@ impl SseDecoder {
 /// A whole body at once.
 pub fn parse(body: &[u8]) -> Vec<Event> {
     let mut decoder = SseDecoder::new();
-    let events = decoder.feed(body);
+    let events = decoder.feed_unbounded(body);
     decoder.finish();
     events
 }
@@ -238,6 +270,32 @@ mod tests {
         })
     }
 
+    #[test]
+    fn an_event_that_never_ends_is_an_error_not_a_leak() {
+        let half = vec![b'x'; MAX_EVENT_BYTES / 2];
+        // A line that never ends.
+        let mut decoder = SseDecoder::new();
+        assert_eq!(decoder.feed(b"data: ").unwrap(), vec![]);
+        assert_eq!(decoder.feed(&half).unwrap(), vec![]);
+        assert_eq!(decoder.feed(&half), Err(EventTooLarge));
+        // The decoder starts over.
+        assert_eq!(decoder.feed(b"data: a\n\n").unwrap().len(), 1);
+        // A block whose data lines never end with a blank line.
+        let mut decoder = SseDecoder::new();
+        let mut line = b"data: ".to_vec();
+        line.extend_from_slice(&half);
+        line.push(b'\n');
+        assert_eq!(decoder.feed(&line).unwrap(), vec![]);
+        assert_eq!(decoder.feed(&line), Err(EventTooLarge));
+        // Events up to the limit are whole.
+        let mut decoder = SseDecoder::new();
+        let mut event = line.clone();
+        event.push(b'\n');
+        let events = decoder.feed(&event).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].data.len(), half.len());
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
@@ -251,10 +309,10 @@ mod tests {
             let mut at = 0;
             for cut in cuts {
                 let end = (at + cut).min(body.len());
-                events.extend(decoder.feed(&body[at..end]));
+                events.extend(decoder.feed(&body[at..end]).unwrap());
                 at = end;
             }
-            events.extend(decoder.feed(&body[at..]));
+            events.extend(decoder.feed(&body[at..]).unwrap());
             events.extend(decoder.finish());
             prop_assert_eq!(events, whole);
         }

@@ -743,7 +743,11 @@ impl PySseDecoder {
     }
 
     fn feed(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<Py<PyAny>> {
-        events_object(py, Some(self.inner.feed(data)))
+        let events = self
+            .inner
+            .feed(data)
+            .map_err(|e| PyErr::from(HttpError::Protocol(e.to_string())))?;
+        events_object(py, Some(events))
     }
 
     fn finish(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {

@@ -94,6 +94,10 @@ _TARGETS_KEPT = 256
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 _BOM = b"\xef\xbb\xbf"
+# The most bytes one event may gather (the line not yet ended and the block's data lines): a
+# stream whose line or block never ends is an error past it instead of unbounded memory (the
+# native decoder's limit, ``sse::MAX_EVENT_BYTES``).
+MAX_EVENT_BYTES = 64 * 1024 * 1024
 
 
 class SseDecoder:
@@ -107,16 +111,18 @@ class SseDecoder:
     ``\\n``; a blank line dispatches the block as ``(event, data, id, retry)`` (``event``
     defaults to ``"message"``) unless it had no ``data`` line. An ``id`` holding NUL and a
     ``retry`` that is not all ASCII digits are ignored. Invalid UTF-8 is replaced with U+FFFD.
-    A block not ended by a blank line when the stream ends is discarded.
+    A block not ended by a blank line when the stream ends is discarded. An event that gathers
+    more than ``MAX_EVENT_BYTES`` raises ``RemoteProtocolError`` (and the decoder starts over).
     """
 
-    __slots__ = ("_partial", "_skip_lf", "_head", "_data", "_event", "_id", "_retry")
+    __slots__ = ("_partial", "_pending", "_skip_lf", "_head", "_data", "_event", "_id", "_retry")
 
     def __init__(self) -> None:
         self._start()
 
     def _start(self) -> None:
         self._partial: List[bytes] = []  # the pieces of a line not ended yet
+        self._pending = 0  # bytes in _partial and _data (UTF-8 length of the data lines)
         self._skip_lf = False  # the last piece ended with CR: an LF next is part of that line end
         self._head: Optional[bytes] = b""  # the first bytes, until the BOM question is settled
         self._data: List[str] = []
@@ -126,6 +132,16 @@ class SseDecoder:
 
     def feed(self, data: bytes) -> List[Event]:
         """The events completed by ``data``, in order (often none)."""
+        events = self._feed(data)
+        if self._pending > MAX_EVENT_BYTES:
+            self._start()
+            raise errors.RemoteProtocolError(
+                f"an event of the event stream is larger than {MAX_EVENT_BYTES >> 20} MiB "
+                "(a line, or the data lines of one event, never ended)"
+            )
+        return events
+
+    def _feed(self, data: bytes) -> List[Event]:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"feed() takes bytes, not {type(data).__name__}")
         data = bytes(data)
@@ -145,15 +161,18 @@ class SseDecoder:
             return []
         if b"\n" not in data and b"\r" not in data:
             self._partial.append(data)
+            self._pending += len(data)
             return []
         if self._partial:
             self._partial.append(data)
             data = b"".join(self._partial)
+            self._pending -= len(data) - len(self._partial[-1])
             self._partial = []
         lines = _LINE_END.split(data)
         rest = lines.pop()
         if rest:
             self._partial.append(rest)
+            self._pending += len(rest)
         elif data[-1] == 0x0D:
             self._skip_lf = True
         events: List[Event] = []
@@ -174,6 +193,7 @@ class SseDecoder:
                     (self._event or "message", "\n".join(self._data), self._id, self._retry)
                 )
             self._data = []
+            self._pending = sum(len(piece) for piece in self._partial)
             self._event, self._id, self._retry = "", None, None
             return
         if line[0] == 0x3A:  # ":" starts a comment
@@ -183,6 +203,7 @@ class SseDecoder:
             value = value[1:]
         if field == "data":
             self._data.append(value)
+            self._pending += len(line) - len(field) - 1
         elif field == "event":
             self._event = value
         elif field == "id":

@@ -768,6 +768,9 @@ def test_bad_options(engine: str, options: Dict[str, Any], error: type) -> None:
         (lambda: http.RetryConfig(max_retries=-1), ValueError),
         (lambda: http.RetryConfig(retry_on_status=(99,)), ValueError),
         (lambda: http.RetryConfig(backoff_base="1"), TypeError),
+        (lambda: http.ConnectionPoolConfig(max_connections=2**70), ValueError),
+        (lambda: http.TimeoutConfig(read=1e10), ValueError),
+        (lambda: http.Client(timeout=1e10), ValueError),
     ],
 )
 def test_bad_config_values(make: Callable[[], Any], error: type) -> None:

@@ -23,6 +23,7 @@ fault (``NativeError``) is counted and raised.
 from __future__ import annotations
 
 import json as _json
+import sys
 import weakref
 from dataclasses import dataclass
 from time import perf_counter_ns
@@ -74,6 +75,8 @@ def _positive_int(name: str, value: Any) -> int:
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
     if value < 1:
         raise ValueError(f"{name} must be at least 1, got {value}")
+    if value > sys.maxsize:
+        raise ValueError(f"{name} must be at most sys.maxsize (no limit), got {value}")
     return value
 
 
@@ -87,7 +90,15 @@ def _seconds(name: str, value: Any, *, allow_none: bool = True, allow_zero: bool
     if value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be {bound} seconds, got {value}")
+    if value > _MAX_SECONDS:
+        # The native engine's timers stop at this bound; a longer wait is no limit (None).
+        raise ValueError(
+            f"{name} must be at most {_MAX_SECONDS:.0e} seconds (None for no limit), got {value}"
+        )
     return float(value)
+
+
+_MAX_SECONDS = 1e9
 
 
 @dataclass(frozen=True)

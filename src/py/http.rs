@@ -57,7 +57,7 @@ fn seconds(name: &str, value: Option<f64>) -> PyResult<Option<Duration>> {
         None => Ok(None),
         Some(v) if v.is_finite() && v > 0.0 && v <= 1e9 => Ok(Some(Duration::from_secs_f64(v))),
         Some(v) => Err(PyValueError::new_err(format!(
-            "{name} must be a positive number of seconds, got {v}"
+            "{name} must be a positive number of seconds, at most 1e9 (None for no limit), got {v}"
         ))),
     }
 }

@@ -574,6 +574,35 @@ def test_lone_surrogates_in_messages():
     assert ours("gpt-4o", msgs) == reference("gpt-4o", msgs)
 
 
+_SURROGATE_PIECES = st.sampled_from(
+    ["a", "ab ", "\ud83d\ude00", "\ud83d", "\ude00", "\U0001f600", "\u00e9", "\n"]
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(1000, 1030),
+    st.lists(st.tuples(st.integers(0, 1100), _SURROGATE_PIECES), min_size=1, max_size=6),
+)
+def test_surrogate_pairs_as_two_characters_count_like_litellm(length, inserts):
+    # LiteLLM counts a text in slices of 1,024 characters of the Python str, where each half of a
+    # pair is a character: a pair inside a slice is one character to tiktoken, one split by a
+    # slice boundary is two U+FFFD. The native path hands such texts to the Python path.
+    text = "a" * length
+    for at, piece in inserts:
+        text = text[:at] + piece + text[at:]
+    errors = _flags.feature("TOKEN_COUNTING").errors
+    for msgs in (
+        [{"role": "user", "content": text}],
+        [{"role": "user", "content": [{"type": "text", "text": text}]}],
+    ):
+        assert ours("gpt-4o", msgs) == reference("gpt-4o", msgs)
+    for split in ("a" * 1023 + "\ud83d\ude00", "\ud83d\ude00" + "a" * 1023):
+        msgs = [{"role": "user", "content": split}]
+        assert ours("gpt-4o", msgs) == reference("gpt-4o", msgs) == 138
+    assert _flags.feature("TOKEN_COUNTING").errors == errors
+
+
 def test_junk_tool_entries_are_skipped_like_litellm():
     tools = ["junk", {"type": "function", "function": {"name": "f"}}]
     msgs = [{"role": "system", "content": "s"}]

@@ -49,7 +49,7 @@ from typing import Any, Callable, Dict, Optional
 
 from . import _fork
 from ._fallback import monitoring as _fallback_monitoring
-from .errors import NativeError
+from .errors import FallbackNeeded, NativeError
 
 __all__ = [
     "FEATURES",
@@ -268,7 +268,8 @@ class FeatureState:
         the fallback one; ``method`` is called on the chosen one with ``args``.
 
         A ``NativeError`` is counted and the same call re-run on the fallback (a pure call has
-        no side effect to repeat). Every other exception, the caller's input errors and whatever
+        no side effect to repeat); so is a ``FallbackNeeded`` (an input only the fallback answers
+        exactly), uncounted. Every other exception, the caller's input errors and whatever
         the caller's own objects raise, propagates unchanged and is not counted.
 
         The call is recorded under ``operations.get(method, method)``: native calls time
@@ -282,6 +283,9 @@ class FeatureState:
             except NativeError as exc:
                 self.native_failed(exc)
                 self.fallback_calls += 1
+            except FallbackNeeded:
+                # An input only the fallback answers exactly: no fault.
+                pass
         elif self.choose():
             try:
                 if timing.python:
@@ -294,6 +298,8 @@ class FeatureState:
             except NativeError as exc:
                 self.native_failed(exc)
                 self.fallback_calls += 1
+            except FallbackNeeded:
+                pass
             else:
                 if self.consecutive_errors:
                     self.record_success()

@@ -73,6 +73,13 @@ class UnsupportedContentError(FastLiteLLMError, ValueError):
     otherwise."""
 
 
+class FallbackNeeded(FastLiteLLMError):
+    """Raised by the native module for an input only the pure-Python path answers exactly (a
+    message text holding a surrogate pair as two characters, which LiteLLM counts in slices of
+    the Python ``str``). The public functions catch it and answer from the Python path; it never
+    reaches a caller and is not counted as a native fault."""
+
+
 class RateLimitBackendError(FastLiteLLMError):
     """The shared backend of a rate limiter (Redis) failed or did not answer within its timeout.
 

@@ -16,7 +16,7 @@ from ._models import (
     uses_legacy_message_accounting,
 )
 from ._vocab import ENCODING_NAMES, unknown_encoding
-from .errors import NativeError, UnsupportedContentError, UnsupportedModelError
+from .errors import FallbackNeeded, NativeError, UnsupportedContentError, UnsupportedModelError
 
 __all__ = [
     "DEFAULT_ENCODING",
@@ -326,6 +326,10 @@ def count_message_tokens(
                 return fallback.count_messages(
                     messages, tools, tool_choice, legacy_accounting=legacy
                 )
+            except FallbackNeeded:
+                return tokenizer.side(False).count_messages(
+                    messages, tools, tool_choice, legacy_accounting=legacy
+                )
         return _state.run(
             tokenizer.side,
             "count_messages",
@@ -458,6 +462,8 @@ async def acount_request_tokens(body: "bytes | str", *, model: Optional[str] = N
         except NativeError as exc:
             _state.native_failed(exc)
             _state.fallback_calls += 1
+        except FallbackNeeded:
+            pass
     return _flags.timed_call(
         "count_request_tokens", "fallback", _FALLBACK_REQUESTS.count_request, body, model
     )

@@ -194,6 +194,22 @@ pub(crate) fn extract_chat(
     tools: Option<&Bound<'_, PyAny>>,
     tool_choice: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<ChatRequest> {
+    let mark = super::paired_mark();
+    let request = extract_chat_objects(py, messages, tools, tool_choice)?;
+    if super::paired_since(mark) {
+        return Err(super::FallbackNeeded::new_err(
+            "a text holds a surrogate pair as two characters (see paired_since)",
+        ));
+    }
+    Ok(request)
+}
+
+fn extract_chat_objects(
+    py: Python<'_>,
+    messages: &Bound<'_, PyAny>,
+    tools: Option<&Bound<'_, PyAny>>,
+    tool_choice: Option<&Bound<'_, PyAny>>,
+) -> PyResult<ChatRequest> {
     let items: Vec<Bound<'_, PyAny>> = if let Ok(list) = messages.cast::<PyList>() {
         list.iter().collect()
     } else if let Ok(tuple) = messages.cast::<PyTuple>() {

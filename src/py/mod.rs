@@ -26,6 +26,7 @@ use pyo3::types::PyString;
 pyo3::import_exception!(fast_litellm.errors, NativeError);
 pyo3::import_exception!(fast_litellm.errors, TokenizerUnavailableError);
 pyo3::import_exception!(fast_litellm.errors, UnsupportedContentError);
+pyo3::import_exception!(fast_litellm.errors, FallbackNeeded);
 
 /// Runs `f`, turning a Rust panic into `fast_litellm.errors.NativeError`.
 ///
@@ -135,6 +136,23 @@ thread_local! {
     /// How many strings with lone surrogates `str_utf8` has repaired on this thread. A Hugging
     /// Face count must refuse such text instead (see `repairs_since`).
     static REPAIRED: Cell<u64> = const { Cell::new(0) };
+    /// How many of them held a high surrogate right before a low one, which the repair joins
+    /// into one character (see `paired_since`).
+    static PAIRED: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A mark to give `paired_since`.
+pub(crate) fn paired_mark() -> u64 {
+    PAIRED.with(Cell::get)
+}
+
+/// Whether `str_utf8` joined a surrogate pair on this thread since `mark`. LiteLLM counts a
+/// message text in slices of 1,024 characters of the Python `str`, each repaired on its own by
+/// tiktoken, where a surrogate is a character: a pair joined before slicing moves the slices'
+/// boundaries, and one that a boundary splits becomes two U+FFFD. Only the Python path, which
+/// slices the `str` itself, gives LiteLLM's number then (`FallbackNeeded`).
+pub(crate) fn paired_since(mark: u64) -> bool {
+    paired_mark() != mark
 }
 
 /// A mark to give `repairs_since`.
@@ -163,6 +181,18 @@ pub(crate) fn str_utf8<'a>(s: &'a Bound<'_, PyString>) -> PyResult<Cow<'a, str>>
                 .call_method1("encode", (s, "utf-16", "surrogatepass"))?
                 .call_method1("decode", ("utf-16", "replace"))?;
             let repaired = repaired.cast_into::<PyString>()?;
+            // Code points as the `str` holds them (`PyUnicode_GetLength`; `len()` would call a
+            // subclass's `__len__`): fewer after the repair means a pair was joined.
+            // SAFETY: both are `str` objects, alive for the duration of the calls.
+            let (before, after) = unsafe {
+                (
+                    pyo3::ffi::PyUnicode_GetLength(s.as_ptr()),
+                    pyo3::ffi::PyUnicode_GetLength(repaired.as_ptr()),
+                )
+            };
+            if after < before {
+                PAIRED.with(|paired| paired.set(paired.get() + 1));
+            }
             Ok(Cow::Owned(repaired.to_str()?.to_owned()))
         }
     }

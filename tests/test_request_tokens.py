@@ -153,6 +153,19 @@ def test_bodies_json_reads_but_serde_might_not(path):
     assert fast_litellm.count_request_tokens(lone) == fast_litellm.count_message_tokens(
         json.loads(lone)["messages"], model="gpt-4o"
     )
+    # `-0` is the int 0 to json.loads (and `-0.0` the float -0.0), in arguments and schemas.
+    call = '{"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": ARGS}}]}'
+    tool = '{"type": "function", "function": {"name": "g", "parameters": {"type": "object", '
+    tool += '"properties": {"x": {"type": "integer", "enum": [ENUM, 1]}}}}}'
+    for number in ("-0", "-0.0", "-0e0", "0"):
+        for model in ("gpt-4o", "claude-opus-4-5"):
+            body = '{"model": "MODEL", "messages": [CALL], "tools": [TOOL]}'.replace("MODEL", model)
+            body = body.replace("CALL", call.replace("ARGS", f'{{"a": {number}, "b": [{number}]}}'))
+            body = body.replace("TOOL", tool.replace("ENUM", number))
+            request = json.loads(body)
+            assert fast_litellm.count_request_tokens(body) == fast_litellm.count_message_tokens(
+                request["messages"], model=model, tools=request["tools"]
+            ), (number, model)
 
 
 @pytest.mark.parametrize(

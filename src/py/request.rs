@@ -113,8 +113,13 @@ fn to_py<'py>(
             } else {
                 let f = n.as_f64().unwrap_or(f64::NAN);
                 // An integer literal beyond 64 bits is read as a float by serde_json and as an
-                // int by `json.loads`; from the float alone the two cannot be told apart.
-                if !f.is_finite() || (f.fract() == 0.0 && f.abs() >= 9.0e15) {
+                // int by `json.loads`; from the float alone the two cannot be told apart. So is
+                // `-0`: a float -0.0 to serde_json, the int 0 to `json.loads` (`-0.0` is -0.0 to
+                // both).
+                if !f.is_finite()
+                    || (f.fract() == 0.0 && f.abs() >= 9.0e15)
+                    || (f == 0.0 && f.is_sign_negative())
+                {
                     return Err(Ok(Ambiguous));
                 }
                 pyo3::types::PyFloat::new(py, f).into_any()

@@ -603,6 +603,28 @@ def test_surrogate_pairs_as_two_characters_count_like_litellm(length, inserts):
     assert _flags.feature("TOKEN_COUNTING").errors == errors
 
 
+def test_messages_are_dicts_or_pydantic_models_as_litellm_takes_them():
+    import collections
+    import types
+
+    from litellm.types.utils import Message
+
+    class Dumps:
+        def model_dump(self, **options):
+            return {"role": "user", "content": "hi"}
+
+    fields = {"role": "user", "content": "hello"}
+    for refused in (types.MappingProxyType(fields), collections.UserDict(fields), Dumps()):
+        with pytest.raises(TypeError, match="Invalid message type"):
+            litellm.token_counter(model="gpt-4o", messages=[refused])
+        with pytest.raises(TypeError, match="must be a dict or a pydantic model"):
+            on_each_path(lambda: fast_litellm.count_message_tokens([refused], model="gpt-4o"))
+    taken = [Message(role="user", content="hi there"), dict(fields)]
+    assert on_each_path(
+        lambda: fast_litellm.count_message_tokens(taken, model="gpt-4o")
+    ) == litellm.token_counter(model="gpt-4o", messages=taken)
+
+
 def test_junk_tool_entries_are_skipped_like_litellm():
     tools = ["junk", {"type": "function", "function": {"name": "f"}}]
     msgs = [{"role": "system", "content": "s"}]

@@ -262,20 +262,18 @@ fn as_message_dict<'py>(
     if let Ok(d) = item.cast::<PyDict>() {
         return Ok(d.clone());
     }
-    if let Ok(m) = item.cast::<PyMapping>() {
-        let d = PyDict::new(py);
-        for entry in m.items()?.iter() {
-            let (k, v): (Bound<'py, PyAny>, Bound<'py, PyAny>) = entry.extract()?;
-            d.set_item(k, v)?;
-        }
-        return Ok(d);
-    }
-    if item.cast::<PyType>().is_err() {
-        if let Ok(model_dump) = item.getattr(intern!(py, "model_dump")) {
-            if model_dump.is_callable() {
+    // LiteLLM takes a dict or a pydantic model (as its `model_dump`), and refuses other
+    // mappings and objects that merely have a `model_dump`. A pydantic model's class imported
+    // pydantic: without it loaded, nothing is one.
+    let modules = py.import(intern!(py, "sys"))?.getattr(intern!(py, "modules"))?;
+    if let Ok(pydantic) = modules.get_item(intern!(py, "pydantic")) {
+        if let Ok(base_model) = pydantic.getattr(intern!(py, "BaseModel")) {
+            if base_model.cast::<PyType>().is_ok() && item.is_instance(&base_model)? {
                 let kwargs = PyDict::new(py);
                 kwargs.set_item(intern!(py, "exclude_none"), true)?;
-                let dumped = model_dump.call((), Some(&kwargs))?;
+                let dumped = item
+                    .getattr(intern!(py, "model_dump"))?
+                    .call((), Some(&kwargs))?;
                 if let Ok(d) = dumped.cast_into::<PyDict>() {
                     return Ok(d);
                 }
@@ -283,7 +281,7 @@ fn as_message_dict<'py>(
         }
     }
     Err(type_err(format!(
-        "messages[{i}] must be a dict, not {}",
+        "messages[{i}] must be a dict or a pydantic model, not {}",
         type_name(item)
     )))
 }

@@ -519,16 +519,21 @@ def search_results_text(search_results: list[Any]) -> str:
 
 
 def _as_message_dict(message: Any, index: int) -> Mapping[str, Any]:
+    """A message as LiteLLM takes it: a dict, or a pydantic model as its ``model_dump``. Other
+    mappings (``MappingProxyType``, ``UserDict``) and objects that merely have a ``model_dump``
+    are refused, as LiteLLM refuses them (a ``TypeError``)."""
     if isinstance(message, dict):
         return message
-    if isinstance(message, Mapping):
-        return dict(message)
-    model_dump = getattr(message, "model_dump", None)
-    if callable(model_dump) and not isinstance(message, type):
-        dumped = model_dump(exclude_none=True)
+    # A pydantic model's class imported pydantic: without it loaded, nothing is one.
+    pydantic = sys.modules.get("pydantic")
+    base_model = getattr(pydantic, "BaseModel", None)
+    if isinstance(base_model, type) and isinstance(message, base_model):
+        dumped = message.model_dump(exclude_none=True)
         if isinstance(dumped, dict):
             return dumped
-    raise TypeError(f"messages[{index}] must be a dict, not {type(message).__name__}")
+    raise TypeError(
+        f"messages[{index}] must be a dict or a pydantic model, not {type(message).__name__}"
+    )
 
 
 #: Deepest nesting of content lists read, on both paths. LiteLLM recurses two frames per level and

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import io
 import json
 import os
@@ -618,7 +619,9 @@ def test_messages_are_dicts_or_pydantic_models_as_litellm_takes_them():
         with pytest.raises(TypeError, match="Invalid message type"):
             litellm.token_counter(model="gpt-4o", messages=[refused])
         with pytest.raises(TypeError, match="must be a dict or a pydantic model"):
-            on_each_path(lambda: fast_litellm.count_message_tokens([refused], model="gpt-4o"))
+            on_each_path(
+                functools.partial(fast_litellm.count_message_tokens, [refused], model="gpt-4o")
+            )
     taken = [Message(role="user", content="hi there"), dict(fields)]
     assert on_each_path(
         lambda: fast_litellm.count_message_tokens(taken, model="gpt-4o")

@@ -265,7 +265,9 @@ fn as_message_dict<'py>(
     // LiteLLM takes a dict or a pydantic model (as its `model_dump`), and refuses other
     // mappings and objects that merely have a `model_dump`. A pydantic model's class imported
     // pydantic: without it loaded, nothing is one.
-    let modules = py.import(intern!(py, "sys"))?.getattr(intern!(py, "modules"))?;
+    let modules = py
+        .import(intern!(py, "sys"))?
+        .getattr(intern!(py, "modules"))?;
     if let Ok(pydantic) = modules.get_item(intern!(py, "pydantic")) {
         if let Ok(base_model) = pydantic.getattr(intern!(py, "BaseModel")) {
             if base_model.cast::<PyType>().is_ok() && item.is_instance(&base_model)? {

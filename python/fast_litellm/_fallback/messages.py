@@ -528,7 +528,7 @@ def _as_message_dict(message: Any, index: int) -> Mapping[str, Any]:
     pydantic = sys.modules.get("pydantic")
     base_model = getattr(pydantic, "BaseModel", None)
     if isinstance(base_model, type) and isinstance(message, base_model):
-        dumped = message.model_dump(exclude_none=True)
+        dumped = message.model_dump(exclude_none=True)  # type: ignore[attr-defined]
         if isinstance(dumped, dict):
             return dumped
     raise TypeError(

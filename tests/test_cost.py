@@ -186,6 +186,30 @@ def test_generated_usage_objects_price_as_litellm(name, usage):
             _flags.configure("cost", rust=True)
 
 
+@pytest.mark.parametrize("prompt", [2**63 - 1, 2**63, 10**30])
+def test_token_counts_beyond_64_bits_price_as_litellm(prompt):
+    for rust in [True, False] if native is not None else [False]:
+        _flags.configure("cost", rust=rust)
+        try:
+            usage = usage_of(prompt, 5, None, None, None, None, None)
+            want = outcome(
+                lambda: litellm.completion_cost(
+                    completion_response=litellm.ModelResponse(model="gpt-4o", usage=usage),  # noqa: B023
+                    model="gpt-4o",
+                )
+            )
+            for _ in range(2):  # the first response of a model is LiteLLM's, the second ours
+                got = outcome(
+                    lambda: fast_litellm.completion_cost(
+                        litellm.ModelResponse(model="gpt-4o", usage=usage),  # noqa: B023
+                        model="gpt-4o",
+                    )
+                )
+                assert got == want, (rust, prompt)
+        finally:
+            _flags.configure("cost", rust=True)
+
+
 def test_the_table_prices_most_chat_models_itself():
     cost.reset_cost_stats()
     for name in TABLE_MODELS:

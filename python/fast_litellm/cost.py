@@ -401,8 +401,10 @@ def _usage_counts(usage: Any) -> Tuple[Any, ...]:
     else:
         out_text = reasoning = out_audio = 0
     for value in (prompt, completion, cached, written, text, audio, out_text, reasoning, out_audio):
-        if value < 0:
-            raise _Unsupported  # a usage object as LiteLLM got it: LiteLLM prices it as it does
+        if value < 0 or value > _MAX_TOKENS:
+            # A usage object as LiteLLM got it (negative, or beyond the native table's 64-bit
+            # counts): LiteLLM prices it as it does.
+            raise _Unsupported
     return (
         prompt,
         completion,
@@ -423,7 +425,13 @@ def _token_count(name: str, value: Any) -> int:
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
     if value < 0:
         raise ValueError(f"{name} must be >= 0, got {value}")
+    if value > _MAX_TOKENS:
+        raise ValueError(f"{name} must be at most 2**63 - 1, got {value}")
     return value
+
+
+# The largest token count the native table takes (a signed 64-bit integer).
+_MAX_TOKENS = 2**63 - 1
 
 
 # ---- the API -------------------------------------------------------------------------------------

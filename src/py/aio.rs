@@ -421,7 +421,9 @@ where
         loop {
             let done = py.detach(|| {
                 crate::runtime::block_on(async {
-                    tokio::time::timeout(SIGNAL_CHECK, future.as_mut()).await.ok()
+                    tokio::time::timeout(SIGNAL_CHECK, future.as_mut())
+                        .await
+                        .ok()
                 })
             });
             match done {

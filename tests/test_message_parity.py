@@ -733,9 +733,15 @@ print(json.dumps(out))
 """
 
 
-def test_long_text_estimate_matches_litellm_in_a_fresh_process():
+@pytest.mark.parametrize(
+    "max_exact, chunk",
+    [("160", "10"), (" 1_6_0 ", "\uff11\uff10"), ("1_000_000", "2_048"), ("0x10", "1__0")],
+)
+def test_long_text_estimate_matches_litellm_in_a_fresh_process(max_exact, chunk):
     """Beyond TOKEN_COUNTER_MAX_EXACT_CHARS litellm extrapolates from samples counted in chunks of
-    TIKTOKEN_ENCODE_CHUNK_SIZE_CHARS; both are read once at import, hence a fresh process."""
+    TIKTOKEN_ENCODE_CHUNK_SIZE_CHARS; both are read once at import, hence a fresh process. They
+    are read by Python's int() (underscores, full-width digits; "0x10" and "1__0" are not
+    numbers: the defaults)."""
     from .conftest import run_python
 
     texts = [
@@ -751,8 +757,8 @@ def test_long_text_estimate_matches_litellm_in_a_fresh_process():
         env={
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",
             "HF_HUB_OFFLINE": "1",
-            "TOKEN_COUNTER_MAX_EXACT_CHARS": "160",
-            "TIKTOKEN_ENCODE_CHUNK_SIZE_CHARS": "10",
+            "TOKEN_COUNTER_MAX_EXACT_CHARS": max_exact,
+            "TIKTOKEN_ENCODE_CHUNK_SIZE_CHARS": chunk,
         },
     )
     assert result.returncode == 0, result.stderr

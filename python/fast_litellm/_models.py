@@ -49,12 +49,35 @@ tokenizer) over its live tables. ``refresh()`` forgets the cached answers.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from functools import lru_cache
 from typing import Any, Callable, Final, Mapping, NamedTuple, Optional
 
 from ._vocab import ENCODING_NAMES
+
+
+def _env_int_in_range(name: str, default: int, minimum: int, maximum: int) -> int:
+    """An integer knob as litellm reads one (``get_env_int_in_range``): Python's ``int()`` of the
+    stripped value ("2_048" and full-width digits included), the default when unset, blank,
+    unparsable or out of range."""
+    raw = os.getenv(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw.strip())
+    except (ValueError, TypeError):
+        return default
+    return value if minimum <= value <= maximum else default
+
+
+#: litellm.constants.TIKTOKEN_ENCODE_CHUNK_SIZE_CHARS (read once, as litellm does at import).
+CHUNK_CHARS: Final = _env_int_in_range("TIKTOKEN_ENCODE_CHUNK_SIZE_CHARS", 1024, 1, 4096)
+#: litellm.constants.TOKEN_COUNTER_MAX_EXACT_CHARS
+MAX_EXACT_CHARS: Final = _env_int_in_range(
+    "TOKEN_COUNTER_MAX_EXACT_CHARS", 4_000_000, 1, 1_000_000_000
+)
 
 __all__ = [
     "SUPPORTED_ENCODINGS",

@@ -30,6 +30,7 @@ __all__ = [
     "HfTokenizer",
     "ParsedRequest",
     "parse_chat_request",
+    "_set_count_config",
     "RateLimiter",
     "RateLimitResult",
     "ManualClock",
@@ -134,6 +135,7 @@ class ParsedRequest:
     def has_tools(self) -> bool: ...
 
 def parse_chat_request(body: Union[bytes, str]) -> ParsedRequest: ...
+def _set_count_config(chunk_chars: int, max_exact_chars: int) -> bool: ...
 def _testing_panic(message: str) -> None: ...
 def _after_fork() -> None:
     """Called in a forked child (``os.register_at_fork``): resets the I/O runtime, the counting

@@ -34,6 +34,11 @@ __all__ = [
 # What tiktoken-based callers (and LiteLLM for an unrecognised model) fall back to.
 DEFAULT_ENCODING = "cl100k_base"
 
+if _flags.native is not None:
+    # The message counter's knobs as LiteLLM reads them, with Python's int() ("2_048" is 2048),
+    # for both paths alike.
+    _flags.native._set_count_config(_models.CHUNK_CHARS, _models.MAX_EXACT_CHARS)
+
 _state = _flags.feature("TOKEN_COUNTING")
 # The operation each dispatched method is recorded under (`FeatureState.run`).
 _state.operations.update(

@@ -242,7 +242,23 @@ fn item_text<'a>(item: &'a Bound<'_, PyAny>, index: usize) -> PyResult<Cow<'a, s
     text_arg(item, "count_tokens_batch", "texts")
 }
 
+/// The message counter's knobs as LiteLLM read them (by Python's `int()`), from the Python
+/// layer at import; `False` when a count had already read them.
+#[pyfunction]
+fn _set_count_config(chunk_chars: usize, max_exact_chars: usize) -> PyResult<bool> {
+    if chunk_chars == 0 || max_exact_chars == 0 {
+        return Err(PyValueError::new_err(
+            "the counter's knobs must be at least 1",
+        ));
+    }
+    Ok(crate::tokens::messages::set_config(CountConfig {
+        chunk_chars,
+        max_exact_chars,
+    }))
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(_set_count_config, m)?)?;
     m.add_class::<PyEncoding>()?;
     let names: Vec<&str> = EncodingName::ALL.iter().map(|n| n.as_str()).collect();
     m.add("ENCODING_NAMES", names)?;

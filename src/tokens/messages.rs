@@ -89,6 +89,14 @@ impl MessageError {
     }
 }
 
+/// This process's knobs (see `CountConfig::from_env`).
+static CONFIG: OnceLock<CountConfig> = OnceLock::new();
+
+/// Sets this process's knobs before the first count reads them; `false` once they are set.
+pub fn set_config(config: CountConfig) -> bool {
+    CONFIG.set(config).is_ok()
+}
+
 /// LiteLLM's text-counter knobs (`TIKTOKEN_ENCODE_CHUNK_SIZE_CHARS`, `TOKEN_COUNTER_MAX_EXACT_CHARS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CountConfig {
@@ -127,10 +135,9 @@ impl CountConfig {
     }
 
     /// The values LiteLLM reads from the environment, read once per process (as LiteLLM does at
-    /// import). Note: Python's `int()` also accepts forms like "1_024"; those fall back to the
-    /// default here.
+    /// import): the ones the binding layer gave (`set_config`), read by Python's `int()` as
+    /// LiteLLM reads them ("2_048", full-width digits), else parsed here (plain digits).
     pub fn from_env() -> CountConfig {
-        static CONFIG: OnceLock<CountConfig> = OnceLock::new();
         *CONFIG.get_or_init(|| CountConfig {
             chunk_chars: env_int_in_range("TIKTOKEN_ENCODE_CHUNK_SIZE_CHARS", 1024, 1, 4096),
             max_exact_chars: env_int_in_range(

@@ -92,11 +92,11 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final, Optional
 
+from fast_litellm import _models
 from fast_litellm.errors import UnsupportedContentError
 
 __all__ = [
@@ -115,23 +115,10 @@ __all__ = [
 # ---- text counter -------------------------------------------------------------------------------
 
 
-def _env_int_in_range(name: str, default: int, minimum: int, maximum: int) -> int:
-    raw = os.getenv(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw.strip())
-    except (ValueError, TypeError):
-        return default
-    return value if minimum <= value <= maximum else default
-
-
-#: litellm.constants.TIKTOKEN_ENCODE_CHUNK_SIZE_CHARS (read once, as litellm does at import).
-CHUNK_CHARS: Final = _env_int_in_range("TIKTOKEN_ENCODE_CHUNK_SIZE_CHARS", 1024, 1, 4096)
-#: litellm.constants.TOKEN_COUNTER_MAX_EXACT_CHARS
-MAX_EXACT_CHARS: Final = _env_int_in_range(
-    "TOKEN_COUNTER_MAX_EXACT_CHARS", 4_000_000, 1, 1_000_000_000
-)
+#: litellm.constants.TIKTOKEN_ENCODE_CHUNK_SIZE_CHARS and TOKEN_COUNTER_MAX_EXACT_CHARS (read
+#: once, as litellm does at import; the native counter is given the same values).
+CHUNK_CHARS: Final = _models.CHUNK_CHARS
+MAX_EXACT_CHARS: Final = _models.MAX_EXACT_CHARS
 EXTRAPOLATION_SAMPLES: Final = 16
 BASE_IMAGE_TOKENS: Final = 85
 

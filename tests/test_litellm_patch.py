@@ -431,15 +431,41 @@ def test_disable_token_counter_answers_zero_as_litellm_does():
 
 
 def test_disable_hf_tokenizer_download_is_followed():
-    chat = [{"role": "user", "content": "hello there, general kenobi"}]
+    chat = [{"role": "user", "content": "hello there, general kenobi \u00e9 \u65e5\u672c"}]
     saved = litellm.disable_hf_tokenizer_download
     try:
-        for value in (True, False):
+        # Both orders: an answer cached under one setting must not outlive a change.
+        for value in (True, False, True, False):
             litellm.disable_hf_tokenizer_download = value
-            for model in ("deepseek-chat", "meta-llama/Llama-2-7b-chat-hf", "gpt-4o"):
+            for model in (
+                "deepseek-chat",
+                "claude-opus-4-5",
+                "meta-llama/Llama-2-7b-chat-hf",
+                "gpt-4o",
+            ):
                 assert_same(both_ways({"model": model, "messages": chat}))
     finally:
         litellm.disable_hf_tokenizer_download = saved
+
+
+@pytest.mark.parametrize(
+    "model, provider", [("claude-registered-late", "anthropic"), ("gpt-registered-late", "openai")]
+)
+def test_a_model_registered_after_counting_is_counted_as_litellm_counts_it(model, provider):
+    chat = [{"role": "user", "content": "Hello there, how are you doing today? \u00e9\u00e8"}]
+    assert_same(both_ways({"model": model, "messages": chat}))
+    litellm.register_model(
+        {
+            model: {
+                "litellm_provider": provider,
+                "mode": "chat",
+                "input_cost_per_token": 1e-6,
+                "output_cost_per_token": 2e-6,
+                "max_tokens": 4096,
+            }
+        }
+    )
+    assert_same(both_ways({"model": model, "messages": chat}))
 
 
 # ---- what is patched, and undoing it ------------------------------------------------------------

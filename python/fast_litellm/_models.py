@@ -49,9 +49,11 @@ tokenizer) over its live tables. ``refresh()`` forgets the cached answers.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
+import types
 from functools import lru_cache
 from typing import Any, Callable, Final, Mapping, NamedTuple, Optional
 
@@ -595,8 +597,57 @@ def _current_rules() -> _Rules:
         ):
             _rules = _litellm_rules(litellm)
             _live = True
+            _watch(litellm)
             refresh()
     return _rules
+
+
+# litellm's settings and tables that decide a model's tokenizer, as a program changes them.
+_WATCHED = frozenset(
+    {
+        "disable_hf_tokenizer_download",
+        "model_cost",
+        "anthropic_models",
+        "cohere_models",
+        "open_ai_chat_completion_models",
+        "azure_llms",
+    }
+)
+
+
+class _WatchedModule(types.ModuleType):
+    """litellm's module, whose assignments to the names that decide a model's tokenizer
+    (``litellm.disable_hf_tokenizer_download = True``) forget the cached answers."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in _WATCHED:
+            refresh()
+
+
+def _watch(litellm: Any) -> None:
+    """Cached answers are forgotten when a program changes what LiteLLM's choice of tokenizer
+    reads: a watched setting assigned on the module, or a model added with
+    ``litellm.register_model`` (before, the first answer for a name stayed, and a model
+    registered as an Anthropic one kept the tokenizer chosen before). Watching costs the
+    counting path nothing: the module's assignments and ``register_model`` do the work."""
+    if type(litellm) is types.ModuleType:
+        try:
+            litellm.__class__ = _WatchedModule
+        except TypeError:
+            pass
+    register = getattr(litellm, "register_model", None)
+    if callable(register) and not getattr(register, "_forgets_cached_models", False):
+
+        @functools.wraps(register)
+        def register_model(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return register(*args, **kwargs)
+            finally:
+                refresh()
+
+        register_model._forgets_cached_models = True  # type: ignore[attr-defined]
+        litellm.register_model = register_model
 
 
 _installed: Optional[bool] = None

@@ -449,6 +449,38 @@ def test_disable_hf_tokenizer_download_is_followed():
 
 
 @pytest.mark.parametrize(
+    "part",
+    [
+        {
+            "type": "web_fetch_tool_result",
+            "content": {"type": "document", "source": {"type": "text", "data": "hello"}},
+        },
+        {
+            "type": "web_search_tool_result",
+            "content": {"type": "document", "source": {"type": "content", "content": ["hi"]}},
+        },
+        {
+            "type": "web_fetch_tool_result",
+            "content": {
+                "type": "document",
+                "source": {"type": "text", "media_type": "text/plain", "data": "hello there"},
+                "title": "t",
+            },
+        },
+        {
+            "type": "tool_result",
+            "tool_use_id": "x",
+            "content": [{"type": "document", "source": {"type": "text", "data": "no media type"}}],
+        },
+    ],
+)
+def test_documents_inside_tool_results_are_checked_as_litellm_checks_them(part):
+    # litellm validates such a document against its pydantic type (and raises for one that
+    # does not fit): the patched counter lets litellm answer these.
+    assert_same(both_ways({"model": "gpt-4o", "messages": [{"role": "user", "content": [part]}]}))
+
+
+@pytest.mark.parametrize(
     "model, provider", [("claude-registered-late", "anthropic"), ("gpt-registered-late", "openai")]
 )
 def test_a_model_registered_after_counting_is_counted_as_litellm_counts_it(model, provider):

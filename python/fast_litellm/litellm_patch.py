@@ -210,7 +210,10 @@ def _parts_litellm_prices_itself(messages: List[Any]) -> bool:
 
     - an inline (``data:``) image with detail ``auto`` or none: litellm reads its size and
       charges high-detail tiles, ``count_message_tokens`` the flat low-detail price;
-    - a text part whose ``text`` is not a string (``None``): litellm counts it one token lower.
+    - a text part whose ``text`` is not a string (``None``): litellm counts it one token lower;
+    - a block (a server tool's result, a tool result) whose ``content`` is or holds a
+      ``document``: litellm checks it against its pydantic type first, and raises for one that
+      does not fit, where ``count_message_tokens`` counts what is there.
 
     Only content lists are looked into, so a text-only conversation costs one type check per
     message.
@@ -224,6 +227,13 @@ def _parts_litellm_prices_itself(messages: List[Any]) -> bool:
                 continue
             kind = part.get("type")
             if kind == "text" and not isinstance(part.get("text"), str):
+                return True
+            inner = part.get("content")
+            if type(inner) is dict and inner.get("type") == "document":
+                return True
+            if type(inner) is list and any(
+                type(item) is dict and item.get("type") == "document" for item in inner
+            ):
                 return True
             if kind != "image_url":
                 continue

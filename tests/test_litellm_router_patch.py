@@ -454,3 +454,20 @@ def test_cost_based_selection_matches_litellm(healthy, state, messages):
     expected = cost_pick(original, healthy, state, messages)
     assert cost_pick(replacement, healthy, state, messages) == expected
     event(expected[0][0] + (" None" if expected[0][1:] == (None,) else ""))
+
+
+@pytest.mark.parametrize("api_base", [["http://a"], {"u": 1}, None, "http://b"])
+def test_cost_based_selection_with_an_odd_api_base_matches_litellm(api_base):
+    healthy = [
+        {
+            "model_name": "group",
+            "litellm_params": {"model": "openai/gpt-4o", "api_base": api_base},
+            "model_info": {"id": "d1"},
+        }
+    ]
+    original = COST_HANDLER.__dict__["async_get_available_deployments"]
+    fast_litellm.patch(features=["routing"])
+    replacement = COST_HANDLER.__dict__["async_get_available_deployments"]
+    fast_litellm.unpatch()
+    expected = cost_pick(original, healthy, {}, None)
+    assert cost_pick(replacement, healthy, {}, None) == expected

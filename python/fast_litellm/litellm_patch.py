@@ -1332,9 +1332,9 @@ _COST_GLOBALS = (
 def _make_cost_selection(raw: Any) -> Callable[..., Any]:
     """cost-based-routing's pick (``LowestCostLoggingHandler.async_get_available_deployments``,
     one method: cache read and selection), with the same index instead of the scan. The
-    original builds a per-api_base cost dict it never reads; that is left out (every value it
-    reads was read before without error). Wrapped in LiteLLM's own ``with_service_target``, as
-    the original is."""
+    original builds a per-api_base cost dict it never reads; that is left out, but for its one
+    effect, the ``TypeError`` of an ``api_base`` that cannot be a dict key (a list). Wrapped in
+    LiteLLM's own ``with_service_target``, as the original is."""
     original = raw.__wrapped__
     module_globals = original.__globals__
 
@@ -1397,6 +1397,9 @@ def _make_cost_selection(raw: Any) -> Callable[..., Any]:
                 item_rpm,
                 deployment.get("model_info", {}).get("id"),
             )
+            api_base = deployment.get("litellm_params", {}).get("api_base", "")
+            if api_base is not None:
+                hash(api_base)  # the original's debug dict takes it as a key
             if item_tpm + input_tokens > deployment_tpm or item_rpm + 1 > deployment_rpm:
                 continue
             potential_deployments.append((deployment, item_cost))

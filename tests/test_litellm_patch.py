@@ -480,24 +480,38 @@ def test_documents_inside_tool_results_are_checked_as_litellm_checks_them(part):
     assert_same(both_ways({"model": "gpt-4o", "messages": [{"role": "user", "content": [part]}]}))
 
 
-@pytest.mark.parametrize(
-    "model, provider", [("claude-registered-late", "anthropic"), ("gpt-registered-late", "openai")]
-)
-def test_a_model_registered_after_counting_is_counted_as_litellm_counts_it(model, provider):
-    chat = [{"role": "user", "content": "Hello there, how are you doing today? \u00e9\u00e8"}]
-    assert_same(both_ways({"model": model, "messages": chat}))
-    litellm.register_model(
-        {
-            model: {
-                "litellm_provider": provider,
-                "mode": "chat",
-                "input_cost_per_token": 1e-6,
-                "output_cost_per_token": 2e-6,
-                "max_tokens": 4096,
-            }
-        }
-    )
-    assert_same(both_ways({"model": model, "messages": chat}))
+_REGISTER_LATE = """
+import json
+import litellm, fast_litellm
+
+# A text the Anthropic tokenizer and tiktoken count differently.
+chat = [{"role": "user", "content": "Hello there, how are you doing today? \u00e9\u00e8 \u65e5\u672c\u8a9e"}]
+rows = []
+for model, provider in (("claude-registered-late", "anthropic"), ("gpt-registered-late", "openai")):
+    for stage in ("before", "after"):
+        if stage == "after":
+            litellm.register_model({model: {
+                "litellm_provider": provider, "mode": "chat", "max_tokens": 4096,
+                "input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}})
+        fast_litellm.unpatch()
+        unpatched = litellm.token_counter(model=model, messages=chat)
+        fast_litellm.patch()
+        rows.append([model, stage, unpatched, litellm.token_counter(model=model, messages=chat)])
+        fast_litellm.unpatch()
+print(json.dumps(rows))
+"""
+
+
+def test_a_model_registered_after_counting_is_counted_as_litellm_counts_it():
+    # In a process of its own: registering changes litellm's tables for good.
+    from .conftest import run_python
+
+    result = run_python(_REGISTER_LATE)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout.strip().splitlines()[-1])
+    assert len(rows) == 4
+    for model, stage, unpatched, patched in rows:
+        assert patched == unpatched, (model, stage)
 
 
 # ---- what is patched, and undoing it ------------------------------------------------------------

@@ -285,28 +285,32 @@ const QUERY_ENCODE: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'<'
 /// and without its fragment, which is not sent. Before, a non-ASCII path went out as raw UTF-8,
 /// which servers such as uvicorn refuse with a 400.
 fn encode_target(url: &str) -> Cow<'_, str> {
-    let needs = |b: &u8| {
-        !b.is_ascii_graphic() || matches!(b, b'"' | b'<' | b'>' | b'`' | b'{' | b'}' | b'#')
-    };
-    if !url.as_bytes().iter().any(needs) {
-        return Cow::Borrowed(url);
-    }
     let after_scheme = url.find("://").map_or(0, |i| i + 3);
     let target = url[after_scheme..]
         .find(['/', '?', '#'])
         .map_or(url.len(), |i| after_scheme + i);
     let (origin, rest) = url.split_at(target);
-    let rest = rest.split('#').next().unwrap_or("");
+    let (rest, fragment) = match rest.split_once('#') {
+        Some((rest, _)) => (rest, true),
+        None => (rest, false),
+    };
     let (path, query) = match rest.split_once('?') {
         Some((path, query)) => (path, Some(query)),
         None => (rest, None),
     };
+    // Borrowed when nothing in them needs encoding.
+    let path: Cow<'_, str> = utf8_percent_encode(path, PATH_ENCODE).into();
+    let query: Option<Cow<'_, str>> = query.map(|q| utf8_percent_encode(q, QUERY_ENCODE).into());
+    let unchanged = |part: &Cow<'_, str>| matches!(part, Cow::Borrowed(_));
+    if !fragment && unchanged(&path) && query.as_ref().is_none_or(unchanged) {
+        return Cow::Borrowed(url);
+    }
     let mut encoded = String::with_capacity(url.len() + 16);
     encoded.push_str(origin);
-    encoded.extend(utf8_percent_encode(path, PATH_ENCODE));
+    encoded.push_str(&path);
     if let Some(query) = query {
         encoded.push('?');
-        encoded.extend(utf8_percent_encode(query, QUERY_ENCODE));
+        encoded.push_str(&query);
     }
     Cow::Owned(encoded)
 }
@@ -640,10 +644,11 @@ impl Client {
             };
             stats.record_pool_wait(waited);
             let own_read = prepared.timeouts.and_then(|t| t.read);
+            // With its own read timeout, the request learns when its upload ends.
             let (body, uploaded) = match own_read {
-                Some(_) => {
+                Some(limit) => {
                     let (body, uploaded) = Upload::watched(prepared.body.clone());
-                    (body, Some(uploaded))
+                    (body, Some((limit, uploaded)))
                 }
                 None => (Upload::new(prepared.body.clone()), None),
             };
@@ -657,8 +662,8 @@ impl Client {
             // upload (see `upload`; which connection serves it is not known before the answer,
             // so it cannot be set per read there). The client's own read timeout applies per
             // read on the connection itself (see `conn`).
-            let outcome = match (own_read, uploaded) {
-                (Some(limit), Some(uploaded)) => {
+            let outcome = match uploaded {
+                Some((limit, uploaded)) => {
                     tokio::pin!(responding);
                     let early = tokio::select! {
                         result = &mut responding => Some(result),
@@ -672,7 +677,7 @@ impl Client {
                         },
                     }
                 }
-                _ => responding.await.map_err(classify_client_error),
+                None => responding.await.map_err(classify_client_error),
             };
             // A request is counted once it reached a server (a response, or a failure after
             // the connection was made); attempts that could not connect are errors only.
@@ -1202,6 +1207,11 @@ mod tests {
         ] {
             assert_eq!(encode_target(url), sent, "{url}");
         }
+        // A URL that needs nothing is handed back as it is.
+        assert!(matches!(
+            encode_target("http://h/a?b=c?d"),
+            Cow::Borrowed(_)
+        ));
         let uri =
             parse_absolute("http://127.0.0.1:8/files/r\u{e9}sum\u{e9}.txt?q=caf\u{e9}").unwrap();
         assert_eq!(

@@ -115,17 +115,28 @@ class SseDecoder:
     more than ``MAX_EVENT_BYTES`` raises ``RemoteProtocolError`` (and the decoder starts over).
     """
 
-    __slots__ = ("_partial", "_pending", "_skip_lf", "_head", "_data", "_event", "_id", "_retry")
+    __slots__ = (
+        "_partial",
+        "_partial_bytes",
+        "_skip_lf",
+        "_head",
+        "_data",
+        "_data_bytes",
+        "_event",
+        "_id",
+        "_retry",
+    )
 
     def __init__(self) -> None:
         self._start()
 
     def _start(self) -> None:
         self._partial: List[bytes] = []  # the pieces of a line not ended yet
-        self._pending = 0  # bytes in _partial and _data (UTF-8 length of the data lines)
+        self._partial_bytes = 0  # their length
         self._skip_lf = False  # the last piece ended with CR: an LF next is part of that line end
         self._head: Optional[bytes] = b""  # the first bytes, until the BOM question is settled
         self._data: List[str] = []
+        self._data_bytes = 0  # the length of the data lines as received
         self._event = ""
         self._id: Optional[str] = None
         self._retry: Optional[int] = None
@@ -133,7 +144,7 @@ class SseDecoder:
     def feed(self, data: bytes) -> List[Event]:
         """The events completed by ``data``, in order (often none)."""
         events = self._feed(data)
-        if self._pending > MAX_EVENT_BYTES:
+        if self._partial_bytes + self._data_bytes > MAX_EVENT_BYTES:
             self._start()
             raise errors.RemoteProtocolError(
                 f"an event of the event stream is larger than {MAX_EVENT_BYTES >> 20} MiB "
@@ -161,18 +172,18 @@ class SseDecoder:
             return []
         if b"\n" not in data and b"\r" not in data:
             self._partial.append(data)
-            self._pending += len(data)
+            self._partial_bytes += len(data)
             return []
         if self._partial:
             self._partial.append(data)
             data = b"".join(self._partial)
-            self._pending -= len(data) - len(self._partial[-1])
             self._partial = []
+            self._partial_bytes = 0
         lines = _LINE_END.split(data)
         rest = lines.pop()
         if rest:
             self._partial.append(rest)
-            self._pending += len(rest)
+            self._partial_bytes = len(rest)
         elif data[-1] == 0x0D:
             self._skip_lf = True
         events: List[Event] = []
@@ -193,7 +204,7 @@ class SseDecoder:
                     (self._event or "message", "\n".join(self._data), self._id, self._retry)
                 )
             self._data = []
-            self._pending = sum(len(piece) for piece in self._partial)
+            self._data_bytes = 0
             self._event, self._id, self._retry = "", None, None
             return
         if line[0] == 0x3A:  # ":" starts a comment
@@ -203,7 +214,7 @@ class SseDecoder:
             value = value[1:]
         if field == "data":
             self._data.append(value)
-            self._pending += len(line) - len(field) - 1
+            self._data_bytes += len(line) - len(field) - 1
         elif field == "event":
             self._event = value
         elif field == "id":

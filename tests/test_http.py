@@ -601,6 +601,35 @@ def test_concurrent_requests_share_the_pool(
     assert http_server.connections_accepted == 4
 
 
+@pytest.mark.parametrize("limit", [1, 2, 4])
+def test_threads_sharing_a_client_stay_within_max_connections(
+    engine: str, http_server: HttpTestServer, limit: int
+) -> None:
+    # Each thread asks for a connection as soon as its last answer is in; the answer's
+    # connection must be back in the pool by then, or a waiting thread opens one more.
+    pool = http.ConnectionPoolConfig(max_connections=limit, max_keepalive_connections=8)
+    client = http.Client(http_server.url, pool=pool, retry=FAST_RETRY)
+    assert client.native == (engine == "native")
+    accepted = http_server.connections_accepted
+
+    def work() -> List[int]:
+        return [client.get("/echo").status_code for _ in range(60)]
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=6) as threads:
+            answers = [
+                answer for done in threads.map(lambda _: work(), range(6)) for answer in done
+            ]
+        assert answers == [200] * 360
+        stats = client.pool_stats()
+        assert stats["requests"] == 360
+        assert stats["connections_opened"] <= limit, stats
+        assert http_server.connections_accepted - accepted <= limit
+        assert stats["idle_connections"] <= limit
+    finally:
+        client.close()
+
+
 def test_cleanup_expired_connections(
     make_client: Callable[..., Api], http_server: HttpTestServer
 ) -> None:

@@ -107,9 +107,7 @@ class ConnectionPoolConfig:
 
     ``max_connections``: requests in flight at once, each on a connection of its own (more wait
     up to ``TimeoutConfig.pool``). ``max_keepalive_connections``: idle connections kept per host
-    for reuse (a blocking ``Client`` shared by many threads may keep a few more idle connections
-    than ``max_connections``: a thread can ask for one before the last answer's connection is
-    back in the pool). ``keepalive_expiry``: seconds an idle connection is kept. ``stream_buffer_size``:
+    for reuse. ``keepalive_expiry``: seconds an idle connection is kept. ``stream_buffer_size``:
     bytes of a streamed body read before Python is handed the pieces (events split across reads
     are joined first, so a stream of small events does not wake Python for each one).
     """

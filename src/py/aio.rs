@@ -434,6 +434,68 @@ where
     })
 }
 
+/// `blocking` for work on a pool's connections (an HTTP request): `future` runs as a task of
+/// the runtime, as an awaitable's does, rather than being polled on the calling thread.
+///
+/// Why: a pool settles a finished response's connection back in before its place is given to
+/// the next request (`http::client::settle_connection`), by letting hyper's tasks take turns on
+/// the worker. Polled from the caller's thread, those turns gave the worker nothing, and the
+/// pool's checkouts ran on many threads at once beside its put-backs: 8 threads sharing a
+/// `Client` of `max_connections` 1, 2 and 4 opened 2, 4 and 6 connections (up to 8 for 4), as
+/// tasks they open 1, 2 and 4, like async callers. The request is aborted if the caller gives
+/// up (Ctrl-C), which frees its connection.
+pub(crate) fn blocking_task<T, E, F>(py: Python<'_>, what: &'static str, future: F) -> PyResult<T>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T, E>> + Send + 'static,
+    PyErr: From<E>,
+    E: Send + 'static,
+{
+    let task =
+        crate::runtime::runtime().spawn(caught(
+            what,
+            async move { future.await.map_err(PyErr::from) },
+        ));
+    let mut task = AbortOnDrop(task);
+    blocking::<T, PyErr, _>(py, what, async move {
+        match (&mut task.0).await {
+            Ok(result) => result,
+            Err(err) => Err(NativeError::new_err(format!(
+                "internal error in native {what}: the task ended without an answer ({err})"
+            ))),
+        }
+    })
+}
+
+/// A task aborted when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// `future` with each poll inside a panic boundary (see `super::guard`): a panic becomes its
+/// `NativeError`, not text on stderr.
+async fn caught<T, F>(what: &'static str, future: F) -> PyResult<T>
+where
+    F: Future<Output = PyResult<T>>,
+{
+    let mut future = std::pin::pin!(future);
+    let polls = futures_util::future::poll_fn(move |cx| {
+        let _scope = Catching::enter();
+        future.as_mut().poll(cx)
+    });
+    match AssertUnwindSafe(polls).catch_unwind().await {
+        Ok(result) => result,
+        Err(payload) => Err(NativeError::new_err(format!(
+            "internal error in native {what}: {}",
+            panic_detail(payload.as_ref())
+        ))),
+    }
+}
+
 /// Runs `future` on the shared runtime and returns an asyncio future of the caller's event loop
 /// that receives its result (`convert` turns it into a Python object on the loop thread). A
 /// panic inside becomes `NativeError`, as `guard` does for sync calls.
@@ -513,23 +575,11 @@ where
     };
     let target = Arc::clone(&queue);
     let job = async move {
-        let mut future = std::pin::pin!(future);
-        // Each poll runs inside a panic boundary (see `super::guard`): a panic becomes the
-        // future's exception, not text on stderr.
-        let caught = futures_util::future::poll_fn(move |cx| {
-            let _scope = Catching::enter();
-            future.as_mut().poll(cx)
-        });
-        let result =
-            match Abortable::new(AssertUnwindSafe(caught).catch_unwind(), registration).await {
-                Ok(Ok(result)) => result,
-                Ok(Err(payload)) => Err(NativeError::new_err(format!(
-                    "internal error in native {what}: {}",
-                    panic_detail(payload.as_ref())
-                ))),
-                // Stopped: its asyncio future was cancelled and takes nothing.
-                Err(Aborted) => return,
-            };
+        let result = match Abortable::new(caught(what, future), registration).await {
+            Ok(result) => result,
+            // Stopped: its asyncio future was cancelled and takes nothing.
+            Err(Aborted) => return,
+        };
         let make: MakeResult = Box::new(move |py| result.and_then(|value| convert(py, value)));
         lock(&target.pending).push((handle, on_done, make));
         if !target.scheduled.swap(true, Ordering::SeqCst) {

@@ -16,7 +16,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
-use super::aio::{awaitable, blocking, cancellable};
+use super::aio::{awaitable, blocking, blocking_task, cancellable};
 use super::guard;
 use crate::http::retry::{backoff_delay, parse_retry_after_seconds, RetryPolicy};
 use crate::http::sse::{self, Event};
@@ -336,8 +336,8 @@ impl PyHttpClient {
         timeout: TimeoutArg,
     ) -> PyResult<Py<PyAny>> {
         let prepared = self.prepare(method, url, headers, body, timeout)?;
-        let inner = &self.inner;
-        let finished = blocking(py, WHAT, inner.fetch(prepared))?;
+        let inner = Arc::clone(&self.inner);
+        let finished = blocking_task(py, WHAT, async move { inner.fetch(prepared).await })?;
         finished_object(py, finished)
     }
 
@@ -370,8 +370,12 @@ impl PyHttpClient {
         timeout: TimeoutArg,
     ) -> PyResult<PyHttpStream> {
         let prepared = self.prepare(method, url, headers, body, timeout)?;
-        let inner = &self.inner;
-        let stream = blocking(py, WHAT, inner.open_stream(prepared, false))?;
+        let inner = Arc::clone(&self.inner);
+        let stream = blocking_task(
+            py,
+            WHAT,
+            async move { inner.open_stream(prepared, false).await },
+        )?;
         Ok(PyHttpStream::new(stream))
     }
 
@@ -410,8 +414,8 @@ impl PyHttpClient {
         timeout: TimeoutArg,
     ) -> PyResult<Py<PyAny>> {
         let prepared = self.prepare(method, url, headers, body, timeout)?;
-        let inner = &self.inner;
-        let exchange = blocking(py, WHAT, exchange(inner, prepared))?;
+        let inner = Arc::clone(&self.inner);
+        let exchange = blocking_task(py, WHAT, async move { exchange(&inner, prepared).await })?;
         exchange_object(py, exchange)
     }
 

@@ -583,6 +583,38 @@ def test_pool_stats_match_reality(client: Api, http_server: HttpTestServer) -> N
     assert set(reused["pool_wait_ms"]) == {"count", "p50", "p95", "p99", "max"}
 
 
+def test_close_lets_requests_in_flight_finish(client: Api, http_server: HttpTestServer) -> None:
+    # Closing closes the idle connections at once; a response still coming in is read to its
+    # end (httpx's own close would cut it), and the stats keep counting it.
+    host = host_of(http_server)
+    busy = client.background("GET", http_server.hold("busy"))
+    done = client.background("GET", http_server.hold("done"))
+    for name in ("busy", "done"):
+        assert http_server.wait_arrived(name)
+    http_server.release("done")
+    assert done.result(DEADLINE).json() == {"held": "done"}
+    settle(lambda: client.stats()["idle_connections"] == 1, "one connection idle, one busy")
+    # The client alone: `Api.close` also waits for the test's threads, one of which is held.
+    if client.loop is not None:
+        client.loop.run(client.client.aclose())
+    else:
+        client.client.close()
+    settle(lambda: client.stats()["idle_connections"] == 0, "the idle connection closed")
+    during = client.stats()
+    assert during["active_connections"] == 1 and during["in_flight"] == 1, during
+    assert during["hosts"][host]["active_connections"] == 1
+    with pytest.raises(RuntimeError, match="closed"):
+        client.get("/echo")
+    http_server.release("busy")
+    assert busy.result(DEADLINE).json() == {"held": "busy"}
+    settle(
+        lambda: client.stats()["active_connections"] + client.stats()["idle_connections"] == 0,
+        "the last response is over and its connection closed",
+    )
+    after = client.stats()
+    assert after["in_flight"] == 0 and after["requests"] == 2, after
+
+
 def test_concurrent_requests_share_the_pool(
     make_client: Callable[..., Api], http_server: HttpTestServer
 ) -> None:

@@ -807,6 +807,9 @@ class AsyncClient(_ClientBase):
         return AsyncStreamResponse(open_, method)
 
     async def aclose(self) -> None:
+        """Closes the client: idle connections now; requests and streams still in flight are
+        read to their end (and counted in ``pool_stats()``), then their connections close.
+        Later requests raise ``RuntimeError``."""
         await self._engine.aclose()
 
     async def __aenter__(self) -> "AsyncClient":
@@ -892,6 +895,7 @@ class Client(_ClientBase):
         return StreamResponse(open_, method)
 
     def close(self) -> None:
+        """Closes the client as ``AsyncClient.aclose`` does."""
         self._engine.close()
 
     def __enter__(self) -> "Client":

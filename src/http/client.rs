@@ -113,7 +113,17 @@ pub struct Client {
     /// The counters of the first pool (shown before it is built).
     first_stats: Arc<Stats>,
     pool: ArcSwapOption<Pool>,
+    /// What the stats still show of the pool `close` let go of.
+    closed_pool: ArcSwapOption<ClosedPool>,
     closed: AtomicBool,
+}
+
+/// A closed pool's counters, and the registry of its connections: those busy when it was
+/// closed stay open (and counted active) until their response is over.
+struct ClosedPool {
+    generation: u64,
+    stats: Arc<Stats>,
+    registry: Arc<Registry>,
 }
 
 /// A request ready to send: the URL resolved, the headers checked.
@@ -370,6 +380,7 @@ impl Client {
             default_headers,
             first_stats: Arc::new(Stats::default()),
             pool: ArcSwapOption::empty(),
+            closed_pool: ArcSwapOption::empty(),
             closed: AtomicBool::new(false),
             config,
         })
@@ -381,8 +392,11 @@ impl Client {
 
     /// The counters of the current pool.
     pub fn stats(&self) -> Arc<Stats> {
-        match self.current_pool() {
-            Some(pool) => Arc::clone(&pool.stats),
+        if let Some(pool) = self.current_pool() {
+            return Arc::clone(&pool.stats);
+        }
+        match self.closed_pool() {
+            Some(closed) => Arc::clone(&closed.stats),
             None => Arc::clone(&self.first_stats),
         }
     }
@@ -405,8 +419,11 @@ impl Client {
 
     /// Active and idle connections per host, now.
     pub fn open_by_host(&self) -> Vec<(String, super::conn::OpenCount)> {
-        match self.current_pool() {
-            Some(pool) => pool.registry.open_by_host(),
+        if let Some(pool) = self.current_pool() {
+            return pool.registry.open_by_host();
+        }
+        match self.closed_pool() {
+            Some(closed) => closed.registry.open_by_host(),
             None => Vec::new(),
         }
     }
@@ -426,8 +443,25 @@ impl Client {
         if let Some(pool) = self.pool.swap(None) {
             if pool.generation != crate::runtime::generation() {
                 std::mem::forget(pool);
+            } else {
+                // Requests in flight hold the pool (and so hyper's idle connections) until they
+                // are over: its idle connections are asked to close now.
+                pool.registry.close_expired(Duration::ZERO);
+                // Requests still in flight keep counting, and their connections stay in the
+                // stats until they are over.
+                self.closed_pool.store(Some(Arc::new(ClosedPool {
+                    generation: pool.generation,
+                    stats: Arc::clone(&pool.stats),
+                    registry: Arc::clone(&pool.registry),
+                })));
             }
         }
+    }
+
+    fn closed_pool(&self) -> Option<Arc<ClosedPool>> {
+        self.closed_pool
+            .load_full()
+            .filter(|closed| closed.generation == crate::runtime::generation())
     }
 
     pub fn is_closed(&self) -> bool {

@@ -1173,6 +1173,9 @@ class HttpClient:
         self._tasks: Set["asyncio.Task[Any]"] = set()
         self._targets: Dict[str, Tuple[str, httpx.URL, str]] = {}
         self._expiring: "weakref.WeakSet[Any]" = weakref.WeakSet()
+        # Clients closed while requests were in flight: ``(loop, client)``, the loop None for the
+        # blocking one. Their busy connections finish their responses; closed with the last one.
+        self._closing: List[Tuple[Optional[asyncio.AbstractEventLoop], Any]] = []
 
     def _check_fork(self) -> None:
         if self._pid != os.getpid():
@@ -1377,6 +1380,9 @@ class HttpClient:
     def _leave(self) -> None:
         with self._counters.lock:
             self._counters.in_flight -= 1
+            last = self._closed and self._counters.in_flight == 0
+        if last:
+            self._finish_close()
 
     # The steps of a request are written once, for both kinds of client: a generator yields each
     # piece of I/O as ``(what, argument)`` ("acquire" a place at the gate, "send" a request,
@@ -1562,6 +1568,10 @@ class HttpClient:
             connections.extend(_pool_connections(self._sync))
         for _, client in self._async_clients():
             connections.extend(_pool_connections(client))
+        with self._lock:
+            closing = list(self._closing)
+        for _, client in closing:
+            connections.extend(_pool_connections(client))
         counters = self._counters
         hosts: Dict[str, Dict[str, int]] = {}
 
@@ -1626,26 +1636,101 @@ class HttpClient:
         return closed
 
     def close(self) -> None:
-        """Closes every connection (those of an event loop running in another thread there,
-        soon); the client cannot be used again. Idempotent."""
+        """Closes the idle connections now and the busy ones when their response is over, as
+        the native engine does (those of an event loop running in another thread there, soon);
+        the client cannot be used again. Idempotent.
+
+        httpx's own ``close`` would cut the responses still coming in, with errors such as
+        ``Bad file descriptor`` or ``pop from an empty deque``."""
+        busy, clients = self._mark_closed()
+        for loop, client in clients:
+            self._close_client(loop, client, idle_only=busy)
+
+    async def aclose(self) -> None:
+        """``close``, the connections of the running loop closed before it returns."""
+        busy, clients = self._mark_closed()
+        here = asyncio.get_running_loop()
+        for loop, client in clients:
+            if loop is here:
+                await _quietly(_aclosing(client, idle_only=busy)())
+            else:
+                self._close_client(loop, client, idle_only=busy)
+
+    def _close_client(
+        self, loop: Optional[asyncio.AbstractEventLoop], client: Any, idle_only: bool
+    ) -> None:
+        """Closes ``client`` (its idle connections only, with ``idle_only``): the blocking one
+        (``loop`` None) now, an async one on its loop."""
+        if loop is None:
+            _close_idle(client) if idle_only else client.close()
+        else:
+            self._run_on_loop(loop, _aclosing(client, idle_only))
+
+    def _mark_closed(self) -> Tuple[bool, List[Tuple[Optional[asyncio.AbstractEventLoop], Any]]]:
+        """Marks the client closed and takes its httpx clients: whether requests are in flight
+        (then the clients wait in ``_closing`` for the last one, see ``_leave``), and the
+        clients."""
         self._check_fork()
         with self._lock:
             self._closed = True
-            sync, self._sync = self._sync, None
-        if sync is not None:
-            sync.close()
-        for loop, client in self._async_clients():
-            self._run_on_loop(loop, client.aclose)
-        with self._lock:
+            clients: List[Tuple[Optional[asyncio.AbstractEventLoop], Any]] = []
+            if self._sync is not None:
+                clients.append((None, self._sync))
+            self._sync = None
+            clients.extend(
+                (loop, client) for loop, client in self._async.items() if not loop.is_closed()
+            )
             self._async.clear()
+            with self._counters.lock:
+                busy = self._counters.in_flight > 0
+                if busy:
+                    self._closing.extend(clients)
+        return busy, clients
 
-    async def aclose(self) -> None:
-        self._check_fork()
+    def _finish_close(self) -> None:
+        """Closes the clients ``close`` left to their last request (now over)."""
         with self._lock:
-            own = self._async.pop(asyncio.get_running_loop(), None)
-        self.close()
-        if own is not None:
-            await own.aclose()
+            clients, self._closing = self._closing, []
+        for loop, client in clients:
+            self._close_client(loop, client, idle_only=False)
+
+
+def _take_idle(pool: Any) -> List[Any]:
+    """The idle connections of ``pool``, taken out of it for the caller to close."""
+    lock = getattr(pool, "_optional_thread_lock", None)
+    connections = getattr(pool, "_connections", None)
+    if lock is None or not isinstance(connections, list):
+        return []
+    with lock:
+        try:
+            idle = [c for c in connections if c.is_idle()]
+        except Exception:
+            return []
+        for connection in idle:
+            connections.remove(connection)
+    return idle
+
+
+def _close_idle(client: httpx.Client) -> None:
+    for pool in _pools(client):
+        for connection in _take_idle(pool):
+            try:
+                connection.close()
+            except Exception:  # closed enough: it is out of the pool
+                pass
+
+
+def _aclosing(
+    client: httpx.AsyncClient, idle_only: bool
+) -> Callable[[], Coroutine[Any, Any, None]]:
+    """What closes ``client`` on its loop: all of it, or with ``idle_only`` its idle
+    connections."""
+
+    async def close_idle() -> None:
+        for pool in _pools(client):
+            await _aclose_connections(_take_idle(pool))
+
+    return close_idle if idle_only else client.aclose
 
 
 def _expire_later(pool: Any) -> Callable[[], Coroutine[Any, Any, None]]:

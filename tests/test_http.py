@@ -877,6 +877,13 @@ def test_timeout_precedence(make_client: Callable[..., Api], http_server: HttpTe
         patient.get("/slow", timeout=0.2)
     with pytest.raises(ReadTimeout):
         patient.get("/slow", timeout=SHORT_READ)
+    # ... and when it is longer, the client's does not cut the request short (as in httpx:
+    # LiteLLM sends its own, often minutes, through a transport built with the defaults).
+    hasty = make_client(http_server.url, timeout_config=SHORT_READ)
+    assert hasty.get("/slow?seconds=0.5", timeout=30.0).status_code == 200
+    assert hasty.get("/slow?seconds=0.5", timeout=http.TimeoutConfig(read=None)).status_code == 200
+    with pytest.raises(ReadTimeout):
+        hasty.get("/slow")
 
 
 def test_an_upload_longer_than_the_read_timeout_is_not_a_read_timeout(

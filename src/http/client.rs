@@ -97,6 +97,11 @@ struct Pool {
     /// The runtime generation it was built on.
     generation: u64,
     hyper: Hyper,
+    /// For requests with a read limit of their own: connections without the client's per-read
+    /// limit, which would otherwise cut a request allowed to wait longer (a health check of 20 s
+    /// on a client of 5 s, LiteLLM's 600 s through a transport of 60 s). Those requests are
+    /// bounded by their own limit instead (`send`, `next_frame`), as httpx bounds them.
+    hyper_own_read: Hyper,
     /// Admission: `max_connections` and `max_concurrency` (adaptive or not).
     gate: Arc<Gate>,
     registry: Arc<Registry>,
@@ -533,37 +538,20 @@ impl Client {
             },
         };
         let tls = Arc::new(tls_config());
-        let builder = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(rustls::ClientConfig::clone(&tls))
-            .https_or_http();
-        let https = if self.config.http2 {
-            builder
-                .enable_http1()
-                .enable_http2()
-                .wrap_connector(tracking.clone())
-        } else {
-            builder.enable_http1().wrap_connector(tracking.clone())
-        };
         let proxies = proxies_from_env();
-        let connector = Connector {
-            https,
-            tracking,
-            tls,
-            http2: self.config.http2,
-            proxies: proxies.clone(),
-            connect_timeout: timeouts.connect,
+        let unbounded_reads = TrackingConnector {
+            timeouts: IoTimeouts {
+                read: None,
+                write: timeouts.write,
+            },
+            ..tracking.clone()
         };
-        let hyper = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-            // Expiry is ours (`Registry::close_expired`, from the reaper and on demand), so
-            // that `cleanup_expired_connections()` sees what it closes.
-            .pool_idle_timeout(None::<Duration>)
-            .pool_max_idle_per_host(self.config.max_keepalive_connections)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .build(connector);
+        let hyper = self.hyper_client(tracking, &tls, &proxies);
+        let hyper_own_read = self.hyper_client(unbounded_reads, &tls, &proxies);
         Pool {
             generation,
             hyper,
+            hyper_own_read,
             gate: Gate::new(
                 self.requested_limit(),
                 self.config.max_connections,
@@ -573,6 +561,42 @@ impl Client {
             stats,
             proxies,
         }
+    }
+
+    /// A hyper client over `tracking` (TLS for https, the environment's proxies).
+    fn hyper_client(
+        &self,
+        tracking: TrackingConnector,
+        tls: &Arc<rustls::ClientConfig>,
+        proxies: &Option<Arc<Matcher>>,
+    ) -> Hyper {
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(rustls::ClientConfig::clone(tls))
+            .https_or_http();
+        let https = if self.config.http2 {
+            builder
+                .enable_http1()
+                .enable_http2()
+                .wrap_connector(tracking.clone())
+        } else {
+            builder.enable_http1().wrap_connector(tracking.clone())
+        };
+        let connector = Connector {
+            https,
+            connect_timeout: self.config.timeouts.connect,
+            tracking,
+            tls: Arc::clone(tls),
+            http2: self.config.http2,
+            proxies: proxies.clone(),
+        };
+        hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            // Expiry is ours (`Registry::close_expired`, from the reaper and on demand), so
+            // that `cleanup_expired_connections()` sees what it closes.
+            .pool_idle_timeout(None::<Duration>)
+            .pool_max_idle_per_host(self.config.max_keepalive_connections)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(connector)
     }
 
     /// Resolves `url` against the base URL (the rules httpx follows: the base keeps its path,
@@ -691,7 +715,13 @@ impl Client {
             *request.uri_mut() = prepared.uri.clone();
             *request.headers_mut() = prepared.headers.clone();
             let sent_at = Instant::now();
-            let responding = pool.hyper.request(request);
+            // A read limit of the request's own that differs from the client's is the only one
+            // that applies: its connection must not have the client's (see `Pool`).
+            let hyper = match prepared.timeouts {
+                Some(own) if own.read != self.config.timeouts.read => &pool.hyper_own_read,
+                _ => &pool.hyper,
+            };
+            let responding = hyper.request(request);
             // A request's own read timeout bounds the wait for its headers from the end of its
             // upload (see `upload`; which connection serves it is not known before the answer,
             // so it cannot be set per read there). The client's own read timeout applies per

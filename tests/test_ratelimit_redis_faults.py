@@ -82,6 +82,37 @@ def test_a_cancelled_probe_frees_the_next_one(own_redis_server, redis_path, uniq
     assert fast_health_ok(limiter)
 
 
+def test_a_connection_the_server_closed_is_replaced_without_an_outage(
+    own_redis_server, redis_path, unique_key
+):
+    # Redis closes idle connections (its `timeout`, a proxy's idle limit, a restart): the next
+    # check reconnects and gets Redis's answer; the policy never answers for a healthy server.
+    limiter = failing_backend(own_redis_server.url, redis_path, "deny")
+    assert timed(limiter.check, unique_key)
+    for round_ in range(3):
+        own_redis_server.cli("CLIENT", "KILL", "TYPE", "normal")
+        assert timed(limiter.check, f"{unique_key}-{round_}")
+        assert limiter.state == "ok"
+    stats = limiter.stats()
+    assert stats["fail_closed"] == 0 and stats["backend_errors"] == 0, stats
+    assert stats["redis_allowed"] == 4
+
+
+def test_the_first_probe_after_an_outage_reaches_the_server(
+    own_redis_server, redis_path, unique_key
+):
+    # The reconnection that failed during the outage must not answer the probe made after it.
+    limiter = failing_backend(own_redis_server.url, redis_path, "deny")
+    assert timed(limiter.check, unique_key)
+    own_redis_server.stop()
+    assert not timed(limiter.check, unique_key)  # the policy: Redis is down
+    assert limiter.state == "down"
+    own_redis_server.start()
+    _make_probe_due(limiter)
+    assert timed(limiter.check, f"{unique_key}-after")
+    assert limiter.state == "ok"
+
+
 def test_an_outage_is_logged_once_and_its_end_once(
     own_redis_server, redis_path, unique_key, caplog
 ):

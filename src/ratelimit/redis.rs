@@ -461,7 +461,12 @@ impl RedisConnection {
         let connection = self.connection()?;
         self.bounded(async {
             match &*connection {
-                Connection::Single(manager) => invocation.invoke_async(&mut manager.clone()).await,
+                Connection::Single(manager) => {
+                    on_single(manager, |mut connection| async move {
+                        invocation.invoke_async(&mut connection).await
+                    })
+                    .await
+                }
                 Connection::Cluster(cluster) => {
                     let mut connection = cluster.connection().await?;
                     invocation.invoke_async(&mut connection).await
@@ -479,7 +484,12 @@ impl RedisConnection {
         let connection = self.connection()?;
         self.bounded(async {
             match &*connection {
-                Connection::Single(manager) => command.query_async(&mut manager.clone()).await,
+                Connection::Single(manager) => {
+                    on_single(manager, |mut connection| async move {
+                        command.query_async(&mut connection).await
+                    })
+                    .await
+                }
                 Connection::Cluster(cluster) => {
                     let mut connection = cluster.connection().await?;
                     command.query_async(&mut connection).await
@@ -503,6 +513,26 @@ impl RedisConnection {
             Ok(result) => result.map_err(RedisBackendError::from),
             Err(_) => Err(RedisBackendError::Timeout(self.timeout)),
         }
+    }
+}
+
+/// `call` on the manager's connection, and once more on a new one when that connection turned
+/// out to be gone: closed by the server or a proxy while idle (Redis's `timeout`, a load
+/// balancer's idle limit), by a restart or a failover, or the failed reconnection of an outage
+/// that has since ended. The manager reconnects on such an error, but hands it to the call that
+/// found it: a healthy Redis was taken for an outage, and every check of the process went to
+/// the failure policy for a whole retry interval. redis-py retries these too. (A script the
+/// server ran just before the connection broke runs twice: a check counted twice, rarely.)
+async fn on_single<T, F, Fut>(manager: &ConnectionManager, call: F) -> Result<T, RedisError>
+where
+    F: Fn(ConnectionManager) -> Fut,
+    Fut: std::future::Future<Output = Result<T, RedisError>>,
+{
+    match call(manager.clone()).await {
+        Err(err) if err.is_connection_dropped() || err.is_unrecoverable_error() => {
+            call(manager.clone()).await
+        }
+        other => other,
     }
 }
 

@@ -8,7 +8,9 @@ Nothing here asserts a speed; waits are bounded so that a hang fails instead of 
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
+import os
 import sys
 import threading
 
@@ -111,6 +113,52 @@ def test_the_first_probe_after_an_outage_reaches_the_server(
     _make_probe_due(limiter)
     assert timed(limiter.check, f"{unique_key}-after")
     assert limiter.state == "ok"
+
+
+@pytest.mark.skipif(
+    sys.version_info < (3, 11), reason="3.10 tasks do not say they are being cancelled"
+)
+def test_a_check_cancelled_while_pending_ends_cancelled(redis_server, redis_path, unique_key):
+    # Cancelled at every step of a check in turn, a task must end cancelled: returning the
+    # answer instead would ignore the caller's timeout or shutdown.
+    limiter = failing_backend(redis_server.url, redis_path, "deny", burst=1000)
+
+    async def run() -> int:
+        await limiter.acheck(unique_key)
+        swallowed = 0
+        for index in range(240):
+            task = asyncio.ensure_future(limiter.acheck(f"{unique_key}-{index}"))
+            for _ in range(index % 12):
+                await asyncio.sleep(0)
+            if task.done():
+                continue
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                continue
+            swallowed += 1
+        return swallowed
+
+    assert asyncio.run(run()) == 0
+    assert timed(limiter.check, unique_key)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+def test_one_event_loop_per_call_keeps_no_connection_per_loop(redis_server, redis_path, unique_key):
+    # A blocking program that calls async code with asyncio.run() each time: the client of a
+    # finished loop must go with it, or each call keeps a connection and a file descriptor.
+    limiter = failing_backend(redis_server.url, redis_path, "deny", burst=1000)
+
+    def descriptors() -> int:
+        gc.collect()
+        return len(os.listdir("/proc/self/fd"))
+
+    assert asyncio.run(limiter.acheck(unique_key))
+    before = descriptors()
+    for index in range(60):
+        assert asyncio.run(limiter.acheck(f"{unique_key}-{index}"))
+    assert descriptors() - before <= 4
 
 
 def test_an_outage_is_logged_once_and_its_end_once(

@@ -60,6 +60,7 @@ import httpcore
 import httpx
 
 from .. import _fork, errors
+from ._aio import bounded
 
 __all__ = [
     "ERROR_KINDS",
@@ -543,7 +544,7 @@ class _Gate:
             return True
         assert waiter.future is not None
         try:
-            await asyncio.wait_for(waiter.future, timeout)
+            await bounded(waiter.future, timeout)
         except asyncio.TimeoutError:
             return self.abandon(waiter)
         except BaseException:
@@ -1216,6 +1217,9 @@ class HttpClient:
         with self._lock:
             client = self._async.get(loop)
             if client is None:
+                # The clients of finished loops go (see `_async_clients`).
+                for closed in [other for other in self._async if other.is_closed()]:
+                    del self._async[closed]
                 client = httpx.AsyncClient(**self._client_options())
                 _adapt_pools(client, self._counters)
                 _keep_no_cookies(client)

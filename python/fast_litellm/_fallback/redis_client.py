@@ -27,6 +27,7 @@ from ..ratelimit.redis_protocol import (
     redis_keys,
     script_text,
 )
+from ._aio import bounded
 
 __all__ = ["POOL_SIZE", "RateLimitBackendBusy", "RedisPyBudgetClient", "RedisPyClient"]
 
@@ -139,6 +140,12 @@ class RedisPyClient:
         loop = asyncio.get_running_loop()
         entry = self._async.get(loop)
         if entry is None:
+            # A client's connections hold its loop, so a weak key never lets go of a finished
+            # loop: the clients of closed loops are dropped here, with their sockets (one loop
+            # per `asyncio.run(...)` kept a connection and a descriptor each, until the process
+            # ran out of them).
+            for closed in [other for other in self._async if other.is_closed()]:
+                del self._async[closed]
             entry = self._async[loop] = _AsyncClient(self._make_async())
         return entry
 
@@ -204,11 +211,13 @@ class RedisPyClient:
         except self._errors as exc:  # a cluster client may reach for its nodes when built
             raise self._failed(exc) from exc
         try:
-            await asyncio.wait_for(entry.slots.acquire(), self.timeout)
+            await bounded(entry.slots.acquire(), self.timeout)
         except asyncio.TimeoutError:
             raise self._busy() from None
+        cancelling = getattr(asyncio.current_task(), "cancelling", None)
+        cancels_before = cancelling() if cancelling is not None else 0
         try:
-            return await asyncio.wait_for(command(entry), self.timeout)
+            result = await bounded(command(entry), self.timeout)
         except self._errors as exc:
             if self.kind == "cluster":
                 self._async.pop(asyncio.get_running_loop(), None)
@@ -216,6 +225,13 @@ class RedisPyClient:
             raise self._failed(exc) from exc
         finally:
             entry.slots.release()
+        if cancelling is not None and cancelling() > cancels_before:
+            # redis-py can take a cancellation that arrives while it reads the reply and return
+            # the reply anyway (2 cancels in 3 of pending checks, redis-py 8.2): the caller asked
+            # to stop, and carrying on would ignore its timeout or shutdown. (3.10 tasks do not
+            # say they are being cancelled; there the cancellation stays lost.)
+            raise asyncio.CancelledError()
+        return result
 
     async def _aevalsha(self, entry: "_AsyncClient", keys: Tuple[str, str], args: List[int]) -> Any:
         client = entry.client
@@ -259,7 +275,7 @@ class RedisPyClient:
 
 def _raise_if_cancelling(exc: BaseException) -> None:
     """A cancellation that reached redis-py in the middle of a read can come out as its
-    TimeoutError (and ``wait_for`` may then return it instead of cancelling): the caller asked
+    TimeoutError (and a timeout may then return it instead of cancelling): the caller asked
     to cancel, so that is what it gets (Python 3.11+, where tasks say so)."""
     task = asyncio.current_task()
     cancelling = getattr(task, "cancelling", None)

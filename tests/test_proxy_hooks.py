@@ -260,6 +260,36 @@ def test_refused_request_is_charged_by_no_scope(hook):
     assert run(admitted(hook, other, 20)) == 10
 
 
+def test_retry_after_is_the_longest_wait_of_the_refusing_scopes(hook, clock):
+    # The key refuses for 6 s (rpm 10, burst 1), the model limit for 10 s (rpm 6): a client
+    # that obeys retry-after must be admitted, not refused again by the other scope.
+    auth = key(rpm_limit=10, metadata={"model_rpm_limit": {MODEL: 6}})
+    assert run(admitted(hook, auth, 1)) == 1
+    exc = run(refusal(hook, auth))
+    assert exc.headers["retry-after"] == "10"
+    assert exc.detail.startswith("Rate limit exceeded for model_per_key")
+    clock.advance(10)
+    assert run(admitted(hook, auth, 1)) == 1
+
+
+def test_limits_beyond_one_a_nanosecond_mean_no_limit(hook):
+    # "Unlimited" written as a huge number: admitted, not an error on every request.
+    auth = key(rpm_limit=2**63 - 1, tpm_limit=10**11, user_id="u", user_rpm_limit=10**12)
+    assert run(admitted(hook, auth, 100)) == 100
+    both = key(api_key="sk-2", rpm_limit=10, tpm_limit=10**15)  # rpm 10 still limits
+    assert run(admitted(hook, both, 5)) == 1
+
+
+@pytest.mark.parametrize("odd", ["x" * 5000, "\ud800", "y" * 4100 + "\udfff"])
+def test_an_end_user_id_the_client_chose_is_limited_whatever_it_is(hook, odd):
+    # Too long for a key, or not valid Unicode (a lone surrogate in the request's JSON): the
+    # request is limited like any other, not failed.
+    auth = key(end_user_id=odd, end_user_rpm_limit=10)
+    assert run(admitted(hook, auth, 3)) == 1
+    neighbour = key(end_user_id=odd[:-1] + "z", end_user_rpm_limit=10)
+    assert run(admitted(hook, neighbour, 3)) == 1
+
+
 # ---- tokens ---------------------------------------------------------------------------------------
 
 

@@ -31,6 +31,7 @@ concurrently, so the scopes that admitted it keep the charge.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 import os
 import time
@@ -48,7 +49,7 @@ from litellm.proxy.common_utils.proxy_rate_limit_error import (
 from . import _fork
 from .budget import BudgetTracker
 from .errors import FastLiteLLMError
-from .ratelimit import RateLimitResult, SimpleRateLimiter
+from .ratelimit import MAX_KEY_LENGTH, RateLimitResult, SimpleRateLimiter
 from .tokens import count_message_tokens
 
 __all__ = [
@@ -90,7 +91,20 @@ class Scope(NamedTuple):
 
     @property
     def key(self) -> str:
-        return f"{self.name}:{self.value}"
+        """The limiter key: ``name:value``, or ``name:sha256:<hex of it>`` when that is longer
+        than a key may be or is not valid Unicode (an end-user id is the client's to choose: a
+        long one, or a lone surrogate in its JSON, is limited like any other instead of failing
+        the request)."""
+        key = f"{self.name}:{self.value}"
+        try:
+            key.encode("utf-8")
+        except UnicodeEncodeError:
+            pass
+        else:
+            if len(key) <= MAX_KEY_LENGTH:
+                return key
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+        return f"{self.name}:sha256:{digest}"
 
 
 class _Admission:
@@ -133,6 +147,15 @@ def _limit_value(raw: Any, where: str) -> Optional[int]:
         ) from None
 
 
+# More than one request or token a nanosecond is more than a limiter can count: no limit (keys
+# configured with 2**63 - 1 or 10**11 as "unlimited" were refused with a ValueError instead).
+_MOST_PER_MINUTE = 60 * 10**9
+
+
+def _within_reach(limit: Optional[int]) -> Optional[int]:
+    return None if limit is not None and limit > _MOST_PER_MINUTE else limit
+
+
 def _model_limit(auth: UserAPIKeyAuth, field: str, budget_field: str, model: str) -> Optional[int]:
     """The key's per-model limit for ``model``: from the key's metadata, else its
     ``model_max_budget``, else the team's metadata (the order LiteLLM's auth helpers use)."""
@@ -168,12 +191,13 @@ def scopes_for(auth: UserAPIKeyAuth, model: Optional[str]) -> List[Scope]:
             continue
         ids = [getattr(auth, field) for field in id_fields]
         if ids[-1]:
-            rpm = _limit_value(rpm, rpm_field)
-            tpm = _limit_value(tpm, tpm_field)
-            scopes.append(Scope(name, ":".join(str(i) for i in ids), rpm, tpm))
+            rpm = _within_reach(_limit_value(rpm, rpm_field))
+            tpm = _within_reach(_limit_value(tpm, tpm_field))
+            if rpm is not None or tpm is not None:
+                scopes.append(Scope(name, ":".join(str(i) for i in ids), rpm, tpm))
     if model and auth.api_key:
-        rpm = _model_limit(auth, "model_rpm_limit", "rpm_limit", model)
-        tpm = _model_limit(auth, "model_tpm_limit", "tpm_limit", model)
+        rpm = _within_reach(_model_limit(auth, "model_rpm_limit", "rpm_limit", model))
+        tpm = _within_reach(_model_limit(auth, "model_tpm_limit", "tpm_limit", model))
         if rpm is not None or tpm is not None:
             scopes.append(Scope(_MODEL_SCOPE, f"{auth.api_key}:{model}", rpm, tpm))
     return scopes
@@ -356,9 +380,13 @@ class FastRateLimiter(CustomLogger):  # type: ignore[misc]
                     for scope, limiter, cost, tok in planned
                 )
             )
-            for (scope, _limiter, cost, _tok), result in zip(planned, results, strict=True):
-                if not result.allowed:
-                    raise _refusal(scope, result, cost, model)
+            refused = [
+                (scope, result, cost)
+                for (scope, _limiter, cost, _tok), result in zip(planned, results, strict=True)
+                if not result.allowed
+            ]
+            if refused:
+                raise _refusal(*_longest_wait(refused), model)
         headers: Dict[str, int] = {}
         for (scope, _limiter, _cost, _tok), result in zip(planned, results, strict=True):
             headers.update(_ratelimit_headers(scope, result))
@@ -380,10 +408,13 @@ class FastRateLimiter(CustomLogger):  # type: ignore[misc]
         # In process nothing runs between the peeks and the checks (no await), so a request
         # refused by one scope is charged by none.
         if len(planned) > 1:
+            refused = []
             for scope, limiter, cost, tok in planned:
                 peeked = limiter.peek(scope.key, cost=cost, tokens=tok)
                 if not peeked.allowed:
-                    raise _refusal(scope, peeked, cost, model)
+                    refused.append((scope, peeked, cost))
+            if refused:
+                raise _refusal(*_longest_wait(refused), model)
         results = []
         for scope, limiter, cost, tok in planned:
             result = limiter.check(scope.key, cost=cost, tokens=tok)
@@ -547,6 +578,15 @@ def _exceeded(
         model=model if isinstance(model, str) else None,
         descriptor_key=scope.name,
     )
+
+
+def _longest_wait(
+    refused: List[Tuple[Scope, RateLimitResult, int]],
+) -> Tuple[Scope, RateLimitResult, int]:
+    """The refusal to report when several scopes refuse: the one with the longest wait, so that
+    its ``retry-after`` is when the request is admitted (the first refusing scope's told a client
+    at rpm 60 with a model limit of 6 to come back in 1 s, to be told 9 s then)."""
+    return max(refused, key=lambda refusal: refusal[1].retry_after)
 
 
 def _refusal(scope: Scope, result: RateLimitResult, cost: int, model: Any) -> ProxyRateLimitError:

@@ -251,6 +251,20 @@ def test_bad_input_is_refused(registry):
     assert fast_litellm.get_performance_stats()["operations"] == {}
 
 
+def test_the_fallback_registry_takes_as_many_names_as_the_native_one():
+    # The native registry holds the built-in names from the start: recording some of them must
+    # not use up the places of other names.
+    registry = fallback_monitoring.Registry()
+    for builtin in list(fallback_monitoring.BUILTIN_OPERATIONS)[:3]:
+        registry.record(builtin, "native", 100)
+    room = fallback_monitoring.MAX_OPERATIONS - len(fallback_monitoring.BUILTIN_OPERATIONS)
+    for index in range(room):
+        registry.record(f"custom{index}", "native", 100)
+    with pytest.raises(ValueError, match="at most"):
+        registry.record("one.too.many", "native", 100)
+    registry.record(list(fallback_monitoring.BUILTIN_OPERATIONS)[-1], "native", 100)
+
+
 _records = st.lists(
     st.tuples(
         st.sampled_from(["a", "b", "c.d"]),

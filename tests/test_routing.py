@@ -229,6 +229,38 @@ def test_a_429_cools_down_for_its_retry_after(make: Any, clock: Any) -> None:
     assert router.status("d0")["state"] == "healthy"
 
 
+def test_an_exception_cools_down_for_the_retry_after_of_its_response(make: Any, clock: Any) -> None:
+    # As LiteLLM's router reads it (router_rust.core.retry_after_seconds): the header of the
+    # response the exception carries, whole seconds or an HTTP date.
+    import email.utils
+
+    import httpx
+    import litellm
+    from litellm.router_rust.core import retry_after_seconds
+
+    request = httpx.Request("POST", "https://api.example.com/v1/chat/completions")
+
+    def rate_limited(value: str) -> Exception:
+        response = httpx.Response(429, headers={"retry-after": value}, request=request)
+        return litellm.RateLimitError("slow down", "openai", "gpt-4o", response=response)
+
+    router = make(group(4))
+    exc = rate_limited("30")
+    assert retry_after_seconds(exc) == 30.0
+    assert router.record_failure("d0", exception=exc)
+    assert router.status("d0")["cooldown_remaining"] == 30.0
+    in_a_minute = email.utils.formatdate(time.time() + 60, usegmt=True)
+    assert router.record_failure("d1", exception=rate_limited(in_a_minute))
+    assert 55.0 <= router.status("d1")["cooldown_remaining"] <= 60.0
+    # An unreadable header is no wait (the default cooldown); an explicit retry_after wins.
+    assert router.record_failure("d2", exception=rate_limited("soon"))
+    assert router.status("d2")["cooldown_remaining"] == 5.0
+    assert router.record_failure("d3", exception=exc, retry_after=2.0)
+    assert router.status("d3")["cooldown_remaining"] == 2.0
+    with pytest.raises(ValueError, match="finite"):
+        router.record_failure("d3", status_code=429, retry_after=math.inf)
+
+
 def test_auth_and_not_found_cool_down_at_once_other_4xx_never(make: Any, clock: Any) -> None:
     router = make(group(3))
     assert router.record_failure("d0", status_code=401)

@@ -28,6 +28,7 @@ them: they are reported stopped there (``health_checks_status()["stopped_by_fork
 
 from __future__ import annotations
 
+import email.utils
 import logging
 import math
 import os
@@ -144,8 +145,8 @@ def _own_cooldown(info: Mapping[str, Any], params: Mapping[str, Any]) -> Optiona
     for source in (info, params):
         value = source.get("cooldown_time")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if math.isnan(value):
-                raise ValueError("cooldown_time must be a number, got nan")
+            if not math.isfinite(value):
+                raise ValueError(f"cooldown_time must be a finite number, got {value}")
             return float(value)
     return None
 
@@ -257,6 +258,34 @@ def _status_code(status_code: Any, exception: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
         return 500
     return value
+
+
+def _retry_after_of(exception: Any) -> Optional[float]:
+    """The ``retry-after`` of the response an exception carries, read as LiteLLM's failure
+    callback reads it (``router_rust.core.retry_after_seconds``): the headers of the exception,
+    else of its ``response``, else its ``litellm_response_headers``; whole seconds or an HTTP
+    date; a negative or unreadable value, or none, is no wait."""
+    if exception is None:
+        return None
+    try:
+        headers = getattr(exception, "headers", None)
+        if not headers:
+            headers = getattr(getattr(exception, "response", None), "headers", None)
+        if not headers:
+            headers = getattr(exception, "litellm_response_headers", None)
+        raw = headers.get("retry-after", "") if headers else ""
+    except Exception:  # headers that cannot be read say nothing
+        return None
+    if not isinstance(raw, str):
+        return None
+    try:
+        seconds = float(int(raw))
+    except ValueError:
+        parsed = email.utils.parsedate_tz(raw)
+        if parsed is None:
+            return None
+        seconds = float(int(email.utils.mktime_tz(parsed) - time.time()))
+    return seconds if seconds >= 0 else None
 
 
 def _is_timeout(exception: Any) -> bool:
@@ -434,11 +463,16 @@ class HealthTracker:
         latency: Optional[float] = None,
     ) -> bool:
         """A request to ``deployment`` failed, with ``status_code`` (else the exception's
-        ``status_code``, else 500). Returns whether the deployment is now cooling down."""
+        ``status_code``, else 500) and ``retry_after`` seconds asked by the server (else the
+        ``retry-after`` header of the response the exception carries, as LiteLLM's router reads
+        it). Returns whether the deployment is now cooling down."""
         index = self._index(deployment)
         status = _status_code(status_code, exception)
         if retry_after is not None:
-            retry_after = _number(retry_after, "retry_after")
+            retry_after = _finite(retry_after, "retry_after")
+        else:
+            # LiteLLM's router cools a deployment down for the Retry-After of the failure.
+            retry_after = _retry_after_of(exception)
         if latency is not None:
             latency = _finite(latency, "latency")
         connection_error = exception is not None and "APIConnectionError" in str(exception)

@@ -182,7 +182,10 @@ class Registry:
         with self._lock:
             paths = self._operations.get(operation)
             if paths is None:
-                _check_name(operation, len(self._operations))
+                # Built-in names always have their place (the native registry holds them from
+                # the start): only the others count against the limit.
+                custom = sum(1 for name in self._operations if name not in BUILTIN_OPERATIONS)
+                _check_name(operation, custom)
                 paths = self._operations[operation] = [_Counters(), _Counters()]
             counters = paths[index]
             before = (counters.calls, counters.errors, counters.refused)
@@ -273,7 +276,7 @@ def _merge(raws: List[_Raw]) -> _Raw:
     )
 
 
-def _check_name(name: str, registered: int) -> None:
+def _check_name(name: str, custom: int) -> None:
     valid = (
         isinstance(name, str)
         and 0 < len(name) <= 64
@@ -281,5 +284,5 @@ def _check_name(name: str, registered: int) -> None:
     )
     if not valid:
         raise ValueError(f"operation names are 1 to 64 characters of [A-Za-z0-9_.], got {name!r}")
-    if registered + len(BUILTIN_OPERATIONS) >= MAX_OPERATIONS and name not in BUILTIN_OPERATIONS:
+    if custom + len(BUILTIN_OPERATIONS) >= MAX_OPERATIONS and name not in BUILTIN_OPERATIONS:
         raise ValueError(f"at most {MAX_OPERATIONS} operations can be recorded")

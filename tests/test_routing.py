@@ -363,6 +363,27 @@ def test_circuit_breaker_lets_one_probe_through(make: Any, clock: Any) -> None:
     assert plain.is_healthy("d0") and plain.status("d0")["state"] == "healthy"
 
 
+def test_a_probe_whose_outcome_never_comes_stops_holding_the_circuit(make: Any, clock: Any) -> None:
+    # The probe's task was cancelled between record_start and its outcome: the deployment must
+    # come back, not stay half-open and out of rotation for ever.
+    model_list = group(2)
+    router = make(model_list, circuit_breaker=True)
+    assert router.record_failure("d0", status_code=429, retry_after=20.0)
+    clock.advance(20)
+    assert router.status("d0")["state"] == "half_open"
+    router.record_start("d0")  # the probe, never finished
+    assert not router.is_healthy("d0")
+    router.record_health_check("d0", healthy=True)
+    assert router.status("d0")["state"] == "half_open"  # the probe still holds it
+    clock.advance(19.9)
+    assert not router.is_healthy("d0")
+    assert all(router.pick("m") is model_list[1] for _ in range(10))
+    clock.advance(0.1)  # as long as the cooldown that opened the circuit
+    assert router.is_healthy("d0")
+    router.record_health_check("d0", healthy=True)
+    assert router.status("d0")["state"] == "healthy"
+
+
 def test_status_reports_the_window_latency_and_in_flight(make: Any, clock: Any) -> None:
     router = make(group(1))
     for i in range(100):

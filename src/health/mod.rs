@@ -286,7 +286,13 @@ pub struct DeploymentPolicy {
 #[derive(Clone, Debug, Default)]
 pub struct Health {
     pub in_flight: u64,
-    probe_in_flight: bool,
+    /// When the half-open circuit's probe was sent, while it runs.
+    probe_started: Option<f64>,
+    /// How long a probe holds the half-open circuit: the cooldown that opened it (at least the
+    /// default). A probe whose end is never recorded (its task cancelled, a crash between
+    /// `start` and the outcome) stops holding it then, instead of keeping the deployment out of
+    /// rotation for ever; a probe still running by then lets one more through.
+    probe_lease: f64,
     cooldown_until: f64,
     cooldown_status: u16,
     half_open: bool,
@@ -382,8 +388,14 @@ impl Health {
         match self.state(now) {
             State::Healthy => true,
             State::CoolingDown => false,
-            State::HalfOpen => !self.probe_in_flight,
+            State::HalfOpen => !self.probing(now),
         }
+    }
+
+    /// Whether the half-open circuit's probe is running (and still holds it).
+    fn probing(&self, now: f64) -> bool {
+        self.probe_started
+            .is_some_and(|started| now < started + self.probe_lease)
     }
 
     pub fn cooldown_until(&self) -> f64 {
@@ -392,7 +404,7 @@ impl Health {
 
     pub fn start(&mut self, now: f64) {
         if self.state(now) == State::HalfOpen {
-            self.probe_in_flight = true;
+            self.probe_started = Some(now);
         }
         self.in_flight += 1;
         self.started_minute.add(now, 1);
@@ -400,7 +412,7 @@ impl Health {
 
     fn finish(&mut self) {
         self.in_flight = self.in_flight.saturating_sub(1);
-        self.probe_in_flight = false;
+        self.probe_started = None;
     }
 
     /// A success: `latency` seconds for the whole request, `completion_tokens` to normalize it
@@ -529,7 +541,8 @@ impl Health {
         self.cooldown_until = now + duration;
         self.cooldown_status = status;
         self.half_open = half_open_after;
-        self.probe_in_flight = false;
+        self.probe_started = None;
+        self.probe_lease = duration.max(DEFAULT_COOLDOWN_SECONDS);
     }
 
     /// The answer of an active health check (with its HTTP status and how long it took, when
@@ -554,7 +567,7 @@ impl Health {
         checks.last_status = status;
         checks.last_latency = latency;
         checks.last_at = Some(now);
-        if healthy && now >= self.cooldown_until && !self.probe_in_flight {
+        if healthy && now >= self.cooldown_until && !self.probing(now) {
             self.half_open = false;
         }
     }
@@ -563,7 +576,7 @@ impl Health {
     pub fn clear_cooldown(&mut self) {
         self.cooldown_until = 0.0;
         self.half_open = false;
-        self.probe_in_flight = false;
+        self.probe_started = None;
         self.allowed_fails.clear();
     }
 

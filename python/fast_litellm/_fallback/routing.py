@@ -98,7 +98,8 @@ class _Recent:
 class _Health:
     __slots__ = (
         "in_flight",
-        "probe_in_flight",
+        "probe_started",
+        "probe_lease",
         "cooldown_until",
         "cooldown_status",
         "half_open",
@@ -129,7 +130,9 @@ class _Health:
 
     def __init__(self) -> None:
         self.in_flight = 0
-        self.probe_in_flight = False
+        # See `Health::probe_started` and `probe_lease` in src/health/mod.rs.
+        self.probe_started: Optional[float] = None
+        self.probe_lease = 0.0
         self.cooldown_until = 0.0
         self.cooldown_status = 0
         self.half_open = False
@@ -170,7 +173,10 @@ class _Health:
         if self.health_check is False:
             return False
         state = self.state(now)
-        return state == "healthy" or (state == "half_open" and not self.probe_in_flight)
+        return state == "healthy" or (state == "half_open" and not self.probing(now))
+
+    def probing(self, now: float) -> bool:
+        return self.probe_started is not None and now < self.probe_started + self.probe_lease
 
 
 def _expiring_get(counter: List[Any], now: float) -> int:
@@ -430,14 +436,14 @@ class Router:
     def record_start(self, index: int, now: float) -> None:
         h = self._check(index)
         if h.state(now) == "half_open":
-            h.probe_in_flight = True
+            h.probe_started = now
         h.in_flight += 1
         _minute_add(h.started_minute, now, 1)
 
     @staticmethod
     def _finish(h: _Health) -> None:
         h.in_flight = max(h.in_flight - 1, 0)
-        h.probe_in_flight = False
+        h.probe_started = None
 
     @_locked
     def record_success(
@@ -563,7 +569,8 @@ class Router:
         h.cooldown_until = now + duration
         h.cooldown_status = status
         h.half_open = half_open
-        h.probe_in_flight = False
+        h.probe_started = None
+        h.probe_lease = max(duration, DEFAULT_COOLDOWN_SECONDS)
 
     @_locked
     def record_health_check(
@@ -587,7 +594,7 @@ class Router:
         h.check_status = status_code
         h.check_latency = latency
         h.check_at = now
-        if healthy and now >= h.cooldown_until and not h.probe_in_flight:
+        if healthy and now >= h.cooldown_until and not h.probing(now):
             h.half_open = False
 
     @_locked
@@ -595,7 +602,7 @@ class Router:
         h = self._check(index)
         h.cooldown_until = 0.0
         h.half_open = False
-        h.probe_in_flight = False
+        h.probe_started = None
         h.allowed_fails = [0, 0.0]
 
     @_locked

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -390,6 +391,50 @@ def test_exit_with_native_checks_running_is_silent(http_server: HttpTestServer) 
             timeout=120,
         )
         assert (done.returncode, done.stderr) == (0, ""), f"run {run}: {done.stderr}"
+
+
+_INTERRUPTED_ROUND = """
+import sys
+import fast_litellm
+
+model_list = [
+    {"model_name": "m", "litellm_params": {"model": f"openai/d{i}"}, "model_info": {"id": f"d{i}"}}
+    for i in range(2)
+]
+tracker = fast_litellm.HealthTracker(model_list)
+assert tracker.implementation == "native"
+print("ready", flush=True)
+try:
+    tracker.check_health({"d0": sys.argv[1]}, timeout=60)
+except KeyboardInterrupt:
+    # Stopped while its check waited: nothing was recorded for it.
+    assert tracker.status("d0")["health_check"] is None, tracker.status("d0")
+    print("interrupted", flush=True)
+"""
+
+
+@needs_native
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="POSIX signals")
+def test_ctrl_c_stops_a_native_round_while_its_checks_wait(http_server: HttpTestServer) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAST_LITELLM_")}
+    held = http_server.hold("interrupted-round")
+    child = subprocess.Popen(
+        [sys.executable, "-c", _INTERRUPTED_ROUND, http_server.url + held],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert http_server.wait_arrived("interrupted-round")
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+    finally:
+        http_server.release("interrupted-round")
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert out.split() == ["ready", "interrupted"], (out, err)
 
 
 _FORK_WHILE_CHECKING = os.path.join(os.path.dirname(__file__), "health_checks_fork.py")

@@ -13,6 +13,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use super::aio::blocking_task;
 use super::guard;
 use super::ratelimit::PyManualClock;
 use crate::health::probe::{probe_client, ProbeClock, ProbeSet, ProbeSink, Prober};
@@ -197,8 +198,10 @@ impl PyRouter {
     ) -> PyResult<Vec<bool>> {
         let set = self.probe_set(targets, timeout, clock, origin)?;
         let core = Arc::clone(&self.core);
-        let answers = guard("routing", || {
-            Ok(py.detach(|| crate::runtime::block_on(set.round(&*core))))
+        // As a task of the runtime, so that Ctrl-C (or a server's SIGTERM handler) stops the
+        // round at once instead of when its slowest check ends (see `blocking_task`).
+        let answers = blocking_task(py, "routing", async move {
+            Ok::<_, PyErr>(set.round(&*core).await)
         })?;
         Ok(answers.iter().map(|a| a.healthy).collect())
     }

@@ -21,6 +21,8 @@ has; query parameters tune it):
 - ``/slow?seconds=30``: answers after that long, or when the server stops (for read timeouts).
 - ``/slow-upload?seconds=1``: waits that long after the request head before it reads the body
   (an upload that stalls, then completes), then answers as ``/echo?summary=1``.
+- ``/drip?bytes=8&every=0.5``: the head at once (``Content-Length`` of ``bytes``), then the body
+  one byte every ``every`` seconds.
 - ``/reset?rst=1``: declares ``Content-Length: 1000``, sends 10 bytes, closes (with ``rst``: a TCP
   reset).
 - ``/garbage``: answers bytes that are not HTTP, then closes.
@@ -298,6 +300,14 @@ class HttpTestServer:
         elif route == "slow":
             await self._until_stopped(float(request.query.get("seconds", "30")))
             writer.write(_json(200, {"slow": True}))
+        elif route == "drip":
+            # The head at once, then the body a byte at a time, `every` seconds apart.
+            pieces, every = int(request.query.get("bytes", "8")), float(request.query["every"])
+            writer.write(_response(200, b"", content_length=pieces))
+            for _ in range(pieces):
+                await writer.drain()
+                await self._until_stopped(every)
+                writer.write(b"x")
         elif route == "reset":
             writer.write(_response(200, pattern(10), content_length=1000))
             await writer.drain()

@@ -141,6 +141,20 @@ def test_a_hung_endpoint_times_out_and_holds_back_only_its_deployment(
     assert [d["model_info"]["id"] for d in health.healthy_deployments("m")] == ["d1"]
 
 
+def test_an_answer_that_trickles_in_past_the_timeout_is_unhealthy(
+    tracker: Any, http_server: HttpTestServer
+) -> None:
+    # Each byte comes well within the read limit; the whole answer does not come within the
+    # check's timeout. Every path (the native runtime, the Python thread) says unhealthy.
+    health = tracker(2)
+    answers = health.check_health(
+        {"d0": f"{http_server.url}/drip?bytes=40&every=0.05", "d1": f"{http_server.url}/echo"},
+        timeout=0.5,
+    )
+    assert answers == {"d0": False, "d1": True}
+    assert health.status("d0")["health_check_status_code"] is None
+
+
 def test_record_health_check_takes_a_status_and_latency(tracker: Any) -> None:
     health = tracker(1)
     health.record_health_check("d0", healthy=False, status_code=500, latency=0.25)

@@ -1172,7 +1172,10 @@ def interrupt_scenario(engine: str) -> None:
 
         def interrupt() -> None:
             if server.wait_arrived("interrupt"):
-                os.kill(os.getpid(), signal.SIGINT)
+                # To the main thread, as a terminal's Ctrl-C reaches it: a process-wide signal
+                # may land on the test server's thread, and then nothing cuts the fallback's
+                # blocking read short (httpx's behaviour: the handler runs after the read).
+                signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
 
         threading.Thread(target=interrupt, daemon=True).start()
         try:

@@ -584,7 +584,17 @@ class HealthTracker:
             started = time.perf_counter()
             status: Optional[int] = None
             try:
-                status = client.get(url, timeout=timeout).status_code
+                # The whole answer within `timeout`, as the native checks' one deadline: a body
+                # trickling in (each piece within the read limit) would otherwise hold this
+                # check, and the checks after it, for as long as it trickles. The deadline is
+                # looked at as each piece arrives, so a check ends at most one read later.
+                deadline = started + timeout
+                with client.stream("GET", url, timeout=timeout) as response:
+                    for _ in response.iter_bytes():
+                        if time.perf_counter() > deadline:
+                            raise TimeoutError
+                if time.perf_counter() <= deadline:
+                    status = response.status_code
             except Exception:  # any failure to answer is an unhealthy answer
                 pass
             latency = time.perf_counter() - started

@@ -495,6 +495,49 @@ def test_redis_rollover_on_an_injected_clock(redis_server, redis_path, unique_ke
     assert rolling.status(key).reset_at is None
 
 
+def test_redis_trackers_sharing_a_prefix_keep_each_others_spend(
+    redis_server, redis_path, unique_key
+):
+    # A daily record just before midnight must not end the life of a monthly total in the same
+    # hash; periods of different lengths each keep their own spend and start.
+    clock = ManualClock(utc(2026, 3, 14, 23, 59, 59) + 0.5)
+    monthly = redis_tracker(redis_server.url, clock, daily=None, monthly=100)
+    daily = redis_tracker(redis_server.url, clock, daily=10)
+    monthly.record(unique_key, 50)
+    name = redis_protocol.redis_key("test-budget", unique_key)
+    before = int(redis_server.cli("PTTL", name))
+    assert before > 86_400_000
+    daily.record(unique_key, 1)
+    assert int(redis_server.cli("PTTL", name)) >= before - 1_000
+    clock.advance(1)  # the next day, the same month
+    assert spent(monthly.status(unique_key), "monthly") == 50 * NANO
+    assert not monthly.check(unique_key, 60)
+
+    start = clock.now()
+    day = redis_tracker(redis_server.url, clock, daily=None, period=86_400, limit=100)
+    hour = redis_tracker(redis_server.url, clock, daily=None, period=3_600, limit=10)
+    key = unique_key + "-periods"
+    day.record(key, 50)
+    clock.advance(3_601)
+    hour.record(key, 1)
+    clock.advance(1_800)
+    assert (day.status(key).spent, day.status(key).reset_at) == (50.0, start + 86_400)
+    assert hour.status(key).spent == 1.0
+
+    # A period recorded before the field named its length carries over.
+    legacy = unique_key + "-legacy"
+    start_us = int(clock.now() * 1_000_000)
+    redis_server.cli(
+        "HSET",
+        redis_protocol.redis_key("test-budget", legacy),
+        "period",
+        f"{start_us}:{7 * NANO}:2",
+    )
+    assert (day.status(legacy).spent, day.status(legacy).requests) == (7.0, 2)
+    for tracker in (monthly, daily, day, hour):
+        tracker.close()
+
+
 def test_redis_on_the_server_clock(redis_server, redis_path, unique_key):
     budgets = redis_tracker(redis_server.url)
     budgets.record(unique_key, 1)

@@ -10,7 +10,7 @@
 //! Key layout (the Python backend builds the same name): one hash per key,
 //!
 //! ```text
-//! <prefix>:budget:{<key>}     fields "daily", "monthly", "period": "<id>:<spent>:<requests>"
+//! <prefix>:budget:{<key>}     fields "daily", "monthly", "period:<us>": "<id>:<spent>:<requests>"
 //! ```
 //!
 //! with the rate limiter's hash-tag escaping (`key_tag`), expiring when its last window ends.

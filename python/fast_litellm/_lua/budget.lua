@@ -7,9 +7,13 @@
 -- exact for integers below 2^53, and Unix time in microseconds stays below that until 2255.
 --
 -- KEYS[1]  "<prefix>:budget:{<key>}": a hash with one field per window ("daily", "monthly",
---          "period"), each "<id>:<spent>:<requests>" (id: the UTC day or month number, or the
---          start of a period in microseconds; spent in nanodollars). The key expires when its
---          last window ends, so nothing needs cleaning up.
+--          "period:<length in microseconds>"), each "<id>:<spent>:<requests>" (id: the UTC day
+--          or month number, or the start of a period in microseconds; spent in nanodollars).
+--          Trackers of different windows on one prefix share the hash, each with its own field
+--          (periods of different lengths too), and a record never shortens the key's life: it
+--          expires when the last window of any of them ends, so nothing needs cleaning up.
+--          (A period's field was "period" before lengths were in the name: it is still read
+--          when the named one is missing, so spend recorded before carries over.)
 -- ARGV     op ("record" | "read"), now_us ("" = the server's TIME, so instance clocks do not
 --          matter), amount (nanodollars, record only), then one kind per window ("daily",
 --          "monthly", or "period:<length in microseconds>").
@@ -100,12 +104,16 @@ for i = 4, #ARGV do
     local kind = ARGV[i]
     local period = nil
     local name = kind
+    local legacy = nil
     if string.sub(kind, 1, 7) == 'period:' then
         period = tonumber(string.sub(kind, 8))
-        name = 'period'
+        legacy = 'period'
     end
     -- pcall: a key of another type under our name (WRONGTYPE) reads as empty and is replaced.
     local stored = redis.pcall('HGET', key, name)
+    if legacy and type(stored) ~= 'string' then
+        stored = redis.pcall('HGET', key, legacy)
+    end
     local id, spent, requests = nil, 0, 0
     if type(stored) == 'string' then
         local a, b, c = string.match(stored, '^(%d+):(%d+):(%d+)$')
@@ -150,7 +158,13 @@ if record then
     if redis.call('TYPE', key).ok ~= 'hash' then
         redis.call('DEL', key)
     end
+    -- The key lives until the end of the last window recorded into it, by this tracker or any
+    -- other on the prefix: a daily record just before midnight must not expire a monthly total.
+    local keep_ms = div(expire_at + 999, 1000)
+    local left_ms = redis.call('PTTL', key)
     redis.call('HSET', key, unpack(fields))
-    redis.call('PEXPIRE', key, div(expire_at + 999, 1000))
+    if left_ms < keep_ms then
+        redis.call('PEXPIRE', key, keep_ms)
+    end
 end
 return reply

@@ -186,6 +186,33 @@ def test_generated_usage_objects_price_as_litellm(name, usage):
             _flags.configure("cost", rust=True)
 
 
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "gpt-4.1", "openai/gpt-5", "claude-sonnet-4-5"])
+@pytest.mark.parametrize("calls", [0, 2])
+def test_server_side_web_search_calls_price_as_litellm(model, calls):
+    # LiteLLM bills web-search calls reported in `server_side_tool_usage_details` for any
+    # provider; the first response of a model is LiteLLM's, later ones go through the table.
+    def response() -> Any:
+        usage = usage_of(1_000, 200, None, None, None, None, None)
+        usage.server_side_tool_usage_details = {"web_search_calls": calls}
+        return litellm.ModelResponse(model=model, usage=usage)
+
+    for rust in [True, False] if native is not None else [False]:
+        _flags.configure("cost", rust=rust)
+        try:
+            plain = litellm.ModelResponse(
+                model=model, usage=usage_of(1_000, 200, None, None, None, None, None)
+            )
+            fast_litellm.completion_cost(plain, model=model)
+            want = outcome(
+                lambda: litellm.completion_cost(completion_response=response(), model=model)
+            )
+            for _ in range(2):
+                got = outcome(lambda: fast_litellm.completion_cost(response(), model=model))
+                assert got == want, (rust, model, calls)
+        finally:
+            _flags.configure("cost", rust=True)
+
+
 @pytest.mark.parametrize("prompt", [2**63 - 1, 2**63, 10**30])
 def test_token_counts_beyond_64_bits_price_as_litellm(prompt):
     for rust in [True, False] if native is not None else [False]:

@@ -373,7 +373,12 @@ def _usage_counts(usage: Any) -> Tuple[Any, ...]:
     _Unsupported for a usage with other token classes."""
     if _field(usage, "inference_geo") is not None or _field(usage, "speed"):
         raise _Unsupported
-    if _field(usage, "server_tool_use") is not None:
+    # Server-side tool calls (Anthropic's `server_tool_use`, xAI's and others'
+    # `server_side_tool_usage_details`) are billed by LiteLLM's built-in tool pricing.
+    if (
+        _field(usage, "server_tool_use") is not None
+        or _field(usage, "server_side_tool_usage_details") is not None
+    ):
         raise _Unsupported
     prompt = _count(usage.prompt_tokens)
     completion = _count(usage.completion_tokens)

@@ -488,6 +488,41 @@ def scenario_cost_while_busy() -> None:
     assert cost_calculator.cost_per_token is own_calculator
 
 
+def scenario_budget_while_busy() -> None:
+    """``BudgetTracker`` (in process): threads record into a daily and a monthly window while
+    the parent forks; each child finds every record in both windows or in neither, and records."""
+    import fast_litellm
+
+    budgets = fast_litellm.BudgetTracker(
+        daily=10**6, monthly=2 * 10**6, clock=fast_litellm.ManualClock(86_400 * 20_000)
+    )
+
+    def calls() -> None:
+        for _ in range(20):
+            budgets.record("team", 1e-6)
+
+    def whole() -> int:
+        windows = budgets.status("team").windows
+        daily, monthly = windows["daily"], windows["monthly"]
+        assert (daily.spent_nanodollars, daily.requests) == (
+            monthly.spent_nanodollars,
+            monthly.requests,
+        ), windows
+        assert daily.spent_nanodollars == 1_000 * daily.requests, windows
+        return daily.requests
+
+    def work() -> Dict[str, Any]:
+        before = whole()
+        calls()
+        assert whole() == before + 20
+        return {"implementation": budgets.implementation, "native_errors": native_errors()}
+
+    answers = busy_forks(calls, work)
+    expected = {"implementation": budgets.implementation, "native_errors": {}}
+    assert all(answer == expected for answer in answers), answers
+    whole()
+
+
 SCENARIOS: Dict[str, Callable[[], None]] = {
     "while_busy": scenario_while_busy,
     "held_locks": scenario_held_locks,
@@ -497,6 +532,7 @@ SCENARIOS: Dict[str, Callable[[], None]] = {
     "router_while_busy": scenario_router_while_busy,
     "cache_while_busy": scenario_cache_while_busy,
     "cost_while_busy": scenario_cost_while_busy,
+    "budget_while_busy": scenario_budget_while_busy,
 }
 
 

@@ -305,7 +305,9 @@ class BudgetTracker:
         self._windows = windows(daily, monthly, period_ns, period_limit)
         self._now = time.time_ns if clock is None else _clock_reader(clock)
         self._table: Dict[str, List[List[int]]] = {}
-        self._lock = _fork.Lock()
+        # A record updates every window in turn: a fork must not copy one half-way (the child
+        # would find it in the daily window and not the monthly one).
+        self._lock = _fork.StateLock()
         self._sweep_at = _SWEEP_MIN
         self._recorded = self._allowed = self._denied = 0
 

@@ -161,6 +161,21 @@ def test_one_event_loop_per_call_keeps_no_connection_per_loop(redis_server, redi
     assert descriptors() - before <= 4
 
 
+def test_native_limiters_of_one_backend_share_one_connection(own_redis_server, unique_key):
+    # The proxy hook builds a limiter per distinct (rpm, tpm): each one used to open its own
+    # connection (500 keys with different limits held 500 connections to one Redis).
+    if _flags.native is None:
+        pytest.skip("native module unavailable")
+    limiters = [
+        backend(own_redis_server.url, limits(burst=10 + index), "native") for index in range(40)
+    ]
+    for index, limiter in enumerate(limiters):
+        assert timed(limiter.check, f"{unique_key}-{index}")
+    clients = own_redis_server.cli("CLIENT", "LIST").strip().splitlines()
+    # Ours, and redis-cli's own.
+    assert len(clients) <= 2, clients
+
+
 def test_an_outage_is_logged_once_and_its_end_once(
     own_redis_server, redis_path, unique_key, caplog
 ):

@@ -218,6 +218,7 @@ fn _testing_panic(message: &str) -> PyResult<()> {
 #[pyfunction]
 fn _after_fork() {
     crate::runtime::after_fork_in_child();
+    crate::ratelimit::redis::after_fork_in_child();
     crate::tokens::after_fork_in_child();
     crate::metrics::after_fork_in_child();
     aio::after_fork_in_child();

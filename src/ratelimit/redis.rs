@@ -88,7 +88,7 @@ impl RedisBackendError {
 }
 
 /// Where the limiter's state lives.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Backend {
     /// One server (or a proxy in front of many): `redis://`, `rediss://` or `unix://`.
     Single(String),
@@ -319,6 +319,36 @@ impl LazyCluster {
     }
 }
 
+type SharedConnections = Mutex<std::collections::HashMap<Backend, std::sync::Weak<Connection>>>;
+
+/// The connections of the current runtime by backend, shared by every limiter and budget
+/// tracker of the process: a multiplexed connection pipelines the commands of all of them, so a
+/// limiter per limit pair (the proxy hook makes one per distinct rpm/tpm) no longer opens a
+/// connection of its own (500 keys with different limits held 500 connections to one Redis).
+/// Forgotten in a child after `fork()` (`after_fork_in_child`): the connections belong to the
+/// parent's runtime, and a thread that did not come along may hold the lock.
+static SHARED: crate::published::Published<SharedConnections> = crate::published::Published::new();
+
+/// The process's connection to `backend` on the current runtime, made (lazily) if none is
+/// alive.
+fn shared_connection(backend: &Backend) -> Result<Arc<Connection>, RedisBackendError> {
+    let shared = SHARED.get_or_build(SharedConnections::default, drop);
+    let mut connections = shared.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(connection) = connections.get(backend).and_then(std::sync::Weak::upgrade) {
+        return Ok(connection);
+    }
+    connections.retain(|_, connection| connection.strong_count() > 0);
+    // Lazy: nothing is sent while the lock is held.
+    let connection = Arc::new(connect(backend)?);
+    connections.insert(backend.clone(), Arc::downgrade(&connection));
+    Ok(connection)
+}
+
+/// Forgets the parent's connections in a child process made by `fork()` (see `SHARED`).
+pub fn after_fork_in_child() {
+    SHARED.forget();
+}
+
 /// A lazy connection for `backend` on the current runtime (nothing is sent until first use).
 fn connect(backend: &Backend) -> Result<Connection, RedisBackendError> {
     // The connection types find the runtime through the thread's context.
@@ -411,11 +441,11 @@ impl RedisConnection {
                 "timeout must be greater than 0".into(),
             ));
         }
-        let connection = connect(&backend)?;
+        let connection = shared_connection(&backend)?;
         Ok(Self {
             backend,
             timeout,
-            connection: ArcSwap::from_pointee((crate::runtime::generation(), Arc::new(connection))),
+            connection: ArcSwap::from_pointee((crate::runtime::generation(), connection)),
         })
     }
 
@@ -438,7 +468,7 @@ impl RedisConnection {
         if current.0 == generation {
             return Ok(Arc::clone(&current.1));
         }
-        let fresh = Arc::new((generation, Arc::new(connect(&self.backend)?)));
+        let fresh = Arc::new((generation, shared_connection(&self.backend)?));
         let previous = self
             .connection
             .compare_and_swap(&current, Arc::clone(&fresh));

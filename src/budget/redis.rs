@@ -123,10 +123,14 @@ impl RedisBudget {
                 window: *window,
                 spent: spent as u64,
                 requests: requests as u64,
-                reset_at_ns: u64::try_from(values[2]).ok().map(|us| us * 1000),
+                // -1: a period not started. Microseconds past what nanoseconds hold are junk.
+                reset_at_ns: match values[2] {
+                    -1 => None,
+                    us => Some((us as u64).checked_mul(1000).ok_or_else(bad)?),
+                },
             });
         }
-        Ok((now_us * 1000, views))
+        Ok((now_us.checked_mul(1000).ok_or_else(bad)?, views))
     }
 
     /// Adds `amount` nanodollars and one request to every window of `key`.

@@ -75,7 +75,7 @@ pub enum RedisBackendError {
     #[error("Redis error: {0}")]
     Redis(#[from] RedisError),
     /// The script answered something it never answers: another script under our keys' names?
-    #[error("unexpected reply from the rate-limit script: {0}")]
+    #[error("unexpected reply from the {0}")]
     BadReply(String),
 }
 
@@ -659,10 +659,14 @@ impl RedisLimiter {
 
     fn decision(&self, reply: &[i64]) -> Result<Decision, RedisBackendError> {
         let &[allowed, retry_after, reset_after, request_remaining, token_remaining] = reply else {
-            return Err(RedisBackendError::BadReply(format!("{reply:?}")));
+            return Err(RedisBackendError::BadReply(format!(
+                "rate-limit script: {reply:?}"
+            )));
         };
         if !(0..=1).contains(&allowed) || retry_after < -1 || reset_after < 0 {
-            return Err(RedisBackendError::BadReply(format!("{reply:?}")));
+            return Err(RedisBackendError::BadReply(format!(
+                "rate-limit script: {reply:?}"
+            )));
         }
         let view = |limit: Option<Limit>, remaining: i64| {
             limit.map(|l| LimitView {

@@ -1004,22 +1004,25 @@ def _pool_connections(client: Any) -> List[Tuple[str, bool]]:
     return found
 
 
-def _take_expired(pool: Any, remove: bool = True) -> List[Any]:
-    """The idle connections of ``pool`` past their keep-alive (or closed by the server), taken
-    out of the pool (with ``remove``) for the caller to close."""
+def _take_expired(pool: Any, remove: bool = True, expired_only: bool = True) -> List[Any]:
+    """The idle connections of ``pool`` past their keep-alive (or closed by the server), or with
+    ``expired_only=False`` all of them, taken out of the pool (with ``remove``) for the caller
+    to close."""
     lock = getattr(pool, "_optional_thread_lock", None)
     connections = getattr(pool, "_connections", None)
     if lock is None or not isinstance(connections, list):
         return []
     with lock:
         try:
-            expired = [c for c in connections if c.is_idle() and c.has_expired()]
+            taken = [
+                c for c in connections if c.is_idle() and (c.has_expired() or not expired_only)
+            ]
         except Exception:
             return []
         if remove:
-            for connection in expired:
+            for connection in taken:
                 connections.remove(connection)
-    return expired
+    return taken
 
 
 async def _aclose_connections(connections: List[Any]) -> None:
@@ -1699,25 +1702,9 @@ class HttpClient:
             self._close_client(loop, client, idle_only=False)
 
 
-def _take_idle(pool: Any) -> List[Any]:
-    """The idle connections of ``pool``, taken out of it for the caller to close."""
-    lock = getattr(pool, "_optional_thread_lock", None)
-    connections = getattr(pool, "_connections", None)
-    if lock is None or not isinstance(connections, list):
-        return []
-    with lock:
-        try:
-            idle = [c for c in connections if c.is_idle()]
-        except Exception:
-            return []
-        for connection in idle:
-            connections.remove(connection)
-    return idle
-
-
 def _close_idle(client: httpx.Client) -> None:
     for pool in _pools(client):
-        for connection in _take_idle(pool):
+        for connection in _take_expired(pool, expired_only=False):
             try:
                 connection.close()
             except Exception:  # closed enough: it is out of the pool
@@ -1732,7 +1719,7 @@ def _aclosing(
 
     async def close_idle() -> None:
         for pool in _pools(client):
-            await _aclose_connections(_take_idle(pool))
+            await _aclose_connections(_take_expired(pool, expired_only=False))
 
     return close_idle if idle_only else client.aclose
 

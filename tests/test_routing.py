@@ -504,6 +504,11 @@ def test_bad_arguments_are_refused(make: Any) -> None:
         router.pick("m", input_tokens=-1)
     with pytest.raises(TypeError):
         router.pick("m", input_tokens=1.5)
+    # Beyond what the native engine holds: the same ValueError on both engines.
+    with pytest.raises(ValueError, match="2\\*\\*64"):
+        router.pick("m", input_tokens=2**64)
+    with pytest.raises(ValueError, match="2\\*\\*64"):
+        router.record_success("d0", latency=0.1, tokens=2**64)
     for latency in (-0.1, float("nan"), float("inf")):
         with pytest.raises(ValueError):
             router.record_success("d0", latency=latency)

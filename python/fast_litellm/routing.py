@@ -86,11 +86,15 @@ def _finite(value: Any, what: str) -> float:
     return number
 
 
+# The largest count the native engine holds; the fallback refuses what it would refuse.
+_MAX_COUNT = 2**64 - 1
+
+
 def _count(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{what} must be an int, not {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{what} must be >= 0, got {value}")
+    if not 0 <= value <= _MAX_COUNT:
+        raise ValueError(f"{what} must be between 0 and 2**64 - 1, got {value}")
     return value
 
 
@@ -804,7 +808,7 @@ class Router(HealthTracker):
         group = self._groups.get(model_name)
         if group is None:
             group = self._group(model_name)
-        if input_tokens.__class__ is not int or input_tokens < 0:
+        if input_tokens.__class__ is not int or not 0 <= input_tokens <= _MAX_COUNT:
             input_tokens = _count(input_tokens, "input_tokens")
         try:
             index = self._impl.pick(group, input_tokens, stream is True, self._now())

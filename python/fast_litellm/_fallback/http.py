@@ -1025,6 +1025,14 @@ def _take_expired(pool: Any, remove: bool = True, expired_only: bool = True) -> 
     return taken
 
 
+def _close_connections(connections: List[Any]) -> None:
+    for connection in connections:
+        try:
+            connection.close()
+        except Exception:  # a connection that fails to close is closed enough
+            pass
+
+
 async def _aclose_connections(connections: List[Any]) -> None:
     for connection in connections:
         try:
@@ -1220,9 +1228,7 @@ class HttpClient:
         with self._lock:
             client = self._async.get(loop)
             if client is None:
-                # The clients of finished loops go (see `_async_clients`).
-                for closed in [other for other in self._async if other.is_closed()]:
-                    del self._async[closed]
+                self._drop_finished_loops()
                 client = httpx.AsyncClient(**self._client_options())
                 _adapt_pools(client, self._counters)
                 _keep_no_cookies(client)
@@ -1235,9 +1241,14 @@ class HttpClient:
         """The async clients whose event loop is still open (the others are dropped: their
         connections went with their loop)."""
         with self._lock:
-            for loop in [loop for loop in self._async if loop.is_closed()]:
-                del self._async[loop]
+            self._drop_finished_loops()
             return list(self._async.items())
+
+    def _drop_finished_loops(self) -> None:
+        """Forgets the async clients of closed event loops (the caller holds ``_lock``): their
+        connections went with their loop."""
+        for loop in [loop for loop in self._async if loop.is_closed()]:
+            del self._async[loop]
 
     def _run_on_loop(
         self, loop: asyncio.AbstractEventLoop, work: Callable[[], Coroutine[Any, Any, Any]]
@@ -1626,11 +1637,7 @@ class HttpClient:
         if self._sync is not None:
             for pool in _pools(self._sync):
                 expired = _take_expired(pool)
-                for connection in expired:
-                    try:
-                        connection.close()
-                    except Exception:  # closed enough: it is out of the pool
-                        pass
+                _close_connections(expired)
                 closed += len(expired)
         for loop, client in self._async_clients():
             for pool in _pools(client):
@@ -1684,9 +1691,8 @@ class HttpClient:
             if self._sync is not None:
                 clients.append((None, self._sync))
             self._sync = None
-            clients.extend(
-                (loop, client) for loop, client in self._async.items() if not loop.is_closed()
-            )
+            self._drop_finished_loops()
+            clients.extend(self._async.items())
             self._async.clear()
             with self._counters.lock:
                 busy = self._counters.in_flight > 0
@@ -1704,11 +1710,7 @@ class HttpClient:
 
 def _close_idle(client: httpx.Client) -> None:
     for pool in _pools(client):
-        for connection in _take_expired(pool, expired_only=False):
-            try:
-                connection.close()
-            except Exception:  # closed enough: it is out of the pool
-                pass
+        _close_connections(_take_expired(pool, expired_only=False))
 
 
 def _aclosing(

@@ -268,7 +268,9 @@ def _retry_after_of(exception: Any) -> Optional[float]:
     """The ``retry-after`` of the response an exception carries, read as LiteLLM's failure
     callback reads it (``router_rust.core.retry_after_seconds``): the headers of the exception,
     else of its ``response``, else its ``litellm_response_headers``; whole seconds or an HTTP
-    date; a negative or unreadable value, or none, is no wait."""
+    date; a negative or unreadable value, or none, is no wait. (Not the HTTP client's
+    ``parse_retry_after``: that one reads a past date as 0 s, where LiteLLM, and so the
+    cooldown, takes none.)"""
     if exception is None:
         return None
     try:

@@ -724,8 +724,8 @@ impl Client {
             let responding = hyper.request(request);
             // A request's own read timeout bounds the wait for its headers from the end of its
             // upload (see `upload`; which connection serves it is not known before the answer,
-            // so it cannot be set per read there). The client's own read timeout applies per
-            // read on the connection itself (see `conn`).
+            // so it cannot be set per read there). Otherwise the client's read timeout applies
+            // per read on the connection itself (see `conn`).
             let outcome = match uploaded {
                 Some((limit, uploaded)) => {
                     tokio::pin!(responding);

@@ -658,15 +658,12 @@ impl RedisLimiter {
     }
 
     fn decision(&self, reply: &[i64]) -> Result<Decision, RedisBackendError> {
+        let bad = || RedisBackendError::BadReply(format!("rate-limit script: {reply:?}"));
         let &[allowed, retry_after, reset_after, request_remaining, token_remaining] = reply else {
-            return Err(RedisBackendError::BadReply(format!(
-                "rate-limit script: {reply:?}"
-            )));
+            return Err(bad());
         };
         if !(0..=1).contains(&allowed) || retry_after < -1 || reset_after < 0 {
-            return Err(RedisBackendError::BadReply(format!(
-                "rate-limit script: {reply:?}"
-            )));
+            return Err(bad());
         }
         let view = |limit: Option<Limit>, remaining: i64| {
             limit.map(|l| LimitView {

@@ -555,7 +555,9 @@ def test_redis_a_burst_of_async_records_on_a_healthy_server_loses_none(
     stats = budgets.stats()
     assert stats["busy"] == 0, stats
     assert stats["records_lost"] == stats["backend_errors"], stats
-    assert budgets.status(unique_key).requests == stats["recorded"] == 600 - stats["records_lost"]
+    assert stats["recorded"] == 600 - stats["records_lost"]
+    # A record that timed out may still have reached Redis (counted lost, yet applied).
+    assert stats["recorded"] <= budgets.status(unique_key).requests <= 600
     budgets.close()
 
 

@@ -237,6 +237,29 @@ def test_token_counts_beyond_64_bits_price_as_litellm(prompt):
             _flags.configure("cost", rust=True)
 
 
+@pytest.mark.parametrize("field", ["prompt", "completion", "cache_read", "cache_creation"])
+@pytest.mark.parametrize("count", [2**63, 10**30])
+def test_token_count_arguments_beyond_64_bits_price_as_litellm(field, count):
+    counts = {"prompt": 10, "completion": 5, "cache_read": 0, "cache_creation": 0, field: count}
+    for rust in [True, False] if native is not None else [False]:
+        _flags.configure("cost", rust=rust)
+        try:
+            for model in ("gpt-4o", "claude-sonnet-4-5"):
+                kwargs = dict(
+                    model=model,
+                    prompt_tokens=counts["prompt"],
+                    completion_tokens=counts["completion"],
+                    cache_read_input_tokens=counts["cache_read"],
+                    cache_creation_input_tokens=counts["cache_creation"],
+                )
+                want = outcome(lambda: litellm.cost_per_token(**kwargs))  # noqa: B023
+                assert isinstance(want[0], float), want  # LiteLLM prices it
+                for _ in range(2):
+                    assert outcome(lambda: fast_litellm.cost_per_token(**kwargs)) == want  # noqa: B023
+        finally:
+            _flags.configure("cost", rust=True)
+
+
 def test_the_table_prices_most_chat_models_itself():
     cost.reset_cost_stats()
     for name in TABLE_MODELS:

@@ -430,8 +430,6 @@ def _token_count(name: str, value: Any) -> int:
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
     if value < 0:
         raise ValueError(f"{name} must be >= 0, got {value}")
-    if value > _MAX_TOKENS:
-        raise ValueError(f"{name} must be at most 2**63 - 1, got {value}")
     return value
 
 
@@ -506,7 +504,17 @@ def cost_per_token(
         _token_count("cache_read_input_tokens", cache_read_input_tokens)
     litellm = _litellm()
     try:
-        if litellm_options:
+        if (
+            litellm_options
+            or max(
+                prompt_tokens,
+                completion_tokens,
+                cache_creation_input_tokens or 0,
+                cache_read_input_tokens or 0,
+            )
+            > _MAX_TOKENS
+        ):
+            # Counts beyond the native table's 64 bits: LiteLLM prices them, in Python ints.
             raise _Unsupported
         if custom_cost_per_token is not None:
             if usage_object is not None:

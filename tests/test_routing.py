@@ -441,6 +441,33 @@ def test_a_failed_health_check_holds_a_deployment_back(make: Any, clock: Any) ->
         router.record_health_check("d0", healthy=1)
 
 
+def test_a_failed_health_check_goes_stale_as_in_litellm(make: Any, clock: Any) -> None:
+    # LiteLLM treats a health state older than its staleness (600 s by default) as unknown, so
+    # a deployment whose checks stopped (stop_health_checks, a fork) is not held back for ever.
+    model_list = group(2)
+    router = make(model_list)
+    router.record_health_check("d0", healthy=False)
+    clock.advance(599.9)
+    assert not router.is_healthy("d0")
+    assert all(router.pick("m") is model_list[1] for _ in range(20))
+    clock.advance(0.1)
+    assert router.is_healthy("d0")
+    assert model_list[0] in [router.pick("m") for _ in range(40)]
+    assert router.status("d0")["health_check"] is False  # the last answer, now stale
+    router.record_health_check("d0", healthy=False)
+    assert not router.is_healthy("d0")
+
+    short = make(model_list, health_check_staleness=30)
+    short.record_health_check("d1", healthy=False)
+    clock.advance(29)
+    assert [d["model_info"]["id"] for d in short.healthy_deployments("m")] == ["d0"]
+    clock.advance(1)
+    assert len(short.healthy_deployments("m")) == 2
+    for bad, error in [(-1, ValueError), (float("inf"), ValueError), ("1", TypeError)]:
+        with pytest.raises(error, match="health_check_staleness"):
+            make(model_list, health_check_staleness=bad)
+
+
 def test_check_health_gets_each_url(make: Any) -> None:
     from .http_server import HttpTestServer
 
@@ -573,6 +600,7 @@ _operation = st.one_of(
     circuit_breaker=st.booleans(),
     buffer=st.sampled_from([0.0, 0.2, 1.0]),
     seed=st.integers(0, 2**64 - 1),
+    staleness=st.sampled_from([0.0, 30.0, 600.0]),
     limits=st.lists(
         st.tuples(
             st.one_of(st.none(), st.integers(0, 5)),
@@ -590,6 +618,7 @@ def test_native_and_fallback_agree(
     circuit_breaker: bool,
     buffer: float,
     seed: int,
+    staleness: float,
     limits: Any,
     operations: Any,
 ) -> None:
@@ -607,6 +636,7 @@ def test_native_and_fallback_agree(
         circuit_breaker=circuit_breaker,
         lowest_latency_buffer=buffer,
         seed=seed,
+        health_check_staleness=staleness,
     )
     engines = [
         _flags.native.Router(strategy, groups, specs, **options),

@@ -66,6 +66,9 @@ STRATEGIES = (
 
 # LiteLLM's DEFAULT_COOLDOWN_TIME_SECONDS.
 DEFAULT_COOLDOWN_TIME = 5.0
+# LiteLLM's staleness of a health state: DEFAULT_HEALTH_CHECK_INTERVAL (300 s) times
+# DEFAULT_HEALTH_CHECK_STALENESS_MULTIPLIER (2).
+DEFAULT_HEALTH_CHECK_STALENESS = 600.0
 # LiteLLM prices a deployment missing from its cost map at $5 a token, in and out.
 _UNKNOWN_PRICE = 5.0
 
@@ -318,6 +321,12 @@ class HealthTracker:
     one probe request through when a cooldown ends and cools the deployment down again if it
     fails (LiteLLM has no such state, so it is off by default).
 
+    A failed active health check (``check_health``, ``start_health_checks``,
+    ``record_health_check``) keeps a deployment out of the picks until a check passes or, as
+    LiteLLM treats a stale health state, until it is ``health_check_staleness`` seconds old
+    (default 600, LiteLLM's; then the deployment's health is unknown and it is picked again).
+    Keep the check interval well below it.
+
     The ``model_list`` is read once, when the tracker is built: a later change to its dicts
     (an rpm, a price) is not seen; build a new one for a new configuration.
     """
@@ -335,6 +344,7 @@ class HealthTracker:
         circuit_breaker: bool = False,
         seed: Optional[int] = None,
         clock: Any = None,
+        health_check_staleness: float = DEFAULT_HEALTH_CHECK_STALENESS,
     ) -> None:
         parsed = _Parsed(model_list)
         if allowed_fails is not None:
@@ -347,6 +357,9 @@ class HealthTracker:
         if not isinstance(circuit_breaker, bool):
             raise TypeError("circuit_breaker must be True or False")
         buffer = _finite(self._lowest_latency_buffer, "lowest_latency_buffer")
+        staleness = _finite(health_check_staleness, "health_check_staleness")
+        if staleness < 0:
+            raise ValueError(f"health_check_staleness must be >= 0, got {staleness}")
         if seed is None:
             seed = int.from_bytes(os.urandom(8), "little")
         elif isinstance(seed, bool) or not isinstance(seed, int):
@@ -372,6 +385,7 @@ class HealthTracker:
             circuit_breaker=circuit_breaker,
             lowest_latency_buffer=buffer,
             seed=seed & ((1 << 64) - 1),
+            health_check_staleness=staleness,
         )
         self.implementation = "native" if native else "fallback"
         self._native_clock = _native_clock_of(clock)
@@ -624,7 +638,8 @@ class HealthTracker:
 
         A process forked while they run does not inherit them: in the child they are stopped,
         ``health_checks_status()`` says ``stopped_by_fork`` and ``health_check()`` reports it
-        (the last answers stay in force); call ``start_health_checks()`` again there."""
+        (the last answers stay in force, a failure until it goes stale); call
+        ``start_health_checks()`` again there."""
         interval = _finite(interval, "interval")
         timeout = _finite(timeout, "timeout")
         if interval <= 0 or timeout <= 0:
@@ -765,7 +780,8 @@ class Router(HealthTracker):
     """Picks a deployment of a model group as LiteLLM's router would, among the healthy ones.
 
     ``Router(model_list, *, strategy="simple-shuffle", allowed_fails=None, cooldown_time=None,
-    circuit_breaker=False, lowest_latency_buffer=0.0, seed=None, clock=None)``; the health
+    circuit_breaker=False, lowest_latency_buffer=0.0, seed=None, clock=None,
+    health_check_staleness=600.0)``; the health
     options are ``HealthTracker``'s. ``seed`` makes the random choices repeatable (the same on
     both engines); ``lowest_latency_buffer`` is LiteLLM's ``routing_strategy_args`` option of the
     same name (a fraction of the lowest latency).
@@ -784,6 +800,7 @@ class Router(HealthTracker):
         lowest_latency_buffer: float = 0.0,
         seed: Optional[int] = None,
         clock: Any = None,
+        health_check_staleness: float = DEFAULT_HEALTH_CHECK_STALENESS,
     ) -> None:
         if not isinstance(strategy, str):
             raise TypeError(f"strategy must be a str, not {type(strategy).__name__}")
@@ -799,6 +816,7 @@ class Router(HealthTracker):
             circuit_breaker=circuit_breaker,
             seed=seed,
             clock=clock,
+            health_check_staleness=health_check_staleness,
         )
 
     def pick(self, model_name: str, *, input_tokens: int = 0, stream: bool = False) -> Any:
@@ -895,6 +913,7 @@ def health_probe() -> Optional[str]:
         circuit_breaker=False,
         lowest_latency_buffer=0.0,
         seed=0,
+        health_check_staleness=DEFAULT_HEALTH_CHECK_STALENESS,
     )
     router.record_start(0, now[0])
     if router.pick(0, 0, False, now[0]) != 1:

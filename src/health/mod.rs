@@ -249,7 +249,15 @@ pub struct CooldownPolicy {
     pub allowed_fails: Option<u64>,
     pub cooldown_time: f64,
     pub circuit_breaker: bool,
+    /// Seconds after which a failed health check no longer keeps a deployment out: the answer
+    /// is then unknown, as LiteLLM treats a stale health state (its default, twice its
+    /// 300-second check interval, is [`DEFAULT_HEALTH_CHECK_STALENESS_SECONDS`]).
+    pub health_check_staleness: f64,
 }
+
+/// LiteLLM's default staleness of a health check (`DEFAULT_HEALTH_CHECK_INTERVAL` times
+/// `DEFAULT_HEALTH_CHECK_STALENESS_MULTIPLIER`).
+pub const DEFAULT_HEALTH_CHECK_STALENESS_SECONDS: f64 = 600.0;
 
 impl Default for CooldownPolicy {
     fn default() -> Self {
@@ -257,6 +265,7 @@ impl Default for CooldownPolicy {
             allowed_fails: None,
             cooldown_time: DEFAULT_COOLDOWN_SECONDS,
             circuit_breaker: false,
+            health_check_staleness: DEFAULT_HEALTH_CHECK_STALENESS_SECONDS,
         }
     }
 }
@@ -380,9 +389,15 @@ impl Health {
         }
     }
 
-    /// Whether a request may be sent here now.
-    pub fn available(&self, now: f64) -> bool {
-        if self.health_check == Some(false) {
+    /// Whether a request may be sent here now; a failed health check keeps it out for
+    /// `staleness` seconds.
+    pub fn available(&self, now: f64, staleness: f64) -> bool {
+        if self.health_check == Some(false)
+            && self
+                .health_checks
+                .last_at
+                .is_some_and(|at| now - at < staleness)
+        {
             return false;
         }
         match self.state(now) {

@@ -33,7 +33,7 @@ fn the_only_deployment_of_a_group_is_not_cooled_down_for_a_429() {
         DeploymentPolicy::default(),
         true
     ));
-    assert!(h.available(0.0));
+    assert!(h.available(0.0, f64::INFINITY));
 }
 
 #[test]
@@ -96,7 +96,7 @@ fn allowed_fails_mode_counts_failures_that_expire_after_the_cooldown_time() {
     let policy = CooldownPolicy {
         allowed_fails: Some(2),
         cooldown_time: 30.0,
-        circuit_breaker: false,
+        ..CooldownPolicy::default()
     };
     let mut h = Health::default();
     let d = DeploymentPolicy::default();
@@ -120,9 +120,9 @@ fn circuit_breaker_half_open_probe() {
     let mut h = Health::default();
     assert!(h.failure(0.0, failure(401), None, &policy, d, false));
     assert_eq!(h.state(5.0), State::HalfOpen);
-    assert!(h.available(5.0));
+    assert!(h.available(5.0, f64::INFINITY));
     h.start(5.0);
-    assert!(!h.available(5.1), "one probe at a time");
+    assert!(!h.available(5.1, f64::INFINITY), "one probe at a time");
     // the probe fails: open again, even for a status that alone would not cool down
     assert!(h.failure(6.0, failure(503), None, &policy, d, true));
     assert_eq!(h.state(10.9), State::CoolingDown);
@@ -147,6 +147,21 @@ fn window_and_percentiles() {
 }
 
 #[test]
+fn a_failed_health_check_goes_stale() {
+    let mut h = Health::default();
+    h.health_check(100.0, false, Some(503), None);
+    assert!(!h.available(100.0, 600.0));
+    assert!(!h.available(699.9, 600.0));
+    assert!(
+        h.available(700.0, 600.0),
+        "older than the staleness: unknown"
+    );
+    assert!(h.available(100.0, 0.0), "a staleness of 0 never holds back");
+    h.health_check(700.0, false, Some(503), None);
+    assert!(!h.available(700.0, 600.0), "a new failure holds back again");
+}
+
+#[test]
 fn a_failed_health_check_holds_back_until_one_passes() {
     let policy = CooldownPolicy {
         circuit_breaker: true,
@@ -154,9 +169,9 @@ fn a_failed_health_check_holds_back_until_one_passes() {
     };
     let mut h = Health::default();
     h.health_check(0.0, false, None, None);
-    assert!(!h.available(0.0));
+    assert!(!h.available(0.0, f64::INFINITY));
     h.health_check(1.0, true, None, None);
-    assert!(h.available(1.0));
+    assert!(h.available(1.0, f64::INFINITY));
     assert!(h.failure(
         2.0,
         failure(401),

@@ -58,7 +58,7 @@ pub(crate) struct PyRouter {
 #[pymethods]
 impl PyRouter {
     #[new]
-    #[pyo3(signature = (strategy, groups, deployments, *, allowed_fails, cooldown_time, circuit_breaker, lowest_latency_buffer, seed))]
+    #[pyo3(signature = (strategy, groups, deployments, *, allowed_fails, cooldown_time, circuit_breaker, lowest_latency_buffer, seed, health_check_staleness))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         strategy: &str,
@@ -69,6 +69,7 @@ impl PyRouter {
         circuit_breaker: bool,
         lowest_latency_buffer: f64,
         seed: u64,
+        health_check_staleness: f64,
     ) -> PyResult<Self> {
         let strategy = Strategy::parse(strategy)
             .ok_or_else(|| PyValueError::new_err(format!("unknown strategy {strategy:?}")))?;
@@ -96,6 +97,7 @@ impl PyRouter {
             allowed_fails,
             cooldown_time,
             circuit_breaker,
+            health_check_staleness,
         };
         let core = Router::new(strategy, policy, lowest_latency_buffer, groups, specs, seed)?;
         Ok(Self {

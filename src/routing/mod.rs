@@ -146,6 +146,7 @@ impl Router {
         seed: u64,
     ) -> Result<Router, RoutingError> {
         finite_non_negative(policy.cooldown_time, "cooldown_time")?;
+        finite_non_negative(policy.health_check_staleness, "health_check_staleness")?;
         finite_non_negative(buffer, "lowest_latency_buffer")?;
         let mut members = vec![Vec::new(); groups];
         for (index, spec) in specs.iter().enumerate() {
@@ -214,13 +215,13 @@ impl Router {
         Ok(members
             .iter()
             .copied()
-            .filter(|&i| inner.health[i].available(now))
+            .filter(|&i| inner.health[i].available(now, self.policy.health_check_staleness))
             .collect())
     }
 
     pub fn is_available(&self, index: usize, now: f64) -> Result<bool, RoutingError> {
         self.check(index)?;
-        Ok(self.inner.lock().health[index].available(now))
+        Ok(self.inner.lock().health[index].available(now, self.policy.health_check_staleness))
     }
 
     /// Picks a deployment of `group` for a request of `input_tokens` tokens.
@@ -242,7 +243,7 @@ impl Router {
             members
                 .iter()
                 .copied()
-                .filter(|&i| inner.health[i].available(now)),
+                .filter(|&i| inner.health[i].available(now, self.policy.health_check_staleness)),
         );
         if inner.candidates.is_empty() {
             let soonest = members

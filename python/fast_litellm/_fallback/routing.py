@@ -169,8 +169,12 @@ class _Health:
             return "cooldown"
         return "half_open" if self.half_open else "healthy"
 
-    def available(self, now: float) -> bool:
-        if self.health_check is False:
+    def available(self, now: float, staleness: float) -> bool:
+        if (
+            self.health_check is False
+            and self.check_at is not None
+            and now - self.check_at < staleness
+        ):
             return False
         state = self.state(now)
         return state == "healthy" or (state == "half_open" and not self.probing(now))
@@ -270,6 +274,7 @@ class Router:
         circuit_breaker: bool,
         lowest_latency_buffer: float,
         seed: int,
+        health_check_staleness: float,
     ) -> None:
         kind = _STRATEGIES.get(strategy)
         if kind is None:
@@ -279,6 +284,9 @@ class Router:
         self._cooldown_time = _finite_non_negative(float(cooldown_time), "cooldown_time")
         self._circuit_breaker = bool(circuit_breaker)
         self._buffer = _finite_non_negative(float(lowest_latency_buffer), "lowest_latency_buffer")
+        self._staleness = _finite_non_negative(
+            float(health_check_staleness), "health_check_staleness"
+        )
         self._specs = list(deployments)
         self._groups: List[List[int]] = [[] for _ in range(groups)]
         for index, (group, weights, limits, cost, _own_cooldown, _own_fails) in enumerate(
@@ -318,18 +326,18 @@ class Router:
 
     @_locked
     def available(self, group: int, now: float) -> List[int]:
-        return [i for i in self._members(group) if self._health[i].available(now)]
+        return [i for i in self._members(group) if self._health[i].available(now, self._staleness)]
 
     @_locked
     def is_available(self, index: int, now: float) -> bool:
-        return self._check(index).available(now)
+        return self._check(index).available(now, self._staleness)
 
     @_locked
     def pick(self, group: int, input_tokens: int, stream: bool, now: float) -> int:
         members = self._members(group)
         input_tokens = _index(input_tokens, "input_tokens")
         health = self._health
-        candidates = [i for i in members if health[i].available(now)]
+        candidates = [i for i in members if health[i].available(now, self._staleness)]
         if not candidates:
             waits = [health[i].cooldown_until - now for i in members]
             waits = [w for w in waits if w > 0.0]

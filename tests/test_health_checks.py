@@ -368,6 +368,24 @@ def test_a_tracker_with_native_checks_running_is_garbage_collected(
     assert "health_checks" not in fast_litellm.health_check()
 
 
+def test_a_tracker_with_thread_checks_running_is_garbage_collected(
+    http_server: HttpTestServer,
+) -> None:
+    # a clock the native side cannot read keeps the checks on a Python thread on both engines
+    health = HealthTracker(model_list(1), clock=lambda: time.monotonic())
+    health.start_health_checks({"d0": f"{http_server.url}/echo"}, interval=3600, timeout=10)
+    assert health.health_checks_status()["engine"] == "thread"
+    thread = health._health_thread[0]
+    wait_until(lambda h=health: h.health_checks_status()["rounds"] >= 1, "a round")
+    ref = weakref.ref(health)
+    del health
+    gc.collect()
+    assert ref() is None
+    thread.join(30)  # the collection ends the thread's wait between rounds
+    assert not thread.is_alive()
+    assert "health_checks" not in fast_litellm.health_check()
+
+
 # ---- interpreter exit and fork --------------------------------------------------------------------
 
 # Starts checks of endpoints that answer, hang and refuse, lets them run, and exits without

@@ -634,7 +634,7 @@ class HealthTracker:
         ``stop_health_checks()`` (the first round at once, each next one ``interval`` after the
         end of the last). On the native engine it is a task of the native runtime (no Python
         thread, no GIL; the checks of a round run at once); otherwise a Python thread. It also
-        stops when the tracker is garbage-collected (native engine) and at interpreter exit.
+        stops when the tracker is garbage-collected and at interpreter exit.
 
         A process forked while they run does not inherit them: in the child they are stopped,
         ``health_checks_status()`` says ``stopped_by_fork`` and ``health_check()`` reports it
@@ -657,15 +657,24 @@ class HealthTracker:
                 engine = "native"
             else:
                 stop = threading.Event()
+                # The thread holds the tracker only during a round, so a tracker dropped with
+                # its checks running is garbage-collected (as on the native engine), and its
+                # collection ends the thread's wait.
+                tracker_ref = weakref.ref(self)
+                weakref.finalize(self, stop.set).atexit = False
 
                 def run() -> None:
                     while not stop.is_set():
+                        tracker = tracker_ref()
+                        if tracker is None:
+                            return
                         try:
-                            self._check_targets(targets, timeout)
+                            tracker._check_targets(targets, timeout)
                         except Exception:  # a failing round must not end the checks
                             logging.getLogger("fast_litellm").debug(
                                 "health-check round failed", exc_info=True
                             )
+                        del tracker
                         rounds[0] += 1
                         stop.wait(interval)
 

@@ -363,6 +363,29 @@ def test_circuit_breaker_lets_one_probe_through(make: Any, clock: Any) -> None:
     assert plain.is_healthy("d0") and plain.status("d0")["state"] == "healthy"
 
 
+def test_a_half_open_deployment_goes_to_one_pick(make: Any, clock: Any) -> None:
+    # Concurrent requests pick before any of them has called record_start: only the first may
+    # probe the deployment whose cooldown just ended.
+    model_list = group(2)
+    router = make(model_list, circuit_breaker=True, strategy="least-busy")
+    router.record_start("d1")
+    router.record_failure("d0", status_code=401)
+    clock.advance(5)
+    assert router.pick("m") is model_list[0]  # the probe
+    assert not router.is_healthy("d0")
+    assert [router.pick("m") for _ in range(5)] == [model_list[1]] * 5
+    router.record_start("d0")
+    router.record_success("d0", latency=0.1)
+    assert router.status("d0")["state"] == "healthy"
+    # a probe picked but never sent stops holding the circuit after the cooldown that opened it
+    router.record_failure("d0", status_code=401)
+    clock.advance(5)
+    assert router.pick("m") is model_list[0]
+    assert router.pick("m") is model_list[1]
+    clock.advance(5)
+    assert router.pick("m") is model_list[0]
+
+
 def test_a_probe_whose_outcome_never_comes_stops_holding_the_circuit(make: Any, clock: Any) -> None:
     # The probe's task was cancelled between record_start and its outcome: the deployment must
     # come back, not stay half-open and out of rotation for ever.

@@ -417,6 +417,14 @@ impl Health {
         self.cooldown_until
     }
 
+    /// A pick gave this deployment to a request: a half-open circuit's probe is that request's
+    /// from now on, so a second pick before its `start` does not send a second probe.
+    pub fn picked(&mut self, now: f64) {
+        if self.state(now) == State::HalfOpen {
+            self.probe_started = Some(now);
+        }
+    }
+
     pub fn start(&mut self, now: f64) {
         if self.state(now) == State::HalfOpen {
             self.probe_started = Some(now);

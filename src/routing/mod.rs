@@ -268,10 +268,12 @@ impl Router {
             Strategy::UsageBased => self.lowest_usage(inner, input_tokens, now),
             Strategy::CostBased => self.lowest_cost(inner, input_tokens, now),
         };
-        chosen.ok_or(RoutingError::NoneAvailable {
+        let chosen = chosen.ok_or(RoutingError::NoneAvailable {
             // Over its rpm/tpm limits: the counts start again with the next minute.
             retry_after: Some(60.0 - now.rem_euclid(60.0)),
-        })
+        })?;
+        inner.health[chosen].picked(now);
+        Ok(chosen)
     }
 
     fn shuffle(&self, inner: &mut Inner) -> usize {

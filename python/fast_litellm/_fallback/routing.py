@@ -356,6 +356,10 @@ class Router:
             chosen = self._lowest_cost(candidates, input_tokens, now)
         if chosen is None:
             raise NoDeploymentAvailable("no deployment available", 60.0 - (now % 60.0))
+        chosen_health = health[chosen]
+        if chosen_health.state(now) == "half_open":
+            # the probe is this pick's request from now on: a second pick sends no second probe
+            chosen_health.probe_started = now
         return chosen
 
     def _shuffle(self, candidates: List[int]) -> int:

@@ -88,8 +88,9 @@ def _response(
     *,
     close: bool = False,
     content_length: Optional[int] = None,
+    reason: Optional[str] = None,
 ) -> bytes:
-    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}"]
+    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status') if reason is None else reason}"]
     lines.extend(f"{name}: {value}" for name, value in headers)
     lines.append(f"Content-Length: {len(body) if content_length is None else content_length}")
     if close:
@@ -150,11 +151,16 @@ class HttpTestServer:
         return f"/sse/{name}"
 
     def answer(
-        self, name: str, status: int, headers: Tuple[Tuple[str, str], ...], body: bytes
+        self,
+        name: str,
+        status: int,
+        headers: Tuple[Tuple[str, str], ...],
+        body: bytes,
+        reason: Optional[str] = None,
     ) -> str:
-        """Registers the response of every path under ``/answer/<name>/``; returns that path
-        (without the slash)."""
-        self._answers[name] = _response(status, body, headers)
+        """Registers the response of every path under ``/answer/<name>/`` (with ``reason`` as
+        its status line's reason phrase when given); returns that path (without the slash)."""
+        self._answers[name] = _response(status, body, headers, reason=reason)
         self._answered[name] = 0
         return f"/answer/{name}"
 

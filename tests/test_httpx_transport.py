@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 from datetime import timedelta
-from typing import Any, Iterator, List
+from typing import Any, Callable, Iterator, List, Tuple, Type
 
 import httpx
 import pytest
@@ -112,6 +112,62 @@ def test_errors_are_httpx_errors(engine: str, http_server: HttpTestServer) -> No
                 await client.get(f"http://127.0.0.1:{free_port()}/")
 
     run(main())
+
+
+def test_request_errors_and_resets_are_httpx_classes(
+    engine: str, http_server: HttpTestServer
+) -> None:
+    # What httpx's own transport raises, so code catching httpx.TransportError catches them.
+    cases: List[Tuple[Callable[[httpx.Client], Any], Type[Exception]]] = [
+        (
+            lambda c: c.get(http_server.url + "/echo", headers={"X-A": "a\nb"}),
+            httpx.LocalProtocolError,
+        ),
+        (
+            lambda c: c.get(http_server.url + "/echo", headers={"X A": "1"}),
+            httpx.LocalProtocolError,
+        ),
+        (lambda c: c.get("ftp://127.0.0.1/x"), httpx.UnsupportedProtocol),
+        (lambda c: c.get(http_server.url + "/reset?rst=1"), httpx.ReadError),
+        (lambda c: c.get(http_server.url + "/reset"), httpx.RemoteProtocolError),
+    ]
+    for call, error in cases:
+        for transport in (httpx.HTTPTransport(), Transport()):
+            with httpx.Client(transport=transport) as client, pytest.raises(error) as caught:
+                call(client)
+            assert type(caught.value) is error, (transport, caught.value)
+
+    async def main() -> None:
+        async with httpx.AsyncClient(transport=AsyncTransport()) as client:
+            with pytest.raises(httpx.ReadError):
+                await client.get(http_server.url + "/reset?rst=1")
+            with pytest.raises(httpx.UnsupportedProtocol):
+                await client.get("ftp://127.0.0.1/x")
+
+    run(main())
+
+
+@pytest.mark.parametrize(
+    "status, reason", [(200, "Fine Thanks"), (200, ""), (201, "Created"), (599, "Weird"), (599, "")]
+)
+def test_the_reason_phrase_is_the_one_received(
+    engine: str, http_server: HttpTestServer, status: int, reason: str
+) -> None:
+    name = f"reason-{status}-{reason.replace(' ', '-')}"
+    path = http_server.answer(name, status, (), b"ok", reason=reason)
+    seen = []
+    for transport in (httpx.HTTPTransport(), Transport()):
+        with httpx.Client(transport=transport, base_url=http_server.url) as client:
+            seen.append(client.get(path + "/x").reason_phrase)
+    assert seen == [reason, reason]
+
+    async def main() -> str:
+        async with httpx.AsyncClient(
+            transport=AsyncTransport(), base_url=http_server.url
+        ) as client:
+            return (await client.get(path + "/x")).reason_phrase
+
+    assert run(main()) == reason
 
 
 def test_statuses_are_returned_not_retried(engine: str, http_server: HttpTestServer) -> None:

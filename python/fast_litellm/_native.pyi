@@ -252,7 +252,13 @@ _Finished = Tuple[int, _Headers, bytes, float, int, str, str]
 _RequestHeaders = Sequence[Union[Tuple[str, str], Tuple[bytes, bytes]]]
 # (status, headers as received, http_version, whole body or None, open stream or None, elapsed)
 _Exchange = Tuple[
-    int, List[Tuple[bytes, bytes]], bytes, Optional[bytes], Optional["HttpStream"], float
+    int,
+    List[Tuple[bytes, bytes]],
+    bytes,
+    Optional[bytes],
+    Optional["HttpStream"],
+    float,
+    Optional[bytes],
 ]
 
 @final

@@ -20,6 +20,7 @@ __all__ = [
     "PoolTimeout",
     "RateLimitTimeout",
     "RateLimitBackendError",
+    "ReadError",
     "ReadTimeout",
     "RemoteProtocolError",
     "TimeoutError",
@@ -136,6 +137,11 @@ class ConnectError(HTTPError, ConnectionError):
 class RemoteProtocolError(HTTPError):
     """The server broke the exchange: it closed or reset the connection mid-response, or sent
     something that is not HTTP."""
+
+
+class ReadError(RemoteProtocolError):
+    """The connection was reset (or aborted) under a read: the ``RemoteProtocolError`` that
+    httpx calls a ``ReadError``."""
 
 
 class HTTPStatusError(HTTPError):

@@ -52,6 +52,7 @@ _ERRORS: Tuple[Tuple[Type[BaseException], Type[httpx.TransportError]], ...] = (
     (errors.WriteTimeout, httpx.WriteTimeout),
     (errors.PoolTimeout, httpx.PoolTimeout),
     (errors.ConnectError, httpx.ConnectError),
+    (errors.ReadError, httpx.ReadError),
     (errors.RemoteProtocolError, httpx.RemoteProtocolError),
     (errors.HTTPError, httpx.TransportError),
 )
@@ -62,6 +63,17 @@ def _httpx_error(exc: BaseException, request: httpx.Request) -> httpx.TransportE
         if isinstance(exc, ours):
             return theirs(str(exc), request=request)
     return httpx.TransportError(str(exc), request=request)
+
+
+def _request_error(exc: ValueError, request: httpx.Request) -> httpx.TransportError:
+    """httpx's class for a request its own transport refuses: a URL scheme it does not speak,
+    or a header h11 would not send."""
+    if request.url.scheme not in ("http", "https"):
+        return httpx.UnsupportedProtocol(
+            f"Request URL has an unsupported protocol '{request.url.scheme}://'.",
+            request=request,
+        )
+    return httpx.LocalProtocolError(str(exc), request=request)
 
 
 def _timeouts(request: httpx.Request) -> Optional[TimeoutTuple]:
@@ -75,18 +87,24 @@ def _response(
     status: int,
     headers: List[Tuple[bytes, bytes]],
     http_version: bytes,
+    reason: Optional[bytes],
     stream: Union[httpx.SyncByteStream, httpx.AsyncByteStream],
 ) -> httpx.Response:
     # Header bytes both ways, as httpx keeps them: a value that is not ASCII passes unchanged.
-    return httpx.Response(
-        status, headers=headers, stream=stream, extensions={"http_version": http_version}
+    # The reason phrase as received, as httpx's own transport gives it (none over HTTP/2).
+    extensions = (
+        {"http_version": http_version}
+        if reason is None
+        else {"http_version": http_version, "reason_phrase": reason}
     )
+    return httpx.Response(status, headers=headers, stream=stream, extensions=extensions)
 
 
 def _finished(
     status: int,
     headers: List[Tuple[bytes, bytes]],
     http_version: bytes,
+    reason: Optional[bytes],
     content: bytes,
     elapsed: float,
 ) -> httpx.Response:
@@ -95,7 +113,7 @@ def _finished(
     ``Content-Encoding`` is handed over as read, ``Response.content`` set as ``Response.read()``
     sets it, the stream left unread for whoever iterates it (``aiter_raw``). An encoded body is
     left to httpx, which decodes it as it reads."""
-    response = _response(status, headers, http_version, httpx.ByteStream(content))
+    response = _response(status, headers, http_version, reason, httpx.ByteStream(content))
     for name, _ in headers:
         if name == b"content-encoding":  # names come lower-cased
             return response
@@ -202,7 +220,7 @@ class AsyncTransport(httpx.AsyncBaseTransport):
         try:
             # A small body of known length (the usual JSON answer) comes with the headers: the
             # whole exchange is one await (see `HttpClient.send`).
-            status, headers, version, content, raw, elapsed = await self._engine.asend(
+            status, headers, version, content, raw, elapsed, reason = await self._engine.asend(
                 request.method,
                 str(request.url),
                 request.headers.raw,
@@ -211,9 +229,11 @@ class AsyncTransport(httpx.AsyncBaseTransport):
             )
         except errors.HTTPError as exc:
             raise _httpx_error(exc, request) from exc
+        except ValueError as exc:
+            raise _request_error(exc, request) from exc
         if raw is None:
-            return _finished(status, headers, version, content, elapsed)
-        return _response(status, headers, version, _AsyncBody(raw, request))
+            return _finished(status, headers, version, reason, content, elapsed)
+        return _response(status, headers, version, reason, _AsyncBody(raw, request))
 
     async def aclose(self) -> None:
         if self._httpx is not None:
@@ -249,7 +269,7 @@ class Transport(httpx.BaseTransport):
             return self._httpx.handle_request(request)
         body = request.read()
         try:
-            status, headers, version, content, raw, elapsed = self._engine.send(
+            status, headers, version, content, raw, elapsed, reason = self._engine.send(
                 request.method,
                 str(request.url),
                 request.headers.raw,
@@ -258,9 +278,11 @@ class Transport(httpx.BaseTransport):
             )
         except errors.HTTPError as exc:
             raise _httpx_error(exc, request) from exc
+        except ValueError as exc:
+            raise _request_error(exc, request) from exc
         if raw is None:
-            return _finished(status, headers, version, content, elapsed)
-        return _response(status, headers, version, _SyncBody(raw, request))
+            return _finished(status, headers, version, reason, content, elapsed)
+        return _response(status, headers, version, reason, _SyncBody(raw, request))
 
     def close(self) -> None:
         if self._httpx is not None:

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use bytes::{Bytes, BytesMut};
-use http::header::{HeaderName, HeaderValue, CONTENT_ENCODING, RETRY_AFTER};
+use http::header::{HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_LENGTH, RETRY_AFTER};
 use http::{HeaderMap, Method, Request, Uri};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -31,7 +31,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use super::conn::{
     proxies_from_env, ConnHandle, Connector, IoTimeouts, Registry, TrackingConnector,
 };
-use super::error::{find_timeout, root_message, HttpError, IoTimeout};
+use super::error::{find_timeout, is_reset, root_message, HttpError, IoTimeout};
 use super::limit::{Gate, Permit};
 use super::retry::RetryPolicy;
 use super::sse::{Event, SseDecoder};
@@ -150,6 +150,9 @@ pub struct Head {
     pub headers: HeaderMap,
     pub url: String,
     pub http_version: &'static str,
+    /// The reason phrase of an HTTP/1 status line as received (`None` over HTTP/2, which has
+    /// none).
+    pub reason: Option<Bytes>,
     pub retries: u32,
     /// From sending the first attempt to these headers.
     pub elapsed: Duration,
@@ -658,6 +661,8 @@ impl Client {
                 prepared
                     .headers
                     .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                // A length the caller gave is the uncompressed one: the body's own goes out.
+                prepared.headers.remove(CONTENT_LENGTH);
             }
         }
     }
@@ -824,11 +829,13 @@ impl Client {
             }
             hold._in_flight = Some(in_flight);
             let (parts, body) = response.into_parts();
+            let reason = reason_phrase(&parts);
             let head = Head {
                 status,
                 headers: parts.headers,
                 url: prepared.uri.to_string(),
                 http_version: version_name(parts.version),
+                reason,
                 retries,
                 elapsed: started.elapsed(),
             };
@@ -956,6 +963,24 @@ fn failed(stats: &Stats, err: HttpError) -> HttpError {
     err
 }
 
+/// The reason phrase of an HTTP/1 status line: hyper keeps it only when it is not the status's
+/// canonical one, which it then was.
+fn reason_phrase(parts: &http::response::Parts) -> Option<Bytes> {
+    if parts.version >= http::Version::HTTP_2 {
+        return None;
+    }
+    Some(match parts.extensions.get::<hyper::ext::ReasonPhrase>() {
+        Some(reason) => Bytes::copy_from_slice(reason.as_bytes()),
+        None => Bytes::from_static(
+            parts
+                .status
+                .canonical_reason()
+                .unwrap_or_default()
+                .as_bytes(),
+        ),
+    })
+}
+
 fn version_name(version: http::Version) -> &'static str {
     match version {
         http::Version::HTTP_09 => "HTTP/0.9",
@@ -1002,6 +1027,10 @@ fn classify_client_error(err: hyper_util::client::legacy::Error) -> HttpError {
         Some(IoTimeout::Read) => HttpError::ReadTimeout,
         Some(IoTimeout::Write) => HttpError::WriteTimeout,
         Some(IoTimeout::Connect) => HttpError::ConnectTimeout(String::new()),
+        None if is_reset(&err) => HttpError::Reset(format!(
+            "the server reset the connection: {}",
+            root_message(&err)
+        )),
         None => HttpError::Protocol(format!(
             "the server broke the exchange: {}",
             root_message(&err)
@@ -1013,6 +1042,10 @@ fn classify_body_error(err: hyper::Error) -> HttpError {
     match find_timeout(&err) {
         Some(IoTimeout::Write) => HttpError::WriteTimeout,
         Some(_) => HttpError::ReadTimeout,
+        None if is_reset(&err) => HttpError::Reset(format!(
+            "the response body was cut off: {}",
+            root_message(&err)
+        )),
         None => HttpError::Protocol(format!(
             "the response body was cut off: {}",
             root_message(&err)

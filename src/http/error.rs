@@ -21,9 +21,12 @@ pub enum HttpError {
     PoolTimeout(usize),
     #[error("cannot connect to {host}: {detail}")]
     Connect { host: String, detail: String },
-    /// The server broke the exchange (closed or reset mid-response, not HTTP).
+    /// The server broke the exchange (closed mid-response, not HTTP).
     #[error("{0}")]
     Protocol(String),
+    /// The connection was reset or aborted under a read (what httpx calls a `ReadError`).
+    #[error("{0}")]
+    Reset(String),
     /// The client was closed.
     #[error("the client is closed")]
     Closed,
@@ -39,7 +42,7 @@ impl HttpError {
             HttpError::WriteTimeout => "write_timeout",
             HttpError::PoolTimeout(_) => "pool_timeout",
             HttpError::Connect { .. } => "connect",
-            HttpError::Protocol(_) => "protocol",
+            HttpError::Protocol(_) | HttpError::Reset(_) => "protocol",
         }
     }
 
@@ -82,6 +85,23 @@ pub(crate) fn find_timeout(err: &(dyn StdError + 'static)) -> Option<IoTimeout> 
         current = e.source();
     }
     None
+}
+
+/// Whether an error chain holds an I/O error of a connection reset or aborted by the peer.
+pub(crate) fn is_reset(err: &(dyn StdError + 'static)) -> bool {
+    let mut current: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+            ) {
+                return true;
+            }
+        }
+        current = e.source();
+    }
+    false
 }
 
 /// The innermost message of an error chain, which says what actually happened ("Connection

@@ -30,6 +30,7 @@ pyo3::import_exception!(fast_litellm.errors, WriteTimeout);
 pyo3::import_exception!(fast_litellm.errors, PoolTimeout);
 pyo3::import_exception!(fast_litellm.errors, ConnectError);
 pyo3::import_exception!(fast_litellm.errors, RemoteProtocolError);
+pyo3::import_exception!(fast_litellm.errors, ReadError);
 
 impl From<HttpError> for PyErr {
     fn from(err: HttpError) -> PyErr {
@@ -44,6 +45,7 @@ impl From<HttpError> for PyErr {
             HttpError::PoolTimeout(_) => PoolTimeout::new_err(message),
             HttpError::Connect { .. } => ConnectError::new_err(message),
             HttpError::Protocol(_) => RemoteProtocolError::new_err(message),
+            HttpError::Reset(_) => ReadError::new_err(message),
             // What httpx raises for a closed client, so code written for either catches it.
             HttpError::Closed => pyo3::exceptions::PyRuntimeError::new_err(message),
         }
@@ -215,6 +217,7 @@ fn exchange_object(py: Python<'_>, exchange: Exchange) -> PyResult<Py<PyAny>> {
     let head = std::mem::take(&mut stream.head);
     let (status, http_version) = (head.status, head.http_version);
     let headers = head_raw_items(py, &head)?;
+    let reason = head.reason.as_ref().map(|reason| PyBytes::new(py, reason));
     let (content, stream) = match whole {
         // The body is all in; dropping the stream here leaves its connection in the pool.
         Some(body) => (PyBytes::new(py, &body).into_any(), py.None().into_bound(py)),
@@ -231,6 +234,7 @@ fn exchange_object(py: Python<'_>, exchange: Exchange) -> PyResult<Py<PyAny>> {
         content,
         stream,
         elapsed.as_secs_f64(),
+        reason,
     );
     Ok(answer.into_pyobject(py)?.into_any().unbind())
 }
@@ -399,10 +403,12 @@ impl PyHttpClient {
     }
 
     /// For the httpx transports: sends a request and returns `(status, headers, http_version,
-    /// content, stream, elapsed)` once its headers are in, in httpx's terms: the headers as
-    /// `(bytes, bytes)` pairs as received, the version as bytes (`b"HTTP/1.1"`). A body of known length that fits the stream buffer is read in first and
-    /// comes whole as `content` (`stream` is `None`); any other body is read from `stream`
-    /// (`content` is `None`). `elapsed`: seconds from sending to this answer.
+    /// content, stream, elapsed, reason_phrase)` once its headers are in, in httpx's terms: the
+    /// headers as `(bytes, bytes)` pairs as received, the version as bytes (`b"HTTP/1.1"`), the
+    /// reason phrase as bytes (`None` over HTTP/2). A body of known length that fits the stream
+    /// buffer is read in first and comes whole as `content` (`stream` is `None`); any other body
+    /// is read from `stream` (`content` is `None`). `elapsed`: seconds from sending to this
+    /// answer.
     #[pyo3(signature = (method, url, headers, body=None, timeout=None))]
     fn send(
         &self,

@@ -327,7 +327,7 @@ _ERRORS: Tuple[Tuple[Type[BaseException], Optional[str], Type[Exception]], ...] 
     (httpx.ConnectError, "connect", errors.ConnectError),
     (httpx.ProxyError, "connect", errors.ConnectError),
     # Reset or closed mid-exchange, something that is not HTTP, a body that does not decode.
-    (httpx.ReadError, "protocol", errors.RemoteProtocolError),
+    (httpx.ReadError, "protocol", errors.ReadError),
     (httpx.WriteError, "protocol", errors.RemoteProtocolError),
     (httpx.CloseError, "protocol", errors.RemoteProtocolError),
     (httpx.RemoteProtocolError, "protocol", errors.RemoteProtocolError),

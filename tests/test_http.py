@@ -1171,6 +1171,40 @@ def fork_with_full_pool_scenario(engine: str) -> None:
     print("ok")
 
 
+def fork_with_a_stream_open_scenario(engine: str) -> None:
+    """Run in a fresh interpreter: a child forked while the parent reads a stream cannot read
+    it (it is the parent's connection): it gets a RuntimeError at once instead of waiting for
+    ever, can close it, and makes requests of its own; the parent reads the rest unharmed."""
+    from .test_fork import CHILD_TIMEOUT, start_child
+
+    fast_litellm.configure("connection_pool", rust=engine == "native", rollout=100)
+    with HttpTestServer() as server:
+        client = http.Client(server.url, timeout=http.TimeoutConfig(read=DEADLINE))
+        with client.stream("GET", server.sse("forked", SSE_CHUNKS)) as stream:
+            events = iter(stream)
+            first = next(events)
+
+            def child_work() -> Dict[str, Any]:
+                try:
+                    # events already handed to this process may come first; the connection's
+                    # are the parent's
+                    list(events)
+                except RuntimeError as exc:
+                    error = str(exc)
+                else:
+                    error = "none"
+                stream.close()
+                return {"error": error, "status": client.get("/echo").status_code}
+
+            answer = start_child(child_work).result(time.monotonic() + CHILD_TIMEOUT)
+            rest = list(events)
+        assert "before os.fork()" in answer["error"] and answer["status"] == 200, answer
+        assert [first] + rest == SSE_EVENTS
+        assert client.get("/echo").status_code == 200
+        client.close()
+    print("ok")
+
+
 def interrupt_scenario(engine: str) -> None:
     """Run in a fresh interpreter (it sends itself SIGINT): Ctrl-C during a blocking request the
     server holds raises KeyboardInterrupt in the caller while the request waits, as it does
@@ -1234,6 +1268,11 @@ def test_forked_child_makes_requests_while_the_parent_carries_on(engine: str) ->
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() on this platform")
 def test_forked_child_gets_a_pool_of_its_own_when_the_parents_is_full(engine: str) -> None:
     _run_fork_scenario("fork_with_full_pool_scenario", engine)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() on this platform")
+def test_forked_child_cannot_read_the_parents_stream_and_does_not_hang(engine: str) -> None:
+    _run_fork_scenario("fork_with_a_stream_open_scenario", engine)
 
 
 # ---- fallback only ----------------------------------------------------------------------------------

@@ -213,6 +213,8 @@ pub struct BodyStream {
     /// early: hyper then either closes the connection or, when the rest of the body had
     /// already arrived, keeps it for the next request.
     conn: Option<(ConnHandle, u64)>,
+    /// The runtime generation whose pump fills it: in a child forked since, nothing does.
+    generation: u64,
 }
 
 /// What the pump hands over.
@@ -931,6 +933,7 @@ impl Client {
             pending_error: None,
             ended: false,
             conn,
+            generation: crate::runtime::generation(),
         })
     }
 }
@@ -1142,6 +1145,15 @@ impl Drop for BodyStream {
 impl BodyStream {
     /// Closes the stream early (its connection is not reused: the rest of the body is unread).
     pub fn close(&mut self) {
+        if self.generation != crate::runtime::generation() {
+            // Opened before a fork: the pump and the connection are the parent's, on a runtime
+            // whose threads are not in this process (waking them could wait on a lock one of
+            // them held). Left as they are, as the runtime itself is.
+            std::mem::forget(self.pump.take());
+            std::mem::forget(self.conn.take());
+            self.ended = true;
+            return;
+        }
         if let Some(pump) = self.pump.take() {
             pump.abort();
         }
@@ -1163,6 +1175,11 @@ impl BodyStream {
         }
         if self.ended {
             return Ok(Ready::End);
+        }
+        if self.generation != crate::runtime::generation() {
+            // Nothing in this process reads the parent's connection: waiting would be for ever.
+            self.close();
+            return Err(HttpError::Forked);
         }
         let mut state = self.shared.state.lock();
         if self.time_to_first_byte.is_none() {

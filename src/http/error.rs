@@ -30,13 +30,21 @@ pub enum HttpError {
     /// The client was closed.
     #[error("the client is closed")]
     Closed,
+    /// A response opened before `fork()`, read in the child.
+    #[error(
+        "this response was opened before os.fork(); only the process that opened it can read it"
+    )]
+    Forked,
 }
 
 impl HttpError {
     /// The name of its kind in the pool statistics (`errors`).
     pub fn kind(&self) -> &'static str {
         match self {
-            HttpError::InvalidUrl(_) | HttpError::InvalidRequest(_) | HttpError::Closed => "other",
+            HttpError::InvalidUrl(_)
+            | HttpError::InvalidRequest(_)
+            | HttpError::Closed
+            | HttpError::Forked => "other",
             HttpError::ConnectTimeout(_) => "connect_timeout",
             HttpError::ReadTimeout => "read_timeout",
             HttpError::WriteTimeout => "write_timeout",

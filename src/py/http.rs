@@ -47,7 +47,9 @@ impl From<HttpError> for PyErr {
             HttpError::Protocol(_) => RemoteProtocolError::new_err(message),
             HttpError::Reset(_) => ReadError::new_err(message),
             // What httpx raises for a closed client, so code written for either catches it.
-            HttpError::Closed => pyo3::exceptions::PyRuntimeError::new_err(message),
+            HttpError::Closed | HttpError::Forked => {
+                pyo3::exceptions::PyRuntimeError::new_err(message)
+            }
         }
     }
 }

@@ -1748,6 +1748,12 @@ def _finished(response: httpx.Response, content: bytes, started: float, retries:
 # ---- streams ----------------------------------------------------------------------------------------
 
 
+# The native engine's message for a response read in a child forked after it was opened.
+FORKED_STREAM = (
+    "this response was opened before os.fork(); only the process that opened it can read it"
+)
+
+
 class _Stream:
     """A response whose body is read as it comes: the parts both kinds share."""
 
@@ -1777,6 +1783,14 @@ class _Stream:
         self._started = started
         self._decoder = SseDecoder()
         self._done = False
+        self._pid = os.getpid()
+
+    def _check_process(self) -> None:
+        """A response opened before ``fork()`` is the parent's to read, as on the native engine
+        (reading the connection both processes share would split the body between them)."""
+        if self._pid != os.getpid():
+            self._done = True  # nothing of the parent's is touched: its pool, its connection
+            raise RuntimeError(FORKED_STREAM)
 
     def _received(self, chunk: bytes) -> bytes:
         if self.time_to_first_byte is None:
@@ -1813,6 +1827,8 @@ class SyncStream(_Stream):
 
     def read_chunk(self) -> Optional[bytes]:
         """The next piece of the body, or None at its end."""
+        if not self._done:
+            self._check_process()
         while not self._done:
             try:
                 chunk = next(self._chunks, None)
@@ -1848,6 +1864,8 @@ class AsyncStream(_Stream):
         self._chunks: AsyncIterator[bytes] = self._response.aiter_bytes()
 
     async def aread_chunk(self) -> Optional[bytes]:
+        if not self._done:
+            self._check_process()
         while not self._done:
             try:
                 chunk = await self._chunks.__anext__()

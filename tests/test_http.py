@@ -689,6 +689,20 @@ def test_cleanup_expired_connections(
     assert short.get("/echo").status_code == 200  # a new connection replaces it
 
 
+def test_a_connection_past_its_keepalive_expiry_is_not_reused(
+    make_client: Callable[..., Api], http_server: HttpTestServer
+) -> None:
+    # Checked when a request takes a connection, not only by the sweeps: an expiry of 0 keeps
+    # no connection for a second request (as in httpx), however soon it follows.
+    client = make_client(http_server.url, pool=http.ConnectionPoolConfig(keepalive_expiry=0))
+    accepted = http_server.connections_accepted
+    for _ in range(3):
+        assert client.get("/echo").status_code == 200
+        settle(lambda: client.stats()["in_flight"] == 0, "the response is over")
+    assert client.stats()["connections_reused"] == 0
+    assert http_server.connections_accepted - accepted == 3
+
+
 def test_no_file_descriptor_growth(client: Api) -> None:
     def open_descriptors() -> int:
         return len(os.listdir("/proc/self/fd"))

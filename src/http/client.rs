@@ -595,11 +595,13 @@ impl Client {
             proxies: proxies.clone(),
         };
         hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-            // Expiry is ours (`Registry::close_expired`, from the reaper and on demand), so
-            // that `cleanup_expired_connections()` sees what it closes.
-            .pool_idle_timeout(None::<Duration>)
+            // A checkout passes over idle connections past the expiry (hyper's pool checks it
+            // at checkout, with no timer of its own); closing them when nobody asks is ours
+            // (`Registry::close_expired`, from the reaper and on demand), so that
+            // `cleanup_expired_connections()` sees what it closes. Hence no `pool_timer`: with
+            // one, hyper's own sweep would close them first.
+            .pool_idle_timeout(self.config.keepalive_expiry)
             .pool_max_idle_per_host(self.config.max_keepalive_connections)
-            .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .build(connector)
     }

@@ -168,6 +168,32 @@ def test_bodies_json_reads_but_serde_might_not(path):
             ), (number, model)
 
 
+@settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "80")), deadline=None)
+@given(numbers=st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=8))
+def test_floats_read_as_json_loads_reads_them(numbers):
+    # Every float's text as Python writes it (repr: the shortest that reads back), including
+    # those a parser that is not correctly rounded reads as a neighbouring float, whose text
+    # then counts differently (124.13567304584899 was one).
+    numbers = numbers + [124.13567304584899, 2.2250738585072011e-308]
+    listed = ", ".join(map(repr, numbers))
+    use = '{"type": "tool_use", "id": "t", "name": "geo", "input": {"xs": [LIST]}}'
+    tool = '{"type": "function", "function": {"name": "f", "parameters": {"type": "object", '
+    tool += '"properties": {"x": {"type": "number", "enum": [LIST]}}}}}'
+    bodies = [
+        '{"model": "claude-opus-4-5", "messages": [{"role": "assistant", "content": [USE]}]}',
+        '{"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "tools": [TOOL]}',
+    ]
+    for body in bodies:
+        body = body.replace("USE", use).replace("TOOL", tool).replace("LIST", listed)
+        request = json.loads(body)
+        want = fast_litellm.count_message_tokens(
+            request["messages"], model=request["model"], tools=request.get("tools")
+        )
+        assert tokens._FALLBACK_REQUESTS.count_request(body, None) == want
+        if fast_litellm._flags.native is not None:
+            assert tokens._NATIVE_REQUESTS.count_request(body, None) == want, body
+
+
 @pytest.mark.parametrize(
     "body, match",
     [

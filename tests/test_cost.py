@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from types import SimpleNamespace
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
@@ -237,6 +238,83 @@ def test_token_counts_beyond_64_bits_price_as_litellm(prompt):
             _flags.configure("cost", rust=True)
 
 
+@pytest.mark.parametrize(
+    "details",
+    [
+        {"text_tokens": 2**62, "cached_tokens": 2**62},
+        {"cached_tokens": 2**63 - 1, "cache_creation_tokens": 2**63 - 1, "audio_tokens": 2**62},
+    ],
+)
+def test_counts_whose_sums_pass_64_bits_price_as_litellm(details):
+    # Each count fits the native table; their sums do not, and must not wrap.
+    for rust in [True, False] if native is not None else [False]:
+        _flags.configure("cost", rust=rust)
+        try:
+            for model in ("gpt-4o", "claude-sonnet-4-5"):
+                usage = litellm.Usage(
+                    prompt_tokens=100, completion_tokens=5, prompt_tokens_details=details
+                )
+                want = outcome(lambda: litellm.cost_per_token(model=model, usage_object=usage))  # noqa: B023
+                for _ in range(2):
+                    got = outcome(lambda: fast_litellm.cost_per_token(model, usage_object=usage))  # noqa: B023
+                    assert got == want, (rust, model, details)
+        finally:
+            _flags.configure("cost", rust=True)
+
+
+def test_no_model_with_custom_prices_raises_as_litellm():
+    prices = {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}
+    want = outcome(
+        lambda: litellm.cost_per_token(
+            model=None, prompt_tokens=100, completion_tokens=10, custom_cost_per_token=prices
+        )
+    )
+    assert isinstance(want, tuple) and want[0] is Exception, want
+    got = outcome(lambda: fast_litellm.cost_per_token(None, 100, 10, custom_cost_per_token=prices))
+    assert got == want
+
+
+def _edited_usages() -> Iterator[Any]:
+    """Usages changed after they were built (pydantic does not check an assignment)."""
+    for field, value in [
+        ("prompt_tokens_details", {"cached_tokens": 400}),
+        ("completion_tokens_details", {"reasoning_tokens": 20}),
+        ("prompt_tokens_details", SimpleNamespace(cached_tokens=400)),
+        ("prompt_tokens", None),
+        ("completion_tokens", None),
+        ("prompt_tokens", 1000.0),
+    ]:
+        usage = litellm.Usage(prompt_tokens=1000, completion_tokens=50, total_tokens=1050)
+        setattr(usage, field, value)
+        yield usage
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "claude-sonnet-4-5"])
+def test_a_usage_edited_after_it_was_built_prices_as_litellm(model):
+    for rust in [True, False] if native is not None else [False]:
+        _flags.configure("cost", rust=rust)
+        try:
+            plain = litellm.Usage(prompt_tokens=1, completion_tokens=1, total_tokens=2)
+            fast_litellm.completion_cost(litellm.ModelResponse(model=model, usage=plain))
+            for usage in _edited_usages():
+                want = outcome(
+                    lambda u=usage: litellm.completion_cost(
+                        completion_response=litellm.ModelResponse(model=model, usage=u)
+                    )
+                )
+                got = outcome(
+                    lambda u=usage: fast_litellm.completion_cost(
+                        litellm.ModelResponse(model=model, usage=u)
+                    )
+                )
+                assert got == want, (rust, usage)
+                want = outcome(lambda: litellm.cost_per_token(model=model, usage_object=usage))  # noqa: B023
+                got = outcome(lambda: fast_litellm.cost_per_token(model, usage_object=usage))  # noqa: B023
+                assert got == want, (rust, usage)
+        finally:
+            _flags.configure("cost", rust=True)
+
+
 @pytest.mark.parametrize("field", ["prompt", "completion", "cache_read", "cache_creation"])
 @pytest.mark.parametrize("count", [2**63, 10**30])
 def test_token_count_arguments_beyond_64_bits_price_as_litellm(field, count):
@@ -442,6 +520,85 @@ def test_unpatch_restores_litellms_lazy_name(path):
     # litellm resolves ``litellm.completion_cost`` on first access and keeps what it found; a
     # patch() that is the first to read it must still leave the original there on unpatch().
     _run_fresh(_UNPATCH_ON_A_FRESH_LITELLM, path)
+
+
+# While LiteLLM prices the first response of a model, another thread calls LiteLLM's
+# cost_per_token (positionally) and is the first to read the lazy ``litellm.cost_per_token``.
+_PRICING_WHILE_ANOTHER_THREAD_CALLS = """
+import sys, threading, time
+import litellm
+import fast_litellm
+from litellm import cost_calculator
+from litellm.litellm_core_utils.litellm_logging import Logging
+
+fast_litellm._flags.configure("cost", rust=sys.argv[1] == "native")
+patched = sys.argv[2] == "patched"
+assert "cost_per_token" not in vars(litellm)
+original = cost_calculator.cost_per_token
+inside, release = threading.Event(), threading.Event()
+
+
+class PausingLogging(Logging):
+    # LiteLLM reads this while it prices: the read pauses once, which holds the window open.
+    @property
+    def model_call_details(self):
+        if not inside.is_set():
+            inside.set()
+            release.wait(30)
+        return self._details
+
+    @model_call_details.setter
+    def model_call_details(self, value):
+        self._details = value
+
+
+logging_obj = PausingLogging(
+    model="gpt-4o-mini", messages=[], stream=False, call_type="acompletion",
+    start_time=time.time(), litellm_call_id="x", function_id="x",
+)
+response = litellm.ModelResponse(
+    model="gpt-4o-mini", usage=litellm.Usage(prompt_tokens=10, completion_tokens=5, total_tokens=15)
+)
+if patched:
+    fast_litellm.patch(features=["cost"])
+    price = lambda: litellm.cost_calculator.completion_cost(
+        completion_response=response, model="gpt-4o-mini", litellm_logging_obj=logging_obj
+    )
+else:
+    price = lambda: fast_litellm.completion_cost(
+        response, model="gpt-4o-mini", litellm_logging_obj=logging_obj
+    )
+priced = []
+thread = threading.Thread(target=lambda: priced.append(price()))
+thread.start()
+assert inside.wait(30)
+during = (litellm.cost_per_token("gpt-4o-mini", 10, 5), cost_calculator.cost_per_token("gpt-4o-mini", 10, 5))
+release.set()
+thread.join(30)
+want = original("gpt-4o-mini", 10, 5)
+assert during == (want, want), during
+assert priced == [sum(want)], priced
+assert litellm.cost_per_token is original, litellm.cost_per_token
+assert cost_calculator.cost_per_token is original
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("how", ["direct", "patched"])
+def test_pricing_a_first_response_leaves_litellms_cost_per_token_alone(path, how):
+    import os
+    import subprocess
+    import sys
+
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("FAST_LITELLM_")}
+    done = subprocess.run(
+        [sys.executable, "-c", _PRICING_WHILE_ANOTHER_THREAD_CALLS, path, how],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0 and done.stdout.split()[-1:] == ["ok"], done.stderr
 
 
 # ---- bad input ------------------------------------------------------------------------------------

@@ -36,9 +36,11 @@ raises (its call is the one that runs).
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
+import threading
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from . import _flags, _fork
@@ -368,6 +370,12 @@ def _count(value: Any) -> int:
     return value
 
 
+def _types_utils() -> Any:
+    from litellm.types import utils
+
+    return utils
+
+
 def _usage_counts(usage: Any) -> Tuple[Any, ...]:
     """The arguments of ``CostTable.cost`` after the index, from a LiteLLM ``Usage``; raises
     _Unsupported for a usage with other token classes."""
@@ -380,10 +388,14 @@ def _usage_counts(usage: Any) -> Tuple[Any, ...]:
         or _field(usage, "server_side_tool_usage_details") is not None
     ):
         raise _Unsupported
-    prompt = _count(usage.prompt_tokens)
-    completion = _count(usage.completion_tokens)
+    prompt = usage.prompt_tokens
+    completion = usage.completion_tokens
+    if type(prompt) is not int or type(completion) is not int:
+        raise _Unsupported  # set after the Usage was built (pydantic does not check): LiteLLM's
     details = usage.prompt_tokens_details
     if details is not None:
+        if type(details) is not _types_utils().PromptTokensDetailsWrapper:
+            raise _Unsupported  # a dict or other object assigned after the Usage was built
         for field, value in details:
             if value is not None and field not in _PROMPT_DETAIL_FIELDS:
                 raise _Unsupported
@@ -397,6 +409,8 @@ def _usage_counts(usage: Any) -> Tuple[Any, ...]:
         cached = written = text = audio = 0
     out = usage.completion_tokens_details
     if out is not None:
+        if type(out) is not _types_utils().CompletionTokensDetailsWrapper:
+            raise _Unsupported
         for field, value in out:
             if value is not None and field not in _COMPLETION_DETAIL_FIELDS:
                 raise _Unsupported
@@ -506,6 +520,7 @@ def cost_per_token(
     try:
         if (
             litellm_options
+            or model is None  # LiteLLM raises its own error for it, custom prices or not
             or max(
                 prompt_tokens,
                 completion_tokens,
@@ -831,12 +846,22 @@ def _first_of_plan(
 
     seen: list = []
     calculator = cost_calculator.cost_per_token
+    owner = threading.get_ident()
 
-    def recording(**kwargs: Any) -> Any:
-        result = calculator(**kwargs)
-        seen.append((kwargs, result))
+    # In place for the length of one LiteLLM call, process-wide: other threads may call it
+    # meanwhile (with any arguments), or bind it for good (a lazy import done now). So it is
+    # LiteLLM's function in all but one thing: it notes the calls of this thread.
+    @functools.wraps(calculator)
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        result = calculator(*args, **kwargs)
+        if not args and threading.get_ident() == owner:
+            seen.append((kwargs, result))
         return result
 
+    recording.__fast_litellm_original__ = calculator  # type: ignore[attr-defined]
+    # `litellm.cost_per_token` is resolved lazily, on first access, and then kept: resolved
+    # now, before the swap, it keeps LiteLLM's own function.
+    getattr(litellm, "cost_per_token", None)
     _counts["litellm"] += 1
     with _recording_lock:
         _recording_swap.append((cost_calculator, calculator))

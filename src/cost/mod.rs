@@ -55,15 +55,18 @@ pub struct Usage {
 }
 
 /// `(prompt_cost, completion_cost)` in USD.
+///
+/// The token arithmetic is in `i128`, as Python's ints would do it: the counts are 64-bit, and
+/// their sums and differences (up to four of them) must not wrap.
 pub fn cost(prices: &Prices, usage: &Usage) -> (f64, f64) {
-    let prompt = usage.prompt_tokens;
+    let prompt = i128::from(usage.prompt_tokens);
     // Prompt token classes: parse_prompt_tokens_details, then the double-counting rule.
     let (cache_hit, cache_creation, mut text, mut audio) = if usage.prompt_details {
         (
-            usage.cached_tokens,
-            usage.cache_creation_tokens,
-            usage.prompt_text_tokens.max(0),
-            usage.prompt_audio_tokens.max(0),
+            i128::from(usage.cached_tokens),
+            i128::from(usage.cache_creation_tokens),
+            i128::from(usage.prompt_text_tokens).max(0),
+            i128::from(usage.prompt_audio_tokens).max(0),
         )
     } else {
         (0, 0, prompt, 0)
@@ -117,11 +120,11 @@ pub fn cost(prices: &Prices, usage: &Usage) -> (f64, f64) {
     }
 
     // Output token classes (text_tokens_without_nested_reasoning).
-    let completion = usage.completion_tokens;
+    let completion = i128::from(usage.completion_tokens);
     let (mut out_text, out_audio, reasoning) = if usage.completion_details {
-        let reported = usage.completion_text_tokens;
-        let reasoning = usage.reasoning_tokens;
-        let out_audio = usage.completion_audio_tokens;
+        let reported = i128::from(usage.completion_text_tokens);
+        let reasoning = i128::from(usage.reasoning_tokens);
+        let out_audio = i128::from(usage.completion_audio_tokens);
         let reported_total = reported + reasoning + out_audio;
         let nested = reasoning
             .min(reported)
@@ -150,15 +153,14 @@ pub fn cost(prices: &Prices, usage: &Usage) -> (f64, f64) {
 }
 
 /// `value > threshold` with Python's exact int/float comparison.
-fn int_exceeds(value: i64, threshold: f64) -> bool {
+fn int_exceeds(value: i128, threshold: f64) -> bool {
     if threshold.is_nan() {
         return false;
     }
-    // Every threshold LiteLLM parses is an integer-valued float far below 2^53, where the
-    // conversion is exact; beyond it, compare in the float domain the way Python would.
-    if threshold.abs() < 9_007_199_254_740_992.0 {
-        // For an integer `value`, `value > threshold` is `value > floor(threshold)`.
-        return value > threshold.floor() as i64;
+    // Below 2^127 in size the floor of a float is exactly an i128, and for an integer `value`,
+    // `value > threshold` is `value > floor(threshold)`; beyond, the sign decides.
+    if threshold.abs() < 1.7e38 {
+        return value > threshold.floor() as i128;
     }
     threshold < 0.0
 }

@@ -134,11 +134,13 @@ import json, sys
 import litellm
 from litellm.litellm_core_utils.token_counter import (
     openai_tokenizer_encoding_name, uses_legacy_message_accounting)
+from litellm.litellm_core_utils.prompt_templates.chat_template_tools import (
+    chat_template_tool_section)
 from litellm.utils import huggingface_tokenizer_kind
 names = json.load(open(sys.argv[1]))
 answers = {
     name: [openai_tokenizer_encoding_name(name), huggingface_tokenizer_kind(name),
-           uses_legacy_message_accounting(name)]
+           uses_legacy_message_accounting(name), chat_template_tool_section(name) is not None]
     for name in names
 }
 json.dump(answers, open(sys.argv[2], "w"))
@@ -150,7 +152,8 @@ from fast_litellm import _models
 names = json.load(open(sys.argv[1]))
 answers = {
     name: [_models.encoding_for_model(name), _models._rules.hf_kind(name),
-           _models.uses_legacy_message_accounting(name), list(_models.tokenizer_for_model(name))]
+           _models.uses_legacy_message_accounting(name), list(_models.tokenizer_for_model(name)),
+           _models.prices_tools_by_chat_template(name)]
     for name in names
 }
 assert "litellm" not in sys.modules, "the snapshot process imported litellm"
@@ -204,11 +207,17 @@ def test_snapshot_resolves_every_name_as_litellm_does(tmp_path):
 
     differences = {}
     for name in names:
-        encoding, hf_kind, legacy = reference[name]
-        expected = [encoding, hf_kind, legacy, _expected_tokenizer(encoding, hf_kind)]
+        encoding, hf_kind, legacy, template_tools = reference[name]
+        expected = [
+            encoding,
+            hf_kind,
+            legacy,
+            _expected_tokenizer(encoding, hf_kind),
+            template_tools,
+        ]
         got = snapshot[name]
         if got[3][0] == "other":
-            got = got[:3] + ["other"]
+            got = got[:3] + ["other"] + got[4:]
         if got != expected:
             differences[name] = {"snapshot": got, "litellm": expected}
     report = json.dumps(dict(list(differences.items())[:40]), indent=1)
@@ -218,6 +227,7 @@ def test_snapshot_resolves_every_name_as_litellm_does(tmp_path):
     # The names reach both encodings and the HuggingFace kinds.
     assert {answer[0] for answer in reference.values()} == {"cl100k_base", "o200k_base"}
     assert {answer[1] for answer in reference.values()} >= {"anthropic", "deepseek", "llama3"}
+    assert {answer[3] for answer in reference.values()} == {True, False}
 
 
 def test_count_does_not_depend_on_import_order():

@@ -74,6 +74,14 @@ REQUESTS = [
         "tool_choice": {"type": "function", "function": {"name": "lookup"}},
     },
     {"model": "deepseek-chat", "messages": conversation(CORPUS[40:45]), "tools": TOOLS},
+    # Chat templates that price tools their own way, on tiktoken encodings.
+    {"model": "qwen3.5-72b", "messages": conversation(CORPUS[40:42]), "tools": TOOLS},
+    {
+        "model": "xai/grok-4-1-fast-reasoning",
+        "messages": conversation(CORPUS[42:44]),
+        "tools": TOOLS,
+    },
+    {"model": "xai/grok-4.3", "messages": conversation(CORPUS[44:46]), "tool_choice": "auto"},
     {"model": "deepseek-v3", "messages": conversation(CORPUS[45:50]), "stream": True},
     # Parts read through the Python objects: an image, a search result, odd arguments.
     {

@@ -863,9 +863,13 @@ _HUB_TOKENIZERS: Final = {
 }
 
 #: litellm 1.110.2's chat templates that price tools their own way
-#: (``chat_template_tools._TOOL_SECTIONS``), for the models counted with a Hugging Face tokenizer.
+#: (``chat_template_tools._TOOL_SECTIONS``): DeepSeek V4, chat, reasoner and flash (a Hugging Face
+#: tokenizer), Qwen 3.5 and Grok 4.1 and 4.3 (tiktoken encodings).
 _CHAT_TEMPLATE_TOOLS_MODEL: Final = re.compile(
-    r"deepseek-v4|^(?:deepseek/)?deepseek-(?:chat|reasoner|flash)(?::free)?$", re.IGNORECASE
+    r"deepseek-v4(?:[-._]|p)1(?!\d)|deepseek-v4(?![.\d]|p\d)"
+    r"|^(?:deepseek/)?deepseek-(?:chat|reasoner|flash)(?::free)?$"
+    r"|qwen3[._]?5(?!\d)|grok-4[-.][13](?![.\d])",
+    re.IGNORECASE,
 )
 
 
@@ -885,7 +889,8 @@ def _hf_kind(model: str) -> Optional[str]:
 
 def prices_tools_by_chat_template(model: str) -> bool:
     """Whether LiteLLM prices ``model``'s tools with its chat template (DeepSeek V4, chat,
-    reasoner...), not with the rules ``count_message_tokens`` follows."""
+    reasoner, Qwen 3.5, Grok 4.1 and 4.3...), not with the rules ``count_message_tokens``
+    follows."""
     section = getattr(
         sys.modules.get("litellm.litellm_core_utils.prompt_templates.chat_template_tools"),
         "chat_template_tool_section",

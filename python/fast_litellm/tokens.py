@@ -316,9 +316,7 @@ def count_message_tokens(
     tokenizer = _model_tokenizer(model)
     try:
         if type(tokenizer) is _LiteLLMDelegate or (
-            type(tokenizer) is _HfTokenizer
-            and (tools or tool_choice is not None)
-            and _models.prices_tools_by_chat_template(model)
+            (tools or tool_choice is not None) and _models.prices_tools_by_chat_template(model)
         ):
             return _litellm_messages(model, messages, tools, tool_choice)
         legacy = uses_legacy_message_accounting(model)
@@ -418,11 +416,7 @@ class _RequestCounter:
         if (
             parsed.needs_litellm
             or type(tokenizer) is _LiteLLMDelegate
-            or (
-                parsed.has_tools
-                and type(tokenizer) is _HfTokenizer
-                and _models.prices_tools_by_chat_template(model)
-            )
+            or (parsed.has_tools and _models.prices_tools_by_chat_template(model))
         ):
             return _count_request_objects(body, model)
         return (tokenizer.side(True), parsed, uses_legacy_message_accounting(model))

@@ -575,6 +575,17 @@ def test_lone_surrogates_in_messages():
     assert ours("gpt-4o", msgs) == reference("gpt-4o", msgs)
 
 
+def test_lone_surrogates_in_image_urls_price_like_litellm():
+    # json.loads lets "\ud800" through; the URL is priced, never tokenized.
+    for model in ("gpt-4o", "claude-opus-4-5"):
+        for url in ("https://example.com/a\ud800.png", "data:image/png;base64,iVBO\udfffRw0K"):
+            for image in (url, {"url": url}, {"url": url, "detail": "low"}):
+                msgs = [{"role": "user", "content": [{"type": "image_url", "image_url": image}]}]
+                assert ours(model, msgs) == reference(model, msgs), (model, image)
+                body = json.dumps({"model": model, "messages": msgs})
+                assert fast_litellm.count_request_tokens(body) == reference(model, msgs)
+
+
 _SURROGATE_PIECES = st.sampled_from(
     ["a", "ab ", "\ud83d\ude00", "\ud83d", "\ude00", "\U0001f600", "\u00e9", "\n"]
 )

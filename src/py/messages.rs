@@ -123,6 +123,13 @@ fn str_text(s: &Bound<'_, PyString>) -> PyResult<String> {
     Ok(super::str_utf8(s)?.into_owned())
 }
 
+/// An image URL's text. A URL is priced, never tokenized, so a lone surrogate in it (which
+/// `json.loads` lets through) is not the repair of counted text: it becomes U+FFFD, which every
+/// pricing rule treats as it treats the surrogate (one character that is not ASCII).
+fn url_text<'a>(s: &'a Bound<'_, PyString>) -> std::borrow::Cow<'a, str> {
+    s.to_string_lossy()
+}
+
 /// Python's `str(obj)`, without a call for objects that already are strings.
 fn py_str(obj: &Bound<'_, PyAny>) -> PyResult<String> {
     if let Ok(s) = obj.cast::<PyString>() {
@@ -740,14 +747,14 @@ fn extract_image_url(
                 type_name(&url)
             ))
         })?;
-        let url = str_text(url)?;
+        let url = url_text(url);
         if detail == "high" {
             return high_detail_url_tokens(&url).map_err(|e| e.at(path.to_string()).into());
         }
         return auto_image(py, &url);
     }
     if let Ok(s) = value.cast::<PyString>() {
-        let url = s.to_cow()?;
+        let url = url_text(s);
         // Python's str.strip() whitespace: Unicode White_Space plus the separators U+001C..U+001F.
         if url
             .trim_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c))

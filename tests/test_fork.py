@@ -577,6 +577,72 @@ def run_scenario(name: str, env: Dict[str, str]) -> None:
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
 
 
+# A thread imports a module on first use (as json on the request path) while another thread
+# forks: the fork waits for the import, so the child does not wait for ever on that module's
+# import lock, held in the parent by a thread the child does not have.
+_IMPORT_WHILE_FORKING = """
+import builtins, os, signal, sys, threading, time
+from fast_litellm import _fork
+
+sys.path.insert(0, sys.argv[1])
+builtins.entered, builtins.release = threading.Event(), threading.Event()
+importer = threading.Thread(target=lambda: _fork.import_module("slow_to_import"))
+importer.start()
+assert builtins.entered.wait(30)
+children = []
+
+
+def fork_and_import():
+    pid = os.fork()
+    if pid == 0:  # the child: this thread is its only one
+        status = 1
+        try:
+            import slow_to_import  # the child's first use
+            status = 0 if slow_to_import.done else 2
+        finally:
+            os._exit(status)
+    children.append(pid)
+
+
+forker = threading.Thread(target=fork_and_import)
+forker.start()
+forker.join(0.05)  # fork() waits for the import; without that it forks at once
+builtins.release.set()
+forker.join(30)
+importer.join(30)
+deadline = time.monotonic() + 30
+while True:
+    pid, status = os.waitpid(children[0], os.WNOHANG)
+    if pid:
+        break
+    if time.monotonic() > deadline:
+        os.kill(children[0], signal.SIGKILL)
+        raise AssertionError("the child waits for ever on the import")
+    time.sleep(0.01)
+assert os.waitstatus_to_exitcode(status) == 0, status
+print("ok")
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() on this platform")
+def test_fork_waits_for_an_import_in_progress(tmp_path):
+    (tmp_path / "slow_to_import.py").write_text(
+        "import builtins\nbuiltins.entered.set()\nbuiltins.release.wait(30)\ndone = True\n"
+    )
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("FAST_LITELLM_")}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _IMPORT_WHILE_FORKING, str(tmp_path)],
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=SCRIPT_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the child hung on the import: {exc.stderr!r}")
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
 @pytest.fixture(params=["native", "fallback"])
 def path_env(request) -> Dict[str, str]:
     if request.param == "native":

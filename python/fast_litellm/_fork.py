@@ -29,7 +29,7 @@ import threading
 import weakref
 from typing import Any, List, Optional
 
-__all__ = ["BoundedSemaphore", "Lock", "StateLock"]
+__all__ = ["BoundedSemaphore", "Lock", "StateLock", "import_module"]
 
 
 class Lock:
@@ -70,6 +70,19 @@ class StateLock(Lock):
             _state_locks.add(self)
 
 
+def import_module(name: str) -> Any:
+    """``importlib.import_module(name)`` for a standard-library module imported on first use,
+    which ``fork()`` waits for: an import runs under a lock of that module, and a child forked
+    while another thread held it would wait for it for ever at its own first use."""
+    module = sys.modules.get(name)
+    if module is not None and not getattr(getattr(module, "__spec__", None), "_initializing", 0):
+        return module
+    import importlib
+
+    with _importing:
+        return importlib.import_module(name)
+
+
 class BoundedSemaphore:
     """A ``threading.BoundedSemaphore`` that a forked child gets back with every slot free (the
     threads that held slots in the parent do not exist in the child to give them back)."""
@@ -95,6 +108,8 @@ _state_locks: "weakref.WeakSet[StateLock]" = weakref.WeakSet()
 # making one meanwhile).
 _registry_lock = threading.Lock()
 _taken: List[threading.Lock] = []
+# Held by `import_module` while it imports (a leaf: the modules are the standard library's).
+_importing = StateLock()
 
 
 def _before() -> None:

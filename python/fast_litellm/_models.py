@@ -50,6 +50,10 @@ tokenizer) over its live tables. ``refresh()`` forgets the cached answers.
 from __future__ import annotations
 
 import functools
+
+# Imported now, not at first use: a child forked while another thread imported it on first use
+# would wait for ever for that import's lock (a count of a Hugging Face model's first use).
+import importlib.util
 import os
 import re
 import sys
@@ -662,8 +666,6 @@ def settled() -> bool:
     if _live:
         return True
     if _installed is None:
-        import importlib.util
-
         _installed = importlib.util.find_spec("litellm") is not None
     return not _installed
 
@@ -902,8 +904,6 @@ def prices_tools_by_chat_template(model: str) -> bool:
 
 
 def _litellm_directory() -> Optional[str]:
-    import importlib.util
-
     try:
         spec = importlib.util.find_spec("litellm")
     except (ImportError, ValueError):
@@ -953,9 +953,6 @@ def huggingface_tokenizer_file(kind: str) -> Optional[str]:
 
 @lru_cache(maxsize=64)
 def _tokenizer_file(kind: str, offline: bool, hub_cache: str) -> Optional[str]:
-    import importlib.util
-    import os
-
     # LiteLLM's Python path needs the `tokenizers` package; without it LiteLLM falls back to
     # tiktoken, and so must we (by handing the call back).
     if importlib.util.find_spec("tokenizers") is None:

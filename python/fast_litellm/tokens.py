@@ -374,8 +374,7 @@ def _check_request_args(body: Any, model: Any) -> None:
 def _count_request_objects(body: Any, model: Optional[str]) -> int:
     """``json.loads`` + ``count_message_tokens``: the fallback, and the native path's answer for
     requests it hands over (content or models litellm counts itself)."""
-    import json
-
+    json = _fork.import_module("json")
     request = json.loads(body)
     if not isinstance(request, dict):
         raise ValueError(_NOT_AN_OBJECT)

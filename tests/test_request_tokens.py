@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import re
+import threading
 
 import pytest
 from hypothesis import given, settings
@@ -220,6 +221,29 @@ def test_bad_bodies_raise_value_error(path, body, match):
         fast_litellm.count_request_tokens(body)
     with pytest.raises(ValueError, match=match):
         asyncio.run(fast_litellm.acount_request_tokens(body.encode()))
+
+
+def test_acount_hands_over_off_the_event_loop(path, monkeypatch):
+    # A body the native path hands to json.loads + count_message_tokens (a model whose chat
+    # template prices tools: LiteLLM counts it), and the fallback path's counts, run on a worker
+    # thread: the event loop goes on meanwhile.
+    threads = []
+    original = tokens._count_request_objects
+
+    def spy(body, model):
+        threads.append(threading.get_ident())
+        return original(body, model)
+
+    monkeypatch.setattr(tokens, "_count_request_objects", spy)
+    request = {"model": "deepseek-chat", "messages": conversation(CORPUS[:3]), "tools": TOOLS}
+    body = json.dumps(request)
+
+    async def count():
+        return threading.get_ident(), await fast_litellm.acount_request_tokens(body)
+
+    loop_thread, counted = asyncio.run(count())
+    assert counted == expected(request)
+    assert threads and loop_thread not in threads
 
 
 def test_bad_arguments_raise_type_error(path):

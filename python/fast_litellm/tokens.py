@@ -406,9 +406,11 @@ class _RequestCounter:
         return _NATIVE_REQUESTS if native else _FALLBACK_REQUESTS
 
     def plan(self, body: Any, model: Optional[str]) -> Any:
-        """``(counter, parsed, legacy)`` for a native count, or the count itself (an int)."""
+        """``(counter, parsed, legacy)`` for a native count, or ``(None, body, model)`` for one
+        by ``json.loads`` + ``count_message_tokens`` (the fallback, and what the native path
+        hands over: content or models litellm counts itself)."""
         if not self.native:
-            return _count_request_objects(body, model)
+            return (None, body, model)
         parsed = _flags.native.parse_chat_request(body)  # type: ignore[union-attr]
         model = _request_model(model, parsed.model)
         tokenizer = _model_tokenizer(model)
@@ -417,14 +419,13 @@ class _RequestCounter:
             or type(tokenizer) is _LiteLLMDelegate
             or (parsed.has_tools and _models.prices_tools_by_chat_template(model))
         ):
-            return _count_request_objects(body, model)
+            return (None, body, model)
         return (tokenizer.side(True), parsed, uses_legacy_message_accounting(model))
 
     def count_request(self, body: Any, model: Optional[str]) -> int:
-        plan = self.plan(body, model)
-        if isinstance(plan, int):
-            return plan
-        counter, parsed, legacy = plan
+        counter, parsed, legacy = self.plan(body, model)
+        if counter is None:
+            return _count_request_objects(parsed, legacy)
         return int(counter.count_parsed(parsed, legacy_accounting=legacy))
 
 
@@ -449,21 +450,27 @@ async def acount_request_tokens(body: "bytes | str", *, model: Optional[str] = N
     """``count_request_tokens`` as a coroutine: on the native path the body is read on the
     caller's thread (the JSON parsed without the GIL) and counted on a worker thread, so the
     event loop is not held up by a large request."""
+    import asyncio  # loaded already: this runs on an event loop
+
     _check_request_args(body, model)
     if _state.fast or _state.choose():
         try:
-            plan = _NATIVE_REQUESTS.plan(body, model)
-            if isinstance(plan, int):
-                return plan
-            counter, parsed, legacy = plan
+            counter, parsed, legacy = _NATIVE_REQUESTS.plan(body, model)
+            if counter is None:  # handed over: json.loads and counting in Python, off the loop
+                return await asyncio.to_thread(_count_request_objects, parsed, legacy)
             return int(await counter.acount_parsed(parsed, legacy_accounting=legacy))
         except NativeError as exc:
             _state.native_failed(exc)
             _state.fallback_calls += 1
         except FallbackNeeded:
             pass
-    return _flags.timed_call(
-        "count_request_tokens", "fallback", _FALLBACK_REQUESTS.count_request, body, model
+    return await asyncio.to_thread(
+        _flags.timed_call,
+        "count_request_tokens",
+        "fallback",
+        _FALLBACK_REQUESTS.count_request,
+        body,
+        model,
     )
 
 

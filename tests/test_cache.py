@@ -79,6 +79,19 @@ def test_entries_expire_on_the_clock(make, clock):
     assert never.stats()["ttl_seconds"] is None and cache.stats()["ttl_seconds"] == 30
 
 
+def test_bounds_at_the_largest_sizes_and_times(make):
+    # Two sizes of up to 2**64 - 1 add up past 64 bits before the older is evicted; a time to
+    # live of 1e300 s is beyond the clock's range: never.
+    cache = make(100, max_bytes=2**64 - 1)
+    assert cache.set("a", "x", size=2**64 - 1) is True
+    assert cache.set("b", "y", size=5) is True
+    assert cache.keys() == ["b"] and cache.stats()["bytes"] == 5
+    assert cache.stats()["evictions"] == 1
+    forever = make(10, ttl_seconds=1e300)
+    assert forever.stats()["ttl_seconds"] is None
+    assert forever.set("k", "v", ttl=1e300) is True and forever.get("k") == "v"
+
+
 def test_a_byte_bound_evicts_by_size(make):
     cache = make(100, max_bytes=10)
     cache.set("a", "1234")

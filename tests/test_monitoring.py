@@ -228,6 +228,14 @@ def test_health_check_covers_monitoring_and_cache(path):
         assert report["features"][feature]["errors"] == 0
 
 
+def test_huge_finite_latencies_are_clamped(registry):
+    # The rule is "a finite number >= 0": 1e300 seconds is one, and is held as the longest.
+    for latency in (2**80, 1e300, 1.7e308):
+        monitoring.record("huge", latency)
+    stats = fast_litellm.get_performance_stats()["operations"]["huge"]
+    assert stats["calls"] == 3
+
+
 def test_bad_input_is_refused(registry):
     with pytest.raises(TypeError):
         monitoring.record(3, 0.1)  # type: ignore[arg-type]
@@ -244,6 +252,11 @@ def test_bad_input_is_refused(registry):
         monitoring.record("op", 0.1, outcome="maybe")
     with pytest.raises(ValueError, match="operation names"):
         monitoring.record("has space", 0.1)
+    # Quoted as Python quotes it, and a lone surrogate is a bad name too, on both registries.
+    with pytest.raises(ValueError, match="got 'é'$"):
+        monitoring.record("é", 0.1)
+    with pytest.raises(ValueError, match="got 'a\\\\ud800'$"):
+        monitoring.record("a\ud800", 0.1)
     with pytest.raises(ValueError):
         monitoring.set_latency_sampling(0)
     with pytest.raises(TypeError):

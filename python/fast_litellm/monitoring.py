@@ -73,7 +73,10 @@ def record(
         raise ValueError(f"path must be 'native' or 'fallback', not {path!r}")
     if outcome not in _fallback.OUTCOMES:
         raise ValueError(f"outcome must be 'ok', 'error' or 'refused', not {outcome!r}")
-    latency_ns = min(int(latency_seconds * 1e9), _fallback.MAX_LATENCY_NS)
+    nanoseconds = latency_seconds * 1e9  # may be infinite for a huge finite latency
+    latency_ns = (
+        _fallback.MAX_LATENCY_NS if nanoseconds >= _fallback.MAX_LATENCY_NS else int(nanoseconds)
+    )
     _flags.record_call(operation, path, latency_ns, outcome)
 
 

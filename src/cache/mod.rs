@@ -47,7 +47,9 @@ struct Entry<V> {
 
 struct Inner<V> {
     lru: LruCache<String, Entry<V>>,
-    bytes: u64,
+    /// Wider than a size: a new entry is added before the oldest are evicted, and two sizes of
+    /// up to `max_bytes` (a u64) may add up past it.
+    bytes: u128,
     hits: u64,
     misses: u64,
     evictions: u64,
@@ -130,7 +132,7 @@ impl<V> Cache<V> {
         let mut removed = Vec::new();
         if expired {
             if let Some(entry) = inner.lru.pop(key) {
-                inner.bytes -= entry.size;
+                inner.bytes -= u128::from(entry.size);
                 inner.expirations += 1;
                 removed.push(entry.value);
             }
@@ -146,7 +148,7 @@ impl<V> Cache<V> {
         let mut removed = Vec::new();
         let mut inner = self.inner.lock();
         if let Some(old) = inner.lru.pop(key) {
-            inner.bytes -= old.size;
+            inner.bytes -= u128::from(old.size);
             removed.push(old.value);
         }
         if self.max_bytes.is_some_and(|max| size > max) {
@@ -154,7 +156,7 @@ impl<V> Cache<V> {
             return (false, removed);
         }
         let tracked = if self.max_bytes.is_some() { size } else { 0 };
-        inner.bytes += tracked;
+        inner.bytes += u128::from(tracked);
         inner.lru.push(
             key.to_owned(),
             Entry {
@@ -164,12 +166,14 @@ impl<V> Cache<V> {
             },
         );
         while inner.lru.len() > self.max_entries
-            || self.max_bytes.is_some_and(|max| inner.bytes > max)
+            || self
+                .max_bytes
+                .is_some_and(|max| inner.bytes > u128::from(max))
         {
             let Some((_, entry)) = inner.lru.pop_lru() else {
                 break;
             };
-            inner.bytes -= entry.size;
+            inner.bytes -= u128::from(entry.size);
             inner.evictions += 1;
             removed.push(entry.value);
         }
@@ -181,7 +185,7 @@ impl<V> Cache<V> {
         let mut inner = self.inner.lock();
         match inner.lru.pop(key) {
             Some(entry) => {
-                inner.bytes -= entry.size;
+                inner.bytes -= u128::from(entry.size);
                 (true, vec![entry.value])
             }
             None => (false, Vec::new()),
@@ -200,7 +204,7 @@ impl<V> Cache<V> {
         let mut removed = Vec::with_capacity(expired.len());
         for key in expired {
             if let Some(entry) = inner.lru.pop(&key) {
-                inner.bytes -= entry.size;
+                inner.bytes -= u128::from(entry.size);
                 inner.expirations += 1;
                 removed.push(entry.value);
             }
@@ -231,7 +235,8 @@ impl<V> Cache<V> {
         let inner = self.inner.lock();
         Stats {
             entries: inner.lru.len() as u64,
-            bytes: inner.bytes,
+            // At most `max_bytes` between calls.
+            bytes: u64::try_from(inner.bytes).unwrap_or(u64::MAX),
             hits: inner.hits,
             misses: inner.misses,
             evictions: inner.evictions,

@@ -2,7 +2,7 @@
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyDict, PyList, PyString};
 
 use super::ratelimit::PyManualClock;
 use super::type_name;
@@ -34,9 +34,29 @@ fn path_arg(path: &str) -> PyResult<Path> {
 /// Records one call timed by the caller: `latency_ns` nanoseconds on `path`.
 #[pyfunction]
 #[pyo3(signature = (operation, path, latency_ns, outcome="ok"))]
-fn metrics_record(operation: &str, path: &str, latency_ns: u64, outcome: &str) -> PyResult<()> {
+fn metrics_record(
+    operation: &Bound<'_, PyString>,
+    path: &str,
+    latency_ns: u64,
+    outcome: &str,
+) -> PyResult<()> {
     let registry = metrics::registry();
-    let op = registry.operation(operation)?;
+    // The name quoted as Python quotes it (`repr`), as the fallback registry's error does; a
+    // name that is not valid Unicode (a lone surrogate) is a bad name like any other.
+    let bad_name = || -> PyResult<PyErr> {
+        Ok(PyValueError::new_err(format!(
+            "operation names are 1 to 64 characters of [A-Za-z0-9_.], got {}",
+            operation.repr()?
+        )))
+    };
+    let Ok(name) = operation.to_str() else {
+        return Err(bad_name()?);
+    };
+    let op = match registry.operation(name) {
+        Ok(op) => op,
+        Err(MetricsError::BadName(_)) => return Err(bad_name()?),
+        Err(other) => return Err(other.into()),
+    };
     registry.record(op, path_arg(path)?, latency_ns, outcome_arg(outcome)?);
     Ok(())
 }

@@ -120,7 +120,9 @@ def _seconds_ns(value: Any, what: str) -> int:
     seconds = float(value)
     if not seconds >= 0 or seconds == float("inf"):
         raise ValueError(f"{what} must be a finite number of seconds >= 0, got {value!r}")
-    return min(int(seconds * 1e9), NEVER)
+    nanoseconds = seconds * 1e9
+    # Beyond the largest count (infinite for 1e300 seconds): never, as the native cast saturates.
+    return NEVER if nanoseconds >= NEVER else int(nanoseconds)
 
 
 def _size_of(value: Any) -> int:

@@ -1390,7 +1390,8 @@ def reference_sse(data: bytes) -> List[fallback.Event]:
         elif name == "id" and "\0" not in value:
             block["id"] = value
         elif name == "retry" and value and all("0" <= c <= "9" for c in value):
-            block["retry"] = int(value)
+            # ours: a reconnection time beyond 64 bits is no sensible one, and is ignored
+            block["retry"] = int(value) if len(value) <= 20 and int(value) < 2**64 else None
     return events
 
 
@@ -1459,6 +1460,8 @@ def test_sse_decoder_follows_the_rules_however_the_stream_is_split(
 
 @requires_native("SseDecoder", "parse_sse")
 @given(st.one_of(sse_streams(), sse_bodies), st.lists(st.integers(0, 300), max_size=12))
+@example(b"retry: 99999999999999999999999\ndata: x\n\n", [])
+@example(b"retry: 5\nretry: 18446744073709551616\ndata: x\n\n", [12])
 def test_sse_decoder_parity(data: bytes, cuts: List[int]) -> None:
     native = _flags.native
     expected = fallback.parse_sse(data)
@@ -1482,6 +1485,12 @@ def test_sse_decoder_examples() -> None:
     assert parse(b"id\ndata: x\n\n") == [("message", "x", "", None)]
     assert parse(b"retry: 1a\nretry: \xc2\xb2\ndata: x\n\n") == [("message", "x", None, None)]
     assert parse(b"retry: 007\ndata: x\n\n") == [("message", "x", None, 7)]
+    big = [b"18446744073709551616", b"9" * 25, b"9" * 5000]  # 2**64, and beyond int()'s digits
+    for value in big:
+        assert parse(b"retry: 5\nretry: " + value + b"\ndata: x\n\n") == [
+            ("message", "x", None, None)
+        ]
+    assert parse(b"retry: 18446744073709551615\ndata: x\n\n") == [("message", "x", None, 2**64 - 1)]
     assert parse(b"data: \xff\n\n") == [("message", "\ufffd", None, None)]
     assert parse(b"\xef\xbb\xbf\xef\xbb\xbfdata: x\n\n") == []  # only one BOM is dropped
     assert parse(b"event:\ndata: x\n\n") == [("message", "x", None, None)]

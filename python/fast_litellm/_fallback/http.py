@@ -223,7 +223,13 @@ class SseDecoder:
                 self._id = value
         elif field == "retry":
             if value.isascii() and value.isdigit():
-                self._retry = int(value)
+                # More than 64 bits: no sensible reconnection time, ignored as natively (and
+                # never handed to int(), which refuses more than 4,300 digits).
+                number = int(value) if len(value) <= 20 else _RETRY_LIMIT
+                self._retry = number if number < _RETRY_LIMIT else None
+
+
+_RETRY_LIMIT = 2**64
 
 
 def parse_sse(data: bytes) -> List[Event]:

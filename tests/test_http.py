@@ -967,6 +967,31 @@ def test_request_targets_are_sent_as_httpx_sends_them(
     assert make_client(http_server.url).get(target).json()["path"] == sent
 
 
+def test_credentials_in_the_url_are_basic_authentication(
+    make_client: Callable[..., Api], http_server: HttpTestServer
+) -> None:
+    # As httpx does: percent-decoded, in place of an Authorization header given, and never
+    # sent in the URL.
+    import httpx
+
+    client = make_client()
+    host = http_server.url.split("://", 1)[1]
+    for userinfo, headers in [
+        ("user:pass", None),
+        ("us%20er:p%40ss%C3%A9", None),
+        ("only-user", None),
+        ("user:pass", {"Authorization": "Bearer mine"}),
+    ]:
+        url = f"http://{userinfo}@{host}/echo"
+        echoed = client.get(url, headers=headers).json()
+        sent = {name.lower(): value for name, value in echoed["headers"]}
+        want = httpx.Client().build_request("GET", url).url
+        auth = httpx.BasicAuth(want.username, want.password)
+        flow = auth.auth_flow(httpx.Request("GET", "http://x/"))
+        assert sent["authorization"] == next(flow).headers["authorization"], userinfo
+        assert "@" not in sent["host"] and echoed["path"] == "/echo"
+
+
 def test_gzip_threshold(make_client: Callable[..., Api], http_server: HttpTestServer) -> None:
     client = make_client(http_server.url, gzip_threshold=1000)
     big = json.dumps({"text": "compress me " * 500}).encode()

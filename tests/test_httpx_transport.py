@@ -170,6 +170,21 @@ def test_the_reason_phrase_is_the_one_received(
     assert run(main()) == reason
 
 
+def test_credentials_in_the_url_are_httpxs_to_use(engine: str, http_server: HttpTestServer) -> None:
+    # httpx makes them Basic authentication above the transport, or leaves them out for an
+    # auth= of the caller's: the transport sends what httpx decided.
+    host = http_server.url.split("://", 1)[1]
+    url = f"http://user:pass@{host}/echo"
+    for transport in (httpx.HTTPTransport(), Transport()):
+        with httpx.Client(transport=transport) as client:
+            plain = client.get(url).json()
+            own = client.get(url, auth=("other", "secret")).json()
+        sent = [{n.lower(): v for n, v in echoed["headers"]} for echoed in (plain, own)]
+        assert sent[0]["authorization"] == httpx.BasicAuth("user", "pass")._auth_header
+        assert sent[1]["authorization"] == httpx.BasicAuth("other", "secret")._auth_header
+        assert "@" not in sent[0]["host"]
+
+
 def test_statuses_are_returned_not_retried(engine: str, http_server: HttpTestServer) -> None:
     with httpx.Client(transport=Transport(), base_url=http_server.url) as client:
         response = client.get("/status/429?id=transport&times=1&retry_after=0")

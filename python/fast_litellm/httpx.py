@@ -76,6 +76,13 @@ def _request_error(exc: ValueError, request: httpx.Request) -> httpx.TransportEr
     return httpx.LocalProtocolError(str(exc), request=request)
 
 
+def _target(url: httpx.URL) -> str:
+    """The URL to send to: without ``user:password@``, which httpx has already turned into
+    authentication above the transport (or left out for an ``auth=`` of the caller's); the
+    client would make it Basic authentication again."""
+    return str(url.copy_with(userinfo=b"")) if url.userinfo else str(url)
+
+
 def _timeouts(request: httpx.Request) -> Optional[TimeoutTuple]:
     timeout: Dict[str, Optional[float]] = request.extensions.get("timeout") or {}
     if not timeout:
@@ -222,7 +229,7 @@ class AsyncTransport(httpx.AsyncBaseTransport):
             # whole exchange is one await (see `HttpClient.send`).
             status, headers, version, content, raw, elapsed, reason = await self._engine.asend(
                 request.method,
-                str(request.url),
+                _target(request.url),
                 request.headers.raw,
                 body or None,
                 _timeouts(request),
@@ -271,7 +278,7 @@ class Transport(httpx.BaseTransport):
         try:
             status, headers, version, content, raw, elapsed, reason = self._engine.send(
                 request.method,
-                str(request.url),
+                _target(request.url),
                 request.headers.raw,
                 body or None,
                 _timeouts(request),

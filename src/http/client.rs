@@ -363,6 +363,35 @@ fn parse_absolute(url: &str) -> Result<Uri, HttpError> {
     Ok(uri)
 }
 
+/// The URL without its `user:password@`, and the Basic `Authorization` value of those
+/// credentials (percent-decoded, UTF-8, as httpx's `BasicAuth` of `url.username` and
+/// `url.password`); `None` for a URL without credentials.
+fn take_credentials(uri: &Uri) -> Result<Option<(Uri, HeaderValue)>, HttpError> {
+    use base64::Engine as _;
+
+    let Some(authority) = uri.authority() else {
+        return Ok(None);
+    };
+    let Some((userinfo, host_port)) = authority.as_str().rsplit_once('@') else {
+        return Ok(None);
+    };
+    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let decode = |part: &str| percent_encoding::percent_decode_str(part).collect::<Vec<u8>>();
+    let mut pair = decode(user);
+    pair.push(b':');
+    pair.extend(decode(password));
+    let value = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    );
+    let bad = |e: &dyn std::fmt::Display| HttpError::InvalidUrl(format!("invalid URL: {e}"));
+    let mut parts = uri.clone().into_parts();
+    parts.authority = Some(host_port.parse().map_err(|e| bad(&e))?);
+    let without = Uri::from_parts(parts).map_err(|e| bad(&e))?;
+    let header = HeaderValue::from_str(&value).map_err(|e| bad(&e))?;
+    Ok(Some((without, header)))
+}
+
 /// Whether `url` starts with a scheme and `://` (RFC 3986: a letter, then letters, digits, `+`,
 /// `-` or `.`). Not merely "contains `://`": a relative URL may carry one in its query
 /// (`/search?next=https://...`), and is joined to the base URL as httpx joins it.
@@ -637,6 +666,15 @@ impl Client {
         };
         let mut merged = self.default_headers.clone();
         merge_headers(&mut merged, headers);
+        let uri = match take_credentials(&uri)? {
+            // `user:password@` in the URL is Basic authentication, as httpx makes it (in place
+            // of an Authorization header given), and never goes out in the URL itself.
+            Some((without, authorization)) => {
+                merged.insert(http::header::AUTHORIZATION, authorization);
+                without
+            }
+            None => uri,
+        };
         Ok(Prepared {
             method,
             uri,

@@ -301,6 +301,30 @@ const PATH_ENCODE: &AsciiSet = &CONTROLS
 /// The query percent-encode set: controls, space, `"`, `#`, `<`, `>`.
 const QUERY_ENCODE: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'<').add(b'>');
 
+/// `path` without its `.` and `..` segments, as httpx removes them (its `normalize_path`: a
+/// `..` drops the segment before it, never the root; `/a/b/..` is `/a`).
+fn without_dot_segments(path: &str) -> Cow<'_, str> {
+    if !path
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return Cow::Borrowed(path);
+    }
+    let mut kept: Vec<&str> = Vec::new();
+    for segment in path.split('/') {
+        match segment {
+            "." => {}
+            ".." => {
+                if !(kept.is_empty() || kept == [""]) {
+                    kept.pop();
+                }
+            }
+            other => kept.push(other),
+        }
+    }
+    Cow::Owned(kept.join("/"))
+}
+
 /// `url` with its path and query percent-encoded as httpx encodes them (existing `%XX` kept),
 /// and without its fragment, which is not sent. Before, a non-ASCII path went out as raw UTF-8,
 /// which servers such as uvicorn refuse with a 400.
@@ -319,7 +343,10 @@ fn encode_target(url: &str) -> Cow<'_, str> {
         None => (rest, None),
     };
     // Borrowed when nothing in them needs encoding.
-    let path: Cow<'_, str> = utf8_percent_encode(path, PATH_ENCODE).into();
+    let path: Cow<'_, str> = match without_dot_segments(path) {
+        Cow::Borrowed(path) => utf8_percent_encode(path, PATH_ENCODE).into(),
+        Cow::Owned(path) => Cow::Owned(utf8_percent_encode(&path, PATH_ENCODE).to_string()),
+    };
     let query: Option<Cow<'_, str>> = query.map(|q| utf8_percent_encode(q, QUERY_ENCODE).into());
     let unchanged = |part: &Cow<'_, str>| matches!(part, Cow::Borrowed(_));
     if !fragment && unchanged(&path) && query.as_ref().is_none_or(unchanged) {

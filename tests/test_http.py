@@ -40,6 +40,7 @@ from fast_litellm import _flags, http
 from fast_litellm._fallback import http as fallback
 from fast_litellm.errors import (
     ConnectError,
+    ConnectTimeout,
     HTTPStatusError,
     PoolTimeout,
     ReadError,
@@ -480,6 +481,50 @@ def test_closed_port_is_a_connect_error_retried(make_client: Callable[..., Api])
     assert stats["retries"] == FAST_RETRY.max_retries
     assert stats["errors"]["connect"] == FAST_RETRY.max_retries + 1
     assert stats["requests"] == 0 and stats["connections_opened"] == 0
+
+
+@contextlib.contextmanager
+def listener_that_never_connects() -> Iterator[int]:
+    """A port on 127.0.0.1 whose accept queue is full (``listen(0)``, one connection waiting,
+    never accepted): the kernel drops further connection requests, so a connect hangs."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    filler = socket.socket()
+    try:
+        filler.connect(("127.0.0.1", port))  # completes: it fills the queue
+        yield port
+    finally:
+        filler.close()
+        listener.close()
+
+
+def test_a_requests_own_connect_timeout_replaces_the_clients(
+    make_client: Callable[..., Api],
+) -> None:
+    # As httpx's per-request Timeout(..., connect=...) (the OpenAI SDK's connect=5.0 through
+    # the transport): the client's own connect limit here is none at all.
+    with listener_that_never_connects() as port:
+        client = make_client(
+            f"http://127.0.0.1:{port}",
+            timeout_config=http.TimeoutConfig(connect=None),
+            retry=http.RetryConfig(max_retries=0),
+        )
+        outcome: List[BaseException] = []
+
+        def request() -> None:
+            try:
+                client.get("/", timeout=http.TimeoutConfig(connect=0.2))
+            except BaseException as exc:  # noqa: BLE001 - what it raised is the answer
+                outcome.append(exc)
+
+        thread = threading.Thread(target=request, daemon=True)
+        thread.start()
+        thread.join(DEADLINE)  # a bound on "never returns", not a speed
+        assert outcome and isinstance(outcome[0], ConnectTimeout), outcome
 
 
 @pytest.mark.parametrize("limit", ["max_connections", "max_concurrency"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import threading
 from datetime import timedelta
 from typing import Any, Callable, Iterator, List, Tuple, Type
 
@@ -20,9 +21,11 @@ from . import http_server as servers
 from .http_server import HttpTestServer, pattern
 from .redis_server import free_port
 from .test_http import (
+    DEADLINE,
     NON_ASCII_HEADER_VALUES,
     SSE_CHUNKS,
     engine_for_new_clients,
+    listener_that_never_connects,
     requires_native_http,
 )
 
@@ -183,6 +186,25 @@ def test_credentials_in_the_url_are_httpxs_to_use(engine: str, http_server: Http
         assert sent[0]["authorization"] == httpx.BasicAuth("user", "pass")._auth_header
         assert sent[1]["authorization"] == httpx.BasicAuth("other", "secret")._auth_header
         assert "@" not in sent[0]["host"]
+
+
+def test_httpxs_per_request_connect_timeout_applies(engine: str) -> None:
+    # The OpenAI SDK sends Timeout(600, connect=5.0): the transport's client has another.
+    with listener_that_never_connects() as port:
+        transport = Transport(timeout=http.TimeoutConfig(connect=None))
+        outcome: List[BaseException] = []
+
+        def request() -> None:
+            with httpx.Client(transport=transport) as client:
+                try:
+                    client.get(f"http://127.0.0.1:{port}/", timeout=httpx.Timeout(30, connect=0.2))
+                except BaseException as exc:  # noqa: BLE001 - what it raised is the answer
+                    outcome.append(exc)
+
+        thread = threading.Thread(target=request, daemon=True)
+        thread.start()
+        thread.join(DEADLINE)  # a bound on "never returns", not a speed
+        assert outcome and isinstance(outcome[0], httpx.ConnectTimeout), outcome
 
 
 def test_statuses_are_returned_not_retried(engine: str, http_server: HttpTestServer) -> None:

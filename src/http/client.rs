@@ -30,6 +30,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
 use super::conn::{
     proxies_from_env, ConnHandle, Connector, IoTimeouts, Registry, TrackingConnector,
+    REQUEST_CONNECT_TIMEOUT,
 };
 use super::error::{find_timeout, is_reset, root_message, HttpError, IoTimeout};
 use super::limit::{Gate, Permit};
@@ -795,7 +796,9 @@ impl Client {
                 Some(own) if own.read != self.config.timeouts.read => &pool.hyper_own_read,
                 _ => &pool.hyper,
             };
-            let responding = hyper.request(request);
+            // The connect limit of the request's own, for a connection made for it.
+            let responding =
+                REQUEST_CONNECT_TIMEOUT.scope(timeouts.connect, hyper.request(request));
             // A request's own read timeout bounds the wait for its headers from the end of its
             // upload (see `upload`; which connection serves it is not known before the answer,
             // so it cannot be set per read there). Otherwise the client's read timeout applies

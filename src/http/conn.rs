@@ -523,6 +523,13 @@ impl Connector {
     }
 }
 
+tokio::task_local! {
+    /// The connect timeout of the request whose task is polling: a connection made for it is
+    /// bounded by the request's own limit (hyper-util starts the connection inside the
+    /// request's future), one made in the background by the client's.
+    pub(crate) static REQUEST_CONNECT_TIMEOUT: Option<Duration>;
+}
+
 impl tower_service::Service<Uri> for Connector {
     type Response = Stream;
     type Error = BoxError;
@@ -534,7 +541,9 @@ impl tower_service::Service<Uri> for Connector {
 
     fn call(&mut self, uri: Uri) -> Self::Future {
         let connecting = self.connect(uri);
-        let connect_timeout = self.connect_timeout;
+        let connect_timeout = REQUEST_CONNECT_TIMEOUT
+            .try_with(|limit| *limit)
+            .unwrap_or(self.connect_timeout);
         Box::pin(async move {
             match connect_timeout {
                 Some(limit) => match tokio::time::timeout(limit, connecting).await {

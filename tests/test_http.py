@@ -1174,6 +1174,32 @@ def test_no_proxy_is_honoured(
         assert proxy.forwarded == 0
 
 
+def test_proxy_variables_are_read_as_urllib_reads_them(
+    make_client: Callable[..., Api], http_server: HttpTestServer, clean_proxy_environment: Any
+) -> None:
+    # httpx reads them through urllib.request.getproxies(): NO_PROXY=* bypasses every host
+    # (an IP address too), and a lower-case name wins over the upper-case one, even empty.
+    with ForwardProxy() as proxy, ForwardProxy() as other:
+        env = clean_proxy_environment
+        env.setenv("HTTP_PROXY", proxy.url)
+        env.setenv("NO_PROXY", "*")
+        assert make_client(http_server.url).get("/echo").status_code == 200
+        assert proxy.forwarded == 0
+        env.delenv("NO_PROXY")
+        env.setenv("http_proxy", other.url)
+        assert make_client(http_server.url).get("/echo").status_code == 200
+        assert (proxy.forwarded, other.forwarded) == (0, 1)
+        env.setenv("http_proxy", "")  # an empty lower-case name: no proxy
+        assert make_client(http_server.url).get("/echo").status_code == 200
+        assert (proxy.forwarded, other.forwarded) == (0, 1)
+        env.setenv("no_proxy", "")
+        env.setenv("NO_PROXY", "127.0.0.1")
+        env.delenv("http_proxy")
+        # the empty lower-case no_proxy wins: nothing is bypassed
+        assert make_client(http_server.url).get("/echo").status_code == 200
+        assert proxy.forwarded == 1
+
+
 # ---- fork ------------------------------------------------------------------------------------------
 
 

@@ -474,19 +474,36 @@ pub(crate) struct Connector {
 
 pub(crate) type Stream = hyper_rustls::MaybeHttpsStream<TokioIo<TrackedTcp>>;
 
-/// The proxies of the environment, or `None` when it names none.
+/// An environment variable as Python's `urllib.request.getproxies()` reads it (which httpx
+/// uses): the lower-case name first, even when empty (an empty one turns the setting off);
+/// `HTTP_PROXY` not at all in a CGI script (`REQUEST_METHOD` set: the client controls it).
+fn proxy_variable(kind: &str) -> String {
+    if let Ok(value) = std::env::var(format!("{kind}_proxy")) {
+        return value;
+    }
+    if kind == "http" && std::env::var_os("REQUEST_METHOD").is_some() {
+        return String::new();
+    }
+    std::env::var(format!("{}_PROXY", kind.to_ascii_uppercase())).unwrap_or_default()
+}
+
+/// The proxies of the environment, or `None` when it names none or `NO_PROXY` is `*` (every
+/// host bypasses them, as for httpx and curl).
 pub(crate) fn proxies_from_env() -> Option<Arc<Matcher>> {
-    let named = [
-        "HTTP_PROXY",
-        "http_proxy",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ]
-    .iter()
-    .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
-    named.then(|| Arc::new(Matcher::from_env()))
+    let [http, https, all, no] = ["http", "https", "all", "no"].map(proxy_variable);
+    if [&http, &https, &all].iter().all(|value| value.is_empty())
+        || no.split(',').any(|entry| entry.trim() == "*")
+    {
+        return None;
+    }
+    Some(Arc::new(
+        Matcher::builder()
+            .http(http)
+            .https(https)
+            .all(all)
+            .no(no)
+            .build(),
+    ))
 }
 
 impl Connector {

@@ -1018,6 +1018,51 @@ def test_request_targets_are_sent_as_httpx_sends_them(
     assert make_client(http_server.url).get(target).json()["path"] == sent
 
 
+def test_content_encoding_is_decoded_as_httpx_decodes_it(
+    client: Api, http_server: HttpTestServer
+) -> None:
+    # Bodies (whole, as bytes read from a stream, as events) with their Content-Encoding undone
+    # on both engines, as httpx undoes it; the headers stay as received.
+    import zlib
+
+    body = json.dumps({"text": "compressed " * 400}).encode()
+    raw_deflate = zlib.compressobj(wbits=-15)
+    encodings = {
+        "gzip": gzip.compress(body),
+        "deflate": zlib.compress(body),  # zlib-wrapped, as the standard says
+        "Deflate ": raw_deflate.compress(body) + raw_deflate.flush(),  # raw, as some servers
+        "deflate, gzip": gzip.compress(zlib.compress(body)),
+        "identity": body,
+    }
+    # What httpx does not decode either (x-gzip; br without the brotli package): as received.
+    as_received = {"x-gzip": gzip.compress(body), "br": body}
+    for name, encoded in [*encodings.items(), *as_received.items()]:
+        want = body if name in encodings else encoded
+        headers = (("Content-Encoding", name), ("Content-Type", "application/json"))
+        label = re.sub("[^a-z]+", "-", name.lower())
+        path = http_server.answer(f"encoded-{len(encoded)}-{label}", 200, headers, encoded)
+        response = client.get(path + "/x")
+        assert response.content == want, name
+        assert response.headers["content-encoding"] == name.strip()
+        _, chunks = client.stream("GET", path + "/x", raw=True)
+        assert b"".join(chunks) == want, name
+    events = b"".join(SSE_CHUNKS)
+    headers = (("Content-Encoding", "gzip"), ("Content-Type", "text/event-stream"))
+    path = http_server.answer("encoded-events", 200, headers, gzip.compress(events))
+    assert client.stream("GET", path + "/x")[1] == SSE_EVENTS
+    # A body that does not decode is a broken response, as httpx's DecodingError is.
+    path = http_server.answer("encoded-junk", 200, (("Content-Encoding", "gzip"),), b"not gzip")
+    with pytest.raises(RemoteProtocolError):
+        client.get(path + "/x")
+    # A body cut short (its length declared as cut) is what it decodes to, as for httpx.
+    cut = gzip.compress(body)[:-12]
+    decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    prefix = decoder.decompress(cut) + decoder.flush()
+    path = http_server.answer("encoded-cut", 200, (("Content-Encoding", "gzip"),), cut)
+    assert client.get(path + "/x").content == prefix
+    assert b"".join(client.stream("GET", path + "/x", raw=True)[1]) == prefix
+
+
 def test_credentials_in_the_url_are_basic_authentication(
     make_client: Callable[..., Api], http_server: HttpTestServer
 ) -> None:
@@ -1296,15 +1341,14 @@ def fork_with_a_stream_open_scenario(engine: str) -> None:
     fast_litellm.configure("connection_pool", rust=engine == "native", rollout=100)
     with HttpTestServer() as server:
         client = http.Client(server.url, timeout=http.TimeoutConfig(read=DEADLINE))
-        with client.stream("GET", server.sse("forked", SSE_CHUNKS)) as stream:
-            events = iter(stream)
-            first = next(events)
+        # 20 bytes, one every 50 ms: the end is far from in when the child starts.
+        with client.stream("GET", "/drip?bytes=20&every=0.05") as stream:
+            pieces = stream.iter_bytes()
+            first = next(pieces)
 
             def child_work() -> Dict[str, Any]:
                 try:
-                    # events already handed to this process may come first; the connection's
-                    # are the parent's
-                    list(events)
+                    list(pieces)
                 except RuntimeError as exc:
                     error = str(exc)
                 else:
@@ -1313,9 +1357,9 @@ def fork_with_a_stream_open_scenario(engine: str) -> None:
                 return {"error": error, "status": client.get("/echo").status_code}
 
             answer = start_child(child_work).result(time.monotonic() + CHILD_TIMEOUT)
-            rest = list(events)
+            rest = b"".join(pieces)
         assert "before os.fork()" in answer["error"] and answer["status"] == 200, answer
-        assert [first] + rest == SSE_EVENTS
+        assert first + rest == b"x" * 20
         assert client.get("/echo").status_code == 200
         client.close()
     print("ok")

@@ -32,6 +32,7 @@ use super::conn::{
     proxies_from_env, ConnHandle, Connector, IoTimeouts, Registry, TrackingConnector,
     REQUEST_CONNECT_TIMEOUT,
 };
+use super::decode::ContentDecoder;
 use super::error::{find_timeout, is_reset, root_message, HttpError, IoTimeout};
 use super::limit::{Gate, Permit};
 use super::retry::RetryPolicy;
@@ -167,6 +168,17 @@ pub struct Finished {
     pub elapsed: Duration,
 }
 
+impl Finished {
+    /// The body with its `Content-Encoding` undone, as the client's own API (not the httpx
+    /// transports) hands it over.
+    pub fn decoded(mut self) -> Result<Finished, HttpError> {
+        if let Some(decoder) = ContentDecoder::for_headers(&self.head.headers) {
+            self.body = decoder.decode_all(&self.body)?;
+        }
+        Ok(self)
+    }
+}
+
 /// Decrements `in_flight` when the request is over, however it ends.
 struct InFlight(Arc<Stats>);
 
@@ -216,6 +228,8 @@ pub struct BodyStream {
     conn: Option<(ConnHandle, u64)>,
     /// The runtime generation whose pump fills it: in a child forked since, nothing does.
     generation: u64,
+    /// Undoes the body's `Content-Encoding` (`decode_content`).
+    content_decoder: Option<ContentDecoder>,
 }
 
 /// What the pump hands over.
@@ -1004,6 +1018,7 @@ impl Client {
             ended: false,
             conn,
             generation: crate::runtime::generation(),
+            content_decoder: None,
         })
     }
 }
@@ -1238,8 +1253,58 @@ impl BodyStream {
         self.ended && self.pending_error.is_none()
     }
 
-    /// Everything buffered now, without waiting.
+    /// From now on the pieces come with the body's `Content-Encoding` undone (the client's own
+    /// API; the httpx transports take the body as received).
+    pub fn decode_content(&mut self) {
+        self.content_decoder = ContentDecoder::for_headers(&self.head.headers);
+    }
+
+    /// Everything buffered now, without waiting (decoded, see `decode_content`).
     pub fn try_chunk(&mut self) -> Result<Ready<Bytes>, HttpError> {
+        loop {
+            let raw = self.try_raw_chunk()?;
+            let Some(decoder) = self.content_decoder.as_mut() else {
+                return Ok(raw);
+            };
+            // The end may come with the last data: the decoder then finishes too.
+            let ended = self.ended;
+            let decoded = match raw {
+                Ready::Empty => return Ok(Ready::Empty),
+                Ready::Data(data) => match decoder.feed(&data) {
+                    Ok(out) if ended => decoder
+                        .finish()
+                        .map(|tail| Bytes::from([out.as_ref(), tail.as_ref()].concat())),
+                    other => other,
+                },
+                Ready::End => decoder.finish(),
+            };
+            let decoded = match decoded {
+                Ok(decoded) => decoded,
+                Err(err) => {
+                    // The rest cannot be decoded either.
+                    self.content_decoder = None;
+                    self.close();
+                    return Err(err);
+                }
+            };
+            if self.ended {
+                // The last of it; the end comes with the next call.
+                self.content_decoder = None;
+                return Ok(if decoded.is_empty() {
+                    Ready::End
+                } else {
+                    Ready::Data(decoded)
+                });
+            }
+            if !decoded.is_empty() {
+                return Ok(Ready::Data(decoded));
+            }
+            // Not a whole block yet: what else is buffered, or wait.
+        }
+    }
+
+    /// Everything buffered now, as received, without waiting.
+    fn try_raw_chunk(&mut self) -> Result<Ready<Bytes>, HttpError> {
         if let Some(err) = self.pending_error.take() {
             return Err(err);
         }

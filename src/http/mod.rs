@@ -16,6 +16,7 @@
 
 pub mod client;
 mod conn;
+mod decode;
 pub mod error;
 mod limit;
 pub mod retry;

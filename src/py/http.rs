@@ -343,7 +343,11 @@ impl PyHttpClient {
     ) -> PyResult<Py<PyAny>> {
         let prepared = self.prepare(method, url, headers, body, timeout)?;
         let inner = Arc::clone(&self.inner);
-        let finished = blocking_task(py, WHAT, async move { inner.fetch(prepared).await })?;
+        let finished = blocking_task(
+            py,
+            WHAT,
+            async move { inner.fetch(prepared).await?.decoded() },
+        )?;
         finished_object(py, finished)
     }
 
@@ -360,7 +364,7 @@ impl PyHttpClient {
     ) -> PyResult<Bound<'py, PyAny>> {
         let prepared = self.prepare(method, url, headers, body, timeout)?;
         let inner = Arc::clone(&self.inner);
-        let fetch = async move { Ok(inner.fetch(prepared).await?) };
+        let fetch = async move { Ok(inner.fetch(prepared).await?.decoded()?) };
         cancellable(py, WHAT, fetch, finished_object)
     }
 
@@ -377,11 +381,11 @@ impl PyHttpClient {
     ) -> PyResult<PyHttpStream> {
         let prepared = self.prepare(method, url, headers, body, timeout)?;
         let inner = Arc::clone(&self.inner);
-        let stream = blocking_task(
-            py,
-            WHAT,
-            async move { inner.open_stream(prepared, false).await },
-        )?;
+        let stream = blocking_task(py, WHAT, async move {
+            let mut stream = inner.open_stream(prepared, false).await?;
+            stream.decode_content();
+            Ok::<_, HttpError>(stream)
+        })?;
         Ok(PyHttpStream::new(stream))
     }
 
@@ -398,7 +402,11 @@ impl PyHttpClient {
     ) -> PyResult<Bound<'py, PyAny>> {
         let prepared = self.prepare(method, url, headers, body, timeout)?;
         let inner = Arc::clone(&self.inner);
-        let open = async move { Ok(inner.open_stream(prepared, false).await?) };
+        let open = async move {
+            let mut stream = inner.open_stream(prepared, false).await?;
+            stream.decode_content();
+            Ok(stream)
+        };
         cancellable(py, WHAT, open, |py, stream| {
             Ok(Py::new(py, PyHttpStream::new(stream))?.into_any())
         })

@@ -37,9 +37,11 @@ raises (its call is the one that runs).
 from __future__ import annotations
 
 import functools
+import importlib
 import math
 import os
 import re
+import sys
 import threading
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
@@ -371,9 +373,8 @@ def _count(value: Any) -> int:
 
 
 def _types_utils() -> Any:
-    from litellm.types import utils
-
-    return utils
+    """``litellm.types.utils`` (imported with litellm, which this module's callers have)."""
+    return sys.modules.get("litellm.types.utils") or importlib.import_module("litellm.types.utils")
 
 
 def _usage_counts(usage: Any) -> Tuple[Any, ...]:

@@ -246,6 +246,42 @@ def test_acount_hands_over_off_the_event_loop(path, monkeypatch):
     assert threads and loop_thread not in threads
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"messages": [1]}',
+        '{"messages": [{"role": "user", "content": "hi"}], "tools": 3}',
+        '{"model": "deepseek-chat", "messages": [{"role": "user", "content": "hi"}], '
+        '"tools": {"a": 1}}',
+        '{"model": "mistral-large", "messages": [{"role": "user", "tool_calls": 5}]}',
+        '{"model": "gpt-4o", "messages": [{"role": "user", "content": [{"type": 3}]}]}',
+        '{"model": "gpt-4o", "messages": [], "tools": [{"type": "function"}], "tool_choice": 7}',
+    ],
+)
+def test_bodies_refused_or_not_alike_on_both_paths(body):
+    # The native reader checks messages and tools before it knows the model; what it refuses
+    # is judged as json.loads + count_message_tokens judges it: the same error first, or a count.
+    def outcome(count):
+        try:
+            return count()
+        except Exception as exc:  # noqa: BLE001 - the class and message are the answer
+            return (type(exc), str(exc))
+
+    want = outcome(lambda: tokens._FALLBACK_REQUESTS.count_request(body, None))
+    request = json.loads(body)
+    if isinstance(request.get("model"), str):
+        assert want == outcome(
+            lambda: fast_litellm.count_message_tokens(
+                request["messages"],
+                model=request["model"],
+                tools=request.get("tools"),
+                tool_choice=request.get("tool_choice"),
+            )
+        )
+    if fast_litellm._flags.native is not None:
+        assert outcome(lambda: tokens._NATIVE_REQUESTS.count_request(body, None)) == want
+
+
 def test_bad_arguments_raise_type_error(path):
     with pytest.raises(TypeError, match="bytes or str"):
         fast_litellm.count_request_tokens({"messages": []})  # type: ignore[arg-type]

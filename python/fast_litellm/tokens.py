@@ -411,7 +411,13 @@ class _RequestCounter:
         hands over: content or models litellm counts itself)."""
         if not self.native:
             return (None, body, model)
-        parsed = _flags.native.parse_chat_request(body)  # type: ignore[union-attr]
+        try:
+            parsed = _flags.native.parse_chat_request(body)  # type: ignore[union-attr]
+        except (TypeError, ValueError):
+            # Refused by the native reader (which checks messages and tools before the model):
+            # what json.loads + count_message_tokens makes of it, the same error first, or a
+            # count where the model's request is LiteLLM's to judge.
+            return (None, body, model)
         model = _request_model(model, parsed.model)
         tokenizer = _model_tokenizer(model)
         if (

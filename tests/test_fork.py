@@ -561,20 +561,26 @@ PARENT_USES = [
 ]
 
 
-def run_scenario(name: str, env: Dict[str, str]) -> None:
+def run_python(arguments: List[str], env: Dict[str, str], what: str) -> None:
+    """Runs Python with ``arguments`` in a fresh interpreter (no FAST_LITELLM_ variable
+    inherited), which must print "ok"; a run past SCRIPT_TIMEOUT fails as hung."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("FAST_LITELLM_")}
     full_env.update(env)
     try:
         done = subprocess.run(
-            [sys.executable, __file__, name],
+            [sys.executable, *arguments],
             env=full_env,
             capture_output=True,
             text=True,
             timeout=SCRIPT_TIMEOUT,
         )
     except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"scenario {name} hung: {exc.stderr!r}")
+        pytest.fail(f"{what} hung: {exc.stderr!r}")
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+def run_scenario(name: str, env: Dict[str, str]) -> None:
+    run_python([__file__, name], env, f"scenario {name}")
 
 
 # A thread imports a module on first use (as json on the request path) while another thread
@@ -629,18 +635,7 @@ def test_fork_waits_for_an_import_in_progress(tmp_path):
     (tmp_path / "slow_to_import.py").write_text(
         "import builtins\nbuiltins.entered.set()\nbuiltins.release.wait(30)\ndone = True\n"
     )
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("FAST_LITELLM_")}
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", _IMPORT_WHILE_FORKING, str(tmp_path)],
-            env=full_env,
-            capture_output=True,
-            text=True,
-            timeout=SCRIPT_TIMEOUT,
-        )
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"the child hung on the import: {exc.stderr!r}")
-    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+    run_python(["-c", _IMPORT_WHILE_FORKING, str(tmp_path)], {}, "the child of the import")
 
 
 @pytest.fixture(params=["native", "fallback"])

@@ -584,6 +584,66 @@ print("ok")
 """
 
 
+# Two threads price the first response of two models at once: the second waits for the first
+# (one stand-in at a time), and LiteLLM's own cost_per_token is what stays.
+_TWO_FIRST_RESPONSES_AT_ONCE = """
+import sys, threading, time
+import litellm
+import fast_litellm
+from litellm import cost_calculator
+from litellm.litellm_core_utils.litellm_logging import Logging
+
+fast_litellm._flags.configure("cost", rust=sys.argv[1] == "native")
+original = cost_calculator.cost_per_token
+inside, release = threading.Event(), threading.Event()
+
+
+class PausingLogging(Logging):
+    @property
+    def model_call_details(self):
+        if not inside.is_set():
+            inside.set()
+            release.wait(30)
+        return self._details
+
+    @model_call_details.setter
+    def model_call_details(self, value):
+        self._details = value
+
+
+def response(model):
+    usage = litellm.Usage(prompt_tokens=10, completion_tokens=5, total_tokens=15)
+    return litellm.ModelResponse(model=model, usage=usage)
+
+
+logging_obj = PausingLogging(
+    model="gpt-4o", messages=[], stream=False, call_type="acompletion",
+    start_time=time.time(), litellm_call_id="x", function_id="x",
+)
+first = threading.Thread(
+    target=lambda: fast_litellm.completion_cost(
+        response("gpt-4o"), model="gpt-4o", litellm_logging_obj=logging_obj
+    )
+)
+first.start()
+assert inside.wait(30)
+second = threading.Thread(
+    target=lambda: fast_litellm.completion_cost(response("gpt-4o-mini"), model="gpt-4o-mini")
+)
+second.start()
+second.join(0.2)  # it gets as far as it can while the first holds the stand-in in place
+release.set()
+first.join(30)
+second.join(30)
+assert cost_calculator.cost_per_token is original, cost_calculator.cost_per_token
+print("ok")
+"""
+
+
+def test_two_first_responses_at_once_leave_litellms_cost_per_token(path):
+    _run_fresh(_TWO_FIRST_RESPONSES_AT_ONCE, path)
+
+
 @pytest.mark.parametrize("how", ["direct", "patched"])
 def test_pricing_a_first_response_leaves_litellms_cost_per_token_alone(path, how):
     import os

@@ -1046,6 +1046,14 @@ def test_content_encoding_is_decoded_as_httpx_decodes_it(
         assert response.headers["content-encoding"] == name.strip()
         _, chunks = client.stream("GET", path + "/x", raw=True)
         assert b"".join(chunks) == want, name
+    # What follows the end of the compressed data (a newline, a second gzip member) is not
+    # part of it, as zlib's unused_data is not to httpx.
+    for label, trailing in (("newline", b"\n"), ("member", gzip.compress(b"second"))):
+        encoded = gzip.compress(body) + trailing
+        gzipped = (("Content-Encoding", "gzip"),)
+        path = http_server.answer(f"encoded-trailing-{label}", 200, gzipped, encoded)
+        assert client.get(path + "/x").content == body, label
+        assert b"".join(client.stream("GET", path + "/x", raw=True)[1]) == body, label
     events = b"".join(SSE_CHUNKS)
     headers = (("Content-Encoding", "gzip"), ("Content-Type", "text/event-stream"))
     path = http_server.answer("encoded-events", 200, headers, gzip.compress(events))
@@ -1086,6 +1094,11 @@ def test_credentials_in_the_url_are_basic_authentication(
         flow = auth.auth_flow(httpx.Request("GET", "http://x/"))
         assert sent["authorization"] == next(flow).headers["authorization"], userinfo
         assert "@" not in sent["host"] and echoed["path"] == "/echo"
+    # Empty ones (`@host`, `:@host`): no authentication, and the caller's header stays.
+    for userinfo in ("", ":"):
+        echoed = client.get(f"http://{userinfo}@{host}/echo", headers={"Authorization": "Mine"})
+        sent = {name.lower(): value for name, value in echoed.json()["headers"]}
+        assert sent["authorization"] == "Mine", userinfo
 
 
 def test_gzip_threshold(make_client: Callable[..., Api], http_server: HttpTestServer) -> None:
@@ -1537,7 +1550,8 @@ def reference_sse(data: bytes) -> List[fallback.Event]:
             block["id"] = value
         elif name == "retry" and value and all("0" <= c <= "9" for c in value):
             # ours: a reconnection time beyond 64 bits is no sensible one, and is ignored
-            block["retry"] = int(value) if len(value) <= 20 and int(value) < 2**64 else None
+            digits = value.lstrip("0") or "0"
+            block["retry"] = int(digits) if len(digits) <= 20 and int(digits) < 2**64 else None
     return events
 
 
@@ -1608,6 +1622,7 @@ def test_sse_decoder_follows_the_rules_however_the_stream_is_split(
 @given(st.one_of(sse_streams(), sse_bodies), st.lists(st.integers(0, 300), max_size=12))
 @example(b"retry: 99999999999999999999999\ndata: x\n\n", [])
 @example(b"retry: 5\nretry: 18446744073709551616\ndata: x\n\n", [12])
+@example(b"retry: " + b"0" * 30 + b"7\ndata: x\n\n", [])
 def test_sse_decoder_parity(data: bytes, cuts: List[int]) -> None:
     native = _flags.native
     expected = fallback.parse_sse(data)

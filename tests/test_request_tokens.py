@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 import fast_litellm
 from fast_litellm import tokens
 
+from .conftest import run_python
 from .corpus import corpus
 
 CORPUS = corpus(random_count=40)
@@ -280,6 +281,29 @@ def test_bodies_refused_or_not_alike_on_both_paths(body):
         )
     if fast_litellm._flags.native is not None:
         assert outcome(lambda: tokens._NATIVE_REQUESTS.count_request(body, None)) == want
+
+
+_WITHOUT_LITELLM = """
+import sys
+sys.modules["litellm"] = None  # as if it were not installed
+import fast_litellm
+tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+messages = [{"role": "user", "content": "hello"}]
+for model in ("qwen3.5-72b", "xai/grok-4.3"):
+    counted = fast_litellm.count_message_tokens(messages, model=model, tools=tools)
+    assert counted == fast_litellm.count_message_tokens(messages, model="gpt-4o", tools=tools)
+    body = '{"model": "%s", "messages": [{"role": "user", "content": "hello"}], "tools": %s}'
+    import json
+    assert fast_litellm.count_request_tokens(body % (model, json.dumps(tools))) == counted
+print("ok")
+"""
+
+
+def test_chat_template_models_count_here_without_litellm():
+    # Without litellm there is no one to hand their tools to: counted by the rules used for
+    # every other model, not an ImportError.
+    result = run_python(_WITHOUT_LITELLM)
+    assert result.returncode == 0 and result.stdout.split()[-1:] == ["ok"], result.stderr
 
 
 def test_bad_arguments_raise_type_error(path):

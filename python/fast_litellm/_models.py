@@ -90,6 +90,7 @@ __all__ = [
     "encoding_for_model",
     "huggingface_kind",
     "huggingface_tokenizer_file",
+    "litellm_installed",
     "message_token_params",
     "prices_tools_by_chat_template",
     "refresh",
@@ -655,6 +656,16 @@ def _watch(litellm: Any) -> None:
 
 
 _installed: Optional[bool] = None
+
+
+def litellm_installed() -> bool:
+    """Whether litellm is loaded or can be imported."""
+    global _installed
+    if _live:
+        return True
+    if _installed is None:
+        _installed = importlib.util.find_spec("litellm") is not None
+    return _installed
 
 
 def settled() -> bool:

@@ -846,31 +846,34 @@ def _first_of_plan(
     from litellm import cost_calculator
 
     seen: list = []
-    calculator = cost_calculator.cost_per_token
     owner = threading.get_ident()
-
-    # In place for the length of one LiteLLM call, process-wide: other threads may call it
-    # meanwhile (with any arguments), or bind it for good (a lazy import done now). So it is
-    # LiteLLM's function in all but one thing: it notes the calls of this thread.
-    @functools.wraps(calculator)
-    def recording(*args: Any, **kwargs: Any) -> Any:
-        result = calculator(*args, **kwargs)
-        if not args and threading.get_ident() == owner:
-            seen.append((kwargs, result))
-        return result
-
-    recording.__fast_litellm_original__ = calculator  # type: ignore[attr-defined]
     # `litellm.cost_per_token` is resolved lazily, on first access, and then kept: resolved
     # now, before the swap, it keeps LiteLLM's own function.
     getattr(litellm, "cost_per_token", None)
     _counts["litellm"] += 1
     with _recording_lock:
-        _recording_swap.append((cost_calculator, calculator))
+        # Read under the lock (never another call's stand-in: that call restores what it found
+        # before it lets go), and what it is put back to.
+        current = cost_calculator.cost_per_token
+        calculator = getattr(current, "__fast_litellm_original__", current)
+
+        # In place for the length of one LiteLLM call, process-wide: other threads may call it
+        # meanwhile (with any arguments), or bind it for good (a lazy import done now). So it
+        # is LiteLLM's function in all but one thing: it notes the calls of this thread.
+        @functools.wraps(calculator)
+        def recording(*args: Any, **kwargs: Any) -> Any:
+            result = calculator(*args, **kwargs)
+            if not args and threading.get_ident() == owner:
+                seen.append((kwargs, result))
+            return result
+
+        recording.__fast_litellm_original__ = calculator  # type: ignore[attr-defined]
+        _recording_swap.append((cost_calculator, current))
         cost_calculator.cost_per_token = recording  # type: ignore[assignment]
         try:
             total = _litellm_completion_cost(litellm, request)
         finally:
-            cost_calculator.cost_per_token = calculator
+            cost_calculator.cost_per_token = current
             _recording_swap.clear()
     index = -1
     kwargs: Mapping[str, Any] = {}

@@ -316,7 +316,7 @@ def count_message_tokens(
     tokenizer = _model_tokenizer(model)
     try:
         if type(tokenizer) is _LiteLLMDelegate or (
-            (tools or tool_choice is not None) and _models.prices_tools_by_chat_template(model)
+            (tools or tool_choice is not None) and _prices_tools_by_chat_template(model)
         ):
             return _litellm_messages(model, messages, tools, tool_choice)
         legacy = uses_legacy_message_accounting(model)
@@ -423,7 +423,7 @@ class _RequestCounter:
         if (
             parsed.needs_litellm
             or type(tokenizer) is _LiteLLMDelegate
-            or (parsed.has_tools and _models.prices_tools_by_chat_template(model))
+            or (parsed.has_tools and _prices_tools_by_chat_template(model))
         ):
             return (None, body, model)
         return (tokenizer.side(True), parsed, uses_legacy_message_accounting(model))
@@ -478,6 +478,12 @@ async def acount_request_tokens(body: "bytes | str", *, model: Optional[str] = N
         body,
         model,
     )
+
+
+def _prices_tools_by_chat_template(model: str) -> bool:
+    """Whether LiteLLM counts ``model``'s tools with its chat template, so that its count is
+    LiteLLM's to give. Without litellm there is nothing to hand over to: the count is ours."""
+    return _models.prices_tools_by_chat_template(model) and _models.litellm_installed()
 
 
 def _litellm_messages(model: str, messages: Any, tools: Any, tool_choice: Any) -> int:

@@ -407,8 +407,8 @@ fn parse_absolute(url: &str) -> Result<Uri, HttpError> {
 
 /// The URL without its `user:password@`, and the Basic `Authorization` value of those
 /// credentials (percent-decoded, UTF-8, as httpx's `BasicAuth` of `url.username` and
-/// `url.password`); `None` for a URL without credentials.
-fn take_credentials(uri: &Uri) -> Result<Option<(Uri, HeaderValue)>, HttpError> {
+/// `url.password`; none when both are empty); `None` for a URL without a `@`.
+fn take_credentials(uri: &Uri) -> Result<Option<(Uri, Option<HeaderValue>)>, HttpError> {
     use base64::Engine as _;
 
     let Some(authority) = uri.authority() else {
@@ -418,6 +418,14 @@ fn take_credentials(uri: &Uri) -> Result<Option<(Uri, HeaderValue)>, HttpError> 
         return Ok(None);
     };
     let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let bad = |e: &dyn std::fmt::Display| HttpError::InvalidUrl(format!("invalid URL: {e}"));
+    let mut parts = uri.clone().into_parts();
+    parts.authority = Some(host_port.parse().map_err(|e| bad(&e))?);
+    let without = Uri::from_parts(parts).map_err(|e| bad(&e))?;
+    if user.is_empty() && password.is_empty() {
+        // `@host` or `:@host`: httpx authenticates only with a user name or a password.
+        return Ok(Some((without, None)));
+    }
     let decode = |part: &str| percent_encoding::percent_decode_str(part).collect::<Vec<u8>>();
     let mut pair = decode(user);
     pair.push(b':');
@@ -426,12 +434,8 @@ fn take_credentials(uri: &Uri) -> Result<Option<(Uri, HeaderValue)>, HttpError> 
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(pair)
     );
-    let bad = |e: &dyn std::fmt::Display| HttpError::InvalidUrl(format!("invalid URL: {e}"));
-    let mut parts = uri.clone().into_parts();
-    parts.authority = Some(host_port.parse().map_err(|e| bad(&e))?);
-    let without = Uri::from_parts(parts).map_err(|e| bad(&e))?;
     let header = HeaderValue::from_str(&value).map_err(|e| bad(&e))?;
-    Ok(Some((without, header)))
+    Ok(Some((without, Some(header))))
 }
 
 /// Whether `url` starts with a scheme and `://` (RFC 3986: a letter, then letters, digits, `+`,
@@ -712,7 +716,9 @@ impl Client {
             // `user:password@` in the URL is Basic authentication, as httpx makes it (in place
             // of an Authorization header given), and never goes out in the URL itself.
             Some((without, authorization)) => {
-                merged.insert(http::header::AUTHORIZATION, authorization);
+                if let Some(authorization) = authorization {
+                    merged.insert(http::header::AUTHORIZATION, authorization);
+                }
                 without
             }
             None => uri,

@@ -46,6 +46,18 @@ fn bad(err: std::io::Error) -> HttpError {
     HttpError::Protocol(format!("the response body could not be decoded: {err}"))
 }
 
+/// Feeds `data` to a decoder; what follows the end of the compressed stream (a trailing newline,
+/// a second gzip member) is dropped, as zlib leaves it in `unused_data` and httpx ignores it.
+fn write_until_end<W: Write>(decoder: &mut W, mut data: &[u8]) -> Result<(), HttpError> {
+    while !data.is_empty() {
+        match decoder.write(data).map_err(bad)? {
+            0 => return Ok(()), // the stream has ended: the rest is not part of it
+            taken => data = &data[taken..],
+        }
+    }
+    Ok(())
+}
+
 /// Whether `start` opens a zlib stream (RFC 1950: deflate method, a header checksum).
 fn is_zlib(start: &[u8]) -> bool {
     start.len() >= 2
@@ -65,7 +77,7 @@ impl Stage {
                         ));
                     }
                 }
-                decoder.write_all(data).map_err(bad)?;
+                write_until_end(decoder, data)?;
                 // Flushed, so that what the bytes so far decode to is handed over now.
                 decoder.flush().map_err(bad)?;
                 Ok(std::mem::take(decoder.get_mut()))
@@ -114,12 +126,12 @@ impl Deflate {
     fn write(&mut self, data: &[u8]) -> Result<Vec<u8>, HttpError> {
         match self {
             Deflate::Zlib(decoder) => {
-                decoder.write_all(data).map_err(bad)?;
+                write_until_end(decoder, data)?;
                 decoder.flush().map_err(bad)?;
                 Ok(std::mem::take(decoder.get_mut()))
             }
             Deflate::Raw(decoder) => {
-                decoder.write_all(data).map_err(bad)?;
+                write_until_end(decoder, data)?;
                 decoder.flush().map_err(bad)?;
                 Ok(std::mem::take(decoder.get_mut()))
             }
@@ -250,6 +262,29 @@ mod tests {
                 assert_eq!(out, body, "{encoding} in pieces of {piece}");
             }
         }
+    }
+
+    #[test]
+    fn what_follows_the_end_is_dropped() {
+        let body = b"hello world, hello world";
+        let mut encoded = gzip(body);
+        encoded.extend_from_slice(b"\n");
+        encoded.extend_from_slice(&gzip(b"a second member"));
+        for piece in [1, 5, encoded.len()] {
+            let mut decoder = ContentDecoder::for_headers(&headers("gzip")).unwrap();
+            let mut out = Vec::new();
+            for chunk in encoded.chunks(piece) {
+                out.extend_from_slice(&decoder.feed(chunk).unwrap());
+            }
+            out.extend_from_slice(&decoder.finish().unwrap());
+            assert_eq!(out, body, "pieces of {piece}");
+        }
+        let mut zlib = ZlibEncoder::new(Vec::new(), Compression::fast());
+        zlib.write_all(body).unwrap();
+        let mut encoded = zlib.finish().unwrap();
+        encoded.extend_from_slice(b"junk");
+        let decoder = ContentDecoder::for_headers(&headers("deflate")).unwrap();
+        assert_eq!(decoder.decode_all(&encoded).unwrap(), &body[..]);
     }
 
     #[test]

@@ -225,7 +225,8 @@ class SseDecoder:
             if value.isascii() and value.isdigit():
                 # More than 64 bits: no sensible reconnection time, ignored as natively (and
                 # never handed to int(), which refuses more than 4,300 digits).
-                number = int(value) if len(value) <= 20 else _RETRY_LIMIT
+                digits = value.lstrip("0") or "0"  # leading zeros do not count (as natively)
+                number = int(digits) if len(digits) <= 20 else _RETRY_LIMIT
                 self._retry = number if number < _RETRY_LIMIT else None
 
 

@@ -230,6 +230,8 @@ pub struct BodyStream {
     generation: u64,
     /// Undoes the body's `Content-Encoding` (`decode_content`).
     content_decoder: Option<ContentDecoder>,
+    /// The body failed to decode: every read is an error.
+    undecodable: bool,
 }
 
 /// What the pump hands over.
@@ -1025,6 +1027,7 @@ impl Client {
             conn,
             generation: crate::runtime::generation(),
             content_decoder: None,
+            undecodable: false,
         })
     }
 }
@@ -1287,9 +1290,12 @@ impl BodyStream {
             let decoded = match decoded {
                 Ok(decoded) => decoded,
                 Err(err) => {
-                    // The rest cannot be decoded either.
+                    // The rest cannot be decoded either: every later read fails too, so that
+                    // a body cut here never reads as a whole one.
                     self.content_decoder = None;
                     self.close();
+                    self.ended = false;
+                    self.undecodable = true;
                     return Err(err);
                 }
             };
@@ -1314,12 +1320,19 @@ impl BodyStream {
         if let Some(err) = self.pending_error.take() {
             return Err(err);
         }
+        if self.undecodable {
+            return Err(HttpError::Protocol(
+                "the response body could not be decoded".into(),
+            ));
+        }
         if self.ended {
             return Ok(Ready::End);
         }
         if self.generation != crate::runtime::generation() {
             // Nothing in this process reads the parent's connection: waiting would be for ever.
-            self.close();
+            // Every read says so (not a clean end after the first), until the stream is closed.
+            std::mem::forget(self.pump.take());
+            std::mem::forget(self.conn.take());
             return Err(HttpError::Forked);
         }
         let mut state = self.shared.state.lock();

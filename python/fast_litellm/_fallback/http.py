@@ -1796,7 +1796,7 @@ class _Stream:
         """A response opened before ``fork()`` is the parent's to read, as on the native engine
         (reading the connection both processes share would split the body between them)."""
         if self._pid != os.getpid():
-            self._done = True  # nothing of the parent's is touched: its pool, its connection
+            # Every read says so (not a clean end after the first), until the stream is closed.
             raise RuntimeError(FORKED_STREAM)
 
     def _received(self, chunk: bytes) -> bytes:
@@ -1810,8 +1810,11 @@ class _Stream:
         return events
 
     def _finish(self) -> bool:
-        """Gives back the stream's place in the pool once; False if already done."""
-        if self._done:
+        """Gives back the stream's place in the pool once; False if already done, or if this is
+        a child forked since it was opened (nothing of the parent's is touched: its pool, its
+        connection)."""
+        if self._done or self._pid != os.getpid():
+            self._done = True
             return False
         self._done = True
         self._attempt.slot.release()

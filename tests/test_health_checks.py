@@ -386,6 +386,17 @@ def test_a_tracker_with_thread_checks_running_is_garbage_collected(
     assert "health_checks" not in fast_litellm.health_check()
 
 
+def test_stopping_thread_checks_leaves_nothing_behind(http_server: HttpTestServer) -> None:
+    # Each start arms the end of its thread at the tracker's collection; a stop disarms it, so
+    # a tracker started and stopped many times holds no more than one.
+    health = HealthTracker(model_list(1), clock=lambda: time.monotonic())
+    armed = len(weakref.finalize._registry)  # type: ignore[attr-defined]
+    for _ in range(20):
+        health.start_health_checks({"d0": f"{http_server.url}/echo"}, interval=3600, timeout=10)
+        health.stop_health_checks()
+    assert len(weakref.finalize._registry) == armed  # type: ignore[attr-defined]
+
+
 # ---- interpreter exit and fork --------------------------------------------------------------------
 
 # Starts checks of endpoints that answer, hang and refuse, lets them run, and exits without

@@ -392,6 +392,7 @@ class HealthTracker:
         self._health_client: Any = None
         self._health_lock = _fork.Lock()
         self._health_thread: Optional[Tuple[threading.Thread, threading.Event]] = None
+        self._health_finalizer: Optional[weakref.finalize] = None
         self._health_prober: Any = None
         self._health_checks: Optional[Dict[str, Any]] = None
 
@@ -661,7 +662,8 @@ class HealthTracker:
                 # its checks running is garbage-collected (as on the native engine), and its
                 # collection ends the thread's wait.
                 tracker_ref = weakref.ref(self)
-                weakref.finalize(self, stop.set).atexit = False
+                self._health_finalizer = weakref.finalize(self, stop.set)
+                self._health_finalizer.atexit = False
 
                 def run() -> None:
                     while not stop.is_set():
@@ -702,6 +704,9 @@ class HealthTracker:
     def _drop_health_checks(self) -> Tuple[Any, Any]:
         prober, self._health_prober = self._health_prober, None
         thread, self._health_thread = self._health_thread, None
+        finalizer, self._health_finalizer = self._health_finalizer, None
+        if finalizer is not None:
+            finalizer.detach()  # the checks it would end are being dropped: one per start, not more
         self._health_checks = None
         _checking.discard(self)
         return prober, thread

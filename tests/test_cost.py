@@ -522,9 +522,9 @@ def test_unpatch_restores_litellms_lazy_name(path):
     _run_fresh(_UNPATCH_ON_A_FRESH_LITELLM, path)
 
 
-# While LiteLLM prices the first response of a model, another thread calls LiteLLM's
-# cost_per_token (positionally) and is the first to read the lazy ``litellm.cost_per_token``.
-_PRICING_WHILE_ANOTHER_THREAD_CALLS = """
+# The start of the scripts below: LiteLLM's logging object whose attribute LiteLLM reads while
+# it prices pauses there once (until `release`), which holds a pricing call open.
+_PAUSING_PRICING = """
 import sys, threading, time
 import litellm
 import fast_litellm
@@ -532,14 +532,11 @@ from litellm import cost_calculator
 from litellm.litellm_core_utils.litellm_logging import Logging
 
 fast_litellm._flags.configure("cost", rust=sys.argv[1] == "native")
-patched = sys.argv[2] == "patched"
-assert "cost_per_token" not in vars(litellm)
 original = cost_calculator.cost_per_token
 inside, release = threading.Event(), threading.Event()
 
 
 class PausingLogging(Logging):
-    # LiteLLM reads this while it prices: the read pauses once, which holds the window open.
     @property
     def model_call_details(self):
         if not inside.is_set():
@@ -552,6 +549,13 @@ class PausingLogging(Logging):
         self._details = value
 
 
+"""
+
+_PRICING_WHILE_ANOTHER_THREAD_CALLS = (
+    _PAUSING_PRICING
+    + """
+patched = sys.argv[2] == "patched"
+assert "cost_per_token" not in vars(litellm)
 logging_obj = PausingLogging(
     model="gpt-4o-mini", messages=[], stream=False, call_type="acompletion",
     start_time=time.time(), litellm_call_id="x", function_id="x",
@@ -582,35 +586,14 @@ assert litellm.cost_per_token is original, litellm.cost_per_token
 assert cost_calculator.cost_per_token is original
 print("ok")
 """
+)
 
 
 # Two threads price the first response of two models at once: the second waits for the first
 # (one stand-in at a time), and LiteLLM's own cost_per_token is what stays.
-_TWO_FIRST_RESPONSES_AT_ONCE = """
-import sys, threading, time
-import litellm
-import fast_litellm
-from litellm import cost_calculator
-from litellm.litellm_core_utils.litellm_logging import Logging
-
-fast_litellm._flags.configure("cost", rust=sys.argv[1] == "native")
-original = cost_calculator.cost_per_token
-inside, release = threading.Event(), threading.Event()
-
-
-class PausingLogging(Logging):
-    @property
-    def model_call_details(self):
-        if not inside.is_set():
-            inside.set()
-            release.wait(30)
-        return self._details
-
-    @model_call_details.setter
-    def model_call_details(self, value):
-        self._details = value
-
-
+_TWO_FIRST_RESPONSES_AT_ONCE = (
+    _PAUSING_PRICING
+    + """
 def response(model):
     usage = litellm.Usage(prompt_tokens=10, completion_tokens=5, total_tokens=15)
     return litellm.ModelResponse(model=model, usage=usage)
@@ -638,6 +621,7 @@ second.join(30)
 assert cost_calculator.cost_per_token is original, cost_calculator.cost_per_token
 print("ok")
 """
+)
 
 
 def test_two_first_responses_at_once_leave_litellms_cost_per_token(path):

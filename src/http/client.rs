@@ -1240,11 +1240,7 @@ impl BodyStream {
     /// Closes the stream early (its connection is not reused: the rest of the body is unread).
     pub fn close(&mut self) {
         if self.generation != crate::runtime::generation() {
-            // Opened before a fork: the pump and the connection are the parent's, on a runtime
-            // whose threads are not in this process (waking them could wait on a lock one of
-            // them held). Left as they are, as the runtime itself is.
-            std::mem::forget(self.pump.take());
-            std::mem::forget(self.conn.take());
+            self.leave_to_parent();
             self.ended = true;
             return;
         }
@@ -1255,6 +1251,14 @@ impl BodyStream {
             handle.0.release(period);
         }
         self.ended = true;
+    }
+
+    /// In a child forked since the stream was opened: its pump and connection are the
+    /// parent's, on a runtime whose threads are not in this process (waking them could wait on
+    /// a lock one of them held). Left as they are, as the runtime itself is.
+    fn leave_to_parent(&mut self) {
+        std::mem::forget(self.pump.take());
+        std::mem::forget(self.conn.take());
     }
 
     /// Whether the whole body has been handed over (nothing more will come).
@@ -1331,8 +1335,7 @@ impl BodyStream {
         if self.generation != crate::runtime::generation() {
             // Nothing in this process reads the parent's connection: waiting would be for ever.
             // Every read says so (not a clean end after the first), until the stream is closed.
-            std::mem::forget(self.pump.take());
-            std::mem::forget(self.conn.take());
+            self.leave_to_parent();
             return Err(HttpError::Forked);
         }
         let mut state = self.shared.state.lock();

@@ -17,7 +17,7 @@ use super::error::HttpError;
 /// One encoding to undo.
 enum Stage {
     Gzip {
-        decoder: GzDecoder<Vec<u8>>,
+        decoder: Box<GzDecoder<Vec<u8>>>,
         /// The first two bytes once seen: they must be gzip's magic number, which zlib (and so
         /// httpx) checks at once; flate2 would wait for the whole header.
         magic: Vec<u8>,
@@ -25,15 +25,52 @@ enum Stage {
     /// "deflate" is zlib-wrapped by the standard and raw in practice from some servers: httpx
     /// tries zlib first and falls back to raw; so does this, from the first two bytes.
     Deflate {
-        decoder: Option<Deflate>,
+        decoder: Option<Box<dyn Inflater>>,
         /// The first bytes, until there are two to tell zlib from raw.
         head: Vec<u8>,
     },
 }
 
-enum Deflate {
-    Zlib(ZlibDecoder<Vec<u8>>),
-    Raw(DeflateDecoder<Vec<u8>>),
+/// flate2's writing decoders, as one: each inflates into a `Vec` of its own.
+trait Inflater: Write + Send {
+    fn output(&mut self) -> &mut Vec<u8>;
+    fn end(&mut self) -> std::io::Result<()>;
+}
+
+macro_rules! inflater {
+    ($($decoder:ident),*) => {$(
+        impl Inflater for $decoder<Vec<u8>> {
+            fn output(&mut self) -> &mut Vec<u8> {
+                self.get_mut()
+            }
+            fn end(&mut self) -> std::io::Result<()> {
+                self.try_finish()
+            }
+        }
+    )*};
+}
+inflater!(GzDecoder, ZlibDecoder, DeflateDecoder);
+
+/// What `data` inflates to so far. What follows the end of the compressed stream (a trailing
+/// newline, a second gzip member) is dropped, as zlib leaves it in `unused_data` and httpx
+/// ignores it.
+fn inflate(decoder: &mut dyn Inflater, mut data: &[u8]) -> Result<Vec<u8>, HttpError> {
+    while !data.is_empty() {
+        match decoder.write(data).map_err(bad)? {
+            0 => break, // the stream has ended: the rest is not part of it
+            taken => data = &data[taken..],
+        }
+    }
+    // Flushed, so that what the bytes so far decode to is handed over now.
+    decoder.flush().map_err(bad)?;
+    Ok(std::mem::take(decoder.output()))
+}
+
+/// The rest of what the data inflates to. A body cut short gives what it decoded to, as
+/// httpx's decoders do (zlib's `flush` does not check that the stream ended).
+fn inflate_end(decoder: &mut dyn Inflater) -> Vec<u8> {
+    let _ = decoder.end();
+    std::mem::take(decoder.output())
 }
 
 /// Undoes a response's `Content-Encoding`.
@@ -44,18 +81,6 @@ pub struct ContentDecoder {
 
 fn bad(err: std::io::Error) -> HttpError {
     HttpError::Protocol(format!("the response body could not be decoded: {err}"))
-}
-
-/// Feeds `data` to a decoder; what follows the end of the compressed stream (a trailing newline,
-/// a second gzip member) is dropped, as zlib leaves it in `unused_data` and httpx ignores it.
-fn write_until_end<W: Write>(decoder: &mut W, mut data: &[u8]) -> Result<(), HttpError> {
-    while !data.is_empty() {
-        match decoder.write(data).map_err(bad)? {
-            0 => return Ok(()), // the stream has ended: the rest is not part of it
-            taken => data = &data[taken..],
-        }
-    }
-    Ok(())
 }
 
 /// Whether `start` opens a zlib stream (RFC 1950: deflate method, a header checksum).
@@ -77,77 +102,39 @@ impl Stage {
                         ));
                     }
                 }
-                write_until_end(decoder, data)?;
-                // Flushed, so that what the bytes so far decode to is handed over now.
-                decoder.flush().map_err(bad)?;
-                Ok(std::mem::take(decoder.get_mut()))
+                inflate(decoder.as_mut(), data)
             }
             Stage::Deflate {
-                decoder: Some(deflate),
+                decoder: Some(decoder),
                 ..
-            } => deflate.write(data),
+            } => inflate(decoder.as_mut(), data),
             Stage::Deflate { decoder, head } => {
                 head.extend_from_slice(data);
                 if head.len() < 2 {
                     return Ok(Vec::new());
                 }
-                let chosen = if is_zlib(head) {
-                    Deflate::Zlib(ZlibDecoder::new(Vec::new()))
+                let chosen: Box<dyn Inflater> = if is_zlib(head) {
+                    Box::new(ZlibDecoder::new(Vec::new()))
                 } else {
-                    Deflate::Raw(DeflateDecoder::new(Vec::new()))
+                    Box::new(DeflateDecoder::new(Vec::new()))
                 };
                 let buffered = std::mem::take(head);
-                decoder.insert(chosen).write(&buffered)
+                inflate(decoder.insert(chosen).as_mut(), &buffered)
             }
         }
     }
 
     fn finish(&mut self) -> Result<Vec<u8>, HttpError> {
         match self {
-            Stage::Gzip { decoder, .. } => {
-                // A body cut short gives what it decoded to, as httpx's decoders do (zlib's
-                // `flush` does not check that the stream ended).
-                let _ = decoder.try_finish();
-                Ok(std::mem::take(decoder.get_mut()))
-            }
+            Stage::Gzip { decoder, .. } => Ok(inflate_end(decoder.as_mut())),
             Stage::Deflate {
-                decoder: Some(deflate),
+                decoder: Some(decoder),
                 ..
-            } => deflate.finish(),
+            } => Ok(inflate_end(decoder.as_mut())),
             Stage::Deflate { head, .. } if head.is_empty() => Ok(Vec::new()),
             Stage::Deflate { .. } => Err(HttpError::Protocol(
                 "the response body could not be decoded: a deflate body of one byte".into(),
             )),
-        }
-    }
-}
-
-impl Deflate {
-    fn write(&mut self, data: &[u8]) -> Result<Vec<u8>, HttpError> {
-        match self {
-            Deflate::Zlib(decoder) => {
-                write_until_end(decoder, data)?;
-                decoder.flush().map_err(bad)?;
-                Ok(std::mem::take(decoder.get_mut()))
-            }
-            Deflate::Raw(decoder) => {
-                write_until_end(decoder, data)?;
-                decoder.flush().map_err(bad)?;
-                Ok(std::mem::take(decoder.get_mut()))
-            }
-        }
-    }
-
-    fn finish(&mut self) -> Result<Vec<u8>, HttpError> {
-        match self {
-            Deflate::Zlib(decoder) => {
-                let _ = decoder.try_finish();
-                Ok(std::mem::take(decoder.get_mut()))
-            }
-            Deflate::Raw(decoder) => {
-                let _ = decoder.try_finish();
-                Ok(std::mem::take(decoder.get_mut()))
-            }
         }
     }
 }
@@ -161,7 +148,7 @@ impl ContentDecoder {
             for encoding in value.split(',') {
                 match encoding.trim().to_ascii_lowercase().as_str() {
                     "gzip" => stages.push(Stage::Gzip {
-                        decoder: GzDecoder::new(Vec::new()),
+                        decoder: Box::new(GzDecoder::new(Vec::new())),
                         magic: Vec::new(),
                     }),
                     "deflate" => stages.push(Stage::Deflate {

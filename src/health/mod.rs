@@ -426,9 +426,7 @@ impl Health {
     }
 
     pub fn start(&mut self, now: f64) {
-        if self.state(now) == State::HalfOpen {
-            self.probe_started = Some(now);
-        }
+        self.picked(now);
         self.in_flight += 1;
         self.started_minute.add(now, 1);
     }

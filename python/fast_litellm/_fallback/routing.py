@@ -179,6 +179,12 @@ class _Health:
         state = self.state(now)
         return state == "healthy" or (state == "half_open" and not self.probing(now))
 
+    def picked(self, now: float) -> None:
+        """A pick (or a start) gave it a request: a half-open circuit's probe is that request's
+        from now on, so a second pick before its start sends no second probe."""
+        if self.state(now) == "half_open":
+            self.probe_started = now
+
     def probing(self, now: float) -> bool:
         return self.probe_started is not None and now < self.probe_started + self.probe_lease
 
@@ -356,10 +362,7 @@ class Router:
             chosen = self._lowest_cost(candidates, input_tokens, now)
         if chosen is None:
             raise NoDeploymentAvailable("no deployment available", 60.0 - (now % 60.0))
-        chosen_health = health[chosen]
-        if chosen_health.state(now) == "half_open":
-            # the probe is this pick's request from now on: a second pick sends no second probe
-            chosen_health.probe_started = now
+        health[chosen].picked(now)
         return chosen
 
     def _shuffle(self, candidates: List[int]) -> int:
@@ -447,8 +450,7 @@ class Router:
     @_locked
     def record_start(self, index: int, now: float) -> None:
         h = self._check(index)
-        if h.state(now) == "half_open":
-            h.probe_started = now
+        h.picked(now)
         h.in_flight += 1
         _minute_add(h.started_minute, now, 1)
 

@@ -672,13 +672,8 @@ def settled() -> bool:
     """Whether answers given now stay right: litellm is loaded, or not installed at all. Until
     then a caller may not keep answers beyond these functions' own caches (which ``refresh``
     clears when litellm shows up)."""
-    global _installed
     _current_rules()
-    if _live:
-        return True
-    if _installed is None:
-        _installed = importlib.util.find_spec("litellm") is not None
-    return not _installed
+    return _live or not litellm_installed()
 
 
 def refresh() -> None:

@@ -406,18 +406,18 @@ class _RequestCounter:
         return _NATIVE_REQUESTS if native else _FALLBACK_REQUESTS
 
     def plan(self, body: Any, model: Optional[str]) -> Any:
-        """``(counter, parsed, legacy)`` for a native count, or ``(None, body, model)`` for one
-        by ``json.loads`` + ``count_message_tokens`` (the fallback, and what the native path
-        hands over: content or models litellm counts itself)."""
+        """``(counter, parsed, legacy)`` for a native count, or ``None`` for one by
+        ``_count_request_objects`` (``json.loads`` + ``count_message_tokens``: the fallback, and
+        what the native path hands over: content or models litellm counts itself)."""
         if not self.native:
-            return (None, body, model)
+            return None
         try:
             parsed = _flags.native.parse_chat_request(body)  # type: ignore[union-attr]
         except (TypeError, ValueError):
             # Refused by the native reader (which checks messages and tools before the model):
             # what json.loads + count_message_tokens makes of it, the same error first, or a
             # count where the model's request is LiteLLM's to judge.
-            return (None, body, model)
+            return None
         model = _request_model(model, parsed.model)
         tokenizer = _model_tokenizer(model)
         if (
@@ -425,13 +425,14 @@ class _RequestCounter:
             or type(tokenizer) is _LiteLLMDelegate
             or (parsed.has_tools and _prices_tools_by_chat_template(model))
         ):
-            return (None, body, model)
+            return None
         return (tokenizer.side(True), parsed, uses_legacy_message_accounting(model))
 
     def count_request(self, body: Any, model: Optional[str]) -> int:
-        counter, parsed, legacy = self.plan(body, model)
-        if counter is None:
-            return _count_request_objects(parsed, legacy)
+        plan = self.plan(body, model)
+        if plan is None:
+            return _count_request_objects(body, model)
+        counter, parsed, legacy = plan
         return int(counter.count_parsed(parsed, legacy_accounting=legacy))
 
 
@@ -461,9 +462,10 @@ async def acount_request_tokens(body: "bytes | str", *, model: Optional[str] = N
     _check_request_args(body, model)
     if _state.fast or _state.choose():
         try:
-            counter, parsed, legacy = _NATIVE_REQUESTS.plan(body, model)
-            if counter is None:  # handed over: json.loads and counting in Python, off the loop
-                return await asyncio.to_thread(_count_request_objects, parsed, legacy)
+            plan = _NATIVE_REQUESTS.plan(body, model)
+            if plan is None:  # handed over: json.loads and counting in Python, off the loop
+                return await asyncio.to_thread(_count_request_objects, body, model)
+            counter, parsed, legacy = plan
             return int(await counter.acount_parsed(parsed, legacy_accounting=legacy))
         except NativeError as exc:
             _state.native_failed(exc)

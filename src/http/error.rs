@@ -75,52 +75,41 @@ pub(crate) enum IoTimeout {
     Connect,
 }
 
+/// An error and its sources, outermost first.
+fn chain<'a>(
+    err: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(err), |&e| e.source())
+}
+
 /// Walks an error's sources for one of our I/O timeouts.
 pub(crate) fn find_timeout(err: &(dyn StdError + 'static)) -> Option<IoTimeout> {
-    let mut current: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(e) = current {
-        if let Some(timeout) = e.downcast_ref::<IoTimeout>() {
-            return Some(*timeout);
-        }
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if let Some(timeout) = io
-                .get_ref()
+    chain(err).find_map(|e| {
+        e.downcast_ref::<IoTimeout>().copied().or_else(|| {
+            e.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
                 .and_then(|inner| inner.downcast_ref::<IoTimeout>())
-            {
-                return Some(*timeout);
-            }
-        }
-        current = e.source();
-    }
-    None
+                .copied()
+        })
+    })
 }
 
 /// Whether an error chain holds an I/O error of a connection reset or aborted by the peer.
 pub(crate) fn is_reset(err: &(dyn StdError + 'static)) -> bool {
-    let mut current: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(e) = current {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if matches!(
+    chain(err).any(|e| {
+        e.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            matches!(
                 io.kind(),
                 std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
-            ) {
-                return true;
-            }
-        }
-        current = e.source();
-    }
-    false
+            )
+        })
+    })
 }
 
 /// The innermost message of an error chain, which says what actually happened ("Connection
 /// refused") where the outer ones say where ("client error (Connect)").
 pub(crate) fn root_message(err: &(dyn StdError + 'static)) -> String {
-    let mut messages = vec![err.to_string()];
-    let mut current = err.source();
-    while let Some(e) = current {
-        messages.push(e.to_string());
-        current = e.source();
-    }
+    let mut messages: Vec<String> = chain(err).map(|e| e.to_string()).collect();
     messages.dedup();
     // hyper-util's outer "client error (Connect)" says nothing the caller can act on.
     messages.retain(|m| !m.starts_with("client error"));

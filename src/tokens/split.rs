@@ -55,7 +55,46 @@ pub(crate) struct Crossings {
     /// all three, at the memory of the two tables it replaces. Never-seen CJK text
     /// (`count_stdin --bench`, 4 KB texts in turn, 3 alternating runs, medians): o200k ~37.0 ->
     /// ~28.3 us, cl100k ~26.8 -> ~20.0 us.
+    ///
+    /// Each entry is followed by the character's filter word (so `2 << 16` words, 1 MB): exact or
+    /// nearly so for the two kinds of window that made nearly all probes, so that most
+    /// boundaries need none. Its low half has bit `partner(y)` set for every character `y` that
+    /// follows this one, both whole, in a recorded window (3 bytes before, 3 after); its high
+    /// half bit `(b & 0x3f) >> 1` for every byte `b` that is the one byte before this character's
+    /// first bytes in a recorded window (1 byte before). On random CJK text (o200k) the sizes
+    /// alone left ~1.3 probes per boundary, ~0.5 of them of one byte before and ~0.75 of two
+    /// whole characters, nearly all absent; with the filter words ~0.15 remain.
     chars: Cow<'static, [u64]>,
+}
+
+/// The bit of the character whose bytes in order are `right` in the low half of the filter word
+/// of a character before it (see `Crossings::chars`).
+#[inline(always)]
+fn partner(right: u32) -> u32 {
+    (u64::from(right).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 59) as u32
+}
+
+/// The bit of the byte before a boundary (the low byte of `left`, as `before` gives it) in the
+/// high half of the filter word of the character after it.
+#[inline(always)]
+fn byte_before(left: u32) -> u32 {
+    32 + ((left & 0x3f) >> 1)
+}
+
+/// A character's entry and filter word (see `Crossings::chars`).
+#[derive(Clone, Copy)]
+struct Char3 {
+    entry: u64,
+    filter: u64,
+}
+
+impl Char3 {
+    /// For a character without an entry: every window probed. An entry is never all ones (its
+    /// low half would mark a character of 2^31 - 1 parts).
+    const UNKNOWN: Char3 = Char3 {
+        entry: u64::MAX,
+        filter: u64::MAX,
+    };
 }
 
 /// Most characters of a piece that `for_each_segment3` takes (longer ones take the general
@@ -152,14 +191,25 @@ impl Crossings {
         // Window sides by (length, bytes as in `key`): the window sizes they occur with.
         let mut lefts: FxHashMap<(usize, u32), u32> = FxHashMap::default();
         let mut rights: FxHashMap<(usize, u32), u32> = FxHashMap::default();
+        // The filter word halves (see `Crossings::chars`): by a whole character on the left, and
+        // by the right side (length, bytes) of a window with one byte on the left.
+        let mut partners: FxHashMap<u32, u64> = FxHashMap::default();
+        let mut bytes_before: FxHashMap<(usize, u32), u64> = FxHashMap::default();
         for &k in &keys {
             let i = index(shift, k);
             bits[i / 64] |= 1 << (i % 64);
             let a = (k >> 52) as usize & 0xf;
             let b = (k >> 48) as usize & 0xf;
             let bit = 1 << (3 * (a - 1) + (b - 1));
-            *lefts.entry((a, (k >> 24) as u32 & 0xff_ffff)).or_default() |= bit;
-            *rights.entry((b, k as u32 & 0xff_ffff)).or_default() |= bit;
+            let (left, right) = ((k >> 24) as u32 & 0xff_ffff, k as u32 & 0xff_ffff);
+            *lefts.entry((a, left)).or_default() |= bit;
+            *rights.entry((b, right)).or_default() |= bit;
+            if a == 3 && b == 3 {
+                *partners.entry(left).or_default() |= 1 << partner(right);
+            }
+            if a == 1 {
+                *bytes_before.entry((b, right)).or_default() |= 1 << byte_before(left);
+            }
         }
         let chars = (0..1usize << 16)
             .map(|cp| {
@@ -171,14 +221,17 @@ impl Crossings {
                 let (left, _) = before(&c, 3);
                 let (right, _) = after(&c, 0);
                 let mut sizes = 0;
+                let mut filter = partners.get(&left).copied().unwrap_or(0);
                 for n in 1..=3 {
                     let mask = (1u32 << (8 * n)) - 1;
                     sizes |= lefts.get(&(n, left & mask)).copied().unwrap_or(0);
                     sizes |= rights.get(&(n, right & mask)).copied().unwrap_or(0) << 16;
+                    filter |= bytes_before.get(&(n, right & mask)).copied().unwrap_or(0);
                 }
-                (u64::from(sizes) << 32) | u64::from(entry(cp))
+                [(u64::from(sizes) << 32) | u64::from(entry(cp)), filter]
             })
-            .collect::<Vec<u64>>();
+            .collect::<Vec<[u64; 2]>>()
+            .concat();
         Crossings {
             bits: Cow::Owned(bits),
             shift,
@@ -199,7 +252,7 @@ impl Crossings {
         chars: Cow<'static, [u64]>,
     ) -> Option<Crossings> {
         let size = bits.len().checked_mul(64)?;
-        if !size.is_power_of_two() || chars.len() != 1 << 16 {
+        if !size.is_power_of_two() || chars.len() != 2 << 16 {
             return None;
         }
         Some(Crossings {
@@ -212,7 +265,16 @@ impl Crossings {
     /// The low half of the entry of the 3-byte character `cp` (below `1 << 16`).
     #[inline(always)]
     pub(crate) fn char_entry(&self, cp: usize) -> Option<u32> {
-        self.chars.get(cp).map(|&e| e as u32)
+        self.chars.get(2 * cp).map(|&e| e as u32)
+    }
+
+    /// The entry and filter word of the 3-byte character `c` (`UNKNOWN` if it has none).
+    #[inline(always)]
+    fn char3(&self, c: &[u8]) -> Char3 {
+        match self.chars.get(2 * cp3(c)..2 * cp3(c) + 2) {
+            Some(&[entry, filter]) => Char3 { entry, filter },
+            _ => Char3::UNKNOWN,
+        }
     }
 
     #[inline(always)]
@@ -237,9 +299,7 @@ impl Crossings {
             Some(y @ [0xE0..=0xEF, 0x80..=0xBF, 0x80..=0xBF]),
         ) = (piece.get(j.wrapping_sub(3)..j), piece.get(j..j + 3))
         {
-            let x = self.chars.get(cp3(x)).copied().unwrap_or(u64::MAX);
-            let y = self.chars.get(cp3(y)).copied().unwrap_or(u64::MAX);
-            return self.may_cross3(left, right, sizes_of(x), sizes_of(y));
+            return self.may_cross3(left, right, self.char3(x), self.char3(y));
         }
         let mut hit = false;
         for a in 1..=a_max {
@@ -250,11 +310,16 @@ impl Crossings {
         hit
     }
 
-    /// Whether some token might cross the boundary between two 3-byte characters whose window
-    /// sizes are `x` and `y`; `left` and `right` as `before` and `after` give them.
+    /// Whether some token might cross the boundary between the 3-byte characters `x` and `y`;
+    /// `left` and `right` as `before` and `after` give them.
     #[inline(always)]
-    fn may_cross3(&self, left: u32, right: u32, x: u32, y: u32) -> bool {
-        let mut sizes = x & (y >> 16) & 0x1ff;
+    fn may_cross3(&self, left: u32, right: u32, x: Char3, y: Char3) -> bool {
+        let mut sizes = sizes_of(x.entry) & (sizes_of(y.entry) >> 16) & 0x1ff;
+        // The filter words drop the window of two whole characters (bit 8) and those of one
+        // byte before (bits 0-2) where no recorded window can match.
+        let whole = (x.filter >> partner(right)) as u32 & 1;
+        let one_before = (y.filter >> byte_before(left)) as u32 & 1;
+        sizes &= !((1 - whole) << 8) & !((1 - one_before) * 0b111);
         while sizes != 0 {
             let bit = sizes.trailing_zeros() as usize;
             if self.has(key(left, bit / 3 + 1, right, bit % 3 + 1)) {
@@ -282,20 +347,16 @@ impl Crossings {
         if piece.len() % 3 != 0 || n > MAX_CHARS3 || piece.len() <= MIN_LEN {
             return false;
         }
-        let mut entries = [0u64; MAX_CHARS3];
+        let mut entries = [Char3::UNKNOWN; MAX_CHARS3];
         for (e, c) in entries.iter_mut().zip(piece.chunks_exact(3)) {
             match c {
-                [0xE0..=0xEF, 0x80..=0xBF, 0x80..=0xBF] => {
-                    // An entry is never all ones (its low half would mark a character of
-                    // 2^31 - 1 parts), so that stands for a missing one: every window probed.
-                    *e = self.chars.get(cp3(c)).copied().unwrap_or(u64::MAX);
-                }
+                [0xE0..=0xEF, 0x80..=0xBF, 0x80..=0xBF] => *e = self.char3(c),
                 _ => return false,
             }
         }
         // The entry handed with the segment of characters `from..to`.
         let entry = |from: usize, to: usize| {
-            let e = entries[from];
+            let e = entries[from].entry;
             (to - from == 1 && e != u64::MAX).then_some(e as u32)
         };
         let mut start = 0;
@@ -310,7 +371,7 @@ impl Crossings {
             let right = u32::from(piece[j])
                 | (u32::from(piece[j + 1]) << 8)
                 | (u32::from(piece[j + 2]) << 16);
-            if !self.may_cross3(left, right, sizes_of(entries[k - 1]), sizes_of(entries[k])) {
+            if !self.may_cross3(left, right, entries[k - 1], entries[k]) {
                 segment(&piece[3 * start..j], entry(start, k));
                 start = k;
             }

@@ -538,6 +538,81 @@ fn split_merges_match_reference() {
     }
 }
 
+/// No boundary that a token crosses is ever cut, on either walk: for every token and every
+/// 3-byte character that starts after its first byte, the token is completed to whole 3-byte
+/// characters on both sides and set between other characters, and the boundary must stay whole.
+/// This holds the window sizes and the filter words (`split::Crossings::chars`) to what the
+/// vocabulary records, window by window.
+#[test]
+fn crossed_boundaries_are_never_cut() {
+    let filler = "中国的語の".as_bytes();
+    for name in [EncodingName::Cl100kBase, EncodingName::O200kBase] {
+        let data = vocab_bytes(name);
+        let enc = load(name);
+        let crossings = enc.ranks.crossings();
+        let mut checked = 0;
+        for line in data.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let token = base64::Engine::decode(
+                &base64::engine::general_purpose::STANDARD,
+                line.split(|&b| b == b' ').next().unwrap(),
+            )
+            .unwrap();
+            let continuation = |b: &u8| (0x80..=0xBF).contains(b);
+            for k in 1..token.len() {
+                if token[k] & 0xF0 != 0xE0 {
+                    continue;
+                }
+                // The character before the boundary, completed at its start.
+                let head: Vec<u8> = match k {
+                    1 | 2 if token[..k].iter().all(continuation) => {
+                        let mut c = vec![0xE4, 0x80][..3 - k].to_vec();
+                        c.extend_from_slice(&token[..k]);
+                        c
+                    }
+                    _ if k >= 3
+                        && matches!(token[k - 3..k], [0xE0..=0xEF, 0x80..=0xBF, 0x80..=0xBF]) =>
+                    {
+                        token[k - 3..k].to_vec()
+                    }
+                    _ => continue,
+                };
+                // The character after it, completed at its end.
+                let mut tail: Vec<u8> = token[k..token.len().min(k + 3)].to_vec();
+                if !tail[1..].iter().all(continuation) {
+                    continue;
+                }
+                tail.resize(3, 0x80);
+                let mut piece = filler.to_vec();
+                piece.extend_from_slice(&head);
+                let j = piece.len();
+                piece.extend_from_slice(&tail);
+                piece.extend_from_slice(filler);
+                let mut cuts = Vec::new();
+                let mut at = 0;
+                crossings.for_each_segment(&piece, |seg| {
+                    at += seg.len();
+                    cuts.push(at);
+                });
+                assert!(
+                    !cuts.contains(&j),
+                    "{name} {token:?} at {k}: byte walk cut it"
+                );
+                let (mut cuts3, mut at) = (Vec::new(), 0);
+                assert!(crossings.for_each_segment3(&piece, |seg, _| {
+                    at += seg.len();
+                    cuts3.push(at);
+                }));
+                assert!(
+                    !cuts3.contains(&j),
+                    "{name} {token:?} at {k}: character walk cut it"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 500, "{name}: {checked}");
+    }
+}
+
 /// `for_each_segment3` (a piece of 3-byte characters, one table entry per character) against
 /// `for_each_segment` with a lookup per segment: the same segments and entries, and counts equal
 /// to the byte-slice reference merge. Pieces are tokens made of 3-byte characters only (so that

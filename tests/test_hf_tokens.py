@@ -225,6 +225,35 @@ def test_hub_tokenizers_come_from_the_local_cache(tmp_path, monkeypatch):
     assert type(tokens._model_tokenizer("llama-3-70b-instruct")) is tokens._LiteLLMDelegate
 
 
+def test_the_hub_cache_follows_the_environment(tmp_path, monkeypatch):
+    # The directory is remembered by the variables it comes from, so a change of any of them
+    # is seen at once, in huggingface_hub's order: HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE,
+    # HF_HOME/hub, XDG_CACHE_HOME/huggingface/hub, ~/.cache/huggingface/hub.
+    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert _models._hub_cache() == str(tmp_path / "home" / ".cache" / "huggingface" / "hub")
+    monkeypatch.setenv("HOME", str(tmp_path / "other"))
+    assert _models._hub_cache() == str(tmp_path / "other" / ".cache" / "huggingface" / "hub")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert _models._hub_cache() == str(tmp_path / "xdg" / "huggingface" / "hub")
+    monkeypatch.setenv("HF_HOME", "~/hf")
+    assert _models._hub_cache() == str(tmp_path / "other" / "hf" / "hub")
+    monkeypatch.setenv("HUGGINGFACE_HUB_CACHE", str(tmp_path / "old"))
+    assert _models._hub_cache() == str(tmp_path / "old")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "new"))
+    assert _models._hub_cache() == str(tmp_path / "new")
+
+
+def test_a_bundled_tokenizer_ignores_the_hub_cache_and_offline_mode(monkeypatch, tmp_path):
+    bundled = _models.huggingface_tokenizer_file("anthropic")
+    if bundled is None:
+        pytest.skip("litellm's bundled tokenizers are not installed")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("LITELLM_OFFLINE_MODE", "true")
+    assert _models.huggingface_tokenizer_file("anthropic") == bundled
+
+
 _FORK_SCRIPT = """
 import json, os
 import fast_litellm

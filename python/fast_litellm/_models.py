@@ -683,6 +683,7 @@ def refresh() -> None:
     _legacy.cache_clear()
     _hf_kind.cache_clear()
     _tokenizer_file.cache_clear()
+    _hub_cache_of.cache_clear()
     for callback in _on_refresh:
         callback()
 
@@ -920,16 +921,33 @@ def _litellm_directory() -> Optional[str]:
 
 def _hub_cache() -> str:
     """The Hugging Face Hub cache directory, as ``huggingface_hub`` finds it."""
-    import os
+    env = os.environ
+    return _hub_cache_of(
+        env.get("HF_HUB_CACHE"),
+        env.get("HUGGINGFACE_HUB_CACHE"),
+        env.get("HF_HOME"),
+        env.get("XDG_CACHE_HOME"),
+        env.get("HOME"),
+    )
 
-    explicit = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
+
+@lru_cache(maxsize=16)
+def _hub_cache_of(
+    hub_cache: Optional[str],
+    old_hub_cache: Optional[str],
+    hf_home: Optional[str],
+    xdg_cache: Optional[str],
+    home: Optional[str],
+) -> str:
+    # By the variables it depends on (``~`` is HOME, or the password database without it):
+    # ``expanduser`` took most of the ~5 us that every count for a Claude model paid here.
+    explicit = hub_cache or old_hub_cache
     if explicit:
         return os.path.expanduser(explicit)
-    home = os.environ.get("HF_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-        "huggingface",
+    root = hf_home or os.path.join(
+        xdg_cache or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface"
     )
-    return os.path.join(os.path.expanduser(home), "hub")
+    return os.path.join(os.path.expanduser(root), "hub")
 
 
 def _cached_hub_file(repository: str, hub_cache: str) -> Optional[str]:
@@ -953,6 +971,8 @@ def huggingface_tokenizer_file(kind: str) -> Optional[str]:
     Looked up once per kind and environment (``refresh()`` looks again)."""
     import os
 
+    if kind in _BUNDLED_TOKENIZERS:  # neither the Hub cache nor offline mode matter
+        return _tokenizer_file(kind, False, "")
     offline = os.environ.get("LITELLM_OFFLINE_MODE", "").strip().lower() == "true"
     return _tokenizer_file(kind, offline, _hub_cache())
 

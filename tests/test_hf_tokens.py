@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -225,24 +227,45 @@ def test_hub_tokenizers_come_from_the_local_cache(tmp_path, monkeypatch):
     assert type(tokens._model_tokenizer("llama-3-70b-instruct")) is tokens._LiteLLMDelegate
 
 
-def test_the_hub_cache_follows_the_environment(tmp_path, monkeypatch):
-    # The directory is remembered by the variables it comes from, so a change of any of them
-    # is seen at once, in huggingface_hub's order: HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE,
-    # HF_HOME/hub, XDG_CACHE_HOME/huggingface/hub, ~/.cache/huggingface/hub.
-    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HOME", "XDG_CACHE_HOME"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert _models._hub_cache() == str(tmp_path / "home" / ".cache" / "huggingface" / "hub")
-    monkeypatch.setenv("HOME", str(tmp_path / "other"))
-    assert _models._hub_cache() == str(tmp_path / "other" / ".cache" / "huggingface" / "hub")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert _models._hub_cache() == str(tmp_path / "xdg" / "huggingface" / "hub")
-    monkeypatch.setenv("HF_HOME", "~/hf")
-    assert _models._hub_cache() == str(tmp_path / "other" / "hf" / "hub")
-    monkeypatch.setenv("HUGGINGFACE_HUB_CACHE", str(tmp_path / "old"))
-    assert _models._hub_cache() == str(tmp_path / "old")
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "new"))
-    assert _models._hub_cache() == str(tmp_path / "new")
+_HUB_CACHE_CASES = [
+    {},
+    {"HOME": "{tmp}/other"},
+    {"XDG_CACHE_HOME": "{tmp}/xdg"},
+    {"XDG_CACHE_HOME": ""},
+    {"HF_HOME": "~/hf"},
+    {"HF_HOME": ""},
+    {"HF_HOME": "$HOME/hf", "XDG_CACHE_HOME": "{tmp}/xdg"},
+    {"HUGGINGFACE_HUB_CACHE": "{tmp}/old", "HF_HOME": "{tmp}/hf"},
+    {"HUGGINGFACE_HUB_CACHE": "{tmp}/old", "HF_HUB_CACHE": ""},
+    {"HF_HUB_CACHE": "{tmp}/new", "HUGGINGFACE_HUB_CACHE": "{tmp}/old"},
+    {"HF_HUB_CACHE": "~/${HOME}x"},
+    {"HF_HUB_CACHE": "relative/hub"},
+]
+
+
+def test_the_hub_cache_is_where_huggingface_hub_looks(tmp_path, monkeypatch):
+    # huggingface_hub computes its cache directory once, at import: each setting in a fresh
+    # interpreter, against ours in this one after the same changes (so a change made at run
+    # time is followed too). A variable set to "" counts, and "$NAME" is expanded, as there.
+    pytest.importorskip("huggingface_hub")
+    names = ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HOME", "XDG_CACHE_HOME")
+    for case in _HUB_CACHE_CASES:
+        env = {k: v for k, v in os.environ.items() if k not in names}
+        env["HOME"] = str(tmp_path / "home")
+        env.update({k: v.replace("{tmp}", str(tmp_path)) for k, v in case.items()})
+        theirs = subprocess.run(
+            [sys.executable, "-c", "import huggingface_hub.constants as c; print(c.HF_HUB_CACHE)"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for name in names + ("HOME",):
+            if name in env:
+                monkeypatch.setenv(name, env[name])
+            else:
+                monkeypatch.delenv(name, raising=False)
+        assert _models._hub_cache() == theirs, case
 
 
 def test_a_bundled_tokenizer_ignores_the_hub_cache_and_offline_mode(monkeypatch, tmp_path):

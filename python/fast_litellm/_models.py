@@ -920,15 +920,24 @@ def _litellm_directory() -> Optional[str]:
 
 
 def _hub_cache() -> str:
-    """The Hugging Face Hub cache directory, as ``huggingface_hub`` finds it."""
+    """The Hugging Face Hub cache directory, as ``huggingface_hub`` finds it
+    (``huggingface_hub.constants.HF_HUB_CACHE``)."""
     env = os.environ
-    return _hub_cache_of(
-        env.get("HF_HUB_CACHE"),
-        env.get("HUGGINGFACE_HUB_CACHE"),
-        env.get("HF_HOME"),
-        env.get("XDG_CACHE_HOME"),
-        env.get("HOME"),
-    )
+    values = tuple(env.get(name) for name in _HUB_CACHE_VARIABLES)
+    if any(value is not None and "$" in value for value in values):
+        # ``$NAME`` is expanded by any variable it names: not remembered.
+        return _hub_cache_of.__wrapped__(*values)
+    return _hub_cache_of(*values)
+
+
+_HUB_CACHE_VARIABLES: Final = (
+    "HF_HUB_CACHE",
+    "HUGGINGFACE_HUB_CACHE",
+    "HF_HOME",
+    "XDG_CACHE_HOME",
+    "HOME",
+    "USERPROFILE",
+)
 
 
 @lru_cache(maxsize=16)
@@ -938,16 +947,24 @@ def _hub_cache_of(
     hf_home: Optional[str],
     xdg_cache: Optional[str],
     home: Optional[str],
+    user_profile: Optional[str],
 ) -> str:
-    # By the variables it depends on (``~`` is HOME, or the password database without it):
-    # ``expanduser`` took most of the ~5 us that every count for a Claude model paid here.
-    explicit = hub_cache or old_hub_cache
-    if explicit:
-        return os.path.expanduser(explicit)
-    root = hf_home or os.path.join(
-        xdg_cache or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface"
-    )
-    return os.path.join(os.path.expanduser(root), "hub")
+    # Remembered by the variables it depends on (``~`` is HOME, USERPROFILE on Windows, or the
+    # password database without them): ``expanduser`` took most of the ~5 us that every count
+    # for a Claude model paid here. As ``huggingface_hub`` reads them (``os.getenv`` with a
+    # default): a variable set to "" counts, as a relative path.
+    def expand(path: str) -> str:
+        return os.path.expandvars(os.path.expanduser(path))
+
+    if hub_cache is None:
+        hub_cache = old_hub_cache
+    if hub_cache is None:
+        if hf_home is None:
+            if xdg_cache is None:
+                xdg_cache = os.path.join(os.path.expanduser("~"), ".cache")
+            hf_home = os.path.join(xdg_cache, "huggingface")
+        hub_cache = os.path.join(expand(hf_home), "hub")
+    return expand(hub_cache)
 
 
 def _cached_hub_file(repository: str, hub_cache: str) -> Optional[str]:

@@ -38,9 +38,9 @@ pub(crate) struct Crossings {
     /// Borrowed from the tables built with the crate (see `frozen`), owned when built at run time.
     bits: Cow<'static, [u64]>,
     shift: u32,
-    /// Per 3-byte character, by code point (512 KB): the high 32 bits are its window sizes, the
-    /// low 32 its `vocab` entry (its rank, or the count of the parts it merges into), set by
-    /// the vocabulary (see `build`).
+    /// Per 3-byte character, by code point, an entry and a filter word (1 MB). The entry's high
+    /// 32 bits are the character's window sizes, the low 32 its `vocab` entry (its rank, or the
+    /// count of the parts it merges into), set by the vocabulary (see `build`).
     ///
     /// Window sizes: bit `3 * (a - 1) + (b - 1)` of the low half is set if some recorded window
     /// of `a` bytes before and `b` after has the character's last `a` bytes on its left, and of
@@ -56,9 +56,9 @@ pub(crate) struct Crossings {
     /// (`count_stdin --bench`, 4 KB texts in turn, 3 alternating runs, medians): o200k ~37.0 ->
     /// ~28.3 us, cl100k ~26.8 -> ~20.0 us.
     ///
-    /// Each entry is followed by the character's filter word (so `2 << 16` words, 1 MB): exact or
-    /// nearly so for the two kinds of window that made nearly all probes, so that most
-    /// boundaries need none. Its low half has bit `partner(y)` set for every character `y` that
+    /// The filter word follows the entry (so `2 << 16` words in all). It is exact or nearly so
+    /// for the two kinds of window that made nearly all probes, so that most boundaries need
+    /// none. Its low half has bit `partner(y)` set for every character `y` that
     /// follows this one, both whole, in a recorded window (3 bytes before, 3 after); its high
     /// half bit `(b & 0x3f) >> 1` for every byte `b` that is the one byte before this character's
     /// first bytes in a recorded window (1 byte before). On random CJK text (o200k) the sizes

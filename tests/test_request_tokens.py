@@ -490,3 +490,43 @@ def test_invalid_bodies_raise_what_json_loads_raises(path, body):
         json.loads(body)
     with pytest.raises(type(raised.value), match=re.escape(str(raised.value))):
         fast_litellm.count_request_tokens(body)
+
+
+def _deep(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize(
+    "skipped",
+    [
+        "1" * 5000,  # beyond int()'s digit limit: json.loads raises ValueError
+        "-" + "9" * 4301,
+        "1e400",  # inf to json.loads
+        "123456789012345678901234567890",
+        _deep(300),  # deeper than the native reader goes, well within json.loads's reach
+        _deep(5000),  # beyond json.loads's recursion limit: RecursionError
+        '{"a": [1, {"b": "\\u00e9\\n\\"x"}], "c": null, "d": true}',
+        '"\\x"',  # an invalid escape
+        '"\\ud800"',  # a lone surrogate: json.loads keeps it
+        "[1, 2,]",
+    ],
+)
+def test_values_the_count_skips_are_read_as_json_loads_reads_them(path, skipped):
+    # Where json.loads refuses a body (or runs out of recursion) for a value the count skips,
+    # the count raises the same; where it reads it, the count is the count of the rest.
+    for body in (
+        '{"model": "gpt-4o", "seed": SKIPPED, "messages": [{"role": "user", "content": "hi"}]}',
+        '{"model": "gpt-4o", "messages": [{"role": "user", "x": SKIPPED, "content": "hi"}]}',
+        '{"model": "gpt-4o", "messages": [{"role": "user", "content": "hi", '
+        '"tool_calls": [{"id": SKIPPED, "function": {"arguments": "{}", "n": SKIPPED}}]}]}',
+    ):
+        body = body.replace("SKIPPED", skipped)
+        try:
+            request = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            with pytest.raises(type(exc)):
+                fast_litellm.count_request_tokens(body)
+            continue
+        assert fast_litellm.count_request_tokens(body) == fast_litellm.count_message_tokens(
+            request["messages"], model="gpt-4o"
+        )

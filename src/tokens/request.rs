@@ -8,11 +8,16 @@
 //! pass over the text, with no tree of JSON values in between. For any other body it answers
 //! `None`, and the caller reads the body the general way (`src/py/request.rs`): so are images,
 //! documents, tool blocks, search results, non-string arguments, keys given twice (where
-//! `json.loads` keeps the last value), and whatever `serde_json` refuses (invalid JSON, `NaN`,
-//! a byte-order mark, nesting deeper than 128).
+//! `json.loads` keeps the last value), and whatever the parser refuses (invalid JSON, `NaN`,
+//! a byte-order mark, lone surrogates, numbers beyond a float, nesting deeper than 255).
 //!
-//! `tools` and `tool_choice` are kept as JSON values: they are small, and are rendered by the
-//! same code that renders them for `count_message_tokens`.
+//! The parser is `sonic_rs` (see `Cargo.toml` for why). Values the count skips are still read
+//! in full (`Skip`), so that a body `json.loads` refuses (an integer beyond `int()`'s digit
+//! limit) or cannot read (nesting beyond its recursion limit) goes to it and fails as it does.
+//!
+//! `tools` and `tool_choice` are kept as JSON values, read by `serde_json` from their text: they
+//! are small, are read exactly as the general reader reads them, and are rendered by the same
+//! code that renders them for `count_message_tokens`.
 //!
 //! Why not a `serde_json::Value` first: building the value tree (an ordered map per object with
 //! its hashed keys, an owned copy of every string) and then copying the strings once more into
@@ -22,7 +27,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::messages::{ChatMessage, ContentPart, ToolCall};
@@ -40,10 +45,75 @@ pub struct PlainBody {
 
 /// Reads `json` when it is a plain request body (see the module notes); `None` for any other.
 pub fn read_plain_body(json: &str) -> Option<PlainBody> {
-    let mut de = serde_json::Deserializer::from_str(json);
+    let mut de = sonic_rs::Deserializer::from_str(json);
     let body = de.deserialize_map(BodyVisitor).ok()?;
     de.end().ok()?;
     Some(body)
+}
+
+/// `tools` or `tool_choice`: its JSON text, read by `serde_json` as the general reader reads it
+/// (floats rounded as `json.loads` rounds them, keys in their order).
+fn json_value<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Value, A::Error> {
+    let raw = map.next_value::<sonic_rs::LazyValue<'de>>()?;
+    serde_json::from_str(raw.as_raw_str()).map_err(|_| not_plain())
+}
+
+/// A value that counts for nothing, read in full (its numbers, its escapes, its depth) so that
+/// a body `json.loads` refuses is refused here too: `sonic_rs` skips an ignored value without
+/// reading its numbers or limiting its depth (a 5,000-digit integer, which `json.loads` refuses,
+/// or nesting deeper than its recursion limit).
+struct Skip;
+
+impl<'de> DeserializeSeed<'de> for Skip {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Skip)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key_seed(Skip)?.is_some() {
+            map.next_value_seed(Skip)?;
+        }
+        Ok(())
+    }
 }
 
 /// The error that makes [`read_plain_body`] give up: the reason does not matter to the caller,
@@ -121,7 +191,7 @@ impl<'de> Visitor<'de> for BodyVisitor {
                 // Every other field of the request (`stream`, `temperature`, ...) counts for
                 // nothing; a key given twice among them changes nothing either.
                 _ => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value_seed(Skip)?;
                     continue;
                 }
             }
@@ -136,8 +206,8 @@ impl<'de> Visitor<'de> for BodyVisitor {
                     body.messages = map.next_value_seed(MessagesSeed)?;
                     has_messages = true;
                 }
-                "tools" => body.tools = map.next_value()?,
-                _ => body.tool_choice = map.next_value()?,
+                "tools" => body.tools = json_value(&mut map)?,
+                _ => body.tool_choice = json_value(&mut map)?,
             }
         }
         if !has_messages {
@@ -318,7 +388,7 @@ impl<'de> Visitor<'de> for FieldSeed<'_> {
             }
             _ if self.special() => Err(not_plain()),
             _ => {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                while seq.next_element_seed(Skip)?.is_some() {}
                 Ok(Field::Skipped)
             }
         }
@@ -329,7 +399,7 @@ impl<'de> Visitor<'de> for FieldSeed<'_> {
             "function_call" => Ok(Field::FunctionCall(FunctionSeed.visit_map(map)?)),
             _ if self.special() => Err(not_plain()),
             _ => {
-                IgnoredAny.visit_map(map)?;
+                Skip.visit_map(map)?;
                 Ok(Field::Skipped)
             }
         }
@@ -372,7 +442,7 @@ impl<'de> Visitor<'de> for PartSeed {
                 "type" | "text" => {}
                 // Other keys of a text part (`cache_control`, ...) count for nothing.
                 _ => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value_seed(Skip)?;
                     continue;
                 }
             }
@@ -419,7 +489,7 @@ impl<'de> Visitor<'de> for ToolCallSeed {
         let mut call = None;
         while let Some(key) = map.next_key::<Text<'de>>()? {
             if key.0 != "function" {
-                map.next_value::<IgnoredAny>()?;
+                map.next_value_seed(Skip)?;
             } else if call.is_some() {
                 return Err(not_plain());
             } else {
@@ -453,7 +523,7 @@ impl<'de> Visitor<'de> for FunctionSeed {
         let mut arguments: Option<String> = None;
         while let Some(key) = map.next_key::<Text<'de>>()? {
             if key.0 != "arguments" {
-                map.next_value::<IgnoredAny>()?;
+                map.next_value_seed(Skip)?;
             } else if arguments.is_some() {
                 return Err(not_plain());
             } else {

@@ -11,6 +11,21 @@ fn vocab_bytes(name: EncodingName) -> Vec<u8> {
     std::fs::read(&path).expect("vocabulary file")
 }
 
+/// The tokens of `name`'s shipped vocabulary file, in file order.
+fn vocab_tokens(name: EncodingName) -> Vec<Vec<u8>> {
+    vocab_bytes(name)
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            base64::Engine::decode(
+                &base64::engine::general_purpose::STANDARD,
+                line.split(|&b| b == b' ').next().unwrap(),
+            )
+            .unwrap()
+        })
+        .collect()
+}
+
 fn load(name: EncodingName) -> Encoding {
     Encoding::from_tiktoken(name, &vocab_bytes(name)).expect("valid vocabulary")
 }
@@ -506,15 +521,9 @@ fn split_merges_match_reference() {
         b" ",
     ];
     for name in [EncodingName::Cl100kBase, EncodingName::O200kBase] {
-        let data = vocab_bytes(name);
         let enc = load(name);
         let mut checked = 0;
-        for line in data.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            let token = base64::Engine::decode(
-                &base64::engine::general_purpose::STANDARD,
-                line.split(|&b| b == b' ').next().unwrap(),
-            )
-            .unwrap();
+        for token in vocab_tokens(name) {
             if !token.iter().skip(1).any(|&b| b >= 0xE0) {
                 continue;
             }
@@ -547,16 +556,10 @@ fn split_merges_match_reference() {
 fn crossed_boundaries_are_never_cut() {
     let filler = "中国的語の".as_bytes();
     for name in [EncodingName::Cl100kBase, EncodingName::O200kBase] {
-        let data = vocab_bytes(name);
         let enc = load(name);
         let crossings = enc.ranks.crossings();
         let mut checked = 0;
-        for line in data.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            let token = base64::Engine::decode(
-                &base64::engine::general_purpose::STANDARD,
-                line.split(|&b| b == b' ').next().unwrap(),
-            )
-            .unwrap();
+        for token in vocab_tokens(name) {
             let continuation = |b: &u8| (0x80..=0xBF).contains(b);
             for k in 1..token.len() {
                 if token[k] & 0xF0 != 0xE0 {
@@ -622,19 +625,10 @@ fn crossed_boundaries_are_never_cut() {
 fn character_split_matches_byte_split() {
     let mut rand = generator(0xc4a7_u64);
     for name in [EncodingName::Cl100kBase, EncodingName::O200kBase] {
-        let data = vocab_bytes(name);
         let enc = load(name);
         let crossings = enc.ranks.crossings();
-        let tokens: Vec<Vec<u8>> = data
-            .split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty())
-            .filter_map(|line| {
-                base64::Engine::decode(
-                    &base64::engine::general_purpose::STANDARD,
-                    line.split(|&b| b == b' ').next().unwrap(),
-                )
-                .ok()
-            })
+        let tokens: Vec<Vec<u8>> = vocab_tokens(name)
+            .into_iter()
             .filter(|t| {
                 t.len() % 3 == 0
                     && t.chunks(3)

@@ -530,3 +530,41 @@ def test_values_the_count_skips_are_read_as_json_loads_reads_them(path, skipped)
         assert fast_litellm.count_request_tokens(body) == fast_litellm.count_message_tokens(
             request["messages"], model="gpt-4o"
         )
+
+
+_LOW_RECURSION_LIMIT = """
+import json, sys
+import fast_litellm
+
+def outcome(call):
+    try:
+        return str(call())
+    except (ValueError, RecursionError) as exc:
+        return type(exc).__name__
+
+sys.setrecursionlimit(120)
+for depth in (129, 150, 200, 254, 255, 256, 300):
+    nested = "[" * depth + "]" * depth
+    for body in (
+        '{"model": "gpt-4o", "x": NESTED, "messages": [{"role": "user", "content": "hi"}]}',
+        '{"model": NESTED, "messages": [{"role": "user", "content": "hi"}]}',
+        '{"model": "gpt-4o", "messages": [{"role": "user", "content": "hi", "x": NESTED}]}',
+    ):
+        body = body.replace("NESTED", nested)
+        reference = outcome(lambda: json.loads(body) and "read")
+        counted = outcome(lambda: fast_litellm.count_request_tokens(body, model="gpt-4o"))
+        if reference == "RecursionError" and counted != "RecursionError":
+            print("counted where json.loads ran out of recursion:", depth, body[:40], counted)
+print("done")
+"""
+
+
+def test_nesting_is_left_to_json_loads_where_it_may_run_out_of_recursion():
+    # json.loads nests as deep as the caller's recursion limit allows (on 3.11 and older; from
+    # 3.12 on, a limit of the C stack's own); the native reader takes bodies nested up to 128
+    # deep and leaves deeper ones to json.loads, so that a caller with less room left gets
+    # json.loads's RecursionError, not a count. (Under a limit lowered below ~130, bodies just
+    # under 128 deep are still counted where json.loads would run out.)
+    result = run_python(_LOW_RECURSION_LIMIT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines() == ["done"], result.stdout

@@ -61,8 +61,27 @@ fn json_value<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Value, A::Error> {
 /// A value that counts for nothing, read in full (its numbers, its escapes, its depth) so that
 /// a body `json.loads` refuses is refused here too: `sonic_rs` skips an ignored value without
 /// reading its numbers or limiting its depth (a 5,000-digit integer, which `json.loads` refuses,
-/// or nesting deeper than its recursion limit).
-struct Skip;
+/// or nesting deeper than its recursion limit). The field is the number of lists and objects
+/// around the value, the body included.
+///
+/// Nesting deeper than [`MAX_DEPTH`] is left to `json.loads`, which may have less room: it
+/// nests as deep as the caller's recursion limit allows, minus the caller's own frames.
+#[derive(Clone, Copy)]
+struct Skip(u32);
+
+/// The deepest list or object the reader takes (as `serde_json`, which read these bodies
+/// before): deeper bodies are read by `json.loads`.
+const MAX_DEPTH: u32 = 128;
+
+impl Skip {
+    /// The skip of a value inside this one, which is a list or an object.
+    fn inner<E: de::Error>(self) -> Result<Skip, E> {
+        if self.0 >= MAX_DEPTH {
+            return Err(not_plain());
+        }
+        Ok(Skip(self.0 + 1))
+    }
+}
 
 impl<'de> DeserializeSeed<'de> for Skip {
     type Value = ();
@@ -104,15 +123,68 @@ impl<'de> Visitor<'de> for Skip {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(Skip)?.is_some() {}
+        let inner = self.inner()?;
+        while seq.next_element_seed(inner)?.is_some() {}
         Ok(())
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while map.next_key_seed(Skip)?.is_some() {
-            map.next_value_seed(Skip)?;
+        let inner = self.inner()?;
+        while map.next_key_seed(inner)?.is_some() {
+            map.next_value_seed(inner)?;
         }
         Ok(())
+    }
+}
+
+/// The body's `model`: the string, or `None` for any other value (skipped as [`Skip`] skips).
+struct ModelSeed;
+
+impl<'de> DeserializeSeed<'de> for ModelSeed {
+    type Value = Option<String>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ModelSeed {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a model")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(v.to_owned()))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        Skip(1).visit_seq(seq).map(|()| None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        Skip(1).visit_map(map).map(|()| None)
     }
 }
 
@@ -191,16 +263,12 @@ impl<'de> Visitor<'de> for BodyVisitor {
                 // Every other field of the request (`stream`, `temperature`, ...) counts for
                 // nothing; a key given twice among them changes nothing either.
                 _ => {
-                    map.next_value_seed(Skip)?;
+                    map.next_value_seed(Skip(1))?;
                     continue;
                 }
             }
             match keys.insert(key)? {
-                "model" => {
-                    if let Value::String(model) = map.next_value::<Value>()? {
-                        body.model = Some(model);
-                    }
-                }
+                "model" => body.model = map.next_value_seed(ModelSeed)?,
                 "messages" => {
                     // Not a list (or null): the general reader raises the error.
                     body.messages = map.next_value_seed(MessagesSeed)?;
@@ -388,7 +456,8 @@ impl<'de> Visitor<'de> for FieldSeed<'_> {
             }
             _ if self.special() => Err(not_plain()),
             _ => {
-                while seq.next_element_seed(Skip)?.is_some() {}
+                // Inside the body, its messages, the message and this list.
+                while seq.next_element_seed(Skip(4))?.is_some() {}
                 Ok(Field::Skipped)
             }
         }
@@ -399,7 +468,7 @@ impl<'de> Visitor<'de> for FieldSeed<'_> {
             "function_call" => Ok(Field::FunctionCall(FunctionSeed.visit_map(map)?)),
             _ if self.special() => Err(not_plain()),
             _ => {
-                Skip.visit_map(map)?;
+                Skip(3).visit_map(map)?;
                 Ok(Field::Skipped)
             }
         }
@@ -442,7 +511,8 @@ impl<'de> Visitor<'de> for PartSeed {
                 "type" | "text" => {}
                 // Other keys of a text part (`cache_control`, ...) count for nothing.
                 _ => {
-                    map.next_value_seed(Skip)?;
+                    // Inside the body, its messages, the message, its content and the part.
+                    map.next_value_seed(Skip(5))?;
                     continue;
                 }
             }
@@ -489,7 +559,8 @@ impl<'de> Visitor<'de> for ToolCallSeed {
         let mut call = None;
         while let Some(key) = map.next_key::<Text<'de>>()? {
             if key.0 != "function" {
-                map.next_value_seed(Skip)?;
+                // Inside the body, its messages, the message, its tool calls and the call.
+                map.next_value_seed(Skip(5))?;
             } else if call.is_some() {
                 return Err(not_plain());
             } else {
@@ -523,7 +594,9 @@ impl<'de> Visitor<'de> for FunctionSeed {
         let mut arguments: Option<String> = None;
         while let Some(key) = map.next_key::<Text<'de>>()? {
             if key.0 != "arguments" {
-                map.next_value_seed(Skip)?;
+                // Inside the body, its messages, the message, its tool calls, the call and the
+                // function (one fewer for a `function_call`: counted as deep as a tool call's).
+                map.next_value_seed(Skip(6))?;
             } else if arguments.is_some() {
                 return Err(not_plain());
             } else {

@@ -271,7 +271,8 @@ impl Crossings {
     /// The entry and filter word of the 3-byte character `c` (`UNKNOWN` if it has none).
     #[inline(always)]
     fn char3(&self, c: &[u8]) -> Char3 {
-        match self.chars.get(2 * cp3(c)..2 * cp3(c) + 2) {
+        let at = 2 * cp3(c);
+        match self.chars.get(at..at + 2) {
             Some(&[entry, filter]) => Char3 { entry, filter },
             _ => Char3::UNKNOWN,
         }

@@ -568,7 +568,7 @@ fn crossed_boundaries_are_never_cut() {
                 // The character before the boundary, completed at its start.
                 let head: Vec<u8> = match k {
                     1 | 2 if token[..k].iter().all(continuation) => {
-                        let mut c = vec![0xE4, 0x80][..3 - k].to_vec();
+                        let mut c = [0xE4, 0x80][..3 - k].to_vec();
                         c.extend_from_slice(&token[..k]);
                         c
                     }

@@ -154,8 +154,8 @@ def scenario_after_use(kind: str, rounds: int = 3) -> None:
 
 
 def scenario_while_busy(rounds: int = 12) -> None:
-    """Forks while other threads count batches and load vocabularies, natively and through the
-    package (whose locks they then hold)."""
+    """Forks while other threads count batches and request bodies and load vocabularies,
+    natively and through the package (whose locks they then hold)."""
     import fast_litellm
     from fast_litellm import _flags, tokens
     from fast_litellm._vocab import vocabulary_path
@@ -173,6 +173,12 @@ def scenario_while_busy(rounds: int = 12) -> None:
                 _flags.native.Encoding.load(name)
                 _flags.native.Encoding.load(name, vocabulary_path(name))
 
+    def count_requests() -> None:
+        # Request bodies read by the native JSON reader, and CJK text split before its merges.
+        while not stop.is_set():
+            fast_litellm.count_request_tokens(REQUEST)
+            fast_litellm.count_tokens(TEXT, encoding="o200k_base")
+
     def load_through_package() -> None:
         while not stop.is_set():
             for name in ENCODINGS:
@@ -183,7 +189,7 @@ def scenario_while_busy(rounds: int = 12) -> None:
 
     threads = [
         threading.Thread(target=target, daemon=True)
-        for target in (count_batches, load_vocabularies, load_through_package)
+        for target in (count_batches, count_requests, load_vocabularies, load_through_package)
     ]
     for thread in threads:
         thread.start()

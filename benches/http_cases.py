@@ -13,7 +13,10 @@ bounded by a timeout and any error fails the run.
 
 Contenders (pools of 1,000 connections everywhere, every timeout generous):
 
-- ``native``: ``fast_litellm.AsyncClient`` on the native path;
+- ``native``: ``fast_litellm.AsyncClient`` on the native path (its requests driven by the event
+  loop's own thread: the loop engine, the default);
+- ``native, runtime engine``: the same with ``FAST_LITELLM_HTTP_LOOP_ENGINE=0``: requests driven
+  by the tokio runtime's threads and handed to the loop;
 - ``fallback``: the same API with the native path off, as ``FAST_LITELLM_RUST_CONNECTION_POOL=false``
   turns it off (the httpx-based engine);
 - ``aiohttp``: ``aiohttp.ClientSession`` over ``TCPConnector(limit=1000)``;
@@ -94,9 +97,11 @@ HTTPX_LITELLM = "httpx + LiteLLM aiohttp transport"
 HTTPX_OURS = "httpx + fast_litellm transport"
 HTTPX_FLOOR = "httpx + canned-response transport"
 NATIVE_FRESH = "native, fresh connections"
+NATIVE_RUNTIME = "native, runtime engine"
 LOOP_FLOOR = "asyncio protocol, no HTTP library"
 CONTENDERS = (
     NATIVE,
+    NATIVE_RUNTIME,
     FALLBACK,
     AIOHTTP,
     HTTPX,
@@ -106,7 +111,7 @@ CONTENDERS = (
     NATIVE_FRESH,
     LOOP_FLOOR,
 )
-STREAMING_CONTENDERS = (NATIVE, FALLBACK, AIOHTTP, HTTPX)
+STREAMING_CONTENDERS = (NATIVE, NATIVE_RUNTIME, FALLBACK, AIOHTTP, HTTPX)
 
 CHAT_PATH = "/v1/chat/completions"
 POOL_SIZE = 1000
@@ -135,7 +140,7 @@ class Case:
     server_latency_ms: int = 0
 
 
-_NON_STREAMING = (NATIVE, FALLBACK, AIOHTTP, HTTPX, HTTPX_LITELLM, LOOP_FLOOR)
+_NON_STREAMING = (NATIVE, NATIVE_RUNTIME, FALLBACK, AIOHTTP, HTTPX, HTTPX_LITELLM, LOOP_FLOOR)
 CASES = (
     Case("non-streaming", _NON_STREAMING, 1, 1000, 30),
     Case("non-streaming", _NON_STREAMING, 64, 3000, 256),
@@ -178,6 +183,7 @@ def skipped_contenders() -> Dict[str, str]:
     needs = {
         NATIVE: ["native"],
         NATIVE_FRESH: ["native"],
+        NATIVE_RUNTIME: ["native"],
         FALLBACK: ["fallback", "httpx"],
         AIOHTTP: ["aiohttp"],
         HTTPX: ["httpx"],
@@ -281,6 +287,8 @@ def _ours(name: str, url: str, body: Dict[str, Any], stream: bool, headers: Any)
     from fast_litellm import AsyncClient, ConnectionPoolConfig
 
     keepalive = 0 if name == NATIVE_FRESH else POOL_SIZE
+    # Read when a client is built; this interpreter runs this contender only.
+    os.environ["FAST_LITELLM_HTTP_LOOP_ENGINE"] = "0" if name == NATIVE_RUNTIME else "1"
     pool = ConnectionPoolConfig(max_connections=POOL_SIZE, max_keepalive_connections=keepalive)
     client = _build_ours(name != FALLBACK, lambda: AsyncClient(pool=pool, timeout=REQUEST_TIMEOUT))
 
@@ -449,7 +457,7 @@ async def open_contender(
     url = server_url + CHAT_PATH
     body = chat_body(stream)
     headers = {"x-mock-latency-ms": str(server_latency_ms)} if server_latency_ms else None
-    if name in (NATIVE, FALLBACK, NATIVE_FRESH):
+    if name in (NATIVE, NATIVE_RUNTIME, FALLBACK, NATIVE_FRESH):
         return _ours(name, url, body, stream, headers)
     if name == AIOHTTP:
         return _aiohttp(url, body, stream, headers)
@@ -702,8 +710,10 @@ def markdown(results: List[HttpResult]) -> List[str]:
         f"to its end ({STREAM_EVENTS} content events); p50/p99 are the latency of one request "
         "as its caller sees it. `ours vs this` compares the case's first row with each other "
         "row: how many times less CPU ours spends per request, and its requests per second "
-        "over theirs. `native` is `fast_litellm.AsyncClient`; `fallback` the same API with the "
-        "native path off; `httpx + LiteLLM aiohttp transport` is the transport LiteLLM builds "
+        "over theirs. `native` is `fast_litellm.AsyncClient` (its requests driven by the event "
+        "loop's own thread, the default); `native, runtime engine` the same with "
+        "`FAST_LITELLM_HTTP_LOOP_ENGINE=0` (driven by the tokio runtime's threads, the results "
+        "handed to the loop); `fallback` the same API with the native path off; `httpx + LiteLLM aiohttp transport` is the transport LiteLLM builds "
         "for its async traffic by default; `asyncio protocol, no HTTP library` writes the "
         "request bytes on a keep-alive connection and cuts the answer by its Content-Length, "
         "nothing else: what the event loop itself costs per request, under every asyncio "

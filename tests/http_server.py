@@ -174,6 +174,10 @@ class HttpTestServer:
         self._released[name] = threading.Event()
         return f"/hold/{name}"
 
+    def arrived(self, name: str) -> bool:
+        """Whether the request of ``/hold/<name>`` has reached the server."""
+        return self._arrived[name].is_set()
+
     def wait_arrived(self, name: str, timeout: float = 30.0) -> bool:
         return self._arrived[name].wait(timeout)
 

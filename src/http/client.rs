@@ -24,18 +24,20 @@ use http::{HeaderMap, Method, Request, Uri};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::TokioTimer;
 use parking_lot::Mutex;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
 use super::conn::{
-    proxies_from_env, ConnHandle, Connector, IoTimeouts, Registry, TrackingConnector,
+    proxies_from_env, ConnHandle, Connector, Dial, IoTimeouts, Registry, TrackingConnector,
     REQUEST_CONNECT_TIMEOUT,
 };
 use super::decode::ContentDecoder;
 use super::error::{find_timeout, is_reset, root_message, HttpError, IoTimeout};
 use super::limit::{Gate, Permit};
+use super::local::{Engine, LocalConnector};
 use super::retry::RetryPolicy;
+use super::rt::{Exec, Timer};
 use super::sse::{Event, SseDecoder};
 use super::stats::Stats;
 use super::upload::Upload;
@@ -94,6 +96,18 @@ impl Default for ClientConfig {
     }
 }
 
+/// What the pools of one client share (the runtime's and the loop engines').
+struct Shared {
+    generation: u64,
+    /// Built once per runtime pool: the roots and `SSL_CERT_*` files are read when the
+    /// client's pool is built, as before, not again for each loop.
+    tls: Arc<rustls::ClientConfig>,
+    gate: Arc<Gate>,
+    registry: Arc<Registry>,
+    stats: Arc<Stats>,
+    proxies: Option<Arc<Matcher>>,
+}
+
 /// One pool: hyper's client and the registry of its connections.
 struct Pool {
     /// The runtime generation it was built on.
@@ -111,6 +125,7 @@ struct Pool {
     stats: Arc<Stats>,
     /// The proxies of the environment when the pool was built.
     proxies: Option<Arc<Matcher>>,
+    tls: Arc<rustls::ClientConfig>,
 }
 
 pub struct Client {
@@ -120,6 +135,10 @@ pub struct Client {
     /// The counters of the first pool (shown before it is built).
     first_stats: Arc<Stats>,
     pool: ArcSwapOption<Pool>,
+    /// The pools of the loop engines that sent requests (see `local`): each shares the gate,
+    /// the connection registry and the counters of `pool`, and holds its own connections.
+    /// Copied on write, without a lock a fork could strand.
+    local_pools: arc_swap::ArcSwap<Vec<(Arc<Engine>, Arc<Pool>)>>,
     /// What the stats still show of the pool `close` let go of.
     closed_pool: ArcSwapOption<ClosedPool>,
     closed: AtomicBool,
@@ -214,7 +233,7 @@ impl Hold {
 pub struct BodyStream {
     pub head: Head,
     shared: Arc<Pumped>,
-    pump: Option<tokio::task::AbortHandle>,
+    pump: Option<futures_util::future::AbortHandle>,
     decoder: SseDecoder,
     started: Instant,
     pub time_to_first_byte: Option<Duration>,
@@ -467,6 +486,7 @@ impl Client {
             default_headers,
             first_stats: Arc::new(Stats::default()),
             pool: ArcSwapOption::empty(),
+            local_pools: arc_swap::ArcSwap::from_pointee(Vec::new()),
             closed_pool: ArcSwapOption::empty(),
             closed: AtomicBool::new(false),
             config,
@@ -504,6 +524,16 @@ impl Client {
             .unwrap_or(self.config.max_connections)
     }
 
+    /// Event loops whose own engine (see `local`) serves this client's requests now.
+    pub fn loop_engines(&self) -> usize {
+        let generation = crate::runtime::generation();
+        self.local_pools
+            .load()
+            .iter()
+            .filter(|(engine, pool)| !engine.is_closed() && pool.generation == generation)
+            .count()
+    }
+
     /// Active and idle connections per host, now.
     pub fn open_by_host(&self) -> Vec<(String, super::conn::OpenCount)> {
         if let Some(pool) = self.current_pool() {
@@ -527,6 +557,14 @@ impl Client {
     /// requests fail with `HttpError::Closed`.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
+        // Their idle connections are in the shared registry, closed below with the runtime's.
+        let local = self.local_pools.swap(Arc::new(Vec::new()));
+        if local
+            .iter()
+            .any(|(_, pool)| pool.generation != crate::runtime::generation())
+        {
+            std::mem::forget(local);
+        }
         if let Some(pool) = self.pool.swap(None) {
             if pool.generation != crate::runtime::generation() {
                 std::mem::forget(pool);
@@ -604,23 +642,45 @@ impl Client {
     }
 
     fn build_pool(&self, generation: u64, stats: Arc<Stats>) -> Pool {
-        let registry = Arc::new(Registry::default());
         let mut http = HttpConnector::new();
         // TLS wraps it, so it must accept https URIs too.
         http.enforce_http(false);
         http.set_nodelay(true);
+        let proxies = proxies_from_env();
+        let gate = Gate::new(
+            self.requested_limit(),
+            self.config.max_connections,
+            self.config.adaptive_concurrency,
+        );
+        let registry = Arc::new(Registry::default());
+        self.pool_over(
+            Dial::Tokio(http),
+            Exec::Tokio,
+            Timer::Tokio(TokioTimer::new()),
+            Shared {
+                generation,
+                tls: Arc::new(tls_config()),
+                gate,
+                registry,
+                stats,
+                proxies,
+            },
+        )
+    }
+
+    /// A pool over `dial`, whose connections are driven by `exec`.
+    fn pool_over(&self, dial: Dial, exec: Exec, timer: Timer, shared: Shared) -> Pool {
         let timeouts = self.config.timeouts;
         let tracking = TrackingConnector {
-            http,
-            registry: Arc::clone(&registry),
-            stats: Arc::clone(&stats),
+            http: dial,
+            registry: Arc::clone(&shared.registry),
+            stats: Arc::clone(&shared.stats),
             timeouts: IoTimeouts {
                 read: timeouts.read,
                 write: timeouts.write,
             },
         };
-        let tls = Arc::new(tls_config());
-        let proxies = proxies_from_env();
+        let tls = shared.tls;
         let unbounded_reads = TrackingConnector {
             timeouts: IoTimeouts {
                 read: None,
@@ -628,21 +688,69 @@ impl Client {
             },
             ..tracking.clone()
         };
-        let hyper = self.hyper_client(tracking, &tls, &proxies);
-        let hyper_own_read = self.hyper_client(unbounded_reads, &tls, &proxies);
+        let hyper = self.hyper_client(tracking, &tls, &shared.proxies, &exec, &timer);
+        let hyper_own_read =
+            self.hyper_client(unbounded_reads, &tls, &shared.proxies, &exec, &timer);
         Pool {
-            generation,
+            generation: shared.generation,
             hyper,
             hyper_own_read,
-            gate: Gate::new(
-                self.requested_limit(),
-                self.config.max_connections,
-                self.config.adaptive_concurrency,
-            ),
-            registry,
-            stats,
-            proxies,
+            gate: shared.gate,
+            registry: shared.registry,
+            stats: shared.stats,
+            proxies: shared.proxies,
+            tls,
         }
+    }
+
+    /// The pool for a request polled here: the loop engine's when a loop engine polls it (made
+    /// on its first request, sharing the runtime pool's gate, registry and counters), else the
+    /// runtime's.
+    fn pool_here(&self) -> Result<Arc<Pool>, HttpError> {
+        let shared = self.pool()?;
+        let Some(engine) = super::local::current() else {
+            return Ok(shared);
+        };
+        // HTTP/2 multiplexes on the runtime's connections (see `local`).
+        if self.config.http2 {
+            return Ok(shared);
+        }
+        let current = self.local_pools.load();
+        if let Some((_, pool)) = current
+            .iter()
+            .find(|(e, pool)| Arc::ptr_eq(e, &engine) && pool.generation == shared.generation)
+        {
+            return Ok(Arc::clone(pool));
+        }
+        let pool = Arc::new(self.pool_over(
+            Dial::Local(LocalConnector::new(Arc::clone(&engine))),
+            Exec::Local(Arc::clone(&engine)),
+            Timer::Local(Arc::clone(&engine)),
+            Shared {
+                generation: shared.generation,
+                tls: Arc::clone(&shared.tls),
+                gate: Arc::clone(&shared.gate),
+                registry: Arc::clone(&shared.registry),
+                stats: Arc::clone(&shared.stats),
+                proxies: shared.proxies.clone(),
+            },
+        ));
+        // Only the loop thread of `engine` adds its pool, so no other writer adds the same one.
+        self.local_pools.rcu(|pools| {
+            let mut kept = Vec::with_capacity(pools.len() + 1);
+            for (e, p) in pools.iter() {
+                if p.generation != shared.generation {
+                    // Built in the parent before fork(): left alone, as `pool` leaves the
+                    // runtime's (dropping it could wake tasks behind a lock held at the fork).
+                    std::mem::forget((Arc::clone(e), Arc::clone(p)));
+                } else if !e.is_closed() {
+                    kept.push((Arc::clone(e), Arc::clone(p)));
+                }
+            }
+            kept.push((Arc::clone(&engine), Arc::clone(&pool)));
+            kept
+        });
+        Ok(pool)
     }
 
     /// A hyper client over `tracking` (TLS for https, the environment's proxies).
@@ -651,6 +759,8 @@ impl Client {
         tracking: TrackingConnector,
         tls: &Arc<rustls::ClientConfig>,
         proxies: &Option<Arc<Matcher>>,
+        exec: &Exec,
+        timer: &Timer,
     ) -> Hyper {
         let builder = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(rustls::ClientConfig::clone(tls))
@@ -671,7 +781,7 @@ impl Client {
             http2: self.config.http2,
             proxies: proxies.clone(),
         };
-        hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        hyper_util::client::legacy::Client::builder(exec.clone())
             // A checkout passes over idle connections past the expiry (hyper's pool checks it
             // at checkout, with no timer of its own); closing them when nobody asks is ours
             // (`Registry::close_expired`, from the reaper and on demand), so that
@@ -679,7 +789,7 @@ impl Client {
             // one, hyper's own sweep would close them first.
             .pool_idle_timeout(self.config.keepalive_expiry)
             .pool_max_idle_per_host(self.config.max_keepalive_connections)
-            .timer(TokioTimer::new())
+            .timer(timer.clone())
             .build(connector)
     }
 
@@ -834,7 +944,7 @@ impl Client {
                     };
                     match early {
                         Some(result) => result.map_err(classify_client_error),
-                        None => match tokio::time::timeout(limit, responding).await {
+                        None => match super::rt::timeout(limit, responding).await {
                             Ok(result) => result.map_err(classify_client_error),
                             Err(_) => Err(HttpError::ReadTimeout),
                         },
@@ -864,7 +974,7 @@ impl Client {
                         retries += 1;
                         stats.retries.fetch_add(1, Ordering::Relaxed);
                         drop(permit);
-                        tokio::time::sleep(policy.backoff(retries)).await;
+                        super::rt::sleep(policy.backoff(retries)).await;
                         continue;
                     }
                     return Err(failed(stats, with_host(err, &prepared.uri)));
@@ -904,7 +1014,7 @@ impl Client {
                     // the request's own read timeout (the client's applies per read).
                     let refusal = response.into_body().collect();
                     if let Some(limit) = own_read {
-                        if tokio::time::timeout(limit, refusal).await.is_err() {
+                        if super::rt::timeout(limit, refusal).await.is_err() {
                             return Err(failed(
                                 stats,
                                 with_host(HttpError::ReadTimeout, &prepared.uri),
@@ -917,7 +1027,7 @@ impl Client {
                     drop(hold);
                     retries += 1;
                     stats.retries.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(wait).await;
+                    super::rt::sleep(wait).await;
                     continue;
                 }
             }
@@ -941,7 +1051,7 @@ impl Client {
     pub async fn fetch(&self, prepared: Prepared) -> Result<Finished, HttpError> {
         let started = Instant::now();
         let read_timeout = prepared.timeouts.and_then(|t| t.read);
-        let pool = self.pool()?;
+        let pool = self.pool_here()?;
         let (head, mut body, mut hold) = self.send(&pool, prepared).await?;
         let mut collected = BytesMut::new();
         let mut only: Option<Bytes> = None;
@@ -984,7 +1094,7 @@ impl Client {
     ) -> Result<BodyStream, HttpError> {
         let started = Instant::now();
         let read_timeout = prepared.timeouts.and_then(|t| t.read);
-        let pool = self.pool()?;
+        let pool = self.pool_here()?;
         let (head, body, hold) = self.send(&pool, prepared).await?;
         let buffer_size = self.config.stream_buffer_size;
         let small = hyper::body::Body::size_hint(&body)
@@ -997,7 +1107,7 @@ impl Client {
             space_ready: tokio::sync::Notify::new(),
             buffer_size,
         });
-        let pump = tokio::spawn(pump(
+        let pump = super::rt::spawn(pump(
             body,
             hold,
             Arc::clone(&shared),
@@ -1017,7 +1127,7 @@ impl Client {
         Ok(BodyStream {
             head,
             shared,
-            pump: Some(pump.abort_handle()),
+            pump: Some(pump),
             decoder: SseDecoder::new(),
             started,
             time_to_first_byte: None,
@@ -1155,7 +1265,7 @@ async fn next_frame(
     read_timeout: Option<Duration>,
 ) -> Result<Option<hyper::body::Frame<Bytes>>, HttpError> {
     let frame = match read_timeout {
-        Some(limit) => match tokio::time::timeout(limit, body.frame()).await {
+        Some(limit) => match super::rt::timeout(limit, body.frame()).await {
             Ok(frame) => frame,
             Err(_) => return Err(HttpError::ReadTimeout),
         },
@@ -1170,7 +1280,7 @@ async fn next_frame(
 fn spawn_reaper(pool: &Arc<Pool>, expiry: Duration) {
     let registry = Arc::downgrade(&pool.registry);
     let period = expiry.max(Duration::from_secs(30));
-    tokio::spawn(async move {
+    crate::runtime::runtime().spawn(async move {
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         loop {
             ticks.tick().await;

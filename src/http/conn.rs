@@ -30,7 +30,9 @@ use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::time::Sleep;
+
+use super::local::{LocalConnector, LocalTcp};
+use super::rt::Sleep;
 
 use super::error::IoTimeout;
 use super::stats::{HostCounters, Stats};
@@ -201,7 +203,7 @@ pub(crate) struct IoTimeouts {
 
 /// The TCP stream of one connection, wrapped.
 pub(crate) struct TrackedTcp {
-    tcp: TcpStream,
+    tcp: Tcp,
     /// Connected to a forward proxy: hyper then writes requests in absolute form.
     via_proxy: bool,
     conn: Arc<Conn>,
@@ -231,7 +233,7 @@ impl Drop for TrackedTcp {
 struct Deadline {
     /// When the waiting operation times out; `None` while none waits.
     due: Option<tokio::time::Instant>,
-    timer: Option<Pin<Box<Sleep>>>,
+    timer: Option<Sleep>,
 }
 
 impl Deadline {
@@ -259,18 +261,18 @@ impl Deadline {
         let due = *self.due.get_or_insert(now + limit);
         let timer = self
             .timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+            .get_or_insert_with(|| super::rt::sleep_until(due));
         if timer.deadline() > due {
-            timer.as_mut().reset(due);
+            timer.reset(due);
         }
         loop {
-            match timer.as_mut().poll(cx) {
+            match Pin::new(&mut *timer).poll(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(()) if now >= due => {
                     return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, which)))
                 }
                 // Set for an earlier operation: move it (it then waits, registering `cx`).
-                Poll::Ready(()) => timer.as_mut().reset(due),
+                Poll::Ready(()) => timer.reset(due),
             }
         }
     }
@@ -379,7 +381,7 @@ impl AsyncWrite for TrackedTcp {
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.tcp.is_write_vectored()
+        true
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -393,17 +395,90 @@ impl AsyncWrite for TrackedTcp {
 
 impl Connection for TrackedTcp {
     fn connected(&self) -> Connected {
-        self.tcp
-            .connected()
+        let connected = match &self.tcp {
+            Tcp::Tokio(tcp) => tcp.connected(),
+            Tcp::Local(_) => Connected::new(),
+        };
+        connected
             .proxy(self.via_proxy)
             .extra(ConnHandle(Arc::clone(&self.conn)))
     }
 }
 
-/// The TCP connector under TLS: hyper-util's, with every stream wrapped and registered.
+/// The TCP stream under the wrapper: the runtime's, or a loop engine's (`local`).
+pub(crate) enum Tcp {
+    Tokio(TcpStream),
+    Local(LocalTcp),
+}
+
+macro_rules! on_tcp {
+    ($self:expr, $tcp:ident => $body:expr) => {
+        match $self.get_mut() {
+            Tcp::Tokio($tcp) => {
+                let $tcp = Pin::new($tcp);
+                $body
+            }
+            Tcp::Local($tcp) => {
+                let $tcp = Pin::new($tcp);
+                $body
+            }
+        }
+    };
+}
+
+impl AsyncRead for Tcp {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        on_tcp!(self, tcp => tcp.poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for Tcp {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        on_tcp!(self, tcp => tcp.poll_write(cx, data))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        on_tcp!(self, tcp => tcp.poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        on_tcp!(self, tcp => tcp.poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        on_tcp!(self, tcp => tcp.poll_shutdown(cx))
+    }
+}
+
+/// How a connection's TCP stream is opened: hyper-util's connector on the runtime, or a loop
+/// engine's.
+#[derive(Clone)]
+pub(crate) enum Dial {
+    Tokio(HttpConnector),
+    Local(LocalConnector),
+}
+
+/// The TCP connector under TLS: hyper-util's (or a loop engine's), with every stream wrapped and
+/// registered.
 #[derive(Clone)]
 pub(crate) struct TrackingConnector {
-    pub(crate) http: HttpConnector,
+    pub(crate) http: Dial,
     pub(crate) registry: Arc<Registry>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) timeouts: IoTimeouts,
@@ -417,12 +492,31 @@ impl tower_service::Service<Uri> for TrackingConnector {
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        tower_service::Service::<Uri>::poll_ready(&mut self.http, cx).map_err(Into::into)
+        match &mut self.http {
+            Dial::Tokio(http) => {
+                tower_service::Service::<Uri>::poll_ready(http, cx).map_err(Into::into)
+            }
+            Dial::Local(_) => Poll::Ready(Ok(())),
+        }
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
         let host = self.stats.host(&super::client::host_key(&uri));
-        let connecting = tower_service::Service::<Uri>::call(&mut self.http, uri);
+        let connecting: Pin<Box<dyn Future<Output = Result<Tcp, BoxError>> + Send>> =
+            match &mut self.http {
+                Dial::Tokio(http) => {
+                    let connecting = tower_service::Service::<Uri>::call(http, uri);
+                    Box::pin(async move {
+                        Ok(Tcp::Tokio(
+                            connecting.await.map_err(BoxError::from)?.into_inner(),
+                        ))
+                    })
+                }
+                Dial::Local(local) => {
+                    let connecting = local.connect(&uri);
+                    Box::pin(async move { Ok(Tcp::Local(connecting.await?)) })
+                }
+            };
         let registry = Arc::clone(&self.registry);
         let stats = Arc::clone(&self.stats);
         let timeouts = self.timeouts;
@@ -444,7 +538,7 @@ impl tower_service::Service<Uri> for TrackingConnector {
             stats.connection_opened(&conn.host);
             registry.add(&conn);
             Ok(TokioIo::new(TrackedTcp {
-                tcp: tcp.into_inner(),
+                tcp,
                 via_proxy: false,
                 conn,
                 timeouts,
@@ -563,7 +657,7 @@ impl tower_service::Service<Uri> for Connector {
             .unwrap_or(self.connect_timeout);
         Box::pin(async move {
             match connect_timeout {
-                Some(limit) => match tokio::time::timeout(limit, connecting).await {
+                Some(limit) => match super::rt::timeout(limit, connecting).await {
                     Ok(result) => result,
                     Err(_) => Err(Box::new(IoTimeout::Connect) as BoxError),
                 },

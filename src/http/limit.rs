@@ -92,7 +92,7 @@ impl Gate {
         let started = Instant::now();
         let waiting = Arc::clone(&self.semaphore).acquire_owned();
         let permit = match timeout {
-            Some(limit) => match tokio::time::timeout(limit, waiting).await {
+            Some(limit) => match super::rt::timeout(limit, waiting).await {
                 Ok(permit) => permit,
                 Err(_) => return Err(HttpError::PoolTimeout(self.limit())),
             },

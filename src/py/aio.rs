@@ -478,7 +478,7 @@ impl<T> Drop for AbortOnDrop<T> {
 
 /// `future` with each poll inside a panic boundary (see `super::guard`): a panic becomes its
 /// `NativeError`, not text on stderr.
-async fn caught<T, F>(what: &'static str, future: F) -> PyResult<T>
+pub(crate) async fn caught<T, F>(what: &'static str, future: F) -> PyResult<T>
 where
     F: Future<Output = PyResult<T>>,
 {
@@ -591,7 +591,7 @@ where
 }
 
 /// `asyncio.get_running_loop`, looked up once.
-fn get_running_loop<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn get_running_loop<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
     static GET_RUNNING_LOOP: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
     GET_RUNNING_LOOP
         .get_or_try_init(py, || {

@@ -16,7 +16,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
-use super::aio::{awaitable, blocking, blocking_task, cancellable};
+use super::aio::{awaitable, blocking, blocking_task, cancellable, get_running_loop};
 use super::guard;
 use crate::http::retry::{backoff_delay, parse_retry_after_seconds, RetryPolicy};
 use crate::http::sse::{self, Event};
@@ -210,7 +210,7 @@ async fn exchange(client: &Client, prepared: Prepared) -> Result<Exchange, HttpE
     })
 }
 
-fn exchange_object(py: Python<'_>, exchange: Exchange) -> PyResult<Py<PyAny>> {
+fn exchange_object(py: Python<'_>, exchange: Exchange, on_loop: bool) -> PyResult<Py<PyAny>> {
     let Exchange {
         mut stream,
         whole,
@@ -225,7 +225,7 @@ fn exchange_object(py: Python<'_>, exchange: Exchange) -> PyResult<Py<PyAny>> {
         Some(body) => (PyBytes::new(py, &body).into_any(), py.None().into_bound(py)),
         None => (
             py.None().into_bound(py),
-            Bound::new(py, PyHttpStream::with_head(head, stream))?.into_any(),
+            Bound::new(py, PyHttpStream::with_head(head, stream, on_loop))?.into_any(),
         ),
     };
     let http_version = PyBytes::new(py, http_version.as_bytes());
@@ -245,6 +245,48 @@ fn exchange_object(py: Python<'_>, exchange: Exchange) -> PyResult<Py<PyAny>> {
 #[pyclass(module = "fast_litellm._native", name = "HttpClient", frozen, weakref)]
 pub(crate) struct PyHttpClient {
     inner: Arc<Client>,
+    /// Whether asyncio callers' HTTP/1.1 requests run on their loop's engine (see
+    /// `crate::http::local`): `FAST_LITELLM_HTTP_LOOP_ENGINE` when the client was made.
+    loop_engine: bool,
+}
+
+/// `FAST_LITELLM_HTTP_LOOP_ENGINE`: `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`.
+fn loop_engine_enabled() -> PyResult<bool> {
+    let Ok(value) = std::env::var("FAST_LITELLM_HTTP_LOOP_ENGINE") else {
+        return Ok(LOOP_ENGINE_DEFAULT);
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" => Ok(LOOP_ENGINE_DEFAULT),
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(PyValueError::new_err(format!(
+            "FAST_LITELLM_HTTP_LOOP_ENGINE must be 1/true/yes/on or 0/false/no/off, got {value:?}"
+        ))),
+    }
+}
+
+const LOOP_ENGINE_DEFAULT: bool = true;
+
+/// The asyncio future of `future`: on the caller's loop engine when `on_loop` and its loop has
+/// one, else on the runtime (`aio::cancellable`).
+fn submit<'py, T, F, C>(
+    py: Python<'py>,
+    on_loop: bool,
+    future: F,
+    convert: C,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = PyResult<T>> + Send + 'static,
+    C: FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
+{
+    if on_loop {
+        let event_loop = get_running_loop(py)?;
+        if let Some(engine) = super::http_loop::engine_for(py, &event_loop) {
+            return super::http_loop::spawn(py, WHAT, &engine, &event_loop, future, convert);
+        }
+    }
+    cancellable(py, WHAT, future, convert)
 }
 
 #[pymethods]
@@ -323,9 +365,11 @@ impl PyHttpClient {
             http2,
             gzip_threshold,
         };
+        let loop_engine = loop_engine_enabled()? && !config.http2;
         let inner = guard(WHAT, || Ok(Client::new(config)?))?;
         Ok(Self {
             inner: Arc::new(inner),
+            loop_engine,
         })
     }
 
@@ -365,7 +409,7 @@ impl PyHttpClient {
         let prepared = self.prepare(method, url, headers, body, timeout)?;
         let inner = Arc::clone(&self.inner);
         let fetch = async move { Ok(inner.fetch(prepared).await?.decoded()?) };
-        cancellable(py, WHAT, fetch, finished_object)
+        submit(py, self.loop_engine, fetch, finished_object)
     }
 
     /// Sends a request and returns once its headers are in; the body is read from the stream.
@@ -386,7 +430,7 @@ impl PyHttpClient {
             stream.decode_content();
             Ok::<_, HttpError>(stream)
         })?;
-        Ok(PyHttpStream::new(stream))
+        Ok(PyHttpStream::new(stream, false))
     }
 
     /// `stream` as an awaitable.
@@ -407,8 +451,9 @@ impl PyHttpClient {
             stream.decode_content();
             Ok(stream)
         };
-        cancellable(py, WHAT, open, |py, stream| {
-            Ok(Py::new(py, PyHttpStream::new(stream))?.into_any())
+        let on_loop = self.loop_engine;
+        submit(py, on_loop, open, move |py, stream| {
+            Ok(Py::new(py, PyHttpStream::new(stream, on_loop))?.into_any())
         })
     }
 
@@ -432,7 +477,7 @@ impl PyHttpClient {
         let prepared = self.prepare(method, url, headers, body, timeout)?;
         let inner = Arc::clone(&self.inner);
         let exchange = blocking_task(py, WHAT, async move { exchange(&inner, prepared).await })?;
-        exchange_object(py, exchange)
+        exchange_object(py, exchange, false)
     }
 
     /// `send` as an awaitable.
@@ -449,7 +494,10 @@ impl PyHttpClient {
         let prepared = self.prepare(method, url, headers, body, timeout)?;
         let inner = Arc::clone(&self.inner);
         let send = async move { Ok(exchange(&inner, prepared).await?) };
-        cancellable(py, WHAT, send, exchange_object)
+        let on_loop = self.loop_engine;
+        submit(py, on_loop, send, move |py, exchange| {
+            exchange_object(py, exchange, on_loop)
+        })
     }
 
     /// The pool statistics of this client (see `fast_litellm.http.AsyncClient.pool_stats`).
@@ -469,6 +517,7 @@ impl PyHttpClient {
             open.iter().map(|(_, o)| o.idle).sum::<usize>(),
         )?;
         dict.set_item("in_flight", stats.in_flight.load(Relaxed))?;
+        dict.set_item("loop_engines", client.loop_engines())?;
         dict.set_item("requests", stats.requests.load(Relaxed))?;
         dict.set_item("retries", stats.retries.load(Relaxed))?;
         dict.set_item("connections_opened", stats.connections_opened.load(Relaxed))?;
@@ -568,19 +617,22 @@ pub(crate) struct PyHttpStream {
     head: Head,
     body: Arc<tokio::sync::Mutex<BodyStream>>,
     times: Arc<parking_lot::Mutex<StreamTimes>>,
+    /// Opened on a loop engine: its body is read there too.
+    on_loop: bool,
 }
 
 impl PyHttpStream {
-    fn new(mut stream: BodyStream) -> Self {
+    fn new(mut stream: BodyStream, on_loop: bool) -> Self {
         let head = std::mem::take(&mut stream.head);
-        Self::with_head(head, stream)
+        Self::with_head(head, stream, on_loop)
     }
 
-    fn with_head(head: Head, stream: BodyStream) -> Self {
+    fn with_head(head: Head, stream: BodyStream, on_loop: bool) -> Self {
         Self {
             head,
             body: Arc::new(tokio::sync::Mutex::new(stream)),
             times: Arc::default(),
+            on_loop,
         }
     }
 
@@ -659,7 +711,7 @@ impl PyHttpStream {
             Self::note_times(&times, &stream);
             Ok(chunk?)
         };
-        cancellable(py, WHAT, read, chunk_object)
+        submit(py, self.on_loop, read, chunk_object)
     }
 
     /// The next events (`[(event, data, id, retry), ...]`), or `None` at the end.
@@ -682,7 +734,7 @@ impl PyHttpStream {
             Self::note_times(&times, &stream);
             Ok(events?)
         };
-        cancellable(py, WHAT, read, events_object)
+        submit(py, self.on_loop, read, events_object)
     }
 
     /// What is buffered now, without waiting: `bytes`, `b""` when nothing has arrived yet (or a

@@ -6,6 +6,7 @@ mod cache;
 mod cost;
 mod hf;
 mod http;
+mod http_loop;
 mod messages;
 mod metrics;
 mod ratelimit;
@@ -222,6 +223,7 @@ fn _after_fork() {
     crate::tokens::after_fork_in_child();
     crate::metrics::after_fork_in_child();
     aio::after_fork_in_child();
+    http_loop::after_fork_in_child();
 }
 
 /// Runs in the parent right before `fork()`: runtime threads finish what they are writing into

@@ -1623,6 +1623,8 @@ class HttpClient:
                 "active_connections": sum(1 for _, idle in connections if not idle),
                 "idle_connections": sum(1 for _, idle in connections if idle),
                 "in_flight": counters.in_flight,
+                # Requests always run on httpx's connections, never on a loop engine.
+                "loop_engines": 0,
                 "requests": counters.requests,
                 "retries": counters.retries,
                 "connections_opened": counters.connections_opened,

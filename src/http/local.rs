@@ -229,6 +229,23 @@ impl Engine {
     /// Runs `job` on this engine; the handle stops it (dropped at its next poll). On a closed
     /// engine the job is dropped at once.
     pub fn spawn(self: &Arc<Self>, job: impl Future<Output = ()> + Send + 'static) -> AbortHandle {
+        self.queue(job, true)
+    }
+
+    /// `spawn` for a caller on the loop thread that runs a turn itself right after (no turn is
+    /// asked of the loop for it).
+    pub fn spawn_for_turn(
+        self: &Arc<Self>,
+        job: impl Future<Output = ()> + Send + 'static,
+    ) -> AbortHandle {
+        self.queue(job, false)
+    }
+
+    fn queue(
+        self: &Arc<Self>,
+        job: impl Future<Output = ()> + Send + 'static,
+        notify: bool,
+    ) -> AbortHandle {
         let (handle, registration) = AbortHandle::new_pair();
         if self.is_closed() {
             handle.abort();
@@ -244,7 +261,12 @@ impl Engine {
             engine: Arc::downgrade(self),
         });
         self.tasks.lock().insert(task.id, Arc::clone(&task));
-        task.wake_by_ref();
+        if notify {
+            task.wake_by_ref();
+        } else {
+            task.queued.store(true, Ordering::Release);
+            self.ready.lock().push_back(task);
+        }
         handle
     }
 

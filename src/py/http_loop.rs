@@ -226,7 +226,7 @@ where
     let handle = py_future.clone().unbind();
     let on_done_slot: Arc<Mutex<Option<Py<PyAny>>>> = Arc::new(Mutex::new(None));
     let slot = Arc::clone(&on_done_slot);
-    let abort = engine.spawn(async move {
+    let abort = engine.spawn_for_turn(async move {
         let result = caught(what, future).await;
         Python::attach(|py| {
             let future = handle.bind(py);
@@ -250,19 +250,28 @@ where
             }
         });
     });
-    let on_done = PyCFunction::new_closure(py, None, None, move |args, _kwargs| {
+    let stop = abort.clone();
+    let watched = PyCFunction::new_closure(py, None, None, move |args, _kwargs| {
         let cancelled = args
             .get_item(0)
             .and_then(|f| f.call_method0(pyo3::intern!(args.py(), "cancelled")))
             .and_then(|c| c.is_truthy())
             .unwrap_or(false);
         if cancelled {
-            abort.abort();
+            stop.abort();
         }
         Ok::<_, PyErr>(())
-    })?;
-    py_future.call_method1(pyo3::intern!(py, "add_done_callback"), (&on_done,))?;
-    *lock(&on_done_slot) = Some(on_done.into_any().unbind());
+    })
+    .and_then(|on_done| {
+        py_future.call_method1(pyo3::intern!(py, "add_done_callback"), (&on_done,))?;
+        *lock(&on_done_slot) = Some(on_done.into_any().unbind());
+        Ok(())
+    });
+    if watched.is_err() {
+        // Nobody will have the future: the job is stopped before it starts.
+        abort.abort();
+    }
+    // The queued job runs now (and the request is written) whatever happened above.
     engine.turn(Wakeup::Tasks);
-    Ok(py_future)
+    watched.map(|()| py_future)
 }

@@ -46,6 +46,7 @@ from fast_litellm.errors import (
     ReadError,
     ReadTimeout,
     RemoteProtocolError,
+    WriteTimeout,
 )
 
 from . import http_server as servers
@@ -547,6 +548,56 @@ def test_pool_exhausted_is_a_pool_timeout(
     assert stats["errors"]["pool_timeout"] == 1
     assert stats["pool_wait_ms"]["count"] >= 2 and stats["pool_wait_ms"]["max"] > 0
     assert client.get("/echo").status_code == 200
+
+
+@pytest.fixture
+def half_closing_server() -> Iterator[int]:
+    """A port on 127.0.0.1 whose server reads the first KB of each connection, then closes its
+    side for writing (a FIN, no answer) and never reads again, with a tiny receive buffer: an
+    upload stalls at once on a connection whose peer has half closed it."""
+    import socket
+
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.05)
+    stop = threading.Event()
+    kept: List[socket.socket] = []
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                continue
+            connection.recv(1024)
+            connection.shutdown(socket.SHUT_WR)
+            kept.append(connection)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(DEADLINE)
+        for connection in kept:
+            connection.close()
+        listener.close()
+
+
+def test_a_server_half_closing_during_an_upload_ends_the_request(
+    make_client: Callable[..., Api], half_closing_server: int, http_server: HttpTestServer
+) -> None:
+    # The upload stalls on a connection whose peer has closed its side: the request ends with an
+    # error (the native engines notice the close: RemoteProtocolError; httpx does not read while
+    # it writes: WriteTimeout), and the client goes on. The loop engine once spun in place here
+    # (a write that would block was retried for ever, the event loop frozen).
+    client = make_client(timeout=http.TimeoutConfig(write=0.5))
+    with pytest.raises((RemoteProtocolError, WriteTimeout)):
+        client.post(f"http://127.0.0.1:{half_closing_server}/upload", content=b"x" * TEN_MB)
+    assert client.get(f"{http_server.url}/echo").status_code == 200
 
 
 @pytest.mark.parametrize("path", ["/reset", "/reset?rst=1", "/garbage"])

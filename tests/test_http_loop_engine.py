@@ -220,9 +220,54 @@ def fork_while_an_engine_is_busy_scenario() -> None:
     print("ok")
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() on this platform")
-def test_fork_while_an_engine_is_busy_in_another_thread() -> None:
-    scenario = "fork_while_an_engine_is_busy_scenario"
+class ChildDone(Exception):
+    """Ends the forked child's coroutine (see `fork_inside_the_running_loop_scenario`)."""
+
+
+def fork_inside_the_running_loop_scenario() -> None:
+    """Run in a fresh interpreter: the loop running on the engine forks (requests in flight), and
+    the child's coroutine ends with an exception, so `asyncio.run` winds down and closes the loop
+    it inherited. The child shares the loop's epoll with the parent: it must not unregister the
+    engine's descriptor there (that would unregister it in the parent too) nor read the
+    engine's poll. The parent's requests then finish, and new ones work."""
+    os.environ[SWITCH] = "1"
+    with HttpTestServer() as server:
+        held = [server.hold(f"forked-{index}") for index in range(5)]
+
+        async def main() -> List[int]:
+            client = http.AsyncClient(server.url)
+            assert (await client.get("/echo")).status_code == 200
+            in_flight = [asyncio.ensure_future(client.get(path)) for path in held]
+            upload = asyncio.ensure_future(client.post("/echo", content=b"x" * (4 << 20)))
+            # Polled on the loop, not waited for in an executor thread: a thread pool the
+            # child inherits without its threads would hold up its `asyncio.run` at the end.
+            while not all(server.arrived(f"forked-{index}") for index in range(5)):
+                await asyncio.sleep(0.005)
+            pid = os.fork()
+            if pid == 0:
+                raise ChildDone
+            while os.waitpid(pid, os.WNOHANG) == (0, 0):
+                await asyncio.sleep(0.005)
+            for index in range(5):
+                server.release(f"forked-{index}")
+            statuses = [(await asyncio.wait_for(r, 30)).status_code for r in in_flight]
+            statuses.append((await asyncio.wait_for(upload, 30)).status_code)
+            statuses.append((await asyncio.wait_for(client.get("/echo"), 30)).status_code)
+            await client.aclose()
+            return statuses
+
+        try:
+            statuses = asyncio.run(main())
+        except ChildDone:
+            # The child: asyncio.run has wound down and closed the loop. It leaves now, before
+            # the parent's server (not running here) would be stopped.
+            os._exit(0)
+        assert statuses == [200] * 7
+    print("ok")
+
+
+def run_scenario(scenario: str) -> None:
+    """Runs the scenario function of this module in a fresh interpreter."""
     code = f"from tests.test_http_loop_engine import {scenario}; {scenario}()"
     environment = {k: v for k, v in os.environ.items() if not k.startswith("FAST_LITELLM_")}
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, environment.get("PYTHONPATH")]))
@@ -238,3 +283,13 @@ def test_fork_while_an_engine_is_busy_in_another_thread() -> None:
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"the fork scenario hung: {exc.stderr!r}")
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() on this platform")
+def test_fork_while_an_engine_is_busy_in_another_thread() -> None:
+    run_scenario("fork_while_an_engine_is_busy_scenario")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() on this platform")
+def test_fork_inside_the_running_loop() -> None:
+    run_scenario("fork_inside_the_running_loop_scenario")

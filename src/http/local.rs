@@ -120,10 +120,13 @@ impl Wake for Task {
 struct IoSlot {
     readable: AtomicBool,
     writable: AtomicBool,
-    /// The peer closed its side or the socket failed: sticky, as the readiness of a socket
-    /// that will never block again (an event that reported data and the close together is not
-    /// repeated once the data is read).
-    closed: AtomicBool,
+    /// The peer closed its side (or the socket failed): sticky for reads, which will never block
+    /// again (an event that reported data and the close together is not repeated once the data
+    /// is read). Not for writes: a peer that closed its side may still be written to, and may
+    /// stop reading (a write then blocks, and waits for its own readiness or timeout).
+    read_closed: AtomicBool,
+    /// Writing can never succeed again (the socket failed or was shut down for writing).
+    write_closed: AtomicBool,
     reader: AtomicWaker,
     writer: AtomicWaker,
 }
@@ -275,10 +278,17 @@ impl Engine {
     pub fn turn(self: &Arc<Self>, why: Wakeup) {
         // A child forked since must not touch the parent's poll and sockets (see
         // `crate::py::http_loop`).
-        if self.is_closed()
-            || self.generation != crate::runtime::generation()
-            || self.running.swap(true, Ordering::AcqRel)
-        {
+        if self.is_closed() || self.generation != crate::runtime::generation() {
+            return;
+        }
+        if self.running.swap(true, Ordering::AcqRel) {
+            // Called from inside a turn (Python code a task ran): the running turn polls the
+            // tasks, but its timers were taken already, so the timer's turn comes again.
+            if why == Wakeup::Timer {
+                if let Some(host) = self.host.get() {
+                    host.wake_at(Instant::now());
+                }
+            }
             return;
         }
         self.scheduled.store(false, Ordering::Release);
@@ -341,7 +351,10 @@ impl Engine {
                     continue;
                 };
                 if event.is_read_closed() || event.is_error() {
-                    slot.closed.store(true, Ordering::Release);
+                    slot.read_closed.store(true, Ordering::Release);
+                }
+                if event.is_write_closed() || event.is_error() {
+                    slot.write_closed.store(true, Ordering::Release);
                 }
                 if event.is_readable() || event.is_read_closed() || event.is_error() {
                     slot.readable.store(true, Ordering::Release);
@@ -367,8 +380,6 @@ impl Engine {
         let mut due = Vec::new();
         let arm = {
             let mut timers = self.timers.lock();
-            // The host's timer has fired: nothing is armed any more.
-            timers.armed = None;
             while let Some(Reverse((at, id))) = timers.heap.peek().copied() {
                 if at > now {
                     break;
@@ -385,14 +396,8 @@ impl Engine {
                 }
                 timers.heap.pop();
             }
-            let next = timers.heap.peek().map(|Reverse((at, _))| *at);
-            match timers.armed {
-                Some(armed) if armed > now => None,
-                _ => {
-                    timers.armed = next;
-                    next
-                }
-            }
+            timers.armed = timers.heap.peek().map(|Reverse((at, _))| *at);
+            timers.armed
         };
         if let (Some(at), Some(host)) = (arm, self.host.get()) {
             host.wake_at(at);
@@ -432,7 +437,14 @@ impl Engine {
     }
 
     fn remove_timer(&self, id: u64) {
-        self.timers.lock().wakers.remove(&id);
+        let mut timers = self.timers.lock();
+        timers.wakers.remove(&id);
+        // Entries of sleeps that ended early stay in the heap until their deadline (60 s for a
+        // read timeout, 600 s for LiteLLM's own): pruned once they are most of it.
+        if timers.heap.len() > 64 + 2 * timers.wakers.len() {
+            let Timers { heap, wakers, .. } = &mut *timers;
+            heap.retain(|Reverse((_, id))| wakers.contains_key(id));
+        }
     }
 
     fn register(&self, mut stream: mio::net::TcpStream) -> io::Result<LocalTcp> {
@@ -444,7 +456,8 @@ impl Engine {
         )?;
         let slot = Arc::new(IoSlot {
             readable: AtomicBool::new(true),
-            closed: AtomicBool::new(false),
+            read_closed: AtomicBool::new(false),
+            write_closed: AtomicBool::new(false),
             // A connect in progress: writable once it is made.
             writable: AtomicBool::new(false),
             reader: AtomicWaker::new(),
@@ -547,12 +560,20 @@ pub struct LocalTcp {
 
 impl LocalTcp {
     fn poll_ready(&self, cx: &mut Context<'_>, read: bool) -> Poll<()> {
-        let (flag, waker) = if read {
-            (&self.slot.readable, &self.slot.reader)
+        let (flag, closed, waker) = if read {
+            (
+                &self.slot.readable,
+                &self.slot.read_closed,
+                &self.slot.reader,
+            )
         } else {
-            (&self.slot.writable, &self.slot.writer)
+            (
+                &self.slot.writable,
+                &self.slot.write_closed,
+                &self.slot.writer,
+            )
         };
-        let ready = || flag.load(Ordering::Acquire) || self.slot.closed.load(Ordering::Acquire);
+        let ready = || flag.load(Ordering::Acquire) || closed.load(Ordering::Acquire);
         if ready() {
             return Poll::Ready(());
         }
@@ -576,12 +597,17 @@ impl LocalTcp {
             }
             match op(&mut self.stream) {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    let flag = if read {
-                        &self.slot.readable
+                    // Not ready after all: wait for the next event. Never tried again in this
+                    // poll, so that no sticky flag can make it spin (events are taken on this
+                    // thread, between polls, so none is missed meanwhile).
+                    let (flag, waker) = if read {
+                        (&self.slot.readable, &self.slot.reader)
                     } else {
-                        &self.slot.writable
+                        (&self.slot.writable, &self.slot.writer)
                     };
                     flag.store(false, Ordering::Release);
+                    waker.register(cx.waker());
+                    return Poll::Pending;
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 result => return Poll::Ready(result),
@@ -599,7 +625,9 @@ impl LocalTcp {
             match self.stream.peer_addr() {
                 Ok(_) => return self.stream.set_nodelay(true),
                 Err(err) if err.kind() == io::ErrorKind::NotConnected => {
-                    if self.slot.closed.load(Ordering::Acquire) {
+                    if self.slot.write_closed.load(Ordering::Acquire)
+                        || self.slot.read_closed.load(Ordering::Acquire)
+                    {
                         return Err(io::Error::new(
                             io::ErrorKind::ConnectionRefused,
                             "the connection was closed while it was being made",
@@ -679,6 +707,16 @@ impl AsyncWrite for LocalTcp {
     }
 }
 
+/// Why a connection could not be made, said as hyper-util's connector says it (the same
+/// messages on both engines: "tcp connect error: ...", "dns error: ...").
+#[derive(Debug, thiserror::Error)]
+#[error("{what}")]
+pub struct ConnectFailure {
+    what: &'static str,
+    #[source]
+    source: io::Error,
+}
+
 /// Opens TCP connections for the loop engine of the task that asks (`current()`): the name
 /// looked up on the runtime's blocking threads (unless it is an address), then each address
 /// tried in turn with a non-blocking connect.
@@ -692,7 +730,10 @@ impl LocalConnector {
         LocalConnector { engine }
     }
 
-    pub fn connect(&self, uri: &Uri) -> impl Future<Output = io::Result<LocalTcp>> + Send {
+    pub fn connect(
+        &self,
+        uri: &Uri,
+    ) -> impl Future<Output = Result<LocalTcp, ConnectFailure>> + Send {
         let engine = Arc::clone(&self.engine);
         let host = uri
             .host()
@@ -709,14 +750,19 @@ impl LocalConnector {
                 Ok(ip) => vec![SocketAddr::new(ip, port)],
                 Err(_) => {
                     let name = host.clone();
-                    crate::runtime::runtime()
+                    let found = crate::runtime::runtime()
                         .spawn_blocking(move || {
                             (name.as_str(), port)
                                 .to_socket_addrs()
                                 .map(Iterator::collect::<Vec<_>>)
                         })
                         .await
-                        .map_err(|err| io::Error::other(err.to_string()))??
+                        .map_err(|err| io::Error::other(err.to_string()))
+                        .and_then(|found| found);
+                    found.map_err(|source| ConnectFailure {
+                        what: "dns error",
+                        source,
+                    })?
                 }
             };
             let mut last = None;
@@ -726,12 +772,15 @@ impl LocalConnector {
                     Err(err) => last = Some(err),
                 }
             }
-            Err(last.unwrap_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::NotFound,
-                    format!("no address found for {host}"),
-                )
-            }))
+            Err(ConnectFailure {
+                what: "tcp connect error",
+                source: last.unwrap_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!("no address found for {host}"),
+                    )
+                }),
+            })
         }
     }
 }

@@ -1,9 +1,12 @@
 //! The HTTP client core: a pooled client for LLM APIs (many concurrent JSON POSTs and
-//! server-sent-event streams to a few hosts), on the process-wide tokio runtime.
+//! server-sent-event streams to a few hosts), on the process-wide tokio runtime, or, for asyncio
+//! callers, on their event loop's own thread (`local`).
 //!
 //! - `client`: requests, retries, streams; hyper-util's pool behind our gate.
 //! - `conn`: the wrapper on every connection (statistics that match reality, per-operation
 //!   timeouts, closing idle connections on demand).
+//! - `local`: the loop engine (HTTP/1.1 driven by an asyncio loop's thread).
+//! - `rt`: timers, spawning and hyper's executor, from whichever engine polls the request.
 //! - `limit`: the in-flight gate (`max_connections`, `max_concurrency`, adaptive concurrency).
 //! - `retry`: what is retried and how long to wait (`Retry-After`, jittered backoff).
 //! - `sse`: the event-stream decoder.

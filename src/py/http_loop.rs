@@ -183,14 +183,12 @@ fn new_engine(
     }));
     let closer = Closer(Arc::clone(&engine));
     let fd = engine.fd();
-    let owner = weak.clone_ref(py);
-    let reader = PyCFunction::new_closure(py, None, None, move |args, _kwargs| {
+    let reader = PyCFunction::new_closure(py, None, None, move |_args, _kwargs| {
         if closer.0.generation() != crate::runtime::generation() {
             // A child forked while this loop ran, and running it still: the poll is the
-            // parent's (reading it would take the parent's events). The child stops watching it.
-            if let Some(event_loop) = owner.bind(args.py()).upgrade() {
-                let _ = event_loop.call_method1(pyo3::intern!(args.py(), "remove_reader"), (fd,));
-            }
+            // parent's, and so is the loop's own epoll, which the fork shares: reading the poll
+            // would take the parent's events, and `remove_reader` would unregister it in the
+            // parent as well. Left alone: it stops being readable once the parent reads it.
             return Ok(());
         }
         closer.0.turn(Wakeup::Io);

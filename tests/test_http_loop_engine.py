@@ -18,7 +18,7 @@ from typing import Any, Dict, Iterator, List
 import pytest
 
 from fast_litellm import http
-from fast_litellm.errors import ReadTimeout
+from fast_litellm.errors import ConnectError, ReadTimeout
 
 from . import http_server as servers
 from .conftest import new_loop
@@ -293,3 +293,22 @@ def test_fork_while_an_engine_is_busy_in_another_thread() -> None:
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() on this platform")
 def test_fork_inside_the_running_loop() -> None:
     run_scenario("fork_inside_the_running_loop_scenario")
+
+
+@pytest.mark.usefixtures("native")
+def test_connect_errors_read_the_same_on_both_engines(monkeypatch: pytest.MonkeyPatch) -> None:
+    from .redis_server import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/x"
+
+    async def error_of(client: http.AsyncClient) -> str:
+        with pytest.raises(ConnectError) as caught:
+            await client.get(url)
+        return str(caught.value)
+
+    messages = []
+    for switch in ("1", "0"):
+        monkeypatch.setenv(SWITCH, switch)
+        client = http.AsyncClient(retry=http.RetryConfig(max_retries=0))
+        messages.append(asyncio.run(error_of(client)))
+    assert messages[0] == messages[1] and "tcp connect error" in messages[0], messages

@@ -524,11 +524,6 @@ impl Client {
             .unwrap_or(self.config.max_connections)
     }
 
-    /// Requests of this client in flight now (on every engine).
-    pub fn in_flight(&self) -> u64 {
-        self.stats().in_flight.load(Ordering::Relaxed)
-    }
-
     /// Event loops whose own engine (see `local`) serves this client's requests now.
     pub fn loop_engines(&self) -> usize {
         let generation = crate::runtime::generation();

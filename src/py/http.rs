@@ -7,6 +7,7 @@
 //! Results cross as plain tuples; `fast_litellm.http` wraps them in the classes both engines
 //! share.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -248,13 +249,46 @@ pub(crate) struct PyHttpClient {
     /// Whether asyncio callers' HTTP/1.1 requests may run on their loop's engine (see
     /// `crate::http::local`): `FAST_LITELLM_HTTP_LOOP_ENGINE` when the client was made.
     loop_engine: bool,
+    /// Asyncio requests handed to an engine and not yet answered. Counted here, when they are
+    /// sent, not by the client's `in_flight`, which a request on the runtime joins only once a
+    /// runtime thread has picked it up: a burst sent in one turn of the loop would all look
+    /// alone.
+    sending: Arc<AtomicU64>,
+}
+
+/// One asyncio request counted in `PyHttpClient::sending` until it is answered or dropped.
+struct Sending(Arc<AtomicU64>);
+
+impl Sending {
+    fn new(counter: &Arc<AtomicU64>) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Sending(Arc::clone(counter))
+    }
+}
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl PyHttpClient {
     /// Whether the asyncio request being sent goes to its loop's engine (see
     /// `LOOP_ENGINE_MAX_IN_FLIGHT`).
     fn on_loop(&self) -> bool {
-        self.loop_engine && self.inner.in_flight() < LOOP_ENGINE_MAX_IN_FLIGHT
+        self.loop_engine && self.sending.load(Ordering::Relaxed) < LOOP_ENGINE_MAX_IN_FLIGHT
+    }
+
+    /// `future`, counted in `sending` while it runs.
+    fn counted<F: std::future::Future>(
+        &self,
+        future: F,
+    ) -> impl std::future::Future<Output = F::Output> {
+        let sending = Sending::new(&self.sending);
+        async move {
+            let _sending = sending;
+            future.await
+        }
     }
 }
 
@@ -275,7 +309,8 @@ fn loop_engine_enabled() -> PyResult<bool> {
 
 const LOOP_ENGINE_DEFAULT: bool = true;
 
-/// Requests in flight (of one client) below which an asyncio request goes to its loop's engine.
+/// Asyncio requests of one client being sent (`PyHttpClient::sending`) below which the next goes
+/// to its loop's engine.
 ///
 /// Few in flight, the loop engine spends the least CPU: it saves the two thread hand-overs a
 /// request costs on the runtime, and the loop thread would sleep meanwhile anyway (CPU per
@@ -389,6 +424,7 @@ impl PyHttpClient {
         Ok(Self {
             inner: Arc::new(inner),
             loop_engine,
+            sending: Arc::default(),
         })
     }
 
@@ -428,7 +464,7 @@ impl PyHttpClient {
         let prepared = self.prepare(method, url, headers, body, timeout)?;
         let inner = Arc::clone(&self.inner);
         let fetch = async move { Ok(inner.fetch(prepared).await?.decoded()?) };
-        submit(py, self.on_loop(), fetch, finished_object)
+        submit(py, self.on_loop(), self.counted(fetch), finished_object)
     }
 
     /// Sends a request and returns once its headers are in; the body is read from the stream.
@@ -471,7 +507,7 @@ impl PyHttpClient {
             Ok(stream)
         };
         let on_loop = self.on_loop();
-        submit(py, on_loop, open, move |py, stream| {
+        submit(py, on_loop, self.counted(open), move |py, stream| {
             Ok(Py::new(py, PyHttpStream::new(stream, on_loop))?.into_any())
         })
     }
@@ -514,7 +550,7 @@ impl PyHttpClient {
         let inner = Arc::clone(&self.inner);
         let send = async move { Ok(exchange(&inner, prepared).await?) };
         let on_loop = self.on_loop();
-        submit(py, on_loop, send, move |py, exchange| {
+        submit(py, on_loop, self.counted(send), move |py, exchange| {
             exchange_object(py, exchange, on_loop)
         })
     }

@@ -314,12 +314,11 @@ const LOOP_ENGINE_DEFAULT: bool = true;
 ///
 /// Few in flight, the loop engine spends the least CPU: it saves the two thread hand-overs a
 /// request costs on the runtime, and the loop thread would sleep meanwhile anyway (CPU per
-/// request, `AsyncClient.post` against the mock server: 42 µs against 67 with one in flight,
-/// 22 against 29 with 8, 21 against 22 with 32). Many in flight, the loop thread is the busy
-/// one, and the runtime takes the HTTP work off it, onto another core: at 64 and 512 in flight
-/// the runtime serves more requests per second, and over httpx (whose Python work per request
-/// is larger) it also spends less CPU in total (98–110 µs against 116–127 at 64 in flight).
-const LOOP_ENGINE_MAX_IN_FLIGHT: u64 = 32;
+/// request, `AsyncClient.post` against the mock server, measured in one run: 51 µs against 67
+/// with one in flight, 26 against 35 with 4, 22–23 against 29–33 with 8, 26 against 24.5 with
+/// 16). Many in flight, the loop thread is the busy one, and the runtime takes the HTTP work off
+/// it, onto another core, where its thread hand-overs are shared by many requests.
+const LOOP_ENGINE_MAX_IN_FLIGHT: u64 = 8;
 
 /// The asyncio future of `future`: on the caller's loop engine when `on_loop` and its loop has
 /// one, else on the runtime (`aio::cancellable`).
@@ -549,7 +548,12 @@ impl PyHttpClient {
         let prepared = self.prepare(method, url, headers, body, timeout)?;
         let inner = Arc::clone(&self.inner);
         let send = async move { Ok(exchange(&inner, prepared).await?) };
-        let on_loop = self.on_loop();
+        // The httpx transports stay on the runtime: httpx's own work per request is several
+        // times the HTTP work, so few requests are ever being sent at this level while the
+        // loop thread is busy with httpx, and the runtime's thread takes the HTTP work off it
+        // (CPU per request through httpx at 64 in flight, one run: 95–97 µs on the runtime
+        // against 102–110 with the loop engine below 8 being sent).
+        let on_loop = false;
         submit(py, on_loop, self.counted(send), move |py, exchange| {
             exchange_object(py, exchange, on_loop)
         })

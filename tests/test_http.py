@@ -1462,7 +1462,12 @@ def interrupt_scenario(engine: str) -> None:
 
 def _run_fork_scenario(name: str, engine: str) -> None:
     """Runs the scenario function `name` of this module in a fresh interpreter."""
-    code = f"from tests.test_http import {name}; {name}({engine!r})"
+    run_in_fresh_interpreter(f"from tests.test_http import {name}; {name}({engine!r})")
+
+
+def run_in_fresh_interpreter(code: str) -> None:
+    """Runs `code` (a scenario that prints "ok") in a fresh interpreter, without the
+    FAST_LITELLM_* variables of this one, and fails the test if it did not."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("FAST_LITELLM_")}
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, environment.get("PYTHONPATH")]))
     try:

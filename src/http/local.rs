@@ -468,7 +468,6 @@ impl Engine {
             stream,
             slot,
             key,
-            registry: self.registry.try_clone()?,
             engine: std::sync::Weak::new(),
         })
     }
@@ -553,8 +552,8 @@ pub struct LocalTcp {
     stream: mio::net::TcpStream,
     slot: Arc<IoSlot>,
     key: usize,
-    registry: mio::Registry,
-    /// The engine whose map holds this socket's readiness (removed on drop).
+    /// The engine whose poll and map hold this socket (it leaves both on drop; once the engine
+    /// is gone, so is its poll, and closing the socket is all there is to do).
     engine: std::sync::Weak<Engine>,
 }
 
@@ -643,8 +642,8 @@ impl LocalTcp {
 
 impl Drop for LocalTcp {
     fn drop(&mut self) {
-        let _ = self.registry.deregister(&mut self.stream);
         if let Some(engine) = self.engine.upgrade() {
+            let _ = engine.registry.deregister(&mut self.stream);
             engine.io.lock().remove(&self.key);
         }
     }

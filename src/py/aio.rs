@@ -329,27 +329,59 @@ fn drain(py: Python<'_>, queue: &LoopQueue) {
     queue.spawned.store(false, Ordering::Relaxed);
     let batch = std::mem::take(&mut *lock(&queue.pending));
     for (future, on_done, make) in batch {
-        let future = future.bind(py);
-        // A cancelled future (the caller gave up: a timeout, a cancelled task) takes nothing.
-        if future
-            .call_method0(pyo3::intern!(py, "done"))
-            .and_then(|d| d.is_truthy())
-            .unwrap_or(true)
-        {
-            continue;
-        }
-        if let Some(on_done) = on_done {
-            // A done callback costs the loop a handle and a call; this one has nothing to do.
-            let _ = future.call_method1(pyo3::intern!(py, "remove_done_callback"), (on_done,));
-        }
-        let outcome = match make(py) {
-            Ok(value) => future.call_method1(pyo3::intern!(py, "set_result"), (value,)),
-            Err(err) => future.call_method1(pyo3::intern!(py, "set_exception"), (err,)),
-        };
-        if let Err(err) = outcome {
-            err.write_unraisable(py, Some(future));
-        }
+        deliver(py, future.bind(py), on_done, make);
     }
+}
+
+/// Sets `future`'s result (on its loop's thread): `make`'s value or exception, after taking
+/// `on_done` (the stop callback of `stop_on_cancel`) off it. A future already done (its caller
+/// gave up: a timeout, a cancelled task) takes nothing, and `make` is not called.
+pub(crate) fn deliver(
+    py: Python<'_>,
+    future: &Bound<'_, PyAny>,
+    on_done: Option<Py<PyAny>>,
+    make: impl FnOnce(Python<'_>) -> PyResult<Py<PyAny>>,
+) {
+    if future
+        .call_method0(pyo3::intern!(py, "done"))
+        .and_then(|d| d.is_truthy())
+        .unwrap_or(true)
+    {
+        return;
+    }
+    if let Some(on_done) = on_done {
+        // A done callback costs the loop a handle and a call; this one has nothing to do.
+        let _ = future.call_method1(pyo3::intern!(py, "remove_done_callback"), (on_done,));
+    }
+    let outcome = match make(py) {
+        Ok(value) => future.call_method1(pyo3::intern!(py, "set_result"), (value,)),
+        Err(err) => future.call_method1(pyo3::intern!(py, "set_exception"), (err,)),
+    };
+    if let Err(err) = outcome {
+        err.write_unraisable(py, Some(future));
+    }
+}
+
+/// Adds to `future` a done callback that aborts `abort` when the future is cancelled (a
+/// cancelled task, `asyncio.wait_for` timing out); the callback, for `deliver` to take off.
+pub(crate) fn stop_on_cancel(
+    py: Python<'_>,
+    future: &Bound<'_, PyAny>,
+    abort: AbortHandle,
+) -> PyResult<Py<PyAny>> {
+    let on_done = PyCFunction::new_closure(py, None, None, move |args, _kwargs| {
+        let cancelled = args
+            .get_item(0)
+            .and_then(|f| f.call_method0(pyo3::intern!(args.py(), "cancelled")))
+            .and_then(|c| c.is_truthy())
+            .unwrap_or(false);
+        if cancelled {
+            abort.abort();
+        }
+        Ok::<_, PyErr>(())
+    })?;
+    future.call_method1(pyo3::intern!(py, "add_done_callback"), (&on_done,))?;
+    Ok(on_done.into_any().unbind())
 }
 
 /// Asks the loop to drain `queue`; called once per batch, from a blocking thread of the runtime
@@ -557,19 +589,7 @@ where
     let handle = py_future.clone().unbind();
     let (abort, registration) = AbortHandle::new_pair();
     let on_done = if stoppable {
-        let on_done = PyCFunction::new_closure(py, None, None, move |args, _kwargs| {
-            let cancelled = args
-                .get_item(0)
-                .and_then(|f| f.call_method0(pyo3::intern!(args.py(), "cancelled")))
-                .and_then(|c| c.is_truthy())
-                .unwrap_or(false);
-            if cancelled {
-                abort.abort();
-            }
-            Ok::<_, PyErr>(())
-        })?;
-        py_future.call_method1(pyo3::intern!(py, "add_done_callback"), (&on_done,))?;
-        Some(on_done.into_any().unbind())
+        Some(stop_on_cancel(py, &py_future, abort)?)
     } else {
         None
     };

@@ -13,7 +13,7 @@ use std::time::Instant;
 use pyo3::prelude::*;
 use pyo3::types::{PyCFunction, PyWeakrefMethods, PyWeakrefReference};
 
-use super::aio::caught;
+use super::aio::{caught, deliver, stop_on_cancel};
 use crate::http::local::{Engine, Host, Wakeup};
 use crate::published::Published;
 
@@ -227,44 +227,14 @@ where
     let abort = engine.spawn_for_turn(async move {
         let result = caught(what, future).await;
         Python::attach(|py| {
-            let future = handle.bind(py);
-            if future
-                .call_method0(pyo3::intern!(py, "done"))
-                .and_then(|d| d.is_truthy())
-                .unwrap_or(true)
-            {
-                return;
-            }
-            if let Some(on_done) = lock(&slot).take() {
-                // A done callback costs the loop a handle and a call; this one has nothing to do.
-                let _ = future.call_method1(pyo3::intern!(py, "remove_done_callback"), (on_done,));
-            }
-            let outcome = match result.and_then(|value| convert(py, value)) {
-                Ok(value) => future.call_method1(pyo3::intern!(py, "set_result"), (value,)),
-                Err(err) => future.call_method1(pyo3::intern!(py, "set_exception"), (err,)),
-            };
-            if let Err(err) = outcome {
-                err.write_unraisable(py, Some(future));
-            }
+            let on_done = lock(&slot).take();
+            deliver(py, handle.bind(py), on_done, |py| {
+                result.and_then(|value| convert(py, value))
+            });
         });
     });
-    let stop = abort.clone();
-    let watched = PyCFunction::new_closure(py, None, None, move |args, _kwargs| {
-        let cancelled = args
-            .get_item(0)
-            .and_then(|f| f.call_method0(pyo3::intern!(args.py(), "cancelled")))
-            .and_then(|c| c.is_truthy())
-            .unwrap_or(false);
-        if cancelled {
-            stop.abort();
-        }
-        Ok::<_, PyErr>(())
-    })
-    .and_then(|on_done| {
-        py_future.call_method1(pyo3::intern!(py, "add_done_callback"), (&on_done,))?;
-        *lock(&on_done_slot) = Some(on_done.into_any().unbind());
-        Ok(())
-    });
+    let watched = stop_on_cancel(py, &py_future, abort.clone())
+        .map(|on_done| *lock(&on_done_slot) = Some(on_done));
     if watched.is_err() {
         // Nobody will have the future: the job is stopped before it starts.
         abort.abort();

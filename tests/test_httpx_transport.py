@@ -287,3 +287,61 @@ def test_a_body_that_came_whole_reads_as_httpx_reads_it(
 
     check_sync()
     run(check_async())
+
+
+def _what_httpx_shows(response: httpx.Response) -> Tuple[Any, ...]:
+    """What a caller of httpx can see of a response, but for the time it took and the order
+    and case of the header names (kept by httpx's transport, lower-cased by ours)."""
+    return (
+        response.status_code,
+        response.reason_phrase,
+        response.http_version,
+        sorted(response.headers.multi_items()),
+        response.is_closed,
+        response.is_stream_consumed,
+        response.num_bytes_downloaded,
+        response.content if response.is_stream_consumed else None,
+        type(response.elapsed) if response.is_closed else None,
+    )
+
+
+def test_a_response_shows_what_httpxs_own_transport_shows(
+    engine: str, http_server: HttpTestServer
+) -> None:
+    """The same requests through httpx's transport and ours: a caller sees the same response,
+    read (a request) or not yet (``stream``), then read, then closed."""
+    http_server.answer("not-found", 404, (("X-Kind", "missing"),), b'{"error": "no"}')
+    paths = ["/bytes/100", "/bytes/0", "/bytes/5000?gzip=1", "/answer/not-found/x"]
+
+    def sync(transport: httpx.BaseTransport) -> List[Any]:
+        seen = []
+        with httpx.Client(transport=transport, base_url=http_server.url) as client:
+            for path in paths:
+                response = client.get(path)
+                seen.append(_what_httpx_shows(response))
+                response.close()
+                seen.append(_what_httpx_shows(response))
+                with client.stream("GET", path) as stream:
+                    seen.append(_what_httpx_shows(stream))
+                    stream.read()
+                    seen.append(_what_httpx_shows(stream))
+                seen.append(_what_httpx_shows(stream))
+        return seen
+
+    async def asynchronous(transport: httpx.AsyncBaseTransport) -> List[Any]:
+        seen = []
+        async with httpx.AsyncClient(transport=transport, base_url=http_server.url) as client:
+            for path in paths:
+                response = await client.get(path)
+                seen.append(_what_httpx_shows(response))
+                await response.aclose()
+                seen.append(_what_httpx_shows(response))
+                async with client.stream("GET", path) as stream:
+                    seen.append(_what_httpx_shows(stream))
+                    await stream.aread()
+                    seen.append(_what_httpx_shows(stream))
+                seen.append(_what_httpx_shows(stream))
+        return seen
+
+    assert sync(Transport()) == sync(httpx.HTTPTransport())
+    assert run(asynchronous(AsyncTransport())) == run(asynchronous(httpx.AsyncHTTPTransport()))

@@ -98,13 +98,37 @@ def _response(
     stream: Union[httpx.SyncByteStream, httpx.AsyncByteStream],
 ) -> httpx.Response:
     # Header bytes both ways, as httpx keeps them: a value that is not ASCII passes unchanged.
-    # The reason phrase as received, as httpx's own transport gives it (none over HTTP/2).
-    extensions = (
-        {"http_version": http_version}
-        if reason is None
-        else {"http_version": http_version, "reason_phrase": reason}
+    return httpx.Response(
+        status, headers=headers, stream=stream, extensions=_extensions(http_version, reason)
     )
-    return httpx.Response(status, headers=headers, stream=stream, extensions=extensions)
+
+
+def _extensions(http_version: bytes, reason: Optional[bytes]) -> Dict[str, Any]:
+    # The reason phrase as received, as httpx's own transport gives it (none over HTTP/2).
+    if reason is None:
+        return {"http_version": http_version}
+    return {"http_version": http_version, "reason_phrase": reason}
+
+
+class _WholeResponse(httpx.Response):
+    """A response whose body came whole with its headers (see `_finished`). Reading it (what
+    httpx's client does for a request that is not streamed) marks it read and closed, as reading
+    the stream would: ``is_stream_consumed``, ``is_closed`` and ``num_bytes_downloaded`` are
+    what httpx's own transport leaves, without the generators that reading the stream takes."""
+
+    def read(self) -> bytes:
+        self._read_whole()
+        return self._content
+
+    async def aread(self) -> bytes:
+        self._read_whole()
+        return self._content
+
+    def _read_whole(self) -> None:
+        if not self.is_stream_consumed:
+            self.is_stream_consumed = True
+            self.is_closed = True
+            self._num_bytes_downloaded = len(self._content)
 
 
 def _finished(
@@ -118,12 +142,15 @@ def _finished(
     """A response whose body came whole with its headers. httpx would read it by iterating the
     stream (several generators per request, most of what the transport cost); a body without
     ``Content-Encoding`` is handed over as read, ``Response.content`` set as ``Response.read()``
-    sets it, the stream left unread for whoever iterates it (``aiter_raw``). An encoded body is
-    left to httpx, which decodes it as it reads."""
-    response = _response(status, headers, http_version, reason, httpx.ByteStream(content))
+    sets it, the stream left unread for whoever iterates it (``aiter_raw`` of a streamed
+    request). An encoded body is left to httpx, which decodes it as it reads."""
+    stream = httpx.ByteStream(content)
     for name, _ in headers:
         if name == b"content-encoding":  # names come lower-cased
-            return response
+            return _response(status, headers, http_version, reason, stream)
+    response = _WholeResponse(
+        status, headers=headers, stream=stream, extensions=_extensions(http_version, reason)
+    )
     response._content = content
     # httpx sets it when the stream is closed, which a response read already never is.
     response.elapsed = timedelta(seconds=elapsed)

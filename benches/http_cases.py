@@ -129,7 +129,10 @@ GROUP = "HTTP client"
 @dataclass(frozen=True)
 class Case:
     """One row group of the table: its contenders (the first is ours, the others are compared
-    with it), requests in flight, and the requests of a full and of a quick run."""
+    with it), requests in flight, and the requests of a full and of a quick run. A full run
+    measures every contender ``rounds`` times, the contenders taking turns, and keeps each
+    figure's median: on a shared machine a single run of each can land on a busy moment of
+    the other processes, and the ratios between contenders are what the table is for."""
 
     title: str
     contenders: Tuple[str, ...]
@@ -138,12 +141,13 @@ class Case:
     quick_requests: int
     stream: bool = False
     server_latency_ms: int = 0
+    rounds: int = 1
 
 
 _NON_STREAMING = (NATIVE, NATIVE_RUNTIME, FALLBACK, AIOHTTP, HTTPX, HTTPX_LITELLM, LOOP_FLOOR)
 CASES = (
-    Case("non-streaming", _NON_STREAMING, 1, 1000, 30),
-    Case("non-streaming", _NON_STREAMING, 64, 3000, 256),
+    Case("non-streaming", _NON_STREAMING, 1, 1000, 30, rounds=3),
+    Case("non-streaming", _NON_STREAMING, 64, 3000, 256, rounds=3),
     Case("non-streaming", _NON_STREAMING, 512, 3000, 512),
     Case(
         f"non-streaming, {SERVER_LATENCY_MS} ms server latency",
@@ -154,7 +158,7 @@ CASES = (
         server_latency_ms=SERVER_LATENCY_MS,
     ),
     Case(f"streaming, {STREAM_EVENTS} events", STREAMING_CONTENDERS, 64, 1000, 64, stream=True),
-    Case("through httpx", (HTTPX_OURS, HTTPX, HTTPX_LITELLM, HTTPX_FLOOR), 64, 3000, 256),
+    Case("through httpx", (HTTPX_OURS, HTTPX, HTTPX_LITELLM, HTTPX_FLOOR), 64, 3000, 256, rounds=5),
     Case("keep-alive vs fresh connections", (NATIVE, NATIVE_FRESH), 64, 3000, 256),
 )
 
@@ -171,6 +175,9 @@ class HttpResult(Result):
     per_second: Dict[str, float] = field(default_factory=dict)
     p50_seconds: Dict[str, float] = field(default_factory=dict)
     p99_seconds: Dict[str, float] = field(default_factory=dict)
+    rounds: int = 1
+    # The least and most CPU seconds per request of each contender's rounds.
+    seconds_range: Dict[str, Tuple[float, float]] = field(default_factory=dict)
 
 
 def skip_reason() -> Optional[str]:
@@ -595,26 +602,37 @@ def run_case(case: Case, server_url: str, quick: bool = False) -> HttpResult:
         server_latency_ms=case.server_latency_ms,
         ours=case.contenders[0],
     )
+    rounds = 1 if quick else case.rounds
+    result.rounds = rounds
+    measured = [name for name in case.contenders if name not in skipped]
     for name in case.contenders:
         if name in skipped:
             result.skipped[name] = skipped[name]
-            continue
-        figures = measure(
-            name,
-            server_url,
-            concurrency=case.concurrency,
-            requests=requests,
-            warmup=warmup,
-            stream=case.stream,
-            server_latency_ms=case.server_latency_ms,
+    figures: Dict[str, List[Dict[str, Any]]] = {name: [] for name in measured}
+    for _ in range(rounds):
+        for name in measured:
+            one = measure(
+                name,
+                server_url,
+                concurrency=case.concurrency,
+                requests=requests,
+                warmup=warmup,
+                stream=case.stream,
+                server_latency_ms=case.server_latency_ms,
+            )
+            opened = one["connections_opened"]
+            if name == NATIVE_FRESH and (opened is None or opened < requests):
+                raise RuntimeError(f"{name} opened {opened} connections for {requests} requests")
+            figures[name].append(one)
+    for name in measured:
+        cpu = [one["cpu_seconds"] / one["requests"] for one in figures[name]]
+        result.seconds[name] = statistics.median(cpu)
+        result.seconds_range[name] = (min(cpu), max(cpu))
+        result.per_second[name] = statistics.median(
+            one["requests"] / one["wall_seconds"] for one in figures[name]
         )
-        opened = figures["connections_opened"]
-        if name == NATIVE_FRESH and (opened is None or opened < requests):
-            raise RuntimeError(f"{name} opened {opened} connections for {requests} requests")
-        result.seconds[name] = figures["cpu_seconds"] / figures["requests"]
-        result.per_second[name] = figures["requests"] / figures["wall_seconds"]
-        result.p50_seconds[name] = figures["p50_seconds"]
-        result.p99_seconds[name] = figures["p99_seconds"]
+        result.p50_seconds[name] = statistics.median(one["p50_seconds"] for one in figures[name])
+        result.p99_seconds[name] = statistics.median(one["p99_seconds"] for one in figures[name])
     return result
 
 
@@ -651,13 +669,23 @@ def _throughput_ratio(result: HttpResult, name: str) -> str:
     return f"{result.per_second[result.ours] / result.per_second[name]:.2f}x"
 
 
+def _cpu(result: HttpResult, name: str) -> str:
+    """CPU µs per request: the median, and the least and most of the rounds when there were
+    several."""
+    median = f"{result.seconds[name] * 1e6:.1f}"
+    if result.rounds < 2:
+        return median
+    low, high = result.seconds_range[name]
+    return f"{median} ({low * 1e6:.1f}–{high * 1e6:.1f})"
+
+
 def format_result(result: HttpResult) -> List[str]:
     """Console lines: one per contender measured."""
     case = f"{result.case}, {result.concurrency} in flight"
     lines = []
-    for name, seconds in result.seconds.items():
+    for name in result.seconds:
         lines.append(
-            f"{case:<50} {name:<34} {seconds * 1e6:9.1f} µs CPU  "
+            f"{case:<50} {name:<34} {_cpu(result, name):>20} µs CPU  "
             f"{result.per_second[name]:9,.0f} req/s  p50 {result.p50_seconds[name] * 1e3:8.2f} ms"
             f"  p99 {result.p99_seconds[name] * 1e3:8.2f} ms  {result.ours} vs it: "
             f"{_times_less(result, name)} less CPU"
@@ -718,7 +746,10 @@ def markdown(results: List[HttpResult]) -> List[str]:
         "request bytes on a keep-alive connection and cuts the answer by its Content-Length, "
         "nothing else: what the event loop itself costs per request, under every asyncio "
         "client (a lone request in flight pays the loop's sleep and wake-up each time; many "
-        "share them). Pools of 1,000 connections. See `benches/http_cases.py`.",
+        "share them). Pools of 1,000 connections. Where a CPU figure has a range after it, the "
+        "case was measured in several rounds, the contenders taking turns: the figure and "
+        "every other column are the medians of the rounds, the range is the least and the "
+        "most of its CPU figures. See `benches/http_cases.py`.",
         "",
     ]
     if not results:
@@ -729,9 +760,9 @@ def markdown(results: List[HttpResult]) -> List[str]:
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for result in results:
-        for name, seconds in result.seconds.items():
+        for name in result.seconds:
             lines.append(
-                f"| {result.case} | {name} | {result.concurrency} | {seconds * 1e6:.1f} | "
+                f"| {result.case} | {name} | {result.concurrency} | {_cpu(result, name)} | "
                 f"{result.per_second[name]:,.0f} | {result.p50_seconds[name] * 1e3:.2f} | "
                 f"{result.p99_seconds[name] * 1e3:.2f} | {_times_less(result, name)} | "
                 f"{_throughput_ratio(result, name)} |"

@@ -87,3 +87,15 @@ def test_run_case_in_subprocesses(mock_server):
     table = "\n".join(cases.markdown([result]))
     assert all(f"| smoke | {name} | 4 |" in table for name in contenders)
     assert cases.format_result(result)
+
+
+def test_a_case_in_rounds_keeps_the_medians(mock_server):
+    """A full run measures each contender once per round, taking turns, and reports the median
+    with the range of the rounds; a quick run measures once."""
+    case = cases.Case("rounds", (cases.LOOP_FLOOR,), 2, 20, 20, rounds=3)
+    result = cases.run_case(case, mock_server.url)
+    low, high = result.seconds_range[cases.LOOP_FLOOR]
+    assert result.rounds == 3 and low <= result.seconds[cases.LOOP_FLOOR] <= high
+    row = next(line for line in cases.markdown([result]) if line.startswith("| rounds |"))
+    assert f"({low * 1e6:.1f}–{high * 1e6:.1f})" in row
+    assert cases.run_case(case, mock_server.url, quick=True).rounds == 1

@@ -17,3 +17,8 @@ pub mod tokens;
 
 #[cfg(feature = "python")]
 mod py;
+
+/// jemalloc for the extension's allocations on Linux (why: see Cargo.toml).
+#[cfg(all(feature = "python", target_os = "linux"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -19,6 +19,6 @@ pub mod tokens;
 mod py;
 
 /// jemalloc for the extension's allocations on Linux (why: see Cargo.toml).
-#[cfg(all(feature = "python", target_os = "linux"))]
+#[cfg(all(feature = "jemalloc", target_os = "linux"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import fast_litellm
 from fast_litellm import _flags, tokens
 
@@ -35,6 +37,9 @@ def test_health_check_shape_and_status():
         assert token["status"] == "ok"
         assert token["latency_ms"] >= 0
         assert report["native"]["version"] == _flags.native.__version__
+        # The built extension's own allocator on Linux (the `jemalloc` feature, pyproject.toml).
+        expected = "jemalloc" if sys.platform.startswith("linux") else "system"
+        assert report["native"]["allocator"] == expected
         limiter = report["features"]["rate_limiting"]
         assert limiter["status"] == "ok", limiter
         assert limiter["latency_ms"] >= 0

@@ -58,7 +58,8 @@ def _status_report(health: Dict[str, Any]) -> None:
     print(f"status: {health['status']}")
     native = health["native"]
     if native["available"]:
-        print(f"native module: loaded (version {native.get('version')})")
+        version, allocator = native.get("version"), native.get("allocator")
+        print(f"native module: loaded (version {version}, allocator {allocator})")
     else:
         print(f"native module: NOT loaded, every feature runs on the fallback ({native['error']})")
     print("features:")

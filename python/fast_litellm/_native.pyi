@@ -19,6 +19,7 @@ from typing import (
 
 __all__ = [
     "__version__",
+    "ALLOCATOR",
     "CostTable",
     "cost_custom",
     "_testing_panic",
@@ -68,6 +69,8 @@ __all__ = [
 ]
 
 __version__: str
+# "jemalloc" (the built extension on Linux) or "system".
+ALLOCATOR: Literal["jemalloc", "system"]
 ENCODING_NAMES: List[str]
 
 # Stub-only alias (private, so the stub check does not look for it in the module).

@@ -80,6 +80,7 @@ def health_check() -> Dict[str, Any]:
         native_info["error"] = _flags.native_import_error
     else:
         native_info["version"] = getattr(_flags.native, "__version__", None)
+        native_info["allocator"] = getattr(_flags.native, "ALLOCATOR", None)
     degraded = _flags.native is None or any(f["status"] != "ok" for f in features.values())
     report: Dict[str, Any] = {
         "status": "degraded" if degraded else "ok",

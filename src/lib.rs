@@ -22,3 +22,11 @@ mod py;
 #[cfg(all(feature = "jemalloc", target_os = "linux"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// The allocator above, by name (`_native.ALLOCATOR`, reported by `health_check()`).
+#[cfg(feature = "python")]
+const ALLOCATOR_NAME: &str = if cfg!(all(feature = "jemalloc", target_os = "linux")) {
+    "jemalloc"
+} else {
+    "system"
+};

@@ -96,18 +96,16 @@ def _response(
     http_version: bytes,
     reason: Optional[bytes],
     stream: Union[httpx.SyncByteStream, httpx.AsyncByteStream],
+    kind: Type[httpx.Response] = httpx.Response,
 ) -> httpx.Response:
     # Header bytes both ways, as httpx keeps them: a value that is not ASCII passes unchanged.
-    return httpx.Response(
-        status, headers=headers, stream=stream, extensions=_extensions(http_version, reason)
-    )
-
-
-def _extensions(http_version: bytes, reason: Optional[bytes]) -> Dict[str, Any]:
     # The reason phrase as received, as httpx's own transport gives it (none over HTTP/2).
-    if reason is None:
-        return {"http_version": http_version}
-    return {"http_version": http_version, "reason_phrase": reason}
+    extensions = (
+        {"http_version": http_version}
+        if reason is None
+        else {"http_version": http_version, "reason_phrase": reason}
+    )
+    return kind(status, headers=headers, stream=stream, extensions=extensions)
 
 
 class _WholeResponse(httpx.Response):
@@ -148,9 +146,7 @@ def _finished(
     for name, _ in headers:
         if name == b"content-encoding":  # names come lower-cased
             return _response(status, headers, http_version, reason, stream)
-    response = _WholeResponse(
-        status, headers=headers, stream=stream, extensions=_extensions(http_version, reason)
-    )
+    response = _response(status, headers, http_version, reason, stream, _WholeResponse)
     response._content = content
     # httpx sets it when the stream is closed, which a response read already never is.
     response.elapsed = timedelta(seconds=elapsed)

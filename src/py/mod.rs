@@ -245,14 +245,8 @@ fn _after_fork_in_parent() {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     install_panic_hook();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    // The allocator of the extension's own memory (the built extension's is jemalloc on Linux,
-    // see Cargo.toml): reported by `health_check()`, so a build without it shows.
-    let allocator = if cfg!(all(feature = "jemalloc", target_os = "linux")) {
-        "jemalloc"
-    } else {
-        "system"
-    };
-    m.add("ALLOCATOR", allocator)?;
+    // Reported by `health_check()`, so a build that lost jemalloc shows.
+    m.add("ALLOCATOR", crate::ALLOCATOR_NAME)?;
     m.add_function(wrap_pyfunction!(_testing_panic, m)?)?;
     m.add_function(wrap_pyfunction!(_after_fork, m)?)?;
     m.add_function(wrap_pyfunction!(_before_fork, m)?)?;
